@@ -1,0 +1,3 @@
+import XCTest
+@testable import LustreCompat
+final class PlaceholderTests: XCTestCase { func testBuilds() {} }
