@@ -12,8 +12,14 @@ let gnuSource: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-D_GNU_SOURCE"])]
 let package = Package(
     name: "Lustre",
     platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lctl", targets: ["lctl"]),
+        .executable(name: "lnet-selftest", targets: ["lnet-selftest"]),
+    ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
@@ -49,11 +55,58 @@ let package = Package(
             path: "lustre_compat/LustreCompat",
             swiftSettings: gnuSource),
 
+        // MARK: net
+        .target(
+            name: "LNet",
+            dependencies: [
+                "LibCFS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            path: "net/lnet",
+            swiftSettings: gnuSource),
+
+        // MARK: fs/lustre
+        .target(
+            name: "PtlRPC",
+            dependencies: [
+                "LibCFS", "LNet",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            path: "fs/lustre/ptlrpc",
+            swiftSettings: gnuSource),
+
+        // MARK: utils
+        .executableTarget(
+            name: "lctl",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "utils/lctl",
+            swiftSettings: gnuSource),
+        .executableTarget(
+            name: "lnet-selftest",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "utils/lnet-selftest",
+            swiftSettings: gnuSource),
+
         // MARK: tests
         .testTarget(name: "LibCFSTests", dependencies: ["LibCFS"], path: "Tests/LibCFSTests",
                     swiftSettings: gnuSource),
         .testTarget(name: "LustreCompatTests", dependencies: ["LustreCompat", "LibCFS"],
                     path: "Tests/LustreCompatTests", swiftSettings: gnuSource),
+        .testTarget(name: "LNetTests", dependencies: ["LNet", "LibCFS"], path: "Tests/LNetTests",
+                    swiftSettings: gnuSource),
+        .testTarget(name: "PtlRPCTests", dependencies: ["PtlRPC", "LNet", "LibCFS"],
+                    path: "Tests/PtlRPCTests", swiftSettings: gnuSource),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,96 @@
+import LNet
+import LibCFS
+import NIOCore
+import Synchronization
+
+/// The server's state for one connected client (`obd_export`): its handle,
+/// and the replies it may ask for again after a resend.
+public final class PtlRPCExport: Sendable {
+    /// The client's UUID, stable across its reconnects.
+    public let clientUUID: String
+    /// The cookie the client puts in every request.
+    public let handle: UInt64
+
+    private struct State {
+        var peer: ProcessID
+        var connectionCount: UInt32
+        /// Replies kept for reconstruction, by xid, until the client says it has them.
+        var savedReplies: [UInt64: ByteBuffer] = [:]
+        var savedOrder: [UInt64] = []
+        var inProgress: Set<UInt64> = []
+    }
+
+    private let state: Mutex<State>
+    /// Replies kept per export at most; the oldest go first.
+    static let maxSavedReplies = 1024
+
+    init(clientUUID: String, handle: UInt64, peer: ProcessID, connectionCount: UInt32) {
+        self.clientUUID = clientUUID
+        self.handle = handle
+        self.state = Mutex(State(peer: peer, connectionCount: connectionCount))
+    }
+
+    /// Where replies to this client go now.
+    public var peer: ProcessID { state.withLock { $0.peer } }
+
+    func reconnected(from peer: ProcessID, connectionCount: UInt32) {
+        state.withLock {
+            $0.peer = peer
+            $0.connectionCount = connectionCount
+        }
+    }
+
+    enum Admission {
+        /// New work: handle it.
+        case handle
+        /// Already answered: send this reply again.
+        case resend(ByteBuffer)
+        /// Being handled right now: its reply is coming.
+        case duplicate
+    }
+
+    /// Decides what to do with a request, forgetting replies the client confirmed.
+    func admit(xid: UInt64, lastXid: UInt64) -> Admission {
+        state.withLock { state in
+            if lastXid > 0, let oldest = state.savedOrder.first, oldest <= lastXid {
+                let keep = state.savedOrder.partitioningIndex { $0 > lastXid }
+                for old in state.savedOrder[..<keep] { state.savedReplies[old] = nil }
+                state.savedOrder.removeFirst(keep)
+            }
+            if let reply = state.savedReplies[xid] { return .resend(reply) }
+            if state.inProgress.contains(xid) { return .duplicate }
+            state.inProgress.insert(xid)
+            return .handle
+        }
+    }
+
+    /// Records the reply to `xid` so a resend can be answered without redoing the work.
+    func finished(xid: UInt64, reply: ByteBuffer) {
+        state.withLock { state in
+            state.inProgress.remove(xid)
+            state.savedReplies[xid] = reply
+            // xids are mostly increasing; keep the order list sorted cheaply.
+            if let last = state.savedOrder.last, last > xid {
+                state.savedOrder.insert(xid, at: state.savedOrder.partitioningIndex { $0 > xid })
+            } else {
+                state.savedOrder.append(xid)
+            }
+            if state.savedOrder.count > Self.maxSavedReplies {
+                state.savedReplies[state.savedOrder.removeFirst()] = nil
+            }
+        }
+    }
+}
+
+extension Array where Element: Comparable {
+    /// The index of the first element for which `belongs` holds, the array being partitioned by it.
+    func partitioningIndex(where belongs: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongs(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+}

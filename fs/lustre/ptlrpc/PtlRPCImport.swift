@@ -1,0 +1,432 @@
+import Atomics
+import LNet
+import LibCFS
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The client's side of a connection to one target (`obd_import`): connect
+/// handshake, request/reply with xids, timeouts and resend with the same xid,
+/// reconnect after the server or the network comes back, and bulk transfers
+/// whose checksums the receiver verifies.
+public final class PtlRPCImport: Sendable {
+    public struct Configuration: Sendable {
+        public var portals: PtlRPCService.Portals
+        public var connectOpcode: UInt32
+        public var disconnectOpcode: UInt32
+        /// Bulk checksum algorithm, nil to send bulk unchecked (`osc.*.checksums=0`).
+        public var checksumType: ChecksumType? = .crc32c
+        /// Bounds of the adaptive request timeout, in seconds (`at_min`, `obd_timeout`).
+        public var minTimeout: Double = 5
+        public var maxTimeout: Double = 100
+        /// How long a call keeps retrying through reconnects before it fails with ETIMEDOUT.
+        public var recoveryTimeout: Double = 300
+        /// Resends after a checksum mismatch before giving up with EIO.
+        public var maxChecksumResends = 10
+
+        public init(portals: PtlRPCService.Portals, connectOpcode: UInt32, disconnectOpcode: UInt32) {
+            self.portals = portals
+            self.connectOpcode = connectOpcode
+            self.disconnectOpcode = disconnectOpcode
+        }
+    }
+
+    /// Import states, as `lctl get_param *.import` names them.
+    public enum Status: String, Sendable {
+        case new = "NEW"
+        case connecting = "CONNECTING"
+        case full = "FULL"
+        case disconnected = "DISCONN"
+        case closed = "CLOSED"
+    }
+
+    /// Bulk data travelling with a request.
+    public enum Bulk: Sendable {
+        /// The server pulls these bytes (a write).
+        case write(ByteBuffer)
+        /// The server pushes at most this many bytes (a read).
+        case read(maxLength: Int)
+    }
+
+    /// A reply and, for a bulk read, the bytes the server pushed.
+    public struct Response: Sendable {
+        public var reply: PtlRPCMessage
+        public var bulk: ByteBuffer?
+    }
+
+    public let target: ProcessID
+    public let targetName: String
+    public let clientUUID: String
+    public let configuration: Configuration
+    let lnet: LNetInstance
+
+    private struct State {
+        var status: Status = .new
+        var handle: UInt64 = 0
+        var connectionCount: UInt32 = 0
+        var serverInstance: UInt64 = 0
+        var reconnecting = false
+        var waiters: [UInt64: CheckedContinuation<Void, Error>] = [:]
+        /// Attempts in flight, failed at once when the connection is lost.
+        var attempts: [UInt64: EventLoopPromise<PtlRPCMessage>] = [:]
+        var inflightXids: Set<UInt64> = []
+        var highestXid: UInt64 = 0
+        var lastCommitted: UInt64 = 0
+        /// Adaptive timeout estimate of round trip plus service time, in seconds.
+        var estimate: Double = 0
+    }
+
+    private let state = Mutex(State())
+    private let xids: ManagedAtomic<UInt64>
+    private let nextWaiter = ManagedAtomic<UInt64>(1)
+    private let observer = Mutex<UInt64?>(nil)
+
+    public init(lnet: LNetInstance, target: ProcessID, targetName: String, clientUUID: String = PtlRPCImport.makeUUID(),
+                configuration: Configuration) {
+        self.lnet = lnet
+        self.target = target
+        self.targetName = targetName
+        self.clientUUID = clientUUID
+        self.configuration = configuration
+        // As ptlrpc_init_xid: start from the clock so a restarted client never reuses an xid.
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        self.xids = ManagedAtomic(UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec / 1000))
+        let token = lnet.addObserver { [weak self] event in self?.peerEvent(event) }
+        observer.withLock { $0 = token }
+    }
+
+    deinit {
+        if let token = observer.withLock({ $0 }) { lnet.removeObserver(token) }
+    }
+
+    public static func makeUUID() -> String {
+        let a = UInt64.random(in: .min ... .max), b = UInt64.random(in: .min ... .max)
+        func hex(_ value: UInt64, _ digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text.suffix(digits)
+        }
+        return "\(hex(a >> 32, 8))-\(hex(a >> 16 & 0xffff, 4))-\(hex(a & 0xffff, 4))-\(hex(b >> 48, 4))-\(hex(b & 0xffff_ffff_ffff, 12))"
+    }
+
+    public var status: Status { state.withLock { $0.status } }
+    /// Highest transno the server reported durable.
+    public var lastCommitted: UInt64 { state.withLock { $0.lastCommitted } }
+
+    /// Connects now, failing with the server's answer rather than waiting for recovery.
+    public func connect() async throws(LustreError) {
+        try await reconnectOnce()
+    }
+
+    /// Says goodbye to the server and stops reconnecting.
+    public func disconnect() async {
+        let wasFull = state.withLock { $0.status == .full }
+        if wasFull {
+            _ = try? await call(opcode: configuration.disconnectOpcode, buffers: [], recoveryTimeout: 5)
+        }
+        let (waiters, attempts) = state.withLock { state in
+            state.status = .closed
+            defer {
+                state.waiters = [:]
+                state.attempts = [:]
+            }
+            return (Array(state.waiters.values), Array(state.attempts.values))
+        }
+        let error = LustreError(errno: ESHUTDOWN, "import to \(targetName) closed")
+        for waiter in waiters { waiter.resume(throwing: error) }
+        for attempt in attempts { attempt.fail(error) }
+    }
+
+    /// Sends a request and waits for its reply, resending with the same xid
+    /// through timeouts and reconnects until `recoveryTimeout` runs out. A
+    /// negative status in the reply is returned, not thrown.
+    public func call(opcode: UInt32, buffers: [ByteBuffer], bulk: Bulk? = nil, jobID: String = "",
+                     recoveryTimeout: Double? = nil) async throws(LustreError) -> Response {
+        let xid = xids.loadThenWrappingIncrement(ordering: .relaxed)
+        state.withLock {
+            $0.inflightXids.insert(xid)
+            $0.highestXid = max($0.highestXid, xid)
+        }
+        defer { _ = state.withLock { $0.inflightXids.remove(xid) } }
+        let deadline = Self.now() + UInt64((recoveryTimeout ?? configuration.recoveryTimeout) * 1e9)
+        var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
+        message.jobID = jobID
+        if case .write(let data) = bulk, let type = configuration.checksumType {
+            message.bulkChecksumType = BulkChecksum.wireValue(type)
+            message.bulkChecksum = BulkChecksum.compute(type, data)
+            if FailLoc.check(PtlRPCFail.checksumSend) { message.bulkChecksum ^= 1 }
+        }
+        var checksumResends = 0
+        var lastError = LustreError.timedOut("\(targetName): no reply to xid \(xid)")
+        while true {
+            do {
+                try await waitUntilFull(deadline: deadline)
+            } catch {
+                throw lastError.errno == ETIMEDOUT ? error : lastError
+            }
+            let (handle, connectionCount, lastXid) = state.withLock {
+                ($0.handle, $0.connectionCount, ($0.inflightXids.min() ?? $0.highestXid + 1) - 1)
+            }
+            message.handle = handle
+            message.connectionCount = connectionCount
+            message.lastXid = lastXid
+            message.timeout = UInt32(currentTimeout())
+            do throws(LustreError) {
+                let response = try await attempt(message, bulk: bulk)
+                let reply = response.reply
+                if reply.status == -ENOTCONN {
+                    markDisconnected(because: "\(targetName) does not know our connection (server restarted?)")
+                    message.flags.insert(.resent)
+                    continue
+                }
+                if reply.status == -EAGAIN, case .write = bulk, message.bulkChecksumType != 0 {
+                    checksumResends += 1
+                    guard checksumResends <= configuration.maxChecksumResends else {
+                        throw LustreError(errno: EIO, "\(targetName): bulk write checksum kept failing")
+                    }
+                    CWARN("\(targetName): server saw a bad checksum on xid \(xid): resending")
+                    continue
+                }
+                if case .read = bulk, reply.status >= 0, let data = response.bulk,
+                   let type = BulkChecksum.type(of: reply) {
+                    var sum = BulkChecksum.compute(type, data)
+                    if FailLoc.check(PtlRPCFail.checksumReceive) { sum ^= 1 }
+                    if sum != reply.bulkChecksum {
+                        checksumResends += 1
+                        CERROR("BAD READ CHECKSUM: from \(target) xid \(xid): server 0x\(String(reply.bulkChecksum, radix: 16)) "
+                               + "!= client 0x\(String(sum, radix: 16)): resending")
+                        guard checksumResends <= configuration.maxChecksumResends else {
+                            throw LustreError(errno: EIO, "\(targetName): bulk read checksum kept failing")
+                        }
+                        message.flags.insert(.resent)
+                        continue
+                    }
+                }
+                state.withLock { $0.lastCommitted = max($0.lastCommitted, reply.lastCommitted) }
+                return response
+            } catch {
+                lastError = error
+                if Self.now() >= deadline { throw error }
+                switch error.errno {
+                case ETIMEDOUT:
+                    CWARN("\(targetName): request xid \(xid) opcode \(opcode) timed out after \(message.timeout) s: reconnecting")
+                    markDisconnected(because: "request timed out")
+                case ESHUTDOWN, EIO, EINVAL, EMSGSIZE:
+                    throw error
+                default:
+                    markDisconnected(because: "\(error)")
+                }
+                message.flags.insert(.resent)
+            }
+        }
+    }
+
+    /// One send of `message` and the wait for its reply (and bulk).
+    private func attempt(_ message: PtlRPCMessage, bulk: Bulk?) async throws(LustreError) -> Response {
+        let loop = lnet.eventLoopGroup.any()
+        let promise = loop.makePromise(of: PtlRPCMessage.self)
+        let replyMD = lnet.attach(portal: configuration.portals.reply, matchBits: message.xid,
+                                  md: .sink(maxLength: PtlRPCService.maxRequestSize, peer: target) { delivery in
+                                      defer { delivery.release() }
+                                      do {
+                                          promise.succeed(try PtlRPCMessage(decoding: delivery.payload))
+                                      } catch {
+                                          promise.fail(error)
+                                      }
+                                  })
+        var bulkMD: MDHandle?
+        var bulkArrived: EventLoopPromise<ByteBuffer>?
+        switch bulk {
+        case .write(let data):
+            bulkMD = lnet.attach(portal: configuration.portals.bulk, matchBits: message.xid,
+                                 md: .source(data, threshold: nil, peer: target))
+        case .read(let maxLength):
+            let arrived = loop.makePromise(of: ByteBuffer.self)
+            bulkArrived = arrived
+            bulkMD = lnet.attach(portal: configuration.portals.bulk, matchBits: message.xid,
+                                 md: .sink(maxLength: maxLength, peer: target) { delivery in
+                                     delivery.release()
+                                     arrived.succeed(delivery.payload)
+                                 })
+        case nil:
+            break
+        }
+        state.withLock { $0.attempts[message.xid] = promise }
+        let timeout = Double(message.timeout)
+        let timer = loop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) {
+            promise.fail(LustreError.timedOut("\(self.targetName): no reply to xid \(message.xid) in \(Int(timeout)) s"))
+        }
+        let sent = Self.now()
+        lnet.put(to: target, portal: configuration.portals.request, matchBits: message.xid,
+                 payload: message.encoded()).whenFailure { promise.fail($0) }
+        defer {
+            timer.cancel()
+            lnet.unlink(replyMD)
+            if let bulkMD { lnet.unlink(bulkMD) }
+            bulkArrived?.fail(LustreError(errno: ECANCELED, "attempt over"))
+            state.withLock { $0.attempts[message.xid] = nil }
+        }
+        do {
+            let reply = try await promise.futureResult.get()
+            var data: ByteBuffer?
+            if let bulkArrived, reply.status >= 0 {
+                // The reply can overtake the bulk, which rides another connection.
+                let bulkTimer = loop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) {
+                    bulkArrived.fail(LustreError.timedOut("\(self.targetName): bulk of xid \(message.xid) never came"))
+                }
+                defer { bulkTimer.cancel() }
+                data = try await bulkArrived.futureResult.get()
+            }
+            learn(elapsed: Double(Self.now() - sent) / 1e9)
+            return Response(reply: reply, bulk: data)
+        } catch {
+            throw LNetInstance.lustreError(error, "\(targetName) xid \(message.xid)")
+        }
+    }
+
+    // MARK: Connection management
+
+    private func waitUntilFull(deadline: UInt64) async throws(LustreError) {
+        let (ready, closed, startReconnect) = state.withLock { state -> (Bool, Bool, Bool) in
+            if state.status == .full { return (true, false, false) }
+            if state.status == .closed { return (false, true, false) }
+            let start = !state.reconnecting
+            state.reconnecting = true
+            return (false, false, start)
+        }
+        if ready { return }
+        if closed { throw LustreError(errno: ESHUTDOWN, "import to \(targetName) closed") }
+        if startReconnect {
+            Task { await self.reconnectLoop() }
+        }
+        let id = nextWaiter.loadThenWrappingIncrement(ordering: .relaxed)
+        let timer = lnet.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(deadline) - Int64(Self.now()))) {
+            let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: LustreError.timedOut("\(self.targetName) unreachable (import \(self.status.rawValue))"))
+        }
+        defer { timer.cancel() }
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                let resumeNow = state.withLock { state -> Result<Void, LustreError>? in
+                    if state.status == .full { return .success(()) }
+                    if state.status == .closed { return .failure(LustreError(errno: ESHUTDOWN, "import closed")) }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let resumeNow { continuation.resume(with: resumeNow) }
+            }
+        } catch {
+            throw LNetInstance.lustreError(error, "")
+        }
+    }
+
+    private func reconnectLoop() async {
+        var delay: UInt64 = 100_000_000
+        while true {
+            if state.withLock({ $0.status == .closed }) { return }
+            do {
+                try await reconnectOnce()
+                return
+            } catch {
+                CDEBUG(.ha, "\(targetName): connect failed: \(error); retrying in \(delay / 1_000_000) ms")
+            }
+            try? await Task.sleep(nanoseconds: delay)
+            delay = min(delay * 2, 2_000_000_000)
+        }
+    }
+
+    private func reconnectOnce() async throws(LustreError) {
+        let (count, wasEverConnected) = state.withLock { state -> (UInt32, Bool) in
+            state.connectionCount += 1
+            if state.status != .closed { state.status = .connecting }
+            return (state.connectionCount, state.serverInstance != 0)
+        }
+        var message = PtlRPCMessage(opcode: configuration.connectOpcode,
+                                    xid: xids.loadThenWrappingIncrement(ordering: .relaxed),
+                                    buffers: [ByteBuffer(string: targetName), ByteBuffer(string: clientUUID)])
+        message.connectionCount = count
+        message.timeout = UInt32(currentTimeout())
+        let reply: PtlRPCMessage
+        do {
+            reply = try await attempt(message, bulk: nil).reply
+        } catch {
+            state.withLock {
+                if $0.status == .connecting { $0.status = .disconnected }
+                $0.reconnecting = false
+            }
+            throw error
+        }
+        guard reply.status == 0 else {
+            state.withLock {
+                if $0.status == .connecting { $0.status = .disconnected }
+                $0.reconnecting = false
+            }
+            throw LustreError(status: reply.status, "connect to \(targetName) at \(target.nid)")
+        }
+        var body = try reply.buffer(0, "server instance")
+        let instance = body.readInteger(endianness: .little, as: UInt64.self) ?? 0
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Error>] in
+            if state.serverInstance != 0 && state.serverInstance != instance {
+                LCONSOLE("\(targetName): server restarted (instance \(instance)), reconnected")
+            }
+            state.serverInstance = instance
+            state.handle = reply.handle
+            state.status = state.status == .closed ? .closed : .full
+            state.reconnecting = false
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        if wasEverConnected {
+            LCONSOLE("\(targetName): Connection restored to \(target.nid)")
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func markDisconnected(because reason: String) {
+        let attempts = state.withLock { state -> [EventLoopPromise<PtlRPCMessage>] in
+            guard state.status == .full else { return [] }
+            state.status = .disconnected
+            defer { state.attempts = [:] }
+            return Array(state.attempts.values)
+        }
+        CDEBUG(.ha, "\(targetName): connection to \(target.nid) lost: \(reason)")
+        let error = LustreError(errno: ECONNRESET, "connection to \(targetName) lost")
+        for attempt in attempts { attempt.fail(error) }
+    }
+
+    private func peerEvent(_ event: LNetPeerEvent) {
+        switch event {
+        case .down(let peer, let error) where peer == target:
+            let wasFull = state.withLock { $0.status == .full }
+            if wasFull { CWARN("\(targetName): Connection to \(target.nid) was lost; in progress operations will wait for recovery to complete") }
+            markDisconnected(because: "\(error)")
+        case .restarted(let peer) where peer == target:
+            markDisconnected(because: "server restarted")
+        default:
+            break
+        }
+    }
+
+    // MARK: Adaptive timeouts
+
+    private func learn(elapsed: Double) {
+        state.withLock { state in
+            // Rise at once, decay slowly: as Lustre's adaptive timeouts keep the worst recent time.
+            state.estimate = max(elapsed, state.estimate * 0.95 + elapsed * 0.05)
+        }
+    }
+
+    private func currentTimeout() -> Double {
+        let estimate = state.withLock { $0.estimate }
+        return min(configuration.maxTimeout, max(configuration.minTimeout, (estimate * 3).rounded(.up)))
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LibCFS
+import NIOCore
+import Synchronization
+
+/// One established, typed socket LND connection to a peer.
+///
+/// Sending is batched: frames are queued under a lock and one task on the
+/// channel's event loop writes everything queued with a single flush, so many
+/// small messages share a wake-up and a `writev`. Credits (`peer_credits`)
+/// bound the frames written but not yet taken by the kernel; beyond them
+/// frames wait here. Receive credits bound the delivered messages a consumer
+/// has not released yet: past the limit the socket is no longer read.
+final class LNetConnection: Sendable {
+    let channel: Channel
+    let type: LNetConnectionType
+    let peer: ProcessID
+    let peerIncarnation: UInt64
+    /// Payloads at most this long are copied behind the header into one buffer.
+    static let coalesceLimit = 8 << 10
+
+    private struct Frame {
+        var header: LNetHeader
+        var payload: ByteBuffer?
+        var promise: EventLoopPromise<Void>?
+    }
+
+    private struct State {
+        var credits: Int
+        var ready: [Frame] = []
+        var blocked: [Frame] = []
+        var flushScheduled = false
+        var closed = false
+        var receiveOutstanding = 0
+        var readingPaused = false
+    }
+
+    private let state: Mutex<State>
+    private let receiveLimit: Int
+
+    init(channel: Channel, type: LNetConnectionType, peer: ProcessID, peerIncarnation: UInt64,
+         credits: Int, receiveLimit: Int) {
+        self.channel = channel
+        self.type = type
+        self.peer = peer
+        self.peerIncarnation = peerIncarnation
+        self.state = Mutex(State(credits: credits))
+        self.receiveLimit = receiveLimit
+    }
+
+    /// Queues a frame; `promise` completes once the kernel has the bytes.
+    func send(_ header: LNetHeader, payload: ByteBuffer?, promise: EventLoopPromise<Void>?) {
+        let frame = Frame(header: header, payload: payload, promise: promise)
+        let (schedule, refused) = state.withLock { state -> (Bool, Bool) in
+            if state.closed { return (false, true) }
+            if state.credits > 0 {
+                state.credits -= 1
+                state.ready.append(frame)
+                if !state.flushScheduled {
+                    state.flushScheduled = true
+                    return (true, false)
+                }
+            } else {
+                state.blocked.append(frame)
+            }
+            return (false, false)
+        }
+        if refused {
+            promise?.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
+        } else if schedule {
+            channel.eventLoop.execute { self.flush() }
+        }
+    }
+
+    /// Writes every ready frame and flushes once. Runs on the event loop.
+    private func flush() {
+        let frames = state.withLock { state -> [Frame] in
+            state.flushScheduled = false
+            var frames: [Frame] = []
+            swap(&frames, &state.ready)
+            return frames
+        }
+        for frame in frames {
+            let payloadLength = frame.payload?.readableBytes ?? 0
+            let coalesce = payloadLength <= Self.coalesceLimit
+            var head = channel.allocator.buffer(capacity: LNetHeader.size + (coalesce ? payloadLength : 0))
+            frame.header.encode(into: &head)
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { result in
+                self.returnCredit()
+                frame.promise?.completeWith(result)
+            }
+            if coalesce {
+                if let payload = frame.payload { head.writeImmutableBuffer(payload) }
+                channel.write(head, promise: written)
+            } else {
+                channel.write(head, promise: nil)
+                channel.write(frame.payload!, promise: written)
+            }
+        }
+        channel.flush()
+    }
+
+    private func returnCredit() {
+        let schedule = state.withLock { state -> Bool in
+            if state.blocked.isEmpty {
+                state.credits += 1
+                return false
+            }
+            state.ready.append(state.blocked.removeFirst())
+            if state.flushScheduled { return false }
+            state.flushScheduled = true
+            return true
+        }
+        if schedule { channel.eventLoop.execute { self.flush() } }
+    }
+
+    /// Marks the connection dead and fails every frame still queued.
+    func closed() {
+        let frames = state.withLock { state -> [Frame] in
+            state.closed = true
+            let frames = state.ready + state.blocked
+            state.ready = []
+            state.blocked = []
+            return frames
+        }
+        let error = LustreError(errno: ECONNRESET, "connection to \(peer) closed")
+        for frame in frames { frame.promise?.fail(error) }
+    }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Takes a receive credit for a delivered message; the closure gives it back.
+    /// Called on the event loop.
+    func takeReceiveCredit() -> @Sendable () -> Void {
+        let pause = state.withLock { state -> Bool in
+            state.receiveOutstanding += 1
+            if state.receiveOutstanding >= receiveLimit && !state.readingPaused {
+                state.readingPaused = true
+                return true
+            }
+            return false
+        }
+        if pause {
+            CDEBUG(.net, "pausing reads from \(peer): \(receiveLimit) messages not yet consumed")
+            channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+        let credit = ReceiveCredit(connection: self)
+        return { credit.release() }
+    }
+
+    fileprivate func giveBackReceiveCredit() {
+        let resume = state.withLock { state -> Bool in
+            state.receiveOutstanding -= 1
+            if state.readingPaused && state.receiveOutstanding <= receiveLimit / 2 {
+                state.readingPaused = false
+                return true
+            }
+            return false
+        }
+        if resume {
+            channel.eventLoop.execute {
+                self.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+                self.channel.read()
+            }
+        }
+    }
+}
+
+/// A receive credit held by one delivered message; released at most once.
+private final class ReceiveCredit: Sendable {
+    let connection: LNetConnection
+    let released = Atomic<Bool>(false)
+
+    init(connection: LNetConnection) { self.connection = connection }
+
+    func release() {
+        guard !released.exchange(true, ordering: .relaxed) else { return }
+        connection.giveBackReceiveCredit()
+    }
+}

@@ -1,0 +1,560 @@
+import Atomics
+import LibCFS
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an LNet instance tells its users about a peer.
+public enum LNetPeerEvent: Sendable {
+    /// The first connection to a peer came up.
+    case connected(ProcessID)
+    /// The peer answered with a new incarnation: it restarted and forgot us.
+    case restarted(ProcessID)
+    /// The last connection to the peer went away.
+    case down(ProcessID, LustreError)
+}
+
+/// One process's LNet: its NID, the acceptor, connections to peers, the
+/// portal match table, and the PUT/GET/ACK/REPLY machinery.
+public final class LNetInstance: Sendable {
+    public let nid: NID
+    public let pid: UInt32
+    public var processID: ProcessID { ProcessID(nid: nid, pid: pid) }
+    /// Changes with every start, so peers can tell a restarted process apart.
+    public let incarnation: UInt64
+    public let configuration: LNetConfiguration
+    let group: MultiThreadedEventLoopGroup
+    /// The event loops LNet's sockets run on; callers may schedule timers on them.
+    public var eventLoopGroup: any EventLoopGroup { group }
+
+    private struct PeerState {
+        var incarnation: UInt64?
+        var connections: [LNetConnectionType: [LNetConnection]] = [:]
+        var connecting: [LNetConnectionType: EventLoopFuture<LNetConnection>] = [:]
+        var failures = 0
+        var nextAttempt: NIODeadline = .uptimeNanoseconds(0)
+    }
+
+    private struct Pending {
+        var peer: ProcessID
+        var reply: EventLoopPromise<ByteBuffer>
+        var timeout: Scheduled<Void>?
+    }
+
+    private let portals = Mutex(PortalTable())
+    private let peers = Mutex([ProcessID: PeerState]())
+    private let pending = Mutex([UInt64: Pending]())
+    private let nextCookie = ManagedAtomic<UInt64>(1)
+    private let listener = Mutex<Channel?>(nil)
+    private let observers = Mutex([UInt64: @Sendable (LNetPeerEvent) -> Void]())
+    private let stopped = ManagedAtomic<Bool>(false)
+
+    /// The reserved portal and match bits of LNet's own ping (`LNET_PROTO_PING_MATCHBITS`).
+    static let pingPortal: UInt32 = 0
+    static let pingMatchBits: UInt64 = 0x8000_0000_0000_0000
+    static let pingMagic: UInt32 = 0x7069_6e67
+
+    private init(nid: NID, pid: UInt32, configuration: LNetConfiguration) {
+        self.nid = nid
+        self.pid = pid
+        self.configuration = configuration
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        self.incarnation = UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+    }
+
+    /// Starts LNet on `nid`; with `configuration.listen`, the acceptor binds the
+    /// NID's address on the accept port.
+    public static func start(nid: NID, pid: UInt32? = nil,
+                             configuration: LNetConfiguration = LNetConfiguration()) async throws(LustreError) -> LNetInstance {
+        guard nid.netType == .tcp else { throw .invalid("LNet needs a tcp NID to run on, not \(nid)") }
+        let pid = pid ?? (configuration.listen ? ProcessID.lustrePID : (0x8000_0000 | UInt32(getpid())))
+        let lnet = LNetInstance(nid: nid, pid: pid, configuration: configuration)
+        lnet.attachPingResponder()
+        if configuration.listen {
+            do {
+                try await lnet.startAcceptor()
+            } catch {
+                await lnet.shutdown()
+                throw error
+            }
+        }
+        CDEBUG(.net, "LNet up on \(nid) pid \(pid) incarnation \(lnet.incarnation)")
+        return lnet
+    }
+
+    /// Closes the acceptor and every connection and stops the event loops.
+    public func shutdown() async {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        let server = listener.withLock { $0 }
+        try? await server?.close()
+        let connections = peers.withLock { peers in
+            peers.values.flatMap { $0.connections.values.flatMap { $0 } }
+        }
+        for connection in connections {
+            try? await connection.channel.close()
+        }
+        failPending(where: { _ in true }, LustreError(errno: ESHUTDOWN, "LNet is shutting down"))
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: Observers
+
+    /// Calls `handler` on every peer event; returns a token for `removeObserver`.
+    @discardableResult
+    public func addObserver(_ handler: @escaping @Sendable (LNetPeerEvent) -> Void) -> UInt64 {
+        let token = nextCookie.loadThenWrappingIncrement(ordering: .relaxed)
+        observers.withLock { $0[token] = handler }
+        return token
+    }
+
+    public func removeObserver(_ token: UInt64) {
+        _ = observers.withLock { $0.removeValue(forKey: token) }
+    }
+
+    private func notify(_ event: LNetPeerEvent) {
+        for handler in observers.withLock({ Array($0.values) }) { handler(event) }
+    }
+
+    // MARK: Match entries
+
+    /// Attaches `md` to `portal` for operations whose match bits equal
+    /// `matchBits` outside `ignoreBits`.
+    public func attach(portal: UInt32, matchBits: UInt64, ignoreBits: UInt64 = 0, md: MemoryDescriptor) -> MDHandle {
+        portals.withLock { $0.attach(portal: portal, matchBits: matchBits, ignoreBits: ignoreBits, md: md) }
+    }
+
+    /// Unlinks a descriptor; returns false when it was already used up or gone.
+    @discardableResult
+    public func unlink(_ handle: MDHandle) -> Bool {
+        portals.withLock { $0.unlink(handle) }
+    }
+
+    // MARK: Active operations
+
+    /// Sends a PUT. The future completes when the bytes are handed to the
+    /// kernel, or with `ack`, when the target acknowledged the match.
+    @discardableResult
+    public func put(to target: ProcessID, portal: UInt32, matchBits: UInt64, headerData: UInt64 = 0,
+                    payload: ByteBuffer, ack: Bool = false) -> EventLoopFuture<Void> {
+        let loop = group.any()
+        guard payload.readableBytes <= LNetLimits.maxPayload else {
+            return loop.makeFailedFuture(LustreError(errno: EMSGSIZE, "PUT of \(payload.readableBytes) bytes to \(target)"))
+        }
+        var header = LNetHeader(type: .put, payloadLength: UInt32(payload.readableBytes), source: processID,
+                                destination: target, portal: portal, matchBits: matchBits, headerData: headerData)
+        guard ack else {
+            let sent = loop.makePromise(of: Void.self)
+            transmit(header, payload: payload, to: target, promise: sent)
+            return sent.futureResult
+        }
+        header.flagsOrStatus = LNetHeader.ackRequested
+        let (cookie, acked) = expectReply(from: target, on: loop)
+        header.cookie = cookie
+        let sent = loop.makePromise(of: Void.self)
+        sent.futureResult.whenFailure { self.completePending(cookie, .failure($0)) }
+        transmit(header, payload: payload, to: target, promise: sent)
+        return acked.map { _ in () }
+    }
+
+    /// Sends a GET for at most `length` bytes of the target's descriptor;
+    /// the future carries the bytes of the REPLY.
+    public func get(from target: ProcessID, portal: UInt32, matchBits: UInt64, length: Int) -> EventLoopFuture<ByteBuffer> {
+        let loop = group.any()
+        let (cookie, reply) = expectReply(from: target, on: loop)
+        let header = LNetHeader(type: .get, source: processID, destination: target, portal: portal,
+                                matchBits: matchBits, cookie: cookie, length: UInt32(clamping: length))
+        let sent = loop.makePromise(of: Void.self)
+        sent.futureResult.whenFailure { self.completePending(cookie, .failure($0)) }
+        transmit(header, payload: nil, to: target, promise: sent)
+        return reply
+    }
+
+    /// LNet's ping: asks the node at `nid` for its process id and NIDs.
+    public func ping(_ nid: NID, timeout: Int64 = 5) async throws(LustreError) -> [ProcessID] {
+        let target = ProcessID(nid: nid, pid: ProcessID.lustrePID)
+        let reply = get(from: target, portal: Self.pingPortal, matchBits: Self.pingMatchBits, length: 4096)
+        let timer = reply.eventLoop.scheduleTask(in: .seconds(timeout)) {
+            self.failPending(where: { $0 == target }, LustreError.timedOut("ping \(nid)"))
+        }
+        defer { timer.cancel() }
+        var buffer: ByteBuffer
+        do {
+            buffer = try await reply.get()
+        } catch {
+            throw Self.lustreError(error, "ping \(nid)")
+        }
+        guard buffer.readInteger(endianness: .little, as: UInt32.self) == Self.pingMagic,
+              let pid = buffer.readInteger(endianness: .little, as: UInt32.self),
+              let count = buffer.readInteger(endianness: .little, as: UInt32.self), count <= 64
+        else { throw .protocolError("malformed ping reply from \(nid)") }
+        var ids: [ProcessID] = []
+        for _ in 0..<count {
+            guard let wire = buffer.readInteger(endianness: .little, as: UInt64.self),
+                  let peerNID = NID(validatingWire: wire)
+            else { throw .protocolError("malformed ping reply from \(nid)") }
+            ids.append(ProcessID(nid: peerNID, pid: pid))
+        }
+        return ids
+    }
+
+    /// Any error as a `LustreError`, keeping errnos NIO reports.
+    public static func lustreError(_ error: any Error, _ context: String) -> LustreError {
+        switch error {
+        case let error as LustreError: return error.adding(context: context)
+        case let error as IOError: return LustreError(errno: error.errnoCode, context)
+        case is ChannelError: return LustreError(errno: ECONNRESET, context)
+        default: return LustreError(errno: EIO, "\(context): \(error)")
+        }
+    }
+
+    // MARK: Pending ACKs and REPLYs
+
+    private func expectReply(from peer: ProcessID, on loop: EventLoop) -> (UInt64, EventLoopFuture<ByteBuffer>) {
+        let cookie = nextCookie.loadThenWrappingIncrement(ordering: .relaxed)
+        let promise = loop.makePromise(of: ByteBuffer.self)
+        let timeout = loop.scheduleTask(in: .seconds(configuration.transactionTimeout)) {
+            self.completePending(cookie, .failure(LustreError.timedOut("no ACK/REPLY from \(peer)")))
+        }
+        pending.withLock { $0[cookie] = Pending(peer: peer, reply: promise, timeout: timeout) }
+        return (cookie, promise.futureResult)
+    }
+
+    private func completePending(_ cookie: UInt64, _ result: Result<ByteBuffer, Error>, from peer: ProcessID? = nil) {
+        let entry = pending.withLock { table -> Pending? in
+            guard let entry = table[cookie], peer == nil || entry.peer == peer else { return nil }
+            return table.removeValue(forKey: cookie)
+        }
+        guard let entry else {
+            if let peer { CDEBUG(.net, "dropping ACK/REPLY from \(peer): no operation has cookie \(cookie)") }
+            return
+        }
+        entry.timeout?.cancel()
+        entry.reply.completeWith(result)
+    }
+
+    private func failPending(where matches: (ProcessID) -> Bool, _ error: LustreError) {
+        let entries = pending.withLock { table -> [Pending] in
+            let cookies = table.filter { matches($0.value.peer) }.map(\.key)
+            return cookies.compactMap { table.removeValue(forKey: $0) }
+        }
+        for entry in entries {
+            entry.timeout?.cancel()
+            entry.reply.fail(error)
+        }
+    }
+
+    // MARK: Sending
+
+    private func transmit(_ header: LNetHeader, payload: ByteBuffer?, to target: ProcessID, promise: EventLoopPromise<Void>) {
+        if target == processID || target.nid.netType == .lo {
+            // Talking to ourselves: no socket, deliver on a loop thread.
+            promise.futureResult.eventLoop.execute {
+                self.deliver(LNetMessage(header: header, payload: payload ?? ByteBuffer()), on: nil)
+                promise.succeed(())
+            }
+            return
+        }
+        let type: LNetConnectionType = (payload?.readableBytes ?? 0) > configuration.minBulk ? .bulk : .control
+        if let connection = establishedConnection(to: target, type: type) {
+            // The common case: no future, no hop to another thread.
+            connection.send(header, payload: payload, promise: promise)
+            return
+        }
+        connection(to: target, type: type).whenComplete { result in
+            switch result {
+            case .success(let connection):
+                connection.send(header, payload: payload, promise: promise)
+            case .failure(let error):
+                promise.fail(Self.lustreError(error, "send to \(target)"))
+            }
+        }
+    }
+
+    /// An open connection of `type` to `peer`; for a peer without an acceptor,
+    /// which we cannot connect to, any open connection it made to us.
+    private func establishedConnection(to peer: ProcessID, type: LNetConnectionType) -> LNetConnection? {
+        peers.withLock { peers in
+            guard let state = peers[peer] else { return nil }
+            if let connection = state.connections[type]?.first(where: { !$0.isClosed }) { return connection }
+            guard peer.pid & 0x8000_0000 != 0 else { return nil }
+            return state.connections.values.lazy.flatMap { $0 }.first { !$0.isClosed }
+        }
+    }
+
+    /// An established connection of `type` to `peer`, connecting if there is none.
+    private func connection(to peer: ProcessID, type: LNetConnectionType) -> EventLoopFuture<LNetConnection> {
+        enum Step {
+            case ready(LNetConnection)
+            case wait(EventLoopFuture<LNetConnection>)
+            case refuse(LustreError)
+            case connect(EventLoopPromise<LNetConnection>)
+        }
+        let loop = group.any()
+        let step = peers.withLock { peers -> Step in
+            var state = peers[peer] ?? PeerState()
+            defer { peers[peer] = state }
+            if let connection = state.connections[type]?.first(where: { !$0.isClosed }) { return .ready(connection) }
+            if let future = state.connecting[type] { return .wait(future) }
+            if stopped.load(ordering: .relaxed) { return .refuse(LustreError(errno: ESHUTDOWN, "LNet stopped")) }
+            if peer.pid & 0x8000_0000 != 0 {
+                return .refuse(LustreError(errno: EHOSTUNREACH, "\(peer) has no acceptor and is not connected"))
+            }
+            if NIODeadline.now() < state.nextAttempt {
+                return .refuse(LustreError(errno: EHOSTUNREACH, "\(peer) unreachable, next connect attempt later"))
+            }
+            let promise = loop.makePromise(of: LNetConnection.self)
+            state.connecting[type] = promise.futureResult
+            return .connect(promise)
+        }
+        switch step {
+        case .ready(let connection): return loop.makeSucceededFuture(connection)
+        case .wait(let future): return future
+        case .refuse(let error): return loop.makeFailedFuture(error)
+        case .connect(let promise):
+            startConnect(to: peer, type: type, promise: promise, on: loop)
+            if type == .control {
+                // As socklnd does, bring up the bulk connection with the control one, so a
+                // peer without an acceptor can still push bulk data back to us.
+                promise.futureResult.whenSuccess { _ in _ = self.connection(to: peer, type: .bulk) }
+            }
+            return promise.futureResult
+        }
+    }
+
+    private func startConnect(to peer: ProcessID, type: LNetConnectionType,
+                              promise: EventLoopPromise<LNetConnection>, on loop: EventLoop) {
+        promise.futureResult.whenComplete { result in
+            self.peers.withLock { peers in
+                peers[peer]?.connecting[type] = nil
+                if case .failure = result, var state = peers[peer] {
+                    state.failures += 1
+                    let delay = min(self.configuration.maxReconnectMilliseconds,
+                                    self.configuration.minReconnectMilliseconds << min(state.failures - 1, 16))
+                    state.nextAttempt = .now() + .milliseconds(delay)
+                    peers[peer] = state
+                }
+            }
+            if case .failure(let error) = result {
+                CDEBUG(.net, "connect to \(peer) (\(type)) failed: \(error)")
+            }
+        }
+        let configuration = configuration
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(configuration.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536,
+                                                                                  maximum: 1 << 20))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.addHandlers(to: channel, role: .active(peer: peer, type: type, established: promise))
+                }
+            }
+        do {
+            let local = try SocketAddress(ipAddress: nid.ipv4String, port: 0)
+            let remote = try SocketAddress(ipAddress: peer.nid.ipv4String, port: configuration.acceptPort)
+            bootstrap.bind(to: local).connect(to: remote).whenFailure { error in
+                promise.fail(Self.lustreError(error, "connect to \(peer.nid) port \(configuration.acceptPort)"))
+            }
+        } catch {
+            promise.fail(Self.lustreError(error, "connect to \(peer.nid)"))
+        }
+    }
+
+    private func addHandlers(to channel: Channel, role: LNetConnectionHandler.Role) throws {
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(IdleStateHandler(readTimeout: .seconds(configuration.peerTimeout),
+                                             writeTimeout: .seconds(configuration.keepalive)))
+        try sync.addHandler(LNetFrameDecoder())
+        try sync.addHandler(LNetConnectionHandler(lnet: self, role: role))
+    }
+
+    private func startAcceptor() async throws(LustreError) {
+        let configuration = configuration
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536,
+                                                                                      maximum: 1 << 20))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.addHandlers(to: channel, role: .passive)
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(host: nid.ipv4String, port: configuration.acceptPort).get()
+            listener.withLock { $0 = channel }
+        } catch {
+            throw Self.lustreError(error, "LNet acceptor on \(nid.ipv4String) port \(configuration.acceptPort)")
+        }
+    }
+
+    // MARK: Connection life cycle (called by the handlers)
+
+    func hello(type: LNetConnectionType, to peer: ProcessID) -> LNetHello {
+        let known = peers.withLock { $0[peer]?.incarnation } ?? 0
+        return LNetHello(connectionType: type, source: processID, destinationNID: peer.nid,
+                         destinationPID: peer.pid, sourceIncarnation: incarnation, destinationIncarnation: known)
+    }
+
+    func validate(_ hello: LNetHello, expected: ProcessID?) throws(LustreError) {
+        guard hello.destinationNID == nid else {
+            throw .protocolError("hello from \(hello.source) is for \(hello.destinationNID), this node is \(nid)")
+        }
+        if let expected, hello.source != expected {
+            throw .protocolError("connected to \(expected) but \(hello.source) answered")
+        }
+        guard hello.source.nid.netType == .tcp else {
+            throw .protocolError("hello from \(hello.source): only tcp peers connect")
+        }
+    }
+
+    func register(channel: Channel, hello: LNetHello) -> LNetConnection {
+        let connection = LNetConnection(channel: channel, type: hello.connectionType, peer: hello.source,
+                                        peerIncarnation: hello.sourceIncarnation,
+                                        credits: configuration.peerCredits, receiveLimit: configuration.receiveCredits)
+        let (stale, restarted, first) = peers.withLock { peers -> ([LNetConnection], Bool, Bool) in
+            var state = peers[hello.source] ?? PeerState()
+            var stale: [LNetConnection] = []
+            var restarted = false
+            if let known = state.incarnation, known != hello.sourceIncarnation {
+                stale = state.connections.values.flatMap { $0 }
+                state.connections = [:]
+                restarted = true
+            }
+            let first = state.connections.values.allSatisfy(\.isEmpty)
+            state.incarnation = hello.sourceIncarnation
+            state.connections[hello.connectionType, default: []].append(connection)
+            state.failures = 0
+            state.nextAttempt = .uptimeNanoseconds(0)
+            peers[hello.source] = state
+            return (stale, restarted, first)
+        }
+        if restarted {
+            LCONSOLE("\(hello.source) restarted (incarnation \(hello.sourceIncarnation)): dropping its old state")
+            for old in stale {
+                old.closed()
+                old.channel.close(promise: nil)
+            }
+            failPending(where: { $0 == hello.source }, LustreError(errno: ECONNRESET, "\(hello.source) restarted"))
+            notify(.restarted(hello.source))
+        }
+        if first && !restarted {
+            CDEBUG(.net, "connected to \(hello.source) (\(hello.connectionType))")
+            notify(.connected(hello.source))
+        }
+        return connection
+    }
+
+    func unregister(_ connection: LNetConnection) {
+        connection.closed()
+        let lastGone = peers.withLock { peers -> Bool in
+            guard var state = peers[connection.peer] else { return false }
+            state.connections[connection.type]?.removeAll { $0 === connection }
+            peers[connection.peer] = state
+            return state.connections.values.allSatisfy(\.isEmpty)
+        }
+        // Whatever was in flight on this connection may be lost: fail it now
+        // rather than let callers wait for a transaction timeout.
+        let error = LustreError(errno: ECONNRESET, "connection to \(connection.peer) lost")
+        failPending(where: { $0 == connection.peer }, error)
+        if lastGone, !stopped.load(ordering: .relaxed) {
+            CDEBUG(.net, "lost all connections to \(connection.peer)")
+            notify(.down(connection.peer, error))
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Handles one incoming message. Runs on the connection's event loop.
+    func deliver(_ message: LNetMessage, on connection: LNetConnection?) {
+        let header = message.header
+        guard header.destination.nid == nid || header.destination.nid.netType == .lo,
+              header.destination.pid == pid
+        else {
+            CNETERR("dropping \(header.type) from \(header.source) for \(header.destination): not this process")
+            return
+        }
+        switch header.type {
+        case .put:
+            receivePut(message, on: connection)
+        case .get:
+            receiveGet(header)
+        case .reply:
+            let result: Result<ByteBuffer, Error> = header.flagsOrStatus < 0
+                ? .failure(LustreError(status: header.flagsOrStatus, "GET from \(header.source)"))
+                : .success(message.payload)
+            completePending(header.cookie, result, from: header.source)
+        case .ack:
+            let result: Result<ByteBuffer, Error> = header.flagsOrStatus < 0
+                ? .failure(LustreError(status: header.flagsOrStatus, "PUT to \(header.source)"))
+                : .success(ByteBuffer())
+            completePending(header.cookie, result, from: header.source)
+        }
+    }
+
+    private func receivePut(_ message: LNetMessage, on connection: LNetConnection?) {
+        let header = message.header
+        var status: Int32 = 0
+        let md = portals.withLock { $0.match(portal: header.portal, matchBits: header.matchBits, from: header.source) }
+        switch md?.kind {
+        case .sink(let maxLength, let handler):
+            if message.payload.readableBytes <= maxLength {
+                let release = connection?.takeReceiveCredit() ?? { @Sendable in }
+                handler(LNetDelivery(initiator: header.source, matchBits: header.matchBits,
+                                     headerData: header.headerData, payload: message.payload, release: release))
+            } else {
+                CNETERR("dropping PUT from \(header.source) portal \(header.portal) match \(header.matchBits): "
+                        + "\(message.payload.readableBytes) bytes exceed the \(maxLength) the descriptor takes")
+                status = -EMSGSIZE
+            }
+        case .source, nil:
+            CDEBUG(.net, "dropping PUT from \(header.source) portal \(header.portal) match \(header.matchBits): no match")
+            status = -ENOENT
+        }
+        if header.flagsOrStatus & LNetHeader.ackRequested != 0 {
+            let ack = LNetHeader(type: .ack, source: processID, destination: header.source, portal: header.portal,
+                                 flagsOrStatus: status, matchBits: header.matchBits, cookie: header.cookie,
+                                 length: status == 0 ? header.payloadLength : 0)
+            transmit(ack, payload: nil, to: header.source, promise: group.any().makePromise())
+        }
+    }
+
+    private func receiveGet(_ header: LNetHeader) {
+        let md = portals.withLock { $0.match(portal: header.portal, matchBits: header.matchBits, from: header.source) }
+        var reply = LNetHeader(type: .reply, source: processID, destination: header.source, portal: header.portal,
+                               matchBits: header.matchBits, cookie: header.cookie)
+        let sent = group.any().makePromise(of: Void.self)
+        guard case .source(let buffer, let onGet) = md?.kind else {
+            CDEBUG(.net, "GET from \(header.source) portal \(header.portal) match \(header.matchBits): no match")
+            reply.flagsOrStatus = -ENOENT
+            transmit(reply, payload: nil, to: header.source, promise: sent)
+            return
+        }
+        let data = buffer.getSlice(at: buffer.readerIndex, length: min(Int(header.length), buffer.readableBytes))!
+        reply.payloadLength = UInt32(data.readableBytes)
+        if let onGet {
+            let initiator = header.source
+            sent.futureResult.whenSuccess { onGet(initiator) }
+        }
+        transmit(reply, payload: data, to: header.source, promise: sent)
+    }
+
+    private func attachPingResponder() {
+        var info = ByteBufferAllocator().buffer(capacity: 32)
+        info.writeInteger(Self.pingMagic, endianness: .little)
+        info.writeInteger(pid, endianness: .little)
+        info.writeInteger(UInt32(2), endianness: .little)
+        info.writeInteger(NID.loopback.wire, endianness: .little)
+        info.writeInteger(nid.wire, endianness: .little)
+        _ = attach(portal: Self.pingPortal, matchBits: Self.pingMatchBits, md: .source(info, threshold: nil))
+    }
+}
