@@ -58,7 +58,8 @@ public enum FailLoc {
     public static func check(_ id: UInt32, file: StaticString = #fileID,
                              function: StaticString = #function, line: UInt = #line) -> Bool {
         let loc = cfs_fail_loc_get()
-        guard loc != 0, loc & maskLoc == id & maskLoc else { return false }
+        // Literal mask (= maskLoc) so the inlined check reads no lazy global.
+        guard loc != 0, loc & 0xFFFF == id & 0xFFFF else { return false }
         return checkSlow(id, value: 0, matchValue: false, file: file, function: function, line: line)
     }
 
@@ -68,7 +69,8 @@ public enum FailLoc {
     public static func checkValue(_ id: UInt32, _ value: UInt32, file: StaticString = #fileID,
                                   function: StaticString = #function, line: UInt = #line) -> Bool {
         let loc = cfs_fail_loc_get()
-        guard loc != 0, loc & maskLoc == id & maskLoc else { return false }
+        // Literal mask (= maskLoc) so the inlined check reads no lazy global.
+        guard loc != 0, loc & 0xFFFF == id & 0xFFFF else { return false }
         return checkSlow(id, value: value, matchValue: true, file: file, function: function, line: line)
     }
 

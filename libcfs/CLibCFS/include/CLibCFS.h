@@ -39,6 +39,8 @@ uint32_t cfs_adler32(uint32_t adler, const void *buf, size_t len);
  * functions, so a disabled CDEBUG or fail_loc check is a load and a branch
  * with no lazy-initialisation guard in front of it.
  */
+/* LIBCFS_D_DEFAULT: ioctl neterror warning error emerg ha config console lfsck */
+#define LIBCFS_D_DEFAULT 0x130E0580u
 extern uint32_t libcfs_debug;		/* DebugMask bits */
 extern uint32_t cfs_fail_loc;		/* FailLoc.value */
 extern uint32_t cfs_fail_val;		/* FailLoc.failValue */

@@ -1,3 +1,0 @@
-import XCTest
-@testable import LustreCompat
-final class PlaceholderTests: XCTestCase { func testBuilds() {} }
