@@ -65,6 +65,7 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             path: "net/lnet",
+            exclude: ["README.md"],
             swiftSettings: gnuSource),
 
         // MARK: fs/lustre
@@ -76,6 +77,7 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
             path: "fs/lustre/ptlrpc",
+            exclude: ["README.md"],
             swiftSettings: gnuSource),
 
         // MARK: utils

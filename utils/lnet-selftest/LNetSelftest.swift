@@ -97,7 +97,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The LNet acceptor port.") var acceptPort: Int = 988
     @Option(help: "This side's NID (default: 127.0.0.1@tcp for a loopback target, else the node's first NID).")
     var source: String?
-    @Flag(help: "Print a line per second.") var quiet = false
+    @Flag(help: "Print only the summary, not a line per second.") var quiet = false
+    @Option(help: "Checksum bulk data (crc32, adler, crc32c) as PtlRPC does for file I/O; off by default, as lst's brw test.")
+    var check: String?
 
     func run() async throws {
         LNetSelftest.applyDebugEnvironment()
@@ -114,6 +116,7 @@ struct Run: AsyncParsableCommand {
         let lnet = try await LNetInstance.start(nid: local, configuration: configuration)
         var importConfiguration = Selftest.importConfiguration
         importConfiguration.recoveryTimeout = max(60, duration * 2)
+        importConfiguration.checksumType = try check.map { try ChecksumType.parse($0) }
         let peer = ProcessID(nid: target)
         let rpcImport = PtlRPCImport(lnet: lnet, target: peer, targetName: Selftest.targetName,
                                      configuration: importConfiguration)
