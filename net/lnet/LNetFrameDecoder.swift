@@ -21,13 +21,21 @@ final class LNetFrameDecoder: ChannelInboundHandler {
     private enum State {
         case hello
         case header
-        case payload(LNetHeader, ByteBuffer)
+        /// A payload being received; the buffer holds what arrived so far, if
+        /// it did not come in one read.
+        case payload(LNetHeader, ByteBuffer?)
         case failed
     }
 
     private var state: State = .hello
     /// Bytes of a hello or header split across reads.
     private var partial: ByteBuffer?
+    /// Tells the channel's receive allocator how much to read next.
+    private let plan: LNetReadPlan
+
+    init(plan: LNetReadPlan) {
+        self.plan = plan
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var input = unwrapInboundIn(data)
@@ -40,6 +48,7 @@ final class LNetFrameDecoder: ChannelInboundHandler {
                     guard var bytes = gather(LNetHello.size, from: &input, context: context) else { return }
                     let hello = try LNetHello(decoding: &bytes)
                     state = .header
+                    plan.frameAligned = hello.connectionType == .bulk
                     context.fireChannelRead(wrapInboundOut(.hello(hello)))
                 case .header:
                     guard var bytes = gather(LNetHeader.size, from: &input, context: context) else { return }
@@ -53,10 +62,16 @@ final class LNetFrameDecoder: ChannelInboundHandler {
                         let payload = input.readSlice(length: Int(header.payloadLength))!
                         context.fireChannelRead(wrapInboundOut(.message(LNetMessage(header: header, payload: payload))))
                     } else {
-                        state = .payload(header, context.channel.allocator.buffer(capacity: Int(header.payloadLength)))
+                        state = .payload(header, nil)
                     }
-                case .payload(let header, var payload):
-                    state = .failed // drop our reference while appending, so the write is in place
+                case .payload(let header, nil) where input.readableBytes >= Int(header.payloadLength):
+                    // A frame-aligned read brought the whole payload: it is the buffer, no copy.
+                    state = .header
+                    let payload = input.readSlice(length: Int(header.payloadLength))!
+                    context.fireChannelRead(wrapInboundOut(.message(LNetMessage(header: header, payload: payload))))
+                case .payload(let header, var received):
+                    state = .failed // drop every other reference while appending, so the write is in place
+                    var payload = received.take() ?? context.channel.allocator.buffer(capacity: Int(header.payloadLength))
                     let wanted = Int(header.payloadLength) - payload.readableBytes
                     var chunk = input.readSlice(length: min(wanted, input.readableBytes))!
                     payload.writeBuffer(&chunk)
@@ -71,6 +86,21 @@ final class LNetFrameDecoder: ChannelInboundHandler {
         } catch {
             state = .failed
             context.fireErrorCaught(error)
+        }
+        planNextRead()
+    }
+
+    /// On bulk connections, reads stop at frame boundaries so that a payload
+    /// the kernel already holds arrives as one buffer of its own.
+    private func planNextRead() {
+        guard plan.frameAligned else { return }
+        switch state {
+        case .header:
+            plan.nextReadSize = LNetHeader.size - (partial?.readableBytes ?? 0)
+        case .payload(let header, let received):
+            plan.nextReadSize = Int(header.payloadLength) - (received?.readableBytes ?? 0)
+        case .hello, .failed:
+            plan.nextReadSize = LNetReadPlan.defaultReadSize
         }
     }
 
@@ -87,4 +117,27 @@ final class LNetFrameDecoder: ChannelInboundHandler {
         partial = buffer
         return nil
     }
+}
+
+/// What the frame decoder wants the next socket read to be. Only touched on
+/// the channel's event loop: the decoder writes it, the allocator reads it.
+final class LNetReadPlan: @unchecked Sendable {
+    static let defaultReadSize = 64 << 10
+    var frameAligned = false
+    var nextReadSize = LNetReadPlan.defaultReadSize
+}
+
+/// A receive allocator that reads exactly what the frame decoder asks for.
+struct LNetFrameReadAllocator: RecvByteBufferAllocator {
+    let plan: LNetReadPlan
+
+    func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
+        allocator.buffer(capacity: plan.frameAligned ? plan.nextReadSize : LNetReadPlan.defaultReadSize)
+    }
+
+    /// No pooled reuse: a reused buffer may be larger than the frame, and
+    /// payloads handed out keep their buffers anyway.
+    func nextBufferSize() -> Int? { nil }
+
+    mutating func record(actualReadBytes: Int) -> Bool { false }
 }

@@ -74,6 +74,7 @@ public final class LNetInstance: Sendable {
                              configuration: LNetConfiguration = LNetConfiguration()) async throws(LustreError) -> LNetInstance {
         guard nid.netType == .tcp else { throw .invalid("LNet needs a tcp NID to run on, not \(nid)") }
         let pid = pid ?? (configuration.listen ? ProcessID.lustrePID : (0x8000_0000 | UInt32(getpid())))
+        keepBulkBuffersOffMmap()
         let lnet = LNetInstance(nid: nid, pid: pid, configuration: configuration)
         lnet.attachPingResponder()
         if configuration.listen {
@@ -87,6 +88,19 @@ public final class LNetInstance: Sendable {
         CDEBUG(.net, "LNet up on \(nid) pid \(pid) incarnation \(lnet.incarnation)")
         return lnet
     }
+
+    /// Bulk payloads are megabyte buffers allocated per message. Above glibc's
+    /// mmap threshold each would be fresh pages, faulted in and zeroed by the
+    /// kernel every time (a tenth of the CPU of a transfer); below it they are
+    /// recycled heap. Process-wide, so done once, for any process using LNet.
+    private static func keepBulkBuffersOffMmap() {
+        _ = mmapTuned
+    }
+
+    private static let mmapTuned: Bool = {
+        MemoryTuning.keepLargeAllocationsOnHeap(upTo: LNetLimits.maxPayload * 2)
+        return true
+    }()
 
     /// Closes the acceptor and every connection and stops the event loops.
     public func shutdown() async {
@@ -349,8 +363,6 @@ public final class LNetInstance: Sendable {
             .connectTimeout(.seconds(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
-            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536,
-                                                                                  maximum: 1 << 20))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.addHandlers(to: channel, role: .active(peer: peer, type: type, established: promise))
@@ -371,7 +383,9 @@ public final class LNetInstance: Sendable {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(IdleStateHandler(readTimeout: .seconds(configuration.peerTimeout),
                                              writeTimeout: .seconds(configuration.keepalive)))
-        try sync.addHandler(LNetFrameDecoder())
+        let plan = LNetReadPlan()
+        try channel.syncOptions?.setOption(.recvAllocator, value: LNetFrameReadAllocator(plan: plan))
+        try sync.addHandler(LNetFrameDecoder(plan: plan))
         try sync.addHandler(LNetConnectionHandler(lnet: self, role: role))
     }
 
@@ -382,8 +396,6 @@ public final class LNetInstance: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536,
-                                                                                      maximum: 1 << 20))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.addHandlers(to: channel, role: .passive)

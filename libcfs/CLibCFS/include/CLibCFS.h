@@ -84,4 +84,8 @@ static inline uint32_t cfs_fail_loc_or(uint32_t bits) { return cfs_atomic_or32(&
 static inline uint32_t cfs_fail_val_get(void) { return cfs_atomic_load32(&cfs_fail_val); }
 static inline void cfs_fail_val_set(uint32_t val) { cfs_atomic_store32(&cfs_fail_val, val); }
 
+/* Serve allocations up to `largest` bytes from the heap rather than fresh
+ * mmap()s, and keep up to `trim` bytes of freed heap (mallopt). */
+void cfs_malloc_keep_on_heap(size_t largest, size_t trim);
+
 #endif
