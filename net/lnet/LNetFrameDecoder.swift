@@ -69,6 +69,13 @@ final class LNetFrameDecoder: ChannelInboundHandler {
                     state = .header
                     let payload = input.readSlice(length: Int(header.payloadLength))!
                     context.fireChannelRead(wrapInboundOut(.message(LNetMessage(header: header, payload: payload))))
+                case .payload(let header, nil)
+                    where plan.frameAligned && input.readerIndex == 0 && input.capacity == Int(header.payloadLength):
+                    // Part of the payload came, into a buffer sized for all of it: the next
+                    // read continues in the same buffer (the allocator hands it back), so
+                    // the payload is never copied in user space.
+                    plan.continuation = input
+                    input = ByteBuffer()
                 case .payload(let header, var received):
                     state = .failed // drop every other reference while appending, so the write is in place
                     var payload = received.take() ?? context.channel.allocator.buffer(capacity: Int(header.payloadLength))
@@ -98,7 +105,7 @@ final class LNetFrameDecoder: ChannelInboundHandler {
         case .header:
             plan.nextReadSize = LNetHeader.size - (partial?.readableBytes ?? 0)
         case .payload(let header, let received):
-            plan.nextReadSize = Int(header.payloadLength) - (received?.readableBytes ?? 0)
+            plan.nextReadSize = max(1, Int(header.payloadLength) - (received?.readableBytes ?? 0))
         case .hello, .failed:
             plan.nextReadSize = LNetReadPlan.defaultReadSize
         }
@@ -125,6 +132,8 @@ final class LNetReadPlan: @unchecked Sendable {
     static let defaultReadSize = 64 << 10
     var frameAligned = false
     var nextReadSize = LNetReadPlan.defaultReadSize
+    /// A payload buffer partly filled by the last read, to be read into again.
+    var continuation: ByteBuffer?
 }
 
 /// A receive allocator that reads exactly what the frame decoder asks for.
@@ -132,7 +141,8 @@ struct LNetFrameReadAllocator: RecvByteBufferAllocator {
     let plan: LNetReadPlan
 
     func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
-        allocator.buffer(capacity: plan.frameAligned ? plan.nextReadSize : LNetReadPlan.defaultReadSize)
+        if let continuation = plan.continuation.take() { return continuation }
+        return allocator.buffer(capacity: plan.frameAligned ? plan.nextReadSize : LNetReadPlan.defaultReadSize)
     }
 
     /// No pooled reuse: a reused buffer may be larger than the frame, and

@@ -359,13 +359,17 @@ public final class LNetInstance: Sendable {
             }
         }
         let configuration = configuration
+        // One bootstrap per connection, so the read plan can be set as a bootstrap option.
+        let plan = LNetReadPlan()
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(configuration.connectTimeout))
+            .channelOption(.recvAllocator, value: LNetFrameReadAllocator(plan: plan))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try self.addHandlers(to: channel, role: .active(peer: peer, type: type, established: promise))
+                    try self.addHandlers(to: channel, plan: plan,
+                                         role: .active(peer: peer, type: type, established: promise))
                 }
             }
         do {
@@ -379,12 +383,10 @@ public final class LNetInstance: Sendable {
         }
     }
 
-    private func addHandlers(to channel: Channel, role: LNetConnectionHandler.Role) throws {
+    private func addHandlers(to channel: Channel, plan: LNetReadPlan, role: LNetConnectionHandler.Role) throws {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(IdleStateHandler(readTimeout: .seconds(configuration.peerTimeout),
                                              writeTimeout: .seconds(configuration.keepalive)))
-        let plan = LNetReadPlan()
-        try channel.syncOptions?.setOption(.recvAllocator, value: LNetFrameReadAllocator(plan: plan))
         try sync.addHandler(LNetFrameDecoder(plan: plan))
         try sync.addHandler(LNetConnectionHandler(lnet: self, role: role))
     }
@@ -398,7 +400,9 @@ public final class LNetInstance: Sendable {
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try self.addHandlers(to: channel, role: .passive)
+                    let plan = LNetReadPlan()
+                    try channel.syncOptions?.setOption(.recvAllocator, value: LNetFrameReadAllocator(plan: plan))
+                    try self.addHandlers(to: channel, plan: plan, role: .passive)
                 }
             }
         do {
