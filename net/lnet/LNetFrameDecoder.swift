@@ -70,7 +70,7 @@ final class LNetFrameDecoder: ChannelInboundHandler {
                     let payload = input.readSlice(length: Int(header.payloadLength))!
                     context.fireChannelRead(wrapInboundOut(.message(LNetMessage(header: header, payload: payload))))
                 case .payload(let header, nil)
-                    where plan.frameAligned && input.readerIndex == 0 && input.capacity == Int(header.payloadLength):
+                    where plan.frameAligned && input.capacity - input.readerIndex == Int(header.payloadLength):
                     // Part of the payload came, into a buffer sized for all of it: the next
                     // read continues in the same buffer (the allocator hands it back), so
                     // the payload is never copied in user space.
@@ -142,12 +142,23 @@ struct LNetFrameReadAllocator: RecvByteBufferAllocator {
 
     func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
         if let continuation = plan.continuation.take() { return continuation }
-        return allocator.buffer(capacity: plan.frameAligned ? plan.nextReadSize : LNetReadPlan.defaultReadSize)
+        let size = plan.frameAligned ? plan.nextReadSize : LNetReadPlan.defaultReadSize
+        var buffer = allocator.buffer(capacity: size)
+        // The allocator may round the capacity up; NIO reads into all of it, so
+        // park the surplus in front to keep the read from crossing the frame.
+        let surplus = buffer.capacity - size
+        if surplus > 0 {
+            buffer.moveWriterIndex(forwardBy: surplus)
+            buffer.moveReaderIndex(forwardBy: surplus)
+        }
+        return buffer
     }
 
     /// No pooled reuse: a reused buffer may be larger than the frame, and
     /// payloads handed out keep their buffers anyway.
     func nextBufferSize() -> Int? { nil }
 
-    mutating func record(actualReadBytes: Int) -> Bool { false }
+    /// Always "may grow": NIO then never reads into a buffer it kept from an
+    /// earlier read, which we may still hold slices of (that would copy it).
+    mutating func record(actualReadBytes: Int) -> Bool { true }
 }
