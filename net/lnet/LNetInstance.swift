@@ -156,7 +156,7 @@ public final class LNetInstance: Sendable {
     @discardableResult
     public func put(to target: ProcessID, portal: UInt32, matchBits: UInt64, headerData: UInt64 = 0,
                     payload: ByteBuffer, ack: Bool = false) -> EventLoopFuture<Void> {
-        let loop = group.any()
+        let loop = eventLoop(for: target)
         guard payload.readableBytes <= LNetLimits.maxPayload else {
             return loop.makeFailedFuture(LustreError(errno: EMSGSIZE, "PUT of \(payload.readableBytes) bytes to \(target)"))
         }
@@ -179,7 +179,7 @@ public final class LNetInstance: Sendable {
     /// Sends a GET for at most `length` bytes of the target's descriptor;
     /// the future carries the bytes of the REPLY.
     public func get(from target: ProcessID, portal: UInt32, matchBits: UInt64, length: Int) -> EventLoopFuture<ByteBuffer> {
-        let loop = group.any()
+        let loop = eventLoop(for: target)
         let (cookie, reply) = expectReply(from: target, on: loop)
         let header = LNetHeader(type: .get, source: processID, destination: target, portal: portal,
                                 matchBits: matchBits, cookie: cookie, length: UInt32(clamping: length))
@@ -225,6 +225,12 @@ public final class LNetInstance: Sendable {
         case is ChannelError: return LustreError(errno: ECONNRESET, context)
         default: return LustreError(errno: EIO, "\(context): \(error)")
         }
+    }
+
+    /// The event loop of the control connection to `peer`, or any loop when
+    /// there is none yet. Promises made there complete without a thread hop.
+    public func eventLoop(for peer: ProcessID) -> EventLoop {
+        establishedConnection(to: peer, type: .control)?.channel.eventLoop ?? group.any()
     }
 
     // MARK: Pending ACKs and REPLYs

@@ -226,7 +226,7 @@ public final class PtlRPCImport: Sendable {
 
     /// One send of `message` and the wait for its reply (and bulk).
     private func attempt(_ message: PtlRPCMessage, bulk: Bulk?) async throws(LustreError) -> Response {
-        let loop = lnet.eventLoopGroup.any()
+        let loop = lnet.eventLoop(for: target)
         let promise = loop.makePromise(of: PtlRPCMessage.self)
         let replyMD = lnet.attach(portal: configuration.portals.reply, matchBits: message.xid,
                                   md: .sink(maxLength: PtlRPCService.maxRequestSize, peer: target) { delivery in

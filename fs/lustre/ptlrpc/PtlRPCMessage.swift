@@ -73,9 +73,9 @@ public struct PtlRPCMessage: Sendable, Equatable {
         out.writeInteger(lastCommitted, endianness: .little)
         out.writeInteger(lastXid, endianness: .little)
         out.writeInteger(handle, endianness: .little)
-        var job = Array(jobID.utf8.prefix(31))
-        job.append(contentsOf: repeatElement(0, count: 32 - job.count))
-        out.writeBytes(job)
+        // 32 bytes, NUL-padded, at most 31 of them the job id.
+        let jobBytes = jobID.isEmpty ? 0 : out.writeBytes(jobID.utf8.prefix(31))
+        out.writeRepeatingByte(0, count: 32 - jobBytes)
         out.writeInteger(UInt32(buffers.count), endianness: .little)
         for buffer in buffers { out.writeInteger(UInt32(buffer.readableBytes), endianness: .little) }
         for buffer in buffers {
