@@ -19,6 +19,9 @@ let package = Package(
     products: [
         .executable(name: "lctl", targets: ["lctl"]),
         .executable(name: "lnet-selftest", targets: ["lnet-selftest"]),
+        .executable(name: "lustre-oss", targets: ["lustre-oss"]),
+        .executable(name: "mkfs.lustre", targets: ["mkfs.lustre"]),
+        .executable(name: "tunefs.lustre", targets: ["tunefs.lustre"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -84,6 +87,50 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: gnuSource),
 
+        .target(
+            name: "ObdClass",
+            dependencies: ["LibCFS", .product(name: "NIOCore", package: "swift-nio")],
+            path: "fs/lustre/obdclass",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+        .target(
+            name: "OSD",
+            dependencies: [
+                "LibCFS", "LustreCompat", "ObdClass",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "fs/lustre/osd",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+        .target(
+            name: "OFD",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC", "ObdClass", "OSD",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "fs/lustre/ofd",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+        .target(
+            name: "OSC",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC", "ObdClass",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "fs/lustre/osc",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+
+        // MARK: daemons
+        .executableTarget(
+            name: "lustre-oss",
+            dependencies: [
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSD", "OFD",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/lustre-oss",
+            swiftSettings: gnuSource),
+
         // MARK: utils
         .executableTarget(
             name: "lctl",
@@ -104,6 +151,23 @@ let package = Package(
             path: "utils/lnet-selftest",
             swiftSettings: gnuSource),
 
+        .executableTarget(
+            name: "mkfs.lustre",
+            dependencies: [
+                "LibCFS", "LustreCompat", "ObdClass",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "utils/mkfs.lustre",
+            swiftSettings: gnuSource),
+        .executableTarget(
+            name: "tunefs.lustre",
+            dependencies: [
+                "LibCFS", "LustreCompat", "ObdClass",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "utils/tunefs.lustre",
+            swiftSettings: gnuSource),
+
         // MARK: tests
         .testTarget(name: "LibCFSTests", dependencies: ["LibCFS"], path: "Tests/LibCFSTests",
                     swiftSettings: gnuSource),
@@ -114,6 +178,13 @@ let package = Package(
                     swiftSettings: gnuSource),
         .testTarget(name: "PtlRPCTests", dependencies: ["PtlRPC", "LNet", "LibCFS"],
                     path: "Tests/PtlRPCTests", swiftSettings: gnuSource),
+        .testTarget(name: "ObdClassTests", dependencies: ["ObdClass", "LibCFS", "LustreCompat"],
+                    path: "Tests/ObdClassTests", swiftSettings: gnuSource),
+        .testTarget(name: "OSDTests", dependencies: ["OSD", "ObdClass", "LibCFS", "LustreCompat"],
+                    path: "Tests/OSDTests", swiftSettings: gnuSource),
+        .testTarget(name: "OFDTests", dependencies: ["OFD", "OSC", "OSD", "ObdClass", "PtlRPC", "LNet", "LibCFS",
+                                                     "LustreCompat"],
+                    path: "Tests/OFDTests", swiftSettings: gnuSource),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,1 @@
+print("lustre-oss: not yet")

@@ -1,0 +1,1 @@
+print("mkfs.lustre: not yet")

@@ -1,0 +1,1 @@
+print("tunefs.lustre: not yet")
