@@ -77,7 +77,6 @@ func testConfiguration(port: Int, listen: Bool = true) -> LNetConfiguration {
     var configuration = LNetConfiguration()
     configuration.acceptPort = port
     configuration.listen = listen
-    configuration.eventLoopThreads = 1
     configuration.connectTimeout = 2
     configuration.transactionTimeout = 10
     configuration.minReconnectMilliseconds = 20

@@ -100,7 +100,6 @@ final class PtlRPCServiceTests: XCTestCase {
             var configuration = LNetConfiguration()
             configuration.acceptPort = port
             configuration.listen = listen
-            configuration.eventLoopThreads = 1
             configuration.connectTimeout = 2
             configuration.transactionTimeout = 10
             configuration.minReconnectMilliseconds = 20

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLibCFS
+import Synchronization
 
 /// The process's debug log: the `debug` mask, the `debug_mb` ring that
 /// `lctl dk` dumps, and the formatting of every line.
@@ -9,12 +10,36 @@ import CLibCFS
 /// Messages are written with `CDEBUG`, `CERROR`, `CWARN`, `CNETERR` and
 /// `LCONSOLE`, or through swift-log with `LustreLogHandler`.  Errors,
 /// warnings, console and network-error messages are always kept; other kinds
-/// only when their bit is in `mask`.  Every kept message goes to the ring and
-/// to stderr, the latter with a syslog priority prefix (`<3>LustreError: …`)
-/// that journald turns into the record's priority.
+/// only when their bit is in `mask`.  Every kept message goes to the ring;
+/// those whose kind is in `printk` (by default errors, warnings, console and
+/// network errors, as Lustre's `printk` mask) also go to stderr, with a syslog
+/// priority prefix (`<3>LustreError: …`) that journald turns into the record's
+/// priority.
 public enum LustreDebug {
     /// Kinds kept whatever the mask says (`D_CANTMASK` plus `neterror`).
     public static let alwaysKept: DebugMask = [.cantMask, .neterror]
+
+    /// Kinds also written to stderr (`lctl get_param printk`).
+    public static let defaultPrintk: DebugMask = [.warning, .error, .emerg, .console, .neterror]
+    private static let printkBits = Atomic<UInt64>(UInt64(defaultPrintk.rawValue))
+
+    /// The kinds written to stderr besides the ring (`printk`).
+    public static var printk: DebugMask {
+        get { DebugMask(rawValue: .init(truncatingIfNeeded: printkBits.load(ordering: .relaxed))) }
+        set { printkBits.store(UInt64(newValue.rawValue), ordering: .relaxed) }
+    }
+
+    /// Applies `LUSTRE_DEBUG` from the environment (`"+net +rpctrace"`): the
+    /// kinds are both kept and printed, for daemons and tools run by hand.
+    public static func applyEnvironment() {
+        guard let text = getenv("LUSTRE_DEBUG").map({ String(cString: $0) }), !text.isEmpty else { return }
+        do {
+            let mask = try setMask(text)
+            printk = printk.union(mask)
+        } catch {
+            CERROR("LUSTRE_DEBUG: \(error)")
+        }
+    }
 
     /// The default ring size in MiB (`debug_mb`).
     public static let defaultBufferMegabytes = 4
@@ -86,6 +111,7 @@ public enum LustreDebug {
                             pid: currentThreadID(), time: WallClock.now(),
                             cpu: Int(sched_getcpu()))
         ring.append(record.debugLogLine)
+        guard mask.rawValue & printk.rawValue != 0 else { return }
         let text = record.consoleLine
         text.utf8CString.withUnsafeBufferPointer { buf in
             // One write(2) per line so concurrent lines do not interleave.
@@ -93,8 +119,10 @@ public enum LustreDebug {
         }
     }
 
-    /// Registers `debug` and `debug_mb` in `tree`.
+    /// Registers `debug`, `printk` and `debug_mb` in `tree`.
     static func registerParams(in tree: ParamTree) {
+        try? tree.register("printk", get: { printk.description },
+                           set: { text throws(LustreError) in printk = try DebugMask.parse(text, relativeTo: printk) })
         try? tree.register("debug", get: { mask.description },
                            set: { try setMask($0) })
         try? tree.register("debug_mb", get: { String(bufferMegabytes) },

@@ -21,8 +21,6 @@ public struct LNetConfiguration: Sendable {
     public var connectTimeout: Int64 = 5
     /// Payloads larger than this travel on the bulk connection (socklnd's `min_bulk`).
     public var minBulk: Int = 16 << 10
-    /// Event loop threads for the sockets.
-    public var eventLoopThreads: Int = 2
 
     public init() {}
 }

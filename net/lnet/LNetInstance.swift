@@ -27,6 +27,8 @@ public final class LNetInstance: Sendable {
     /// Changes with every start, so peers can tell a restarted process apart.
     public let incarnation: UInt64
     public let configuration: LNetConfiguration
+    /// NIO's process-wide loops: never shut down, so a timer or a future made
+    /// after this instance stops still completes (with an error).
     let group: MultiThreadedEventLoopGroup
     /// The event loops LNet's sockets run on; callers may schedule timers on them.
     public var eventLoopGroup: any EventLoopGroup { group }
@@ -43,6 +45,9 @@ public final class LNetInstance: Sendable {
         var peer: ProcessID
         var reply: EventLoopPromise<ByteBuffer>
         var timeout: Scheduled<Void>?
+        /// The connection the operation went out on, once it has: losing that
+        /// connection loses the operation; losing another one does not.
+        var connection: ObjectIdentifier?
     }
 
     private let portals = Mutex(PortalTable())
@@ -65,7 +70,7 @@ public final class LNetInstance: Sendable {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         self.incarnation = UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+        self.group = MultiThreadedEventLoopGroup.singleton
     }
 
     /// Starts LNet on `nid`; with `configuration.listen`, the acceptor binds the
@@ -114,7 +119,6 @@ public final class LNetInstance: Sendable {
             try? await connection.channel.close()
         }
         failPending(where: { _ in true }, LustreError(errno: ESHUTDOWN, "LNet is shutting down"))
-        try? await group.shutdownGracefully()
     }
 
     // MARK: Observers
@@ -178,9 +182,10 @@ public final class LNetInstance: Sendable {
 
     /// Sends a GET for at most `length` bytes of the target's descriptor;
     /// the future carries the bytes of the REPLY.
-    public func get(from target: ProcessID, portal: UInt32, matchBits: UInt64, length: Int) -> EventLoopFuture<ByteBuffer> {
+    public func get(from target: ProcessID, portal: UInt32, matchBits: UInt64, length: Int,
+                    timeout: Int64? = nil) -> EventLoopFuture<ByteBuffer> {
         let loop = eventLoop(for: target)
-        let (cookie, reply) = expectReply(from: target, on: loop)
+        let (cookie, reply) = expectReply(from: target, on: loop, timeout: timeout)
         let header = LNetHeader(type: .get, source: processID, destination: target, portal: portal,
                                 matchBits: matchBits, cookie: cookie, length: UInt32(clamping: length))
         let sent = loop.makePromise(of: Void.self)
@@ -192,11 +197,8 @@ public final class LNetInstance: Sendable {
     /// LNet's ping: asks the node at `nid` for its process id and NIDs.
     public func ping(_ nid: NID, timeout: Int64 = 5) async throws(LustreError) -> [ProcessID] {
         let target = ProcessID(nid: nid, pid: ProcessID.lustrePID)
-        let reply = get(from: target, portal: Self.pingPortal, matchBits: Self.pingMatchBits, length: 4096)
-        let timer = reply.eventLoop.scheduleTask(in: .seconds(timeout)) {
-            self.failPending(where: { $0 == target }, LustreError.timedOut("ping \(nid)"))
-        }
-        defer { timer.cancel() }
+        let reply = get(from: target, portal: Self.pingPortal, matchBits: Self.pingMatchBits, length: 4096,
+                        timeout: timeout)
         var buffer: ByteBuffer
         do {
             buffer = try await reply.get()
@@ -235,10 +237,11 @@ public final class LNetInstance: Sendable {
 
     // MARK: Pending ACKs and REPLYs
 
-    private func expectReply(from peer: ProcessID, on loop: EventLoop) -> (UInt64, EventLoopFuture<ByteBuffer>) {
+    private func expectReply(from peer: ProcessID, on loop: EventLoop,
+                             timeout seconds: Int64? = nil) -> (UInt64, EventLoopFuture<ByteBuffer>) {
         let cookie = nextCookie.loadThenWrappingIncrement(ordering: .relaxed)
         let promise = loop.makePromise(of: ByteBuffer.self)
-        let timeout = loop.scheduleTask(in: .seconds(configuration.transactionTimeout)) {
+        let timeout = loop.scheduleTask(in: .seconds(seconds ?? configuration.transactionTimeout)) {
             self.completePending(cookie, .failure(LustreError.timedOut("no ACK/REPLY from \(peer)")))
         }
         pending.withLock { $0[cookie] = Pending(peer: peer, reply: promise, timeout: timeout) }
@@ -259,8 +262,18 @@ public final class LNetInstance: Sendable {
     }
 
     private func failPending(where matches: (ProcessID) -> Bool, _ error: LustreError) {
+        failPending(matching: { matches($0.peer) }, error)
+    }
+
+    /// Fails the operations that went out on one of `connections`.
+    private func failPending(sentOn connections: [LNetConnection], _ error: LustreError) {
+        let ids = Set(connections.map { ObjectIdentifier($0) })
+        failPending(matching: { $0.connection.map(ids.contains) ?? false }, error)
+    }
+
+    private func failPending(matching matches: (Pending) -> Bool, _ error: LustreError) {
         let entries = pending.withLock { table -> [Pending] in
-            let cookies = table.filter { matches($0.value.peer) }.map(\.key)
+            let cookies = table.filter { matches($0.value) }.map(\.key)
             return cookies.compactMap { table.removeValue(forKey: $0) }
         }
         for entry in entries {
@@ -283,17 +296,27 @@ public final class LNetInstance: Sendable {
         let type: LNetConnectionType = (payload?.readableBytes ?? 0) > configuration.minBulk ? .bulk : .control
         if let connection = establishedConnection(to: target, type: type) {
             // The common case: no future, no hop to another thread.
-            connection.send(header, payload: payload, promise: promise)
+            send(header, payload: payload, on: connection, promise: promise)
             return
         }
         connection(to: target, type: type).whenComplete { result in
             switch result {
             case .success(let connection):
-                connection.send(header, payload: payload, promise: promise)
+                self.send(header, payload: payload, on: connection, promise: promise)
             case .failure(let error):
                 promise.fail(Self.lustreError(error, "send to \(target)"))
             }
         }
+    }
+
+    private func send(_ header: LNetHeader, payload: ByteBuffer?, on connection: LNetConnection,
+                      promise: EventLoopPromise<Void>) {
+        let awaitsAnswer = header.type == .get
+            || (header.type == .put && header.flagsOrStatus & LNetHeader.ackRequested != 0)
+        if awaitsAnswer {
+            pending.withLock { $0[header.cookie]?.connection = ObjectIdentifier(connection) }
+        }
+        connection.send(header, payload: payload, promise: promise)
     }
 
     /// An open connection of `type` to `peer`; for a peer without an acceptor,
@@ -466,7 +489,9 @@ public final class LNetInstance: Sendable {
                 old.closed()
                 old.channel.close(promise: nil)
             }
-            failPending(where: { $0 == hello.source }, LustreError(errno: ECONNRESET, "\(hello.source) restarted"))
+            // Operations already sent to the old incarnation are lost; those
+            // waiting for this very connection go out on it.
+            failPending(sentOn: stale, LustreError(errno: ECONNRESET, "\(hello.source) restarted"))
             notify(.restarted(hello.source))
         }
         if first && !restarted {
@@ -487,7 +512,7 @@ public final class LNetInstance: Sendable {
         // Whatever was in flight on this connection may be lost: fail it now
         // rather than let callers wait for a transaction timeout.
         let error = LustreError(errno: ECONNRESET, "connection to \(connection.peer) lost")
-        failPending(where: { $0 == connection.peer }, error)
+        failPending(sentOn: [connection], error)
         if lastGone, !stopped.load(ordering: .relaxed) {
             CDEBUG(.net, "lost all connections to \(connection.peer)")
             notify(.down(connection.peer, error))

@@ -43,6 +43,7 @@ struct Ping: AsyncParsableCommand {
     var source: String?
 
     func run() async throws {
+        LustreDebug.applyEnvironment()
         let target: NID
         do {
             target = try NID(parsing: nid)
@@ -53,7 +54,6 @@ struct Ping: AsyncParsableCommand {
         var configuration = LNetConfiguration()
         configuration.acceptPort = acceptPort
         configuration.listen = false
-        configuration.eventLoopThreads = 1
         configuration.connectTimeout = Int64(max(1, timeout))
         do {
             let local = try source.map { try NID(parsing: $0) }

@@ -12,12 +12,6 @@ import PtlRPC
 /// `lnet-selftest`: LNet's self-test, reduced to a responder and a load generator.
 @main
 struct LNetSelftest: AsyncParsableCommand {
-    /// `LUSTRE_DEBUG="+net +rpctrace"` sets the debug mask before anything runs.
-    static func applyDebugEnvironment() {
-        if let text = getenv("LUSTRE_DEBUG") {
-            _ = try? LustreDebug.setMask(String(cString: text))
-        }
-    }
 
     static let configuration = CommandConfiguration(
         commandName: "lnet-selftest",
@@ -34,7 +28,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Handler tasks.") var threads: Int = 8
 
     func run() async throws {
-        LNetSelftest.applyDebugEnvironment()
+        LustreDebug.applyEnvironment()
         let nid = try NID(parsing: nid)
         var configuration = LNetConfiguration()
         configuration.acceptPort = acceptPort
@@ -102,7 +96,7 @@ struct Run: AsyncParsableCommand {
     var check: String?
 
     func run() async throws {
-        LNetSelftest.applyDebugEnvironment()
+        LustreDebug.applyEnvironment()
         let target = try NID(parsing: nid)
         let bytes = try parseSize(size)
         guard bytes > 0, bytes <= Selftest.maxSize else {

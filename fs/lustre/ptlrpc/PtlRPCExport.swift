@@ -64,6 +64,11 @@ public final class PtlRPCExport: Sendable {
         }
     }
 
+    /// Forgets a request that leaves nothing to reconstruct.
+    func abandoned(xid: UInt64) {
+        _ = state.withLock { $0.inProgress.remove(xid) }
+    }
+
     /// Records the reply to `xid` so a resend can be answered without redoing the work.
     func finished(xid: UInt64, reply: ByteBuffer) {
         state.withLock { state in

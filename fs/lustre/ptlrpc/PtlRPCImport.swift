@@ -145,20 +145,32 @@ public final class PtlRPCImport: Sendable {
     /// negative status in the reply is returned, not thrown.
     public func call(opcode: UInt32, buffers: [ByteBuffer], bulk: Bulk? = nil, jobID: String = "",
                      recoveryTimeout: Double? = nil) async throws(LustreError) -> Response {
-        let xid = xids.loadThenWrappingIncrement(ordering: .relaxed)
-        state.withLock {
-            $0.inflightXids.insert(xid)
-            $0.highestXid = max($0.highestXid, xid)
-        }
+        var xid = newXid()
         defer { _ = state.withLock { $0.inflightXids.remove(xid) } }
         let deadline = Self.now() + UInt64((recoveryTimeout ?? configuration.recoveryTimeout) * 1e9)
         var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
         message.jobID = jobID
-        if case .write(let data) = bulk, let type = configuration.checksumType {
+        if bulk != nil, let type = configuration.checksumType {
+            // For a read this asks the server to checksum what it sends.
             message.bulkChecksumType = BulkChecksum.wireValue(type)
-            message.bulkChecksum = BulkChecksum.compute(type, data)
-            if FailLoc.check(PtlRPCFail.checksumSend) { message.bulkChecksum ^= 1 }
         }
+        func checksumWriteData() {
+            if case .write(let data) = bulk, let type = configuration.checksumType {
+                message.bulkChecksum = BulkChecksum.compute(type, data)
+                if FailLoc.check(PtlRPCFail.checksumSend) { message.bulkChecksum ^= 1 }
+            }
+        }
+        /// After a checksum mismatch the transfer is redone as a new request
+        /// (new xid): the server finished the old one and may answer it from
+        /// its saved reply.
+        func renew() {
+            _ = state.withLock { $0.inflightXids.remove(xid) }
+            xid = newXid()
+            message.xid = xid
+            message.flags.remove(.resent)
+            checksumWriteData()
+        }
+        checksumWriteData()
         var checksumResends = 0
         var lastError = LustreError.timedOut("\(targetName): no reply to xid \(xid)")
         while true {
@@ -188,6 +200,7 @@ public final class PtlRPCImport: Sendable {
                         throw LustreError(errno: EIO, "\(targetName): bulk write checksum kept failing")
                     }
                     CWARN("\(targetName): server saw a bad checksum on xid \(xid): resending")
+                    renew()
                     continue
                 }
                 if case .read = bulk, reply.status >= 0, let data = response.bulk,
@@ -201,7 +214,7 @@ public final class PtlRPCImport: Sendable {
                         guard checksumResends <= configuration.maxChecksumResends else {
                             throw LustreError(errno: EIO, "\(targetName): bulk read checksum kept failing")
                         }
-                        message.flags.insert(.resent)
+                        renew()
                         continue
                     }
                 }
@@ -222,6 +235,15 @@ public final class PtlRPCImport: Sendable {
                 message.flags.insert(.resent)
             }
         }
+    }
+
+    private func newXid() -> UInt64 {
+        let xid = xids.loadThenWrappingIncrement(ordering: .relaxed)
+        state.withLock {
+            $0.inflightXids.insert(xid)
+            $0.highestXid = max($0.highestXid, xid)
+        }
+        return xid
     }
 
     /// One send of `message` and the wait for its reply (and bulk).

@@ -272,7 +272,12 @@ public final class PtlRPCService: Sendable {
         out.serviceTime = UInt32(clamping: (Self.now() - started) / 1000)
         let encoded = out.encoded()
         if let export, request.opcode != connectOpcode {
-            export.finished(xid: request.xid, reply: encoded)
+            if reply.status == -EAGAIN {
+                // "Try again" is not a result to reconstruct: the client sends anew.
+                export.abandoned(xid: request.xid)
+            } else {
+                export.finished(xid: request.xid, reply: encoded)
+            }
         }
         if FailLoc.check(PtlRPCFail.dropReply) {
             CDEBUG(.rpctrace, "\(name): fail_loc drops the reply to xid \(request.xid)")
