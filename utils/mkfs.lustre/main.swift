@@ -1,1 +1,0 @@
-print("mkfs.lustre: not yet")

@@ -1,0 +1,1 @@
+../mkfs.lustre/TargetLocation.swift

@@ -1,1 +1,0 @@
-print("tunefs.lustre: not yet")
