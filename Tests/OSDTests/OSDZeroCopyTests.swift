@@ -1,0 +1,62 @@
+import LibCFS
+import LustreCompat
+import NIOCore
+import ObdClass
+import Synchronization
+import Testing
+@testable import OSD
+
+/// An engine that passes everything to a real one and remembers the memory it was handed.
+final class RecordingEngine: IOEngine {
+    let inner: any IOEngine
+    let writeAddresses = Mutex<[UInt]>([])
+    let readAddresses = Mutex<[UInt]>([])
+
+    init(_ inner: any IOEngine) { self.inner = inner }
+
+    var kind: IOEngineKind { inner.kind }
+
+    func read(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) async throws(LustreError) -> Int {
+        readAddresses.withLock { $0.append(UInt(bitPattern: buffer.baseAddress)) }
+        return try await inner.read(fd: fd, into: buffer, at: offset)
+    }
+
+    func write(fd: Int32, from buffer: UnsafeRawBufferPointer, at offset: Int64) async throws(LustreError) -> Int {
+        writeAddresses.withLock { $0.append(UInt(bitPattern: buffer.baseAddress)) }
+        return try await inner.write(fd: fd, from: buffer, at: offset)
+    }
+
+    func fsync(fd: Int32) async throws(LustreError) { try await inner.fsync(fd: fd) }
+    func fdatasync(fd: Int32) async throws(LustreError) { try await inner.fdatasync(fd: fd) }
+
+    func submit(_ operations: [IOOperation]) async -> [Result<Int, LustreError>] {
+        for operation in operations where operation.direction == .write {
+            writeAddresses.withLock { $0.append(UInt(bitPattern: operation.buffer.baseAddress)) }
+        }
+        return await inner.submit(operations)
+    }
+
+    func shutdown() { inner.shutdown() }
+}
+
+@Suite("OSD zero copy")
+struct OSDZeroCopyTests {
+    @Test("a 1 MiB write reaches the engine from the ByteBuffer's own memory, and a read lands in the returned buffer")
+    func noCopy() async throws {
+        let scratch = try ScratchDirectory()
+        let engine = RecordingEngine(try makeIOEngine(kind: .ioUring, queueDepth: 8))
+        let osd = try await OSDDevice.open(root: scratch.path, options: .init(), engine: engine)
+        _ = try await osd.create(object1, attributes: ObdAttributes())
+        let data = ByteBuffer(bytes: pattern(1 << 20))
+        let address = data.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        _ = try await osd.write(object1, pieces: [(offset: 0, data: data)])
+        #expect(engine.writeAddresses.withLock { $0 }.contains(address))
+
+        engine.readAddresses.withLock { $0.removeAll() }
+        let back = try await osd.read(object1, offset: 0, length: 1 << 20)
+        let readAddress = back.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(engine.readAddresses.withLock { $0 }.first == readAddress)
+        #expect(back == data)
+        await osd.close()
+    }
+}
