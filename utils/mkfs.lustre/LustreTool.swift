@@ -47,11 +47,7 @@ enum LustreTool {
                 exit(0)
             }
             printError("\(name): \(Command.fullMessage(for: error))")
-            if code == .validationFailure {
-                printError(Command.usageString())
-                exit(usageStatus)
-            }
-            exit(code.rawValue)
+            exit(code == .validationFailure ? usageStatus : code.rawValue)
         }
     }
 

@@ -64,7 +64,9 @@ struct MkfsLustre: ParsableCommand {
 
     // MARK: Checking the command line
 
-    mutating func validate() throws {
+    /// Checks the options together.  Called from `run()` rather than as ArgumentParser's
+    /// `validate()`, which runs before unknown options are reported and would hide them.
+    func checkOptions() throws {
         guard ost || mdt || mgs else { throw ValidationError("must specify --ost, --mdt or --mgs") }
         if ost && (mdt || mgs) { throw ValidationError("--ost cannot be combined with --mdt or --mgs") }
         switch (device, backfsDir) {
@@ -145,6 +147,7 @@ struct MkfsLustre: ParsableCommand {
     // MARK: Formatting
 
     func run() throws {
+        try checkOptions()
         let data = try makeMountData()
         if !quiet { print(data.report(heading: "Permanent disk data"), terminator: "") }
         if let backfsDir {

@@ -42,7 +42,9 @@ struct TunefsLustre: ParsableCommand {
 
     static func main() { LustreTool.main(Self.self) }
 
-    mutating func validate() throws {
+    /// Checks the options together.  Called from `run()` rather than as ArgumentParser's
+    /// `validate()`, which runs before unknown options are reported and would hide them.
+    func checkOptions() throws {
         switch (device, backfsDir) {
         case (nil, nil): throw ValidationError("no device given: specify DEVICE or --backfs-dir=DIR")
         case (.some, .some): throw ValidationError("give either DEVICE or --backfs-dir, not both")
@@ -79,6 +81,7 @@ struct TunefsLustre: ParsableCommand {
     }
 
     func run() throws {
+        try checkOptions()
         let location: TargetLocation = backfsDir.map { .directory($0) } ?? .device(device ?? "")
         let existing = location.existingLustreData()
         print("checking for existing Lustre data: \(existing.isLustre ? "found" : "not found")")
