@@ -73,6 +73,8 @@ final class OSDLastIDTable: Sendable {
     private let root: Int32
     private let engine: any IOEngine
     private let entries = Mutex<[UInt64: Entry]>([:])
+    /// Loads of sequences seen for the first time, shared by concurrent callers.
+    private let loading = Mutex<[UInt64: Task<Entry, any Error>]>([:])
 
     /// Loads every sequence present under `O/`.
     init(root: Int32, engine: any IOEngine) async throws(LustreError) {
@@ -86,14 +88,32 @@ final class OSDLastIDTable: Sendable {
     }
 
     /// The entry of `sequence`, created (directory and file) on first use.
+    ///
+    /// First use is single-flight: concurrent callers wait for one load, so the directory scan
+    /// runs once and everyone shares one counter.
     func entry(_ sequence: UInt64) async throws(LustreError) -> Entry {
         if let entry = entries.withLock({ $0[sequence] }) { return entry }
-        try OSDFiles.makeDirectories("O/\(sequence)", in: root)
-        let loaded = try await Self.load(sequence, root: root, engine: engine)
-        return entries.withLock { table in
-            if let existing = table[sequence] { return existing }
-            table[sequence] = loaded
-            return loaded
+        let (root, engine) = (self.root, self.engine)
+        let load = loading.withLock { pending -> Task<Entry, any Error> in
+            if let task = pending[sequence] { return task }
+            let task = Task<Entry, any Error> {
+                try OSDFiles.makeDirectories("O/\(sequence)", in: root)
+                return try await Self.load(sequence, root: root, engine: engine)
+            }
+            pending[sequence] = task
+            return task
+        }
+        do {
+            let loaded = try await load.value
+            return entries.withLock { table in
+                if let existing = table[sequence] { return existing }
+                table[sequence] = loaded
+                return loaded
+            }
+        } catch {
+            // Let a later caller try again (the error may be passing, e.g. ENOSPC).
+            loading.withLock { pending in pending[sequence] = nil }
+            throw (error as? LustreError) ?? LustreError(errno: EIO, "LAST_ID of sequence \(sequence): \(error)")
         }
     }
 
@@ -117,6 +137,7 @@ final class OSDLastIDTable: Sendable {
             return all
         }
         _ = all
+        loading.withLock { $0.removeAll() }
     }
 
     private static func load(_ sequence: UInt64, root: Int32, engine: any IOEngine) async throws(LustreError) -> Entry {
