@@ -29,7 +29,7 @@ private final class Ext4Image {
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw LustreError.fromErrno("mkdtemp")
         }
-        directory = String(cString: template)
+        directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         path = directory + "/target.img"
         let made = try run("/sbin/mke2fs", ["-q", "-F", "-t", "ext4", path, "64M"])
         guard made.status == 0 else { throw LustreError(errno: EIO, "mke2fs: \(made.output)") }
