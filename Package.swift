@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "lctl", targets: ["lctl"]),
         .executable(name: "lnet-selftest", targets: ["lnet-selftest"]),
         .executable(name: "lustre-oss", targets: ["lustre-oss"]),
+        .executable(name: "ost-survey", targets: ["ost-survey"]),
         .executable(name: "mkfs.lustre", targets: ["mkfs.lustre"]),
         .executable(name: "tunefs.lustre", targets: ["tunefs.lustre"]),
     ],
@@ -116,6 +117,7 @@ let package = Package(
             dependencies: [
                 "LibCFS", "LNet", "PtlRPC", "ObdClass",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ],
             path: "fs/lustre/osc",
             exclude: ["README.md"],
@@ -149,6 +151,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "utils/lnet-selftest",
+            swiftSettings: gnuSource),
+        .executableTarget(
+            name: "ost-survey",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC", "ObdClass", "OSC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "utils/ost-survey",
             swiftSettings: gnuSource),
 
         .executableTarget(

@@ -1,0 +1,130 @@
+import ArgumentParser
+import LNet
+import LibCFS
+import LustreCompat
+import OFD
+import OSD
+import ObdClass
+import PtlRPC
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// `lustre-oss`: serves OSTs over LNet until SIGTERM or SIGINT.
+@main
+struct LustreOSS: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lustre-oss",
+        abstract: "Serve one or more OSTs (images, devices, or mkfs.lustre --backfs-dir directories).",
+        version: LustreVersion.string)
+
+    @Option(help: "The NID to serve on, e.g. 127.0.0.2@tcp.") var nid: String
+    @Option(help: "The LNet acceptor port.") var acceptPort: Int = 988
+    @Option(help: "Where images and devices are mounted (RUN_DIR/mnt/<target>).") var runDir: String = "/run/lustre"
+    @Option(help: "The I/O engine: io_uring, libaio or sync (default: the best that works).") var ioEngine: String?
+    @Flag(help: "Write aligned data with O_DIRECT, bypassing the page cache.") var directIO = false
+    @Option(help: "The MGS's NID (repeatable; default: mgsnode= of the targets' mountdata).") var mgsnode: [String] = []
+    @Option(help: "Request handler tasks.") var threads: Int = 32
+    @Option(help: "Seconds between commits of the object stores.") var commitInterval: Double = 1.0
+    @Argument(help: "Targets: ext4 images or devices made by mkfs.lustre, or --backfs-dir directories.")
+    var targets: [String]
+
+    func validate() throws {
+        guard !targets.isEmpty else { throw ValidationError("give at least one target") }
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1...1024") }
+        guard commitInterval > 0 else { throw ValidationError("--commit-interval must be positive") }
+        if let ioEngine, IOEngineKind(name: ioEngine) == nil {
+            throw ValidationError("--io-engine must be io_uring, libaio or sync")
+        }
+    }
+
+    func run() async throws {
+        LustreDebug.applyEnvironment()
+        do {
+            try await serve()
+        } catch {
+            fputs("lustre-oss: \(error)\n", stderr)
+            throw ExitCode(1)
+        }
+    }
+
+    private func serve() async throws(LustreError) {
+        let nid = try NID(parsing: nid)
+        var prepared: [OSSTarget] = []
+        var osds: [OSDDevice] = []
+        func cleanUp() async {
+            for osd in osds { await osd.close() }
+            for target in prepared.reversed() { target.release() }
+        }
+        do throws(LustreError) {
+            for path in targets {
+                let target = try OSSTarget.prepare(path, runDir: runDir)
+                prepared.append(target)
+                if prepared.dropLast().contains(where: { $0.name == target.name }) {
+                    throw .invalid("\(target.name) given twice")
+                }
+            }
+            var options = OSDDevice.Options()
+            options.engine = ioEngine.flatMap { IOEngineKind(name: $0) }
+            options.directIO = directIO
+            options.commitInterval = commitInterval
+            for target in prepared {
+                if target.isNew { LCONSOLE("\(target.name): new disk, initializing") }
+                do {
+                    osds.append(try await OSDDevice.open(root: target.root, options: options))
+                } catch {
+                    throw error.adding(context: "\(target.name)")
+                }
+            }
+        } catch {
+            await cleanUp()
+            throw error
+        }
+
+        var lnetConfiguration = LNetConfiguration()
+        lnetConfiguration.acceptPort = acceptPort
+        let lnet: LNetInstance
+        do {
+            lnet = try await LNetInstance.start(nid: nid, configuration: lnetConfiguration)
+        } catch {
+            await cleanUp()
+            throw error.adding(context: "start LNet on \(nid) port \(acceptPort)")
+        }
+        let ofdTargets = zip(prepared, osds).map { OFDTarget(name: $0.name, osd: $1) }
+        let service = OFDService(lnet: lnet, targets: ofdTargets, threads: threads)
+        service.start()
+        for target in ofdTargets {
+            LCONSOLE("serving \(target.name) on \(nid) (\(target.osd.engineKind) I/O)")
+        }
+        let mgsNodes = self.mgsNodes(prepared)
+        let registration = mgsNodes.isEmpty ? nil
+            : MGSRegistration.start(lnet: lnet, nodes: mgsNodes, targets: prepared.map(\.name))
+        print("lustre-oss: serving \(prepared.map(\.name.description).joined(separator: ",")) on \(nid) "
+              + "port \(acceptPort), pid \(getpid())")
+        fflush(stdout)
+
+        await waitForTermination()
+        LCONSOLE("lustre-oss: stopping \(prepared.map(\.name.description).joined(separator: ","))")
+        registration?.cancel()
+        await service.stop()
+        for target in ofdTargets { target.unregister() }
+        await lnet.shutdown()
+        await cleanUp()
+    }
+
+    /// The MGS NIDs to register with: --mgsnode, else the first NID of each mountdata mgsnode.
+    private func mgsNodes(_ targets: [OSSTarget]) -> [NID] {
+        let texts = mgsnode.isEmpty
+            ? targets.flatMap { $0.mountData.mgsNodes.compactMap(\.first) } : mgsnode
+        var nodes: [NID] = []
+        for text in texts {
+            guard let node = try? NID(parsing: text) else {
+                CWARN("ignoring MGS NID '\(text)': not a NID")
+                continue
+            }
+            if !nodes.contains(node) { nodes.append(node) }
+        }
+        return nodes
+    }
+}

@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import LibCFS
+import LustreCompat
+import ObdClass
+
+/// A target on its way to being served: its identity from `CONFIGS/mountdata`, the directory its
+/// objects live in (an image or device loop-mounted under the run dir, or a directory target used
+/// as it is), and the locks that keep a second OSS off it.
+final class OSSTarget {
+    let name: TargetName
+    let mountData: MountData
+    /// The ext4 tree holding the target: the mount point, or the directory target itself.
+    let root: String
+    /// Where this process mounted the target, to unmount it at exit.
+    private(set) var mountPoint: String?
+    /// The lock in the target's tree (`CONFIGS/mmp_lock`), naming this process.
+    private var targetLock: TargetLock?
+    /// The lock on the image or device, taken before mounting it.
+    private var imageLock: TargetLock?
+
+    private init(name: TargetName, mountData: MountData, root: String, mountPoint: String?,
+                 imageLock: TargetLock?, targetLock: TargetLock?) {
+        self.name = name
+        self.mountData = mountData
+        self.root = root
+        self.mountPoint = mountPoint
+        self.imageLock = imageLock
+        self.targetLock = targetLock
+    }
+
+    /// Finds out what `path` is and makes its tree reachable, locked for this process.
+    static func prepare(_ path: String, runDir: String) throws(LustreError) -> OSSTarget {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw LustreError.fromErrno("target \(path)") }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            let mountData = try readMountData(directory: path)
+            let name = try targetName(mountData, path)
+            let lock = try TargetLock.acquire(path + "/" + lockFile, target: "\(name)", create: true, recordOwner: true)
+            return OSSTarget(name: name, mountData: mountData, root: path, mountPoint: nil, imageLock: nil, targetLock: lock)
+        case S_IFREG, S_IFBLK:
+            return try mount(path, isDevice: st.st_mode & S_IFMT == S_IFBLK, runDir: runDir)
+        default:
+            throw LustreError.invalid("target \(path) is neither an image, a block device nor a directory")
+        }
+    }
+
+    /// Where the "served by" lock lives in a target (the MMP block's stand-in).
+    static let lockFile = "CONFIGS/mmp_lock"
+
+    private static func mount(_ path: String, isDevice: Bool, runDir: String) throws(LustreError) -> OSSTarget {
+        guard geteuid() == 0 else {
+            throw LustreError(errno: EPERM, "\(path) is an image or device, which lustre-oss must mount: that needs root "
+                              + "(run as root, or serve a directory target made with mkfs.lustre --backfs-dir)")
+        }
+        // Read the identity without mounting, so the lock can name the target and the mount
+        // point can carry its name.
+        let volume = try Ext2Volume(path: path, writable: false)
+        let mountData: MountData
+        do {
+            mountData = try MountData(decoding: try volume.read(MountData.filePath))
+        } catch {
+            try? volume.close()
+            throw error.adding(context: "\(path): no valid \(MountData.filePath) (format it with mkfs.lustre)")
+        }
+        try? volume.close()
+        let name = try targetName(mountData, path)
+        // The image itself is locked before mounting: two OSSes must never mount one volume.
+        let imageLock = try TargetLock.acquire(path, target: "\(name)", create: false, recordOwner: false)
+        let mountPoint = "\(runDir)/mnt/\(name)"
+        try makeDirectories(mountPoint)
+        if isMountPoint(mountPoint) {
+            // A killed OSS leaves its mount behind; the image lock says nobody uses it now.
+            LCONSOLE("\(name): reusing the mount left at \(mountPoint)")
+        } else {
+            var arguments = ["mount", "-t", "ext4"]
+            var options = isDevice ? [] : ["loop"]
+            options += mountOptions(mountData)
+            if !options.isEmpty { arguments += ["-o", options.joined(separator: ",")] }
+            arguments += [path, mountPoint]
+            let status = try Command.run(arguments)
+            guard status == 0 else {
+                throw LustreError(errno: EIO, "mount \(path) on \(mountPoint) failed (mount exit status \(status))")
+            }
+        }
+        let target = OSSTarget(name: name, mountData: mountData, root: mountPoint, mountPoint: mountPoint,
+                               imageLock: imageLock, targetLock: nil)
+        do {
+            target.targetLock = try TargetLock.acquire(mountPoint + "/" + lockFile, target: "\(name)", create: true,
+                                                       recordOwner: true)
+        } catch {
+            target.release()
+            throw error
+        }
+        return target
+    }
+
+    /// Unlocks the target and unmounts it if this process mounted it.
+    func release() {
+        // The lock file inside the mount is open: close it first or umount says busy.
+        targetLock?.release()
+        targetLock = nil
+        if let mountPoint {
+            do {
+                let status = try Command.run(["umount", mountPoint])
+                if status != 0 { CERROR("\(name): umount \(mountPoint) failed (exit status \(status))") }
+            } catch {
+                CERROR("\(name): umount \(mountPoint): \(error)")
+            }
+            self.mountPoint = nil
+        }
+        imageLock?.release()
+        imageLock = nil
+    }
+
+    /// Whether the OSD has never run on this target (no object directory yet).
+    var isNew: Bool {
+        var st = stat()
+        return stat(root + "/O", &st) != 0
+    }
+
+    private static func readMountData(directory: String) throws(LustreError) -> MountData {
+        let path = directory + "/" + MountData.filePath
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw LustreError.fromErrno("\(path): not a Lustre target (format it with mkfs.lustre --backfs-dir=\(directory))")
+        }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: MountData.size + 1)
+        let count = read(fd, &bytes, bytes.count)
+        guard count >= 0 else { throw LustreError.fromErrno("read \(path)") }
+        do {
+            return try MountData(decoding: bytes.prefix(count))
+        } catch {
+            throw error.adding(context: path)
+        }
+    }
+
+    private static func targetName(_ mountData: MountData, _ path: String) throws(LustreError) -> TargetName {
+        guard mountData.isOST else {
+            throw LustreError.invalid("\(path) holds \(mountData.svname.isEmpty ? "no target" : mountData.svname), "
+                                      + "not an OST: lustre-oss serves OSTs")
+        }
+        guard let name = mountData.targetName, name.kind == .ost else {
+            throw LustreError.invalid("\(path): OST without a usable name ('\(mountData.svname)')")
+        }
+        return name
+    }
+
+    /// ldd_mount_opts without the ldiskfs-only options that ext4 refuses.
+    private static func mountOptions(_ mountData: MountData) -> [String] {
+        let ldiskfsOnly: Set<Substring> = ["extents", "mballoc", "iopen", "iopen_nopriv", "noiopen", "asyncdel"]
+        return mountData.mountOptions.split(separator: ",").filter { !ldiskfsOnly.contains($0) && !$0.isEmpty }
+            .map(String.init)
+    }
+
+    private static func makeDirectories(_ path: String) throws(LustreError) {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw LustreError.fromErrno("mkdir \(prefix)") }
+        }
+    }
+
+    /// Whether something is mounted on `path` (from /proc/self/mountinfo, field 5).
+    private static func isMountPoint(_ path: String) -> Bool {
+        guard let file = fopen("/proc/self/mountinfo", "r") else { return false }
+        defer { fclose(file) }
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let canonical = realpath(path, &resolved) != nil
+            ? String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : path
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, file) > 0, let line {
+            let fields = String(cString: line).split(separator: " ")
+            if fields.count > 4, fields[4] == canonical { return true }
+        }
+        return false
+    }
+}

@@ -1,1 +1,0 @@
-print("lustre-oss: not yet")

@@ -1,0 +1,220 @@
+import LibCFS
+import NIOCore
+import OSD
+import ObdClass
+import PtlRPC
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One OST served by this process (Lustre's obdfilter device): the OST RPCs turned into calls on
+/// the target's `OSDDevice`, with the replies' transnos taken from the OSD and the target's
+/// counters in `obdfilter.<target>.stats`.
+public final class OFDTarget: Sendable {
+    /// `testfs-OST0000`.
+    public let name: TargetName
+    /// The object store the target lives in.
+    public let osd: OSDDevice
+    /// `obdfilter.<target>.stats`.
+    public let stats: LProcStats
+    private let statsParameter: String
+
+    /// Serves `osd` as `name` and registers its stats in `ParamTree.shared`.
+    public init(name: TargetName, osd: OSDDevice) {
+        self.name = name
+        self.osd = osd
+        self.stats = OFDCounter.makeStats()
+        self.statsParameter = "obdfilter.\(name).stats"
+        do {
+            try ParamTree.shared.register(statsParameter, stats: stats)
+        } catch {
+            // A second target of the same name in one process (tests): serving matters more than stats.
+            CWARN("\(name): stats not registered: \(error)")
+        }
+    }
+
+    /// Removes the target's parameters; the OSD is closed by whoever opened it.
+    public func unregister() {
+        _ = ParamTree.shared.unregister(statsParameter)
+    }
+
+    /// The highest transno the OSD has made durable.
+    public var lastCommitted: UInt64 { osd.lastCommitted }
+
+    /// Handles one OST request for this target; every failure becomes a reply status.
+    func handle(_ request: PtlRPCRequest, opcode: OSTOpcode) async -> PtlRPCReply {
+        let started = MonotonicClock.nanoseconds()
+        do throws(LustreError) {
+            let (reply, counter) = try await dispatch(request, opcode: opcode)
+            if let counter { stats.record(counter, Int64((MonotonicClock.nanoseconds() - started) / 1000)) }
+            return reply
+        } catch {
+            switch error.errno {
+            case ENOENT, EAGAIN, ENOTCONN:
+                CDEBUG(.rpctrace, "\(name): \(opcode) xid \(request.message.xid) from \(request.initiator): \(error)")
+            default:
+                CDEBUG(.rpctrace, "\(name): \(opcode) xid \(request.message.xid) from \(request.initiator) failed: \(error)")
+            }
+            return .error(error)
+        }
+    }
+
+    private func dispatch(_ request: PtlRPCRequest, opcode: OSTOpcode) async throws(LustreError)
+        -> (PtlRPCReply, OFDCounter?) {
+        if opcode == .statfs {
+            return (PtlRPCReply(buffers: [try statfs().encoded()]), .statfs)
+        }
+        var body = try request.message.buffer(0, "obdo")
+        let obdo = try ObdAttributes(decoding: &body)
+        switch opcode {
+        case .getattr:
+            var attributes = try await osd.getattr(obdo.id)
+            attributes.id = obdo.id
+            return (PtlRPCReply(buffers: [Self.encode(attributes)]), .getattr)
+        case .setattr:
+            let transno = try await osd.setattr(obdo.id, obdo)
+            return (PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno), .setattr)
+        case .create:
+            return (try await create(request, obdo), .create)
+        case .destroy:
+            let transno = try await osd.destroy(obdo.id)
+            return (PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno), .destroy)
+        case .punch:
+            // As Lustre: the range travels in o_size (start) and o_blocks (end, OBD_OBJECT_EOF for all).
+            guard obdo.size <= obdo.blocks else {
+                throw .invalid("punch of \(obdo.id) from \(obdo.size) to \(obdo.blocks)")
+            }
+            let transno = try await osd.punch(obdo.id, start: obdo.size, end: obdo.blocks)
+            return (PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno), .punch)
+        case .sync:
+            _ = try await osd.sync()
+            return (PtlRPCReply(buffers: [Self.encode(obdo)]), .sync)
+        case .write:
+            return (try await write(request, obdo), .write)
+        case .read:
+            return (try await read(request, obdo), .read)
+        case .statfs, .connect, .disconnect, .ping:
+            // statfs is answered above; the others never reach a target (PtlRPCService and OFDService take them).
+            throw .notSupported("\(opcode) on a target")
+        }
+    }
+
+    private func create(_ request: PtlRPCRequest, _ obdo: ObdAttributes) async throws(LustreError) -> PtlRPCReply {
+        guard request.message.buffers.count > 1 else {
+            let transno = try await osd.create(obdo.id, attributes: obdo)
+            return PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno)
+        }
+        var countBuffer = request.message.buffers[1]
+        let wanted = try OSTPrecreateCount(decoding: &countBuffer).count
+        guard wanted > 0, wanted <= OSTPrecreateCount.maximum else {
+            throw .invalid("precreate of \(wanted) objects (1...\(OSTPrecreateCount.maximum))")
+        }
+        if FailLoc.check(OFDFail.enospc) { throw LustreError(errno: ENOSPC, "fail_loc") }
+        let made = try await osd.precreate(sequence: obdo.id.sequence, count: Int(wanted))
+        var reply = ObdAttributes()
+        reply.valid = [.id, .groupID]
+        reply.id = OSTObjectID(sequence: obdo.id.sequence, objectID: made.upperBound)
+        return PtlRPCReply(buffers: [Self.encode(reply), OSTPrecreateCount(count: UInt32(made.count)).encoded()])
+    }
+
+    /// Checks a BRW's pieces before anything is allocated for it: each non-empty, inside the
+    /// largest object, all together within one RPC's bulk.
+    private func pieces(of request: PtlRPCRequest, _ obdo: ObdAttributes) throws(LustreError) -> ([OSTNiobuf], Int) {
+        let array = try request.message.buffer(1, "niobufs")
+        let niobufs = try OSTNiobuf.decodeArray(array)
+        var total = 0
+        for niobuf in niobufs {
+            guard niobuf.length > 0 else { throw .invalid("empty niobuf at \(niobuf.offset) of \(obdo.id)") }
+            guard let end = niobuf.end, end <= OSTBRWLimits.maxObjectSize else {
+                throw LustreError(errno: EFBIG, "\(obdo.id): I/O at \(niobuf.offset)+\(niobuf.length) beyond the "
+                                  + "largest object (\(OSTBRWLimits.maxObjectSize) bytes)")
+            }
+            total += Int(niobuf.length)
+        }
+        guard total <= OSTBRWLimits.maxBytes else {
+            CERROR("\(name): BRW of \(total) bytes on \(obdo.id) from \(request.initiator) exceeds the "
+                   + "\(OSTBRWLimits.maxBytes)-byte cap: refused")
+            throw .invalid("BRW of \(total) bytes exceeds \(OSTBRWLimits.maxBytes)")
+        }
+        return (niobufs, total)
+    }
+
+    private func write(_ request: PtlRPCRequest, _ obdo: ObdAttributes) async throws(LustreError) -> PtlRPCReply {
+        let (niobufs, total) = try pieces(of: request, obdo)
+        if FailLoc.check(OFDFail.brwWriteBulk) {
+            CDEBUG(.rpctrace, "\(name): fail_loc drops the write bulk of xid \(request.message.xid)")
+            return PtlRPCReply(status: -EAGAIN)
+        }
+        if FailLoc.check(OFDFail.enospc) { throw LustreError(errno: ENOSPC, "fail_loc") }
+        if FailLoc.check(OFDFail.eio) { throw LustreError(errno: EIO, "fail_loc") }
+        // One GET for the whole RPC, sliced per piece: the bytes are never copied on the server.
+        let data = try await request.bulkGet(length: total)
+        var pieces: [(offset: UInt64, data: ByteBuffer)] = []
+        pieces.reserveCapacity(niobufs.count)
+        var cursor = data.readerIndex
+        for niobuf in niobufs {
+            pieces.append((niobuf.offset, data.getSlice(at: cursor, length: Int(niobuf.length))!))
+            cursor += Int(niobuf.length)
+        }
+        let transno = try await osd.write(obdo.id, pieces: pieces)
+        stats.record(OFDCounter.writeBytes, Int64(total))
+        return PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno)
+    }
+
+    private func read(_ request: PtlRPCRequest, _ obdo: ObdAttributes) async throws(LustreError) -> PtlRPCReply {
+        let (niobufs, _) = try pieces(of: request, obdo)
+        if FailLoc.check(OFDFail.brwReadBulk) {
+            CDEBUG(.rpctrace, "\(name): fail_loc drops the read bulk of xid \(request.message.xid)")
+            return PtlRPCReply(status: -EAGAIN)
+        }
+        if FailLoc.check(OFDFail.eio) { throw LustreError(errno: EIO, "fail_loc") }
+        var counts: [UInt32] = []
+        var parts: [ByteBuffer] = []
+        counts.reserveCapacity(niobufs.count)
+        parts.reserveCapacity(niobufs.count)
+        for niobuf in niobufs {
+            var part = try await osd.read(obdo.id, offset: niobuf.offset, length: Int(niobuf.length))
+            if part.readableBytes > Int(niobuf.length) { part = part.getSlice(at: part.readerIndex, length: Int(niobuf.length))! }
+            counts.append(UInt32(part.readableBytes))
+            parts.append(part)
+        }
+        let bulk: ByteBuffer
+        if parts.count == 1 {
+            bulk = parts[0]
+        } else {
+            // Several pieces travel in one PUT, so they are gathered once here.
+            var gathered = ByteBufferAllocator().buffer(capacity: parts.reduce(0) { $0 + $1.readableBytes })
+            for part in parts { gathered.writeImmutableBuffer(part) }
+            bulk = gathered
+        }
+        let (type, checksum) = try await request.bulkPut(bulk)
+        stats.record(OFDCounter.readBytes, Int64(bulk.readableBytes))
+        var reply = PtlRPCReply(buffers: [Self.encode(obdo), OSTBRWReturnCodes(counts: counts).encoded()])
+        reply.bulkChecksumType = type
+        reply.bulkChecksum = checksum
+        return reply
+    }
+
+    private func statfs() throws(LustreError) -> ObdStatfs {
+        let osdStatfs = try osd.statfs()
+        var statfs = ObdStatfs()
+        statfs.type = ObdStatfs.ext4Magic
+        statfs.blocks = osdStatfs.blocks
+        statfs.blocksFree = osdStatfs.blocksFree
+        statfs.blocksAvailable = osdStatfs.blocksAvailable
+        statfs.files = osdStatfs.files
+        statfs.filesFree = osdStatfs.filesFree
+        statfs.fsid = name.uuid
+        statfs.blockSize = UInt32(clamping: osdStatfs.blockSize)
+        statfs.nameLength = osdStatfs.nameLength
+        statfs.maxBytes = OSTBRWLimits.maxObjectSize
+        return statfs
+    }
+
+    static func encode(_ attributes: ObdAttributes) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: ObdAttributes.wireSize)
+        attributes.encode(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,285 @@
+import Atomics
+import LNet
+import LibCFS
+import NIOCore
+import ObdClass
+import PtlRPC
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The client of one OST (`testfs-OST0000-osc-<instance>`): an import to the OSS serving it and
+/// every OST RPC as an async call. Reads and writes of any size are cut into RPCs of at most
+/// `max_pages_per_rpc`, at most `max_rpcs_in_flight` of them out at once; timeouts, checksum
+/// errors and OSS restarts are ridden through by resending and reconnecting.
+public final class OSCDevice: Sendable {
+    /// Settings fixed when the device is set up.
+    public struct Configuration: Sendable {
+        /// `max_rpcs_in_flight`, 1...256.
+        public var maxRPCsInFlight = 8
+        /// `max_pages_per_rpc` in 4 KiB pages, 1...1024 (1024 = 4 MiB).
+        public var maxPagesPerRPC = 1024
+        /// Bulk checksum algorithm, nil for none (`checksums=0`).
+        public var checksumType: ChecksumType? = .crc32c
+        /// How long a call keeps retrying through reconnects before it fails with ETIMEDOUT.
+        public var recoveryTimeout: Double = 300
+        /// Lower bound of the adaptive RPC timeout (`at_min`), seconds.
+        public var minTimeout: Double = 5
+
+        public init() {}
+    }
+
+    /// Bytes per page of `max_pages_per_rpc`.
+    public static let pageSize = 4096
+
+    /// The target served at the other end.
+    public let target: TargetName
+    /// The OSS's NID.
+    public let server: NID
+    /// `testfs-OST0000-osc-<instance>`, the device name under `osc.` in the parameter tree.
+    public let name: String
+    /// `osc.<name>.max_rpcs_in_flight`.
+    public let maxRPCsInFlight: Tunable<Int>
+    /// `osc.<name>.max_pages_per_rpc`.
+    public let maxPagesPerRPC: Tunable<Int>
+    /// The import carrying every RPC.
+    public let rpcImport: PtlRPCImport
+    private let queue: OSCIOQueue
+    private let lnet: LNetInstance
+    private let restarts = ManagedAtomic<UInt64>(0)
+    private let observerToken: UInt64
+
+    /// A device for `target` on the OSS at `server`; nothing is sent until `connect()`.
+    /// `instance` names this client in the device name (default: random hex, as Lustre's
+    /// superblock address).
+    public init(lnet: LNetInstance, server: NID, target: TargetName, instance: String? = nil,
+                configuration: Configuration = Configuration()) throws(LustreError) {
+        guard (1...256).contains(configuration.maxRPCsInFlight) else {
+            throw .invalid("max_rpcs_in_flight \(configuration.maxRPCsInFlight) out of 1...256")
+        }
+        guard (1...(OSTBRWLimits.maxBytes / Self.pageSize)).contains(configuration.maxPagesPerRPC) else {
+            throw .invalid("max_pages_per_rpc \(configuration.maxPagesPerRPC) out of 1...\(OSTBRWLimits.maxBytes / Self.pageSize)")
+        }
+        self.lnet = lnet
+        self.target = target
+        self.server = server
+        self.name = "\(target)-osc-\(instance ?? String(UInt64.random(in: 0x1000_0000_0000...0xffff_ffff_ffff), radix: 16))"
+        let maxRPCs = Tunable(configuration.maxRPCsInFlight, range: 1...256)
+        let maxPages = Tunable(configuration.maxPagesPerRPC, range: 1...(OSTBRWLimits.maxBytes / Self.pageSize))
+        self.maxRPCsInFlight = maxRPCs
+        self.maxPagesPerRPC = maxPages
+        var importConfiguration = PtlRPCImport.Configuration(
+            portals: OSCDevice.portals, connectOpcode: Opcode.ostConnect, disconnectOpcode: Opcode.ostDisconnect)
+        importConfiguration.checksumType = configuration.checksumType
+        importConfiguration.recoveryTimeout = configuration.recoveryTimeout
+        importConfiguration.minTimeout = configuration.minTimeout
+        let rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: server), targetName: target.uuid,
+                                     configuration: importConfiguration)
+        self.rpcImport = rpcImport
+        let sender = OSCBulkRPC(rpcImport: rpcImport, deviceName: name)
+        self.queue = OSCIOQueue(maxRPCsInFlight: maxRPCs,
+                                maxBytesPerRPC: { maxPages.value * OSCDevice.pageSize },
+                                sender: { batch in await sender.send(batch) })
+        let restarts = self.restarts
+        let serverPID = ProcessID(nid: server)
+        self.observerToken = lnet.addObserver { event in
+            if case .restarted(let peer) = event, peer == serverPID {
+                restarts.wrappingIncrement(ordering: .sequentiallyConsistent)
+            }
+        }
+        registerParameters(checksumType: configuration.checksumType)
+    }
+
+    deinit {
+        lnet.removeObserver(observerToken)
+        _ = ParamTree.shared.unregister(prefix: "osc.\(name).")
+    }
+
+    /// The portals of the OST service (the OFD listens on the same).
+    public static let portals = PtlRPCService.Portals(request: Portal.ostRequest, reply: Portal.oscReply,
+                                                      bulk: Portal.ostBulk)
+
+    private func registerParameters(checksumType: ChecksumType?) {
+        let prefix = "osc.\(name)."
+        do {
+            try ParamTree.shared.register(prefix + "max_rpcs_in_flight", tunable: maxRPCsInFlight)
+            try ParamTree.shared.register(prefix + "max_pages_per_rpc", tunable: maxPagesPerRPC)
+            // The import's checksum settings are fixed when it is made, so these are read-only here.
+            try ParamTree.shared.register(prefix + "checksums", get: { checksumType == nil ? "0" : "1" })
+            try ParamTree.shared.register(prefix + "checksum_type",
+                                          get: { ChecksumType.formatChoices(active: checksumType ?? .default) })
+            let rpcImport = self.rpcImport
+            try ParamTree.shared.register(prefix + "ost_conn_uuid", get: { "\(rpcImport.target.nid)" })
+            try ParamTree.shared.register(prefix + "import_state", get: { rpcImport.status.rawValue })
+        } catch {
+            CWARN("\(name): parameters not registered: \(error)")
+        }
+    }
+
+    // MARK: Connection
+
+    /// Connects to the target, failing with the server's answer (`-ENODEV` for a target it
+    /// does not serve) instead of waiting for recovery.
+    public func connect() async throws(LustreError) {
+        try await rpcImport.connect()
+    }
+
+    /// Disconnects; calls still waiting fail with `ESHUTDOWN`.
+    public func disconnect() async {
+        await rpcImport.disconnect()
+    }
+
+    /// The highest transno the OSS has reported durable for this target.
+    public var lastCommitted: UInt64 { rpcImport.lastCommitted }
+
+    /// How many times the OSS has been seen restarting. Transnos from before a restart that were
+    /// not yet committed may have been lost with it, whatever `lastCommitted` says later.
+    public var serverRestarts: UInt64 { restarts.load(ordering: .sequentiallyConsistent) }
+
+    /// RPCs out now.
+    public var rpcsInFlight: Int { queue.rpcsInFlight }
+
+    // MARK: Objects
+
+    /// Creates `count` objects at once in `sequence` and returns their ids.
+    public func precreate(sequence: UInt64 = OSTObjectID.mdt0Sequence, count: Int) async throws(LustreError)
+        -> ClosedRange<UInt64> {
+        guard count > 0, count <= Int(OSTPrecreateCount.maximum) else {
+            throw .invalid("precreate of \(count) objects (1...\(OSTPrecreateCount.maximum))")
+        }
+        var obdo = ObdAttributes()
+        obdo.valid = [.groupID]
+        obdo.id = OSTObjectID(sequence: sequence, objectID: 0)
+        let response = try await call(.create, [Self.encode(obdo), OSTPrecreateCount(count: UInt32(count)).encoded()])
+        var body = try response.reply.buffer(0, "obdo")
+        let last = try ObdAttributes(decoding: &body).id.objectID
+        var countBuffer = try response.reply.buffer(1, "precreate count")
+        let made = UInt64(try OSTPrecreateCount(decoding: &countBuffer).count)
+        guard made > 0, made <= last else { throw .protocolError("precreate answered \(made) objects ending at \(last)") }
+        return (last - made + 1)...last
+    }
+
+    /// Creates the object `attributes.id` with what `attributes.valid` names; returns the transno.
+    @discardableResult
+    public func create(_ attributes: ObdAttributes) async throws(LustreError) -> UInt64 {
+        try await call(.create, [Self.encode(attributes)]).reply.transno
+    }
+
+    /// Destroys an object; returns the transno.
+    @discardableResult
+    public func destroy(_ id: OSTObjectID) async throws(LustreError) -> UInt64 {
+        try await call(.destroy, [Self.encode(Self.obdo(id))]).reply.transno
+    }
+
+    /// The attributes of an object (size, blocks, times, owner, parent FID).
+    public func getattr(_ id: OSTObjectID) async throws(LustreError) -> ObdAttributes {
+        let response = try await call(.getattr, [Self.encode(Self.obdo(id))])
+        var body = try response.reply.buffer(0, "obdo")
+        return try ObdAttributes(decoding: &body)
+    }
+
+    /// Changes what `attributes.valid` names on object `attributes.id`; returns the transno.
+    @discardableResult
+    public func setattr(_ attributes: ObdAttributes) async throws(LustreError) -> UInt64 {
+        try await call(.setattr, [Self.encode(attributes)]).reply.transno
+    }
+
+    /// Frees the bytes of `id` from `start` to `end` (the object's end by default); returns the transno.
+    @discardableResult
+    public func punch(_ id: OSTObjectID, start: UInt64, end: UInt64 = OSTBRWLimits.objectEOF) async throws(LustreError)
+        -> UInt64 {
+        var obdo = Self.obdo(id)
+        obdo.valid.formUnion([.size, .blocks])
+        obdo.size = start
+        obdo.blocks = end
+        return try await call(.punch, [Self.encode(obdo)]).reply.transno
+    }
+
+    /// Space and inodes of the target.
+    public func statfs() async throws(LustreError) -> ObdStatfs {
+        let response = try await call(.statfs, [])
+        var body = try response.reply.buffer(0, "obd_statfs")
+        return try ObdStatfs(decoding: &body)
+    }
+
+    /// Makes everything the target did so far durable; returns `lastCommitted` afterwards.
+    @discardableResult
+    public func sync() async throws(LustreError) -> UInt64 {
+        _ = try await call(.sync, [Self.encode(Self.obdo(OSTObjectID(objectID: 0)))])
+        return rpcImport.lastCommitted
+    }
+
+    // MARK: Data
+
+    /// Writes `data` to `object` at `offset` in RPCs of at most `max_pages_per_rpc`, and returns
+    /// the highest transno among them: the write is durable once `lastCommitted` reaches it.
+    @discardableResult
+    public func write(object: OSTObjectID, offset: UInt64, data: ByteBuffer) async throws(LustreError) -> UInt64 {
+        let pieces = try split(offset: offset, length: data.readableBytes).map { chunk in
+            (offset: chunk.offset, length: chunk.length,
+             data: Optional(data.getSlice(at: data.readerIndex + Int(chunk.offset - offset), length: chunk.length)!))
+        }
+        let outcome = await queue.perform(.write, object: object, pieces: pieces)
+        if let error = outcome.error { throw error }
+        return outcome.transno
+    }
+
+    /// Reads up to `length` bytes of `object` at `offset`: fewer at the end of the object.
+    public func read(object: OSTObjectID, offset: UInt64, length: Int) async throws(LustreError) -> ByteBuffer {
+        let pieces = try split(offset: offset, length: length).map { (offset: $0.offset, length: $0.length, data: ByteBuffer?.none) }
+        let outcome = await queue.perform(.read, object: object, pieces: pieces)
+        if let error = outcome.error { throw error }
+        let parts = outcome.buffers.map { $0 ?? ByteBuffer() }
+        if parts.count == 1 { return parts[0] }
+        var result = ByteBufferAllocator().buffer(capacity: parts.reduce(0) { $0 + $1.readableBytes })
+        for (part, piece) in zip(parts, pieces) {
+            result.writeImmutableBuffer(part)
+            // A short piece is the end of the object: nothing after it exists.
+            if part.readableBytes < piece.length { break }
+        }
+        return result
+    }
+
+    /// Cuts `[offset, offset + length)` at multiples of the RPC size, so RPCs of a stream stay aligned.
+    private func split(offset: UInt64, length: Int) throws(LustreError) -> [(offset: UInt64, length: Int)] {
+        guard length >= 0 else { throw .invalid("negative I/O length \(length)") }
+        let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
+        guard !overflow, end <= OSTBRWLimits.maxObjectSize else {
+            throw LustreError(errno: EFBIG, "\(name): I/O at \(offset)+\(length) beyond the largest object")
+        }
+        let rpcBytes = UInt64(maxPagesPerRPC.value * Self.pageSize)
+        var chunks: [(offset: UInt64, length: Int)] = []
+        var position = offset
+        while position < end {
+            let boundary = (position / rpcBytes + 1) * rpcBytes
+            let next = min(boundary, end)
+            chunks.append((position, Int(next - position)))
+            position = next
+        }
+        return chunks
+    }
+
+    // MARK: Helpers
+
+    private func call(_ opcode: OSTOpcode, _ buffers: [ByteBuffer]) async throws(LustreError) -> PtlRPCImport.Response {
+        let response = try await rpcImport.call(opcode: opcode.rawValue, buffers: buffers)
+        guard response.reply.status >= 0 else {
+            throw LustreError(status: response.reply.status, "\(name): \(opcode)")
+        }
+        return response
+    }
+
+    private static func obdo(_ id: OSTObjectID) -> ObdAttributes {
+        var obdo = ObdAttributes()
+        obdo.valid = [.id, .groupID]
+        obdo.id = id
+        return obdo
+    }
+
+    private static func encode(_ attributes: ObdAttributes) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: ObdAttributes.wireSize)
+        attributes.encode(into: &buffer)
+        return buffer
+    }
+}
