@@ -13,7 +13,10 @@
 # Prints a table, `RESULT obdfilter-survey <figure> <MB/s> MB/s` and
 # `RATIO obdfilter-survey <figure> <ours/fio>`.  Not a test: it asserts nothing.
 #
-# Environment: OBJECTS (4), SIZE_MB (256), QDS ("1 8 32"), ENGINES ("io_uring libaio sync"),
+# The disk of a shared VM is noisy: each configuration runs REPEAT times, ours and fio
+# alternating, and the median of each figure is reported.
+#
+# Environment: OBJECTS (4), SIZE_MB (256), QDS ("1 8 32"), ENGINES ("io_uring libaio sync"), REPEAT (3),
 # DIR (/tmp: must be ext4 or similar, with O_DIRECT), SCRATCH_PATH (.build-oss),
 # CONFIG (debug; "release" builds with -enable-testing).
 set -uo pipefail
@@ -25,6 +28,7 @@ ENGINES=${ENGINES:-"io_uring libaio sync"}
 DIR=${DIR:-/tmp}
 SCRATCH_PATH=${SCRATCH_PATH:-.build-oss}
 CONFIG=${CONFIG:-debug}
+REPEAT=${REPEAT:-3}
 
 command -v fio >/dev/null || { echo "obdfilter-survey.sh: fio missing (apt-get install fio)" >&2; exit 1; }
 work=$(mktemp -d "$DIR/obdfilter-survey.XXXXXX")
@@ -63,32 +67,44 @@ job = json.load(open(sys.argv[1]))["jobs"][0]
 print(round(job[sys.argv[2]]["bw_bytes"] / 1e6, 1))' "$work/fio.json" "$([ "$rw" = read ] && echo read || echo write)"
 }
 
+median() { python3 -c 'import statistics, sys; v = [float(x) for x in sys.argv[1:] if x]; print(round(statistics.median(v), 1) if v else 0)' "$@"; }
+
 declare -A ours theirs
 figures=()
 for engine in $ENGINES; do
     for qd in $QDS; do
-        # Ours first, then fio, per configuration, so both see the same machine state.
-        OSD_SURVEY=1 OSD_SURVEY_DIR="$work" OSD_SURVEY_OBJECTS="$OBJECTS" OSD_SURVEY_SIZE_MB="$SIZE_MB" \
-            OSD_SURVEY_QDS="$qd" OSD_SURVEY_ENGINES="$engine" \
-            swift test --scratch-path "$SCRATCH_PATH" -c "$CONFIG" --skip-build --filter OSDSurvey \
-            >"$work/osd.out" 2>&1
-        grep -q '^SURVEY osd' "$work/osd.out" || { echo "OSD survey produced nothing:" >&2; tail -20 "$work/osd.out" >&2; }
+        declare -A runs_ours=() runs_fio=()
+        for _ in $(seq "$REPEAT"); do
+            # Ours, then fio, per repetition, so both see the same machine state.
+            OSD_SURVEY=1 OSD_SURVEY_DIR="$work" OSD_SURVEY_OBJECTS="$OBJECTS" OSD_SURVEY_SIZE_MB="$SIZE_MB" \
+                OSD_SURVEY_QDS="$qd" OSD_SURVEY_ENGINES="$engine" \
+                swift test --scratch-path "$SCRATCH_PATH" -c "$CONFIG" --skip-build --filter OSDSurvey \
+                >"$work/osd.out" 2>&1
+            grep -q '^SURVEY osd' "$work/osd.out" || { echo "OSD survey produced nothing:" >&2; tail -20 "$work/osd.out" >&2; }
+            for phase in write rewrite read; do
+                runs_ours[$phase]+=" $(awk -v p="$phase" '$1 == "SURVEY" && $5 == p { print $6 }' "$work/osd.out")"
+            done
+            rm -rf "$work/fio-$engine-$qd"
+            runs_fio[write]+=" $(fio_phase "$engine" "$qd" write)"
+            runs_fio[rewrite]+=" $(fio_phase "$engine" "$qd" write)"
+            runs_fio[read]+=" $(fio_phase "$engine" "$qd" read)"
+            rm -rf "$work/fio-$engine-$qd"
+        done
         for phase in write rewrite read; do
             figure="${engine}_qd${qd}_${phase}"
             figures+=("$figure")
-            ours[$figure]=$(awk -v p="$phase" '$1 == "SURVEY" && $5 == p { print $6 }' "$work/osd.out")
+            # shellcheck disable=SC2086
+            ours[$figure]=$(median ${runs_ours[$phase]})
+            # shellcheck disable=SC2086
+            theirs[$figure]=$(median ${runs_fio[$phase]})
+            echo "$figure: OSD${runs_ours[$phase]} | fio${runs_fio[$phase]}" >&2
         done
-        rm -rf "$work/fio-$engine-$qd"
-        theirs[${engine}_qd${qd}_write]=$(fio_phase "$engine" "$qd" write)
-        theirs[${engine}_qd${qd}_rewrite]=$(fio_phase "$engine" "$qd" write)
-        theirs[${engine}_qd${qd}_read]=$(fio_phase "$engine" "$qd" read)
-        rm -rf "$work/fio-$engine-$qd"
     done
 done
 
 ratio() { python3 -c "print(round(${1:-0} / $2, 3) if float($2 or 0) > 0 else 0)"; }
 echo
-echo "obdfilter-survey: $OBJECTS objects x $SIZE_MB MiB, 1 MiB I/O, on $(df --output=fstype "$work" | tail -1) ($DIR)"
+echo "obdfilter-survey: $OBJECTS objects x $SIZE_MB MiB, 1 MiB I/O, median of $REPEAT, on $(df --output=fstype "$work" | tail -1) ($DIR)"
 printf '%-24s %12s %12s %8s\n' "figure" "OSD MB/s" "fio MB/s" "ratio"
 for figure in "${figures[@]}"; do
     printf '%-24s %12s %12s %8s\n' "$figure" "${ours[$figure]:-0}" "${theirs[$figure]:-0}" \

@@ -46,6 +46,10 @@ public final class OSDDevice: Sendable {
     /// Reads `last_transno` and every `O/<seq>/LAST_ID` (checked against the objects present),
     /// starts the I/O engine and the background committer.
     public static func open(root: String, options: Options = .init()) async throws(LustreError) -> OSDDevice {
+        // Every read allocates its buffer: fresh mmap'd memory would cost a page fault per 4 KiB
+        // on each one.  Process-wide, as LNet sets it too; this covers Lustre's 16 MiB bulk plus
+        // the O_DIRECT alignment slack.
+        MemoryTuning.keepLargeAllocationsOnHeap(upTo: (16 << 20) + (64 << 10))
         let engine = try makeIOEngine(kind: options.engine, queueDepth: options.queueDepth)
         do {
             return try await open(root: root, options: options, engine: engine)
