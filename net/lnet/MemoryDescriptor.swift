@@ -103,15 +103,8 @@ struct PortalTable {
     mutating func match(portal: UInt32, matchBits: UInt64, from initiator: ProcessID) -> MemoryDescriptor? {
         if var entries = exact[portal]?[matchBits],
            let index = entries.firstIndex(where: { $0.md.peer == nil || $0.md.peer == initiator }) {
-            let md = entries[index].md
-            if let threshold = md.threshold {
-                if threshold <= 1 {
-                    entries.remove(at: index)
-                } else {
-                    entries[index].md.threshold = threshold - 1
-                }
-                exact[portal]![matchBits] = entries.isEmpty ? nil : entries
-            }
+            let md = Self.consume(&entries, at: index)
+            exact[portal]![matchBits] = entries.isEmpty ? nil : entries
             return md
         }
         guard var entries = wildcard[portal],
@@ -119,6 +112,13 @@ struct PortalTable {
                   ($0.matchBits == matchBits & ~$0.ignoreBits) && ($0.md.peer == nil || $0.md.peer == initiator)
               })
         else { return nil }
+        let md = Self.consume(&entries, at: index)
+        wildcard[portal] = entries
+        return md
+    }
+
+    /// Uses up one operation of the entry's threshold, unlinking it at zero.
+    private static func consume(_ entries: inout [Entry], at index: Int) -> MemoryDescriptor {
         let md = entries[index].md
         if let threshold = md.threshold {
             if threshold <= 1 {
@@ -126,7 +126,6 @@ struct PortalTable {
             } else {
                 entries[index].md.threshold = threshold - 1
             }
-            wildcard[portal] = entries
         }
         return md
     }
