@@ -210,6 +210,13 @@ struct OSTSurvey: AsyncParsableCommand {
         print("stream: \(committed.count) seen committed, "
               + "\(committed.filter { $0.committedInEpoch! < restarts }.count) of them before a restart; "
               + "\(writes.count - committed.count) acknowledged but never seen committed")
+        for epoch in 0...restarts {
+            let acknowledged = writes.filter { $0.epoch == epoch }
+            print("stream: OSS instance \(epoch): \(acknowledged.count) writes acknowledged, "
+                  + "\(acknowledged.filter { $0.committedInEpoch != nil }.count) seen committed, "
+                  + "transnos up to \(acknowledged.map(\.transno).max() ?? 0)")
+        }
+        print("stream: last_committed \(osc.lastCommitted)")
         // Check with the same concurrency, each committed write where it was written.
         let checks = SurveyCounters()
         await withTaskGroup(of: Void.self) { group in

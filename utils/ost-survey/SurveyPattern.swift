@@ -1,4 +1,8 @@
 import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import ObdClass
 
 /// The bytes the survey writes where it will check them later: a function of the object, the
@@ -23,7 +27,9 @@ enum SurveyPattern {
     /// Whether `data` is exactly what `make` gives for the same arguments.
     static func matches(_ data: ByteBuffer, object: OSTObjectID, offset: UInt64, length: Int, generation: UInt64) -> Bool {
         guard data.readableBytes == length else { return false }
-        return data.readableBytesView.elementsEqual(
-            make(object: object, offset: offset, length: length, generation: generation).readableBytesView)
+        let expected = make(object: object, offset: offset, length: length, generation: generation)
+        return data.withUnsafeReadableBytes { actual in
+            expected.withUnsafeReadableBytes { memcmp(actual.baseAddress!, $0.baseAddress!, length) == 0 }
+        }
     }
 }

@@ -1,0 +1,136 @@
+import LibCFS
+import NIOCore
+import OFD
+import OSC
+import ObdClass
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every OST RPC through the OSC against an in-process OFD over loopback TCP.
+final class OSCObjectTests: XCTestCase {
+    func testPrecreateReturnsConsecutiveNewIDs() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let first = try await osc.precreate(count: 8)
+        let second = try await osc.precreate(count: 4)
+        XCTAssertEqual(first.count, 8)
+        XCTAssertEqual(second.count, 4)
+        XCTAssertEqual(second.lowerBound, first.upperBound + 1)
+        let attributes = try await osc.getattr(OSTObjectID(objectID: first.lowerBound))
+        XCTAssertEqual(attributes.size, 0)
+    }
+
+    func testWriteThenReadAcrossSeveralRPCsAtAnUnalignedOffset() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
+        let data = pattern(9 << 20 + 12345, seed: 1)
+        let transno = try await osc.write(object: id, offset: 4000, data: data)
+        XCTAssertGreaterThan(transno, 0)
+        let back = try await osc.read(object: id, offset: 4000, length: data.readableBytes)
+        XCTAssertEqual(back, data)
+        let actual1 = try await osc.getattr(id).size
+        XCTAssertEqual(actual1, UInt64(4000 + data.readableBytes))
+    }
+
+    func testReadPastTheEndIsShort() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
+        try await osc.write(object: id, offset: 0, data: pattern(10_000, seed: 2))
+        let back = try await osc.read(object: id, offset: 8192, length: 8 << 20)
+        XCTAssertEqual(back, pattern(10_000, seed: 2).getSlice(at: 8192, length: 10_000 - 8192))
+        let nothing = try await osc.read(object: id, offset: 1 << 30, length: 4096)
+        XCTAssertEqual(nothing.readableBytes, 0)
+    }
+
+    func testCreateSetattrPunchDestroy() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        var attributes = obdo(OSTObjectID(objectID: 1000))
+        attributes.valid.insert(.mode)
+        attributes.mode = 0o100640
+        try await osc.create(attributes)
+        try await osc.write(object: attributes.id, offset: 0, data: pattern(1 << 20, seed: 3))
+
+        var change = obdo(attributes.id)
+        change.valid.formUnion([.uid, .gid])
+        change.uid = 500
+        change.gid = 501
+        try await osc.setattr(change)
+        let changed = try await osc.getattr(attributes.id)
+        XCTAssertEqual(changed.uid, 500)
+        XCTAssertEqual(changed.gid, 501)
+
+        try await osc.punch(attributes.id, start: 4096)
+        let actual2 = try await osc.getattr(attributes.id).size
+        XCTAssertEqual(actual2, 4096)
+
+        try await osc.destroy(attributes.id)
+        await assertErrno(ENOENT) { try await osc.getattr(attributes.id) }
+    }
+
+    func testStatfsDescribesTheTarget() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let statfs = try await osc.statfs()
+        XCTAssertEqual(statfs.fsid, "testfs-OST0000_UUID")
+        XCTAssertGreaterThan(statfs.blocks, 0)
+        XCTAssertLessThanOrEqual(statfs.blocksAvailable, statfs.blocks)
+        XCTAssertGreaterThan(statfs.blockSize, 0)
+    }
+
+    func testSyncMakesEveryWriteCommitted() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
+        let transno = try await osc.write(object: id, offset: 0, data: pattern(4096, seed: 4))
+        let committed = try await osc.sync()
+        XCTAssertGreaterThanOrEqual(committed, transno)
+        XCTAssertGreaterThanOrEqual(osc.lastCommitted, transno)
+    }
+
+    func testStatsCountBytesPerTarget() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
+        try await osc.write(object: id, offset: 0, data: pattern(65536, seed: 5))
+        _ = try await osc.read(object: id, offset: 0, length: 65536)
+        let stats = try XCTUnwrap(ParamTree.shared.get("obdfilter.testfs-OST0000.stats").first?.value)
+        XCTAssertTrue(stats.contains("write_bytes"), stats)
+        XCTAssertTrue(stats.contains("read_bytes"), stats)
+        XCTAssertTrue(stats.contains("65536 65536 65536"), stats)
+    }
+
+    func testOSCTunablesAreParameters() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let prefix = "osc.\(osc.name)."
+        XCTAssertEqual(try ParamTree.shared.get(prefix + "max_rpcs_in_flight").first?.value, "8")
+        XCTAssertEqual(try ParamTree.shared.get(prefix + "max_pages_per_rpc").first?.value, "1024")
+        XCTAssertEqual(try ParamTree.shared.get(prefix + "checksum_type").first?.value, "crc32 adler [crc32c]")
+        _ = try ParamTree.shared.set(prefix + "max_rpcs_in_flight", value: "16")
+        XCTAssertEqual(osc.maxRPCsInFlight.value, 16)
+        XCTAssertThrowsError(try ParamTree.shared.set(prefix + "max_pages_per_rpc", value: "2048"))
+    }
+
+    func testTwoTargetsBehindOneServiceKeepTheirObjectsApart() async throws {
+        let oss = try await makeOSS(targets: ["testfs-OST0000", "testfs-OST0001"])
+        let first = try await oss.osc("testfs-OST0000")
+        let second = try await oss.osc("testfs-OST0001", client: 1)
+        let a = OSTObjectID(objectID: try await first.precreate(count: 1).lowerBound)
+        let b = OSTObjectID(objectID: try await second.precreate(count: 1).lowerBound)
+        XCTAssertEqual(a, b, "each target numbers its own objects")
+        try await first.write(object: a, offset: 0, data: pattern(8192, seed: 10))
+        try await second.write(object: b, offset: 0, data: pattern(8192, seed: 11))
+        let actual3 = try await first.read(object: a, offset: 0, length: 8192)
+        XCTAssertEqual(actual3, pattern(8192, seed: 10))
+        let actual4 = try await second.read(object: b, offset: 0, length: 8192)
+        XCTAssertEqual(actual4, pattern(8192, seed: 11))
+        let actual5 = try await second.statfs().fsid
+        XCTAssertEqual(actual5, "testfs-OST0001_UUID")
+    }
+}
