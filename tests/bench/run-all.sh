@@ -2,7 +2,10 @@
 # Runs every benchmark in tests/bench/ (not tests: they print figures, assert nothing).
 set -u
 cd "$(dirname "$0")"
-for bench in lnet.sh; do
+status=0
+for bench in *.sh; do
+    [ "$bench" = run-all.sh ] && continue
     echo "=== bench/$bench"
-    bash "$bench"
+    bash "$bench" || { echo "=== bench/$bench failed" >&2; status=1; }
 done
+exit $status
