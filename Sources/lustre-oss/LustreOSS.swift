@@ -52,34 +52,37 @@ struct LustreOSS: AsyncParsableCommand {
     private func serve() async throws(LustreError) {
         let nid = try NID(parsing: nid)
         var prepared: [OSSTarget] = []
-        var osds: [OSDDevice] = []
-        func cleanUp() async {
-            for osd in osds { await osd.close() }
-            for target in prepared.reversed() { target.release() }
+        // Unmounting needs every file of the OSDs closed, which their deinit does: so they live in
+        // `run` only, and the targets are released once it has returned.
+        defer { for target in prepared.reversed() { target.release() } }
+        for path in targets {
+            let target = try OSSTarget.prepare(path, runDir: runDir)
+            prepared.append(target)
+            if prepared.dropLast().contains(where: { $0.name == target.name }) {
+                throw .invalid("\(target.name) given twice")
+            }
         }
-        do throws(LustreError) {
-            for path in targets {
-                let target = try OSSTarget.prepare(path, runDir: runDir)
-                prepared.append(target)
-                if prepared.dropLast().contains(where: { $0.name == target.name }) {
-                    throw .invalid("\(target.name) given twice")
-                }
+        try await run(prepared, on: nid)
+    }
+
+    /// Opens the object stores, serves them until SIGTERM or SIGINT, and closes them.
+    private func run(_ prepared: [OSSTarget], on nid: NID) async throws(LustreError) {
+        var options = OSDDevice.Options()
+        options.engine = ioEngine.flatMap { IOEngineKind(name: $0) }
+        options.directIO = directIO
+        options.commitInterval = commitInterval
+        var osds: [OSDDevice] = []
+        func closeAll() async {
+            for osd in osds { await osd.close() }
+        }
+        for target in prepared {
+            if target.isNew { LCONSOLE("\(target.name): new disk, initializing") }
+            do {
+                osds.append(try await OSDDevice.open(root: target.root, options: options))
+            } catch {
+                await closeAll()
+                throw error.adding(context: "\(target.name)")
             }
-            var options = OSDDevice.Options()
-            options.engine = ioEngine.flatMap { IOEngineKind(name: $0) }
-            options.directIO = directIO
-            options.commitInterval = commitInterval
-            for target in prepared {
-                if target.isNew { LCONSOLE("\(target.name): new disk, initializing") }
-                do {
-                    osds.append(try await OSDDevice.open(root: target.root, options: options))
-                } catch {
-                    throw error.adding(context: "\(target.name)")
-                }
-            }
-        } catch {
-            await cleanUp()
-            throw error
         }
 
         var lnetConfiguration = LNetConfiguration()
@@ -88,7 +91,7 @@ struct LustreOSS: AsyncParsableCommand {
         do {
             lnet = try await LNetInstance.start(nid: nid, configuration: lnetConfiguration)
         } catch {
-            await cleanUp()
+            await closeAll()
             throw error.adding(context: "start LNet on \(nid) port \(acceptPort)")
         }
         let ofdTargets = zip(prepared, osds).map { OFDTarget(name: $0.name, osd: $1) }
@@ -110,7 +113,7 @@ struct LustreOSS: AsyncParsableCommand {
         await service.stop()
         for target in ofdTargets { target.unregister() }
         await lnet.shutdown()
-        await cleanUp()
+        await closeAll()
     }
 
     /// The MGS NIDs to register with: --mgsnode, else the first NID of each mountdata mgsnode.

@@ -103,16 +103,28 @@ final class OSSTarget {
         targetLock?.release()
         targetLock = nil
         if let mountPoint {
-            do {
-                let status = try Command.run(["umount", mountPoint])
-                if status != 0 { CERROR("\(name): umount \(mountPoint) failed (exit status \(status))") }
-            } catch {
-                CERROR("\(name): umount \(mountPoint): \(error)")
-            }
+            unmount(mountPoint)
             self.mountPoint = nil
         }
         imageLock?.release()
         imageLock = nil
+    }
+
+    /// Unmounts, waiting a little for files still being closed; as a last resort detaches the
+    /// mount lazily, so the kernel finishes the unmount when this process exits.
+    private func unmount(_ mountPoint: String) {
+        for attempt in 0..<20 {
+            do {
+                if try Command.run(["umount", mountPoint]) == 0 { return }
+            } catch {
+                CERROR("\(name): umount \(mountPoint): \(error)")
+                return
+            }
+            if attempt == 0 { CDEBUG(.config, "\(name): \(mountPoint) busy; retrying") }
+            usleep(100_000)
+        }
+        CWARN("\(name): \(mountPoint) still busy: detaching it (umount -l)")
+        _ = try? Command.run(["umount", "-l", mountPoint])
     }
 
     /// Whether the OSD has never run on this target (no object directory yet).
