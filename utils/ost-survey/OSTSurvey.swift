@@ -81,7 +81,8 @@ struct OSTSurvey: AsyncParsableCommand {
                   + "\(perObject >> 20) MiB each, io \(ioBytes), concurrency \(concurrency), "
                   + "rpcs_in_flight \(rpcsInFlight), pages_per_rpc \(pagesPerRpc), checksum \(checksum)")
             if let stream {
-                failed = try await runStream(osc, ids, seconds: stream, ioBytes: ioBytes)
+                failed = try await runStream(osc, ids, seconds: stream, ioBytes: ioBytes,
+                                             slots: ids.count * (perObject / ioBytes))
             } else {
                 failed = try await runPasses(osc, ids, perObject: perObject, ioBytes: ioBytes)
             }
@@ -164,8 +165,11 @@ struct OSTSurvey: AsyncParsableCommand {
     // MARK: Stream
 
     /// Writes until `seconds` have passed (through OSS restarts), then checks that every write
-    /// seen committed reads back intact. True if anything failed.
-    private func runStream(_ osc: OSCDevice, _ ids: [OSTObjectID], seconds: Double, ioBytes: Int) async throws -> Bool {
+    /// seen committed reads back intact. True if anything failed. The stream cycles over `slots`
+    /// places (`--size` in all); a place always gets the same bytes, so a later pass over it
+    /// leaves what an earlier committed write put there.
+    private func runStream(_ osc: OSCDevice, _ ids: [OSTObjectID], seconds: Double, ioBytes: Int,
+                           slots: Int) async throws -> Bool {
         let log = StreamLog()
         let counters = SurveyCounters()
         let end = MonotonicClock.nanoseconds() + UInt64(seconds * 1e9)
@@ -179,7 +183,8 @@ struct OSTSurvey: AsyncParsableCommand {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
-                    while MonotonicClock.nanoseconds() < end, let job = counters.nextJob(below: .max) {
+                    while MonotonicClock.nanoseconds() < end, let sequence = counters.nextJob(below: .max) {
+                        let job = sequence % slots
                         let object = ids[job % ids.count]
                         let offset = UInt64(job / ids.count * ioBytes)
                         let data = SurveyPattern.make(object: object, offset: offset, length: ioBytes, generation: 1)
