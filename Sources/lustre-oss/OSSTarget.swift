@@ -57,7 +57,12 @@ final class OSSTarget {
         }
         // Read the identity without mounting, so the lock can name the target and the mount
         // point can carry its name.
-        let volume = try Ext2Volume(path: path, writable: false)
+        let volume: Ext2Volume
+        do {
+            volume = try Ext2Volume(path: path, writable: false)
+        } catch {
+            throw error.adding(context: "\(path): not an ext4 target made by mkfs.lustre")
+        }
         let mountData: MountData
         do {
             mountData = try MountData(decoding: try volume.read(MountData.filePath))

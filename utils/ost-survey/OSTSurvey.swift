@@ -40,6 +40,8 @@ struct OSTSurvey: AsyncParsableCommand {
     @Option(help: "max_pages_per_rpc of the OSC (4 KiB pages, 1...1024).") var pagesPerRpc: Int = 1024
     @Option(help: "Bulk checksum: crc32c, crc32, adler or none.") var checksum: String = "crc32c"
     @Flag(help: "Keep the objects instead of destroying them at the end.") var keep = false
+    @Flag(help: "End each write pass with OST_SYNC, inside its time: durable throughput (as fio --end_fsync).")
+    var sync = false
 
     func validate() throws {
         guard objects > 0, objects <= 10_000 else { throw ValidationError("--objects must be 1...10000") }
@@ -79,7 +81,8 @@ struct OSTSurvey: AsyncParsableCommand {
             let ids = range.map { OSTObjectID(objectID: $0) }
             print("ost-survey: \(targetName) at \(server): \(objects) objects \(range.lowerBound)...\(range.upperBound), "
                   + "\(perObject >> 20) MiB each, io \(ioBytes), concurrency \(concurrency), "
-                  + "rpcs_in_flight \(rpcsInFlight), pages_per_rpc \(pagesPerRpc), checksum \(checksum)")
+                  + "rpcs_in_flight \(rpcsInFlight), pages_per_rpc \(pagesPerRpc), checksum \(checksum)"
+                  + (sync ? ", synced writes" : ""))
             if let stream {
                 failed = try await runStream(osc, ids, seconds: stream, ioBytes: ioBytes,
                                              slots: ids.count * (perObject / ioBytes))
@@ -155,6 +158,13 @@ struct OSTSurvey: AsyncParsableCommand {
                         }
                     }
                 }
+            }
+        }
+        if sync && phase != .read {
+            do {
+                try await osc.sync()
+            } catch {
+                counters.failed("sync: \(error)")
             }
         }
         var totals = counters.totals
