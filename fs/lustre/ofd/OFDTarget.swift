@@ -50,12 +50,8 @@ public final class OFDTarget: Sendable {
             if let counter { stats.record(counter, Int64((MonotonicClock.nanoseconds() - started) / 1000)) }
             return reply
         } catch {
-            switch error.errno {
-            case ENOENT, EAGAIN, ENOTCONN:
-                CDEBUG(.rpctrace, "\(name): \(opcode) xid \(request.message.xid) from \(request.initiator): \(error)")
-            default:
-                CDEBUG(.rpctrace, "\(name): \(opcode) xid \(request.message.xid) from \(request.initiator) failed: \(error)")
-            }
+            // The client hears the errno; what deserves the console (oversize BRWs) was said where it was found.
+            CDEBUG(.rpctrace, "\(name): \(opcode) xid \(request.message.xid) from \(request.initiator) failed: \(error)")
             return .error(error)
         }
     }
