@@ -46,13 +46,11 @@ public final class OFDService: Sendable {
 /// Routes each request to the target its export connected to.
 final class OFDDispatcher: PtlRPCHandler {
     private let targets: [String: OFDTarget]
-    private let single: OFDTarget?
     /// The target of each export, by export handle.
     private let bound = Mutex<[UInt64: OFDTarget]>([:])
 
     init(targets: [OFDTarget]) {
         self.targets = Dictionary(targets.map { ($0.name.description, $0) }, uniquingKeysWith: { first, _ in first })
-        self.single = targets.count == 1 ? targets[0] : nil
     }
 
     func connect(target: String, export: PtlRPCExport) throws(LustreError) {
@@ -74,8 +72,8 @@ final class OFDDispatcher: PtlRPCHandler {
         return await target.handle(request, opcode: opcode)
     }
 
-    /// `last_committed` is per target, but PtlRPC asks once per service: with one target (the
-    /// usual OSS) it is that target's; with several no value is right for every client, so none
-    /// is claimed (clients then learn commits through `OST_SYNC`).
-    var lastCommitted: UInt64 { single?.lastCommitted ?? 0 }
+    /// `last_committed` of the target this client is connected to.
+    func lastCommitted(for export: PtlRPCExport) -> UInt64 {
+        bound.withLock { $0[export.handle] }?.lastCommitted ?? 0
+    }
 }

@@ -94,9 +94,11 @@ public final class OSDDevice: Sendable {
 
     deinit {
         background.withLock { $0?.cancel() }
-        if !closed.load(ordering: .acquiring) { engine.shutdown() }
-        Glibc.close(transnoFD)
-        Glibc.close(rootFD)
+        if !closed.load(ordering: .acquiring) {
+            engine.shutdown()
+            Glibc.close(transnoFD)
+            Glibc.close(rootFD)
+        }
     }
 
     /// Commits what is outstanding, then stops the committer and the engine.  Later calls fail
@@ -117,6 +119,9 @@ public final class OSDDevice: Sendable {
         cache.removeAll()
         lastIDs.removeAll()
         engine.shutdown()
+        // Closed here, not at deinit, so the volume can be unmounted right after.
+        Glibc.close(transnoFD)
+        Glibc.close(rootFD)
     }
 
     /// The I/O engine in use.

@@ -75,8 +75,18 @@ public final class PtlRPCImport: Sendable {
         var inflightXids: Set<UInt64> = []
         var highestXid: UInt64 = 0
         var lastCommitted: UInt64 = 0
+        /// Requests the server executed but has not yet committed, by xid: they are
+        /// sent again (`MSG_REPLAY`) if the server restarts before committing them.
+        var replayList: [UInt64: Replay] = [:]
         /// Adaptive timeout estimate of round trip plus service time, in seconds.
         var estimate: Double = 0
+    }
+
+    /// A request kept for replay, with its bulk data pinned as Lustre pins pages until commit.
+    private struct Replay: Sendable {
+        var message: PtlRPCMessage
+        var bulk: Bulk?
+        var transno: UInt64
     }
 
     private let state = Mutex(State())
@@ -218,7 +228,7 @@ public final class PtlRPCImport: Sendable {
                         continue
                     }
                 }
-                state.withLock { $0.lastCommitted = max($0.lastCommitted, reply.lastCommitted) }
+                keepForReplay(message, bulk: bulk, reply: reply)
                 return response
             } catch {
                 lastError = error
@@ -233,6 +243,57 @@ public final class PtlRPCImport: Sendable {
                     markDisconnected(because: "\(error)")
                 }
                 message.flags.insert(.resent)
+            }
+        }
+    }
+
+    /// Records what the reply says was committed, and keeps this request for
+    /// replay when the server gave it a transno not yet committed.
+    private func keepForReplay(_ message: PtlRPCMessage, bulk: Bulk?, reply: PtlRPCMessage) {
+        state.withLock { state in
+            if reply.lastCommitted > state.lastCommitted {
+                state.lastCommitted = reply.lastCommitted
+                let committed = state.lastCommitted
+                state.replayList = state.replayList.filter { $0.value.transno > committed }
+            }
+            if reply.transno > state.lastCommitted {
+                var kept = message
+                kept.flags.remove(.resent)
+                state.replayList[message.xid] = Replay(message: kept, bulk: bulk, transno: reply.transno)
+            }
+        }
+    }
+
+    /// Requests awaiting commit (for tests and `*.import`).
+    public var replayCount: Int { state.withLock { $0.replayList.count } }
+
+    /// Sends every uncommitted request again, in transno order, to a server
+    /// that restarted and lost them. Runs before the import turns FULL, so no
+    /// new request overtakes a replay.
+    private func replay(handle: UInt64, connectionCount: UInt32) async throws(LustreError) {
+        let entries = state.withLock { Array($0.replayList.values) }.sorted { $0.transno < $1.transno }
+        guard !entries.isEmpty else { return }
+        LCONSOLE("\(targetName): replaying \(entries.count) uncommitted requests")
+        for entry in entries {
+            var message = entry.message
+            message.flags.insert(.replay)
+            message.handle = handle
+            message.connectionCount = connectionCount
+            message.timeout = UInt32(currentTimeout())
+            if case .write(let data) = entry.bulk, let type = configuration.checksumType {
+                message.bulkChecksum = BulkChecksum.compute(type, data)
+            }
+            let reply = try await attempt(message, bulk: entry.bulk).reply
+            if reply.status < 0 {
+                CERROR("\(targetName): replay of xid \(message.xid) (opcode \(message.opcode)) failed: "
+                       + "\(LustreError(status: reply.status))")
+            }
+            state.withLock { state in
+                if reply.status >= 0 && reply.transno > reply.lastCommitted {
+                    state.replayList[message.xid]?.transno = reply.transno
+                } else {
+                    state.replayList[message.xid] = nil
+                }
             }
         }
     }
@@ -390,10 +451,20 @@ public final class PtlRPCImport: Sendable {
         }
         var body = try reply.buffer(0, "server instance")
         let instance = body.readInteger(endianness: .little, as: UInt64.self) ?? 0
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Error>] in
-            if state.serverInstance != 0 && state.serverInstance != instance {
-                LCONSOLE("\(targetName): server restarted (instance \(instance)), reconnected")
+        let restarted = state.withLock { $0.serverInstance != 0 && $0.serverInstance != instance }
+        if restarted {
+            LCONSOLE("\(targetName): server restarted (instance \(instance)), reconnected")
+            do {
+                try await replay(handle: reply.handle, connectionCount: count)
+            } catch {
+                state.withLock {
+                    if $0.status == .connecting { $0.status = .disconnected }
+                    $0.reconnecting = false
+                }
+                throw error
             }
+        }
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Error>] in
             state.serverInstance = instance
             state.handle = reply.handle
             state.status = state.status == .closed ? .closed : .full

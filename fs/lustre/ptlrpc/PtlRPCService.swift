@@ -83,13 +83,14 @@ public protocol PtlRPCHandler: Sendable {
     func connect(target: String, export: PtlRPCExport) throws(LustreError)
     /// Handles one request; unknown opcodes answer `-EOPNOTSUPP`.
     func handle(_ request: PtlRPCRequest) async -> PtlRPCReply
-    /// The highest transno known durable, sent in every reply.
-    var lastCommitted: UInt64 { get }
+    /// The highest transno known durable on the target `export` is connected
+    /// to, sent in every reply to it (`last_committed`).
+    func lastCommitted(for export: PtlRPCExport) -> UInt64
 }
 
 extension PtlRPCHandler {
     public func connect(target: String, export: PtlRPCExport) throws(LustreError) {}
-    public var lastCommitted: UInt64 { 0 }
+    public func lastCommitted(for export: PtlRPCExport) -> UInt64 { 0 }
 }
 
 /// A PtlRPC service (`ptlrpc_service`): a request portal, a queue, a pool of
@@ -265,7 +266,7 @@ public final class PtlRPCService: Sendable {
         var out = PtlRPCMessage(opcode: request.opcode, xid: request.xid, buffers: reply.buffers)
         out.status = reply.status
         out.transno = reply.transno
-        out.lastCommitted = handler.lastCommitted
+        out.lastCommitted = export.map { handler.lastCommitted(for: $0) } ?? 0
         out.handle = export?.handle ?? 0
         out.bulkChecksumType = reply.bulkChecksumType
         out.bulkChecksum = reply.bulkChecksum
