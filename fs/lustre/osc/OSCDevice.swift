@@ -133,8 +133,8 @@ public final class OSCDevice: Sendable {
     /// The highest transno the OSS has reported durable for this target.
     public var lastCommitted: UInt64 { rpcImport.lastCommitted }
 
-    /// How many times the OSS has been seen restarting. Transnos from before a restart that were
-    /// not yet committed may have been lost with it, whatever `lastCommitted` says later.
+    /// How many times the OSS has been seen restarting. Transnos from before a restart mean
+    /// nothing to the new instance: what was not yet committed was replayed and got new ones.
     public var serverRestarts: UInt64 { restarts.load(ordering: .sequentiallyConsistent) }
 
     /// RPCs out now.
