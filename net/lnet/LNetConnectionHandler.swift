@@ -119,7 +119,9 @@ final class LNetConnectionHandler: ChannelInboundHandler {
             lnet.unregister(connection)
         } else if case .active(let peer, _, let established) = role {
             role = .passive
-            established.fail(LustreError(errno: ECONNREFUSED, "\(peer) closed the connection during hello"))
+            established.fail(lnet.isStopped
+                ? LustreError(errno: ESHUTDOWN, "LNet is shutting down")
+                : LustreError(errno: ECONNREFUSED, "\(peer) closed the connection during hello"))
         }
         context.fireChannelInactive()
     }

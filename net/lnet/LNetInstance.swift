@@ -55,8 +55,12 @@ public final class LNetInstance: Sendable {
     private let pending = Mutex([UInt64: Pending]())
     private let nextCookie = ManagedAtomic<UInt64>(1)
     private let listener = Mutex<Channel?>(nil)
+    /// Every socket of this instance, registered with a peer yet or not, so
+    /// shutdown closes them all (the event loops are shared and live on).
+    private let channels = Mutex([ObjectIdentifier: Channel]())
     private let observers = Mutex([UInt64: @Sendable (LNetPeerEvent) -> Void]())
     private let stopped = ManagedAtomic<Bool>(false)
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
     /// The reserved portal and match bits of LNet's own ping (`LNET_PROTO_PING_MATCHBITS`).
     static let pingPortal: UInt32 = 0
@@ -112,11 +116,8 @@ public final class LNetInstance: Sendable {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
         let server = listener.withLock { $0 }
         try? await server?.close()
-        let connections = peers.withLock { peers in
-            peers.values.flatMap { $0.connections.values.flatMap { $0 } }
-        }
-        for connection in connections {
-            try? await connection.channel.close()
+        for channel in channels.withLock({ Array($0.values) }) {
+            try? await channel.close()
         }
         failPending(where: { _ in true }, LustreError(errno: ESHUTDOWN, "LNet is shutting down"))
     }
@@ -413,6 +414,12 @@ public final class LNetInstance: Sendable {
     }
 
     private func addHandlers(to channel: Channel, plan: LNetReadPlan, role: LNetConnectionHandler.Role) throws {
+        guard !stopped.load(ordering: .relaxed) else {
+            throw LustreError(errno: ESHUTDOWN, "LNet on \(nid) is shutting down")
+        }
+        let id = ObjectIdentifier(channel)
+        channels.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { _ in _ = self.channels.withLock { $0.removeValue(forKey: id) } }
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(IdleStateHandler(readTimeout: .seconds(configuration.peerTimeout),
                                              writeTimeout: .seconds(configuration.keepalive)))
