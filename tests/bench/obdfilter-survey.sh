@@ -17,7 +17,7 @@
 # alternating, and the median of each figure is reported.
 #
 # Environment: OBJECTS (4), SIZE_MB (256), QDS ("1 8 32"), ENGINES ("io_uring libaio sync"), REPEAT (3),
-# DIR (/tmp: must be ext4 or similar, with O_DIRECT), SCRATCH_PATH (.build-oss),
+# DIR (/tmp: must be ext4 or similar, with O_DIRECT), SCRATCH_PATH (.build),
 # CONFIG (debug; "release" builds with -enable-testing).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +26,7 @@ SIZE_MB=${SIZE_MB:-256}
 QDS=${QDS:-"1 8 32"}
 ENGINES=${ENGINES:-"io_uring libaio sync"}
 DIR=${DIR:-/tmp}
-SCRATCH_PATH=${SCRATCH_PATH:-.build-oss}
+SCRATCH_PATH=${SCRATCH_PATH:-.build}
 CONFIG=${CONFIG:-debug}
 REPEAT=${REPEAT:-3}
 
