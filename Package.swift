@@ -163,10 +163,19 @@ let package = Package(
             path: "utils/ost-survey",
             swiftSettings: gnuSource),
 
+        .target(
+            name: "LustreTargetTools",
+            dependencies: [
+                "LibCFS", "LustreCompat", "ObdClass",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "utils/target-tools",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
         .executableTarget(
             name: "mkfs.lustre",
             dependencies: [
-                "LibCFS", "LustreCompat", "ObdClass",
+                "LibCFS", "LustreCompat", "ObdClass", "LustreTargetTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "utils/mkfs.lustre",
@@ -174,7 +183,7 @@ let package = Package(
         .executableTarget(
             name: "tunefs.lustre",
             dependencies: [
-                "LibCFS", "LustreCompat", "ObdClass",
+                "LibCFS", "LustreCompat", "ObdClass", "LustreTargetTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "utils/tunefs.lustre",

@@ -1,3 +1,4 @@
+import LustreTargetTools
 import Foundation
 import Glibc
 import LibCFS

@@ -1,3 +1,4 @@
+import LustreTargetTools
 import ArgumentParser
 import Glibc
 import LibCFS

@@ -7,28 +7,28 @@ import LibCFS
 
 /// A failure that ends a tool the way Lustre's do: `PROG FATAL: message` on stderr, and the
 /// errno as exit status.
-struct ToolFailure: Error {
-    var status: Int32
-    var message: String
+public struct ToolFailure: Error {
+    public var status: Int32
+    public var message: String
 
-    init(status: Int32, _ message: String) {
+    public init(status: Int32, _ message: String) {
         self.status = status
         self.message = message
     }
 
-    init(_ error: LustreError) {
+    public init(_ error: LustreError) {
         self.init(status: error.errno, error.description)
     }
 }
 
 /// Exit statuses and NID checks common to the target tools.
-enum LustreTool {
+public enum LustreTool {
     /// Exit status for bad command lines (as getopt-based tools use), not ArgumentParser's 64.
-    static let usageStatus: Int32 = 2
+    public static let usageStatus: Int32 = 2
 
     /// Parses the command line and runs `Command`, then exits: 0 on success, 2 for a bad
     /// command line (with the message and usage), the errno for a failure.
-    static func main<Command: ParsableCommand>(_ type: Command.Type) -> Never {
+    public static func main<Command: ParsableCommand>(_ type: Command.Type) -> Never {
         let name = Command.configuration.commandName ?? "lustre-tool"
         do {
             var command = try Command.parseAsRoot()
@@ -53,7 +53,7 @@ enum LustreTool {
 
     /// Writes a line to standard error, after flushing standard output so the two interleave
     /// in the order they were written when both go to a terminal or the same file.
-    static func printError(_ line: String) {
+    public static func printError(_ line: String) {
         fflush(nil)
         let bytes = Array((line + "\n").utf8)
         var done = 0
@@ -75,7 +75,7 @@ enum LustreTool {
     /// Checks an `--mgsnode`/`--servicenode` value: failover nodes separated by ':', NIDs of one
     /// node by ',', each NID `ADDR@NET` where NET is letters then an optional number (`tcp`,
     /// `tcp1`, `o2ib`, `lo`).  Returns a message for the first bad NID.
-    static func checkNIDList(_ text: String) -> String? {
+    public static func checkNIDList(_ text: String) -> String? {
         guard !text.isEmpty else { return "empty NID list" }
         for node in text.split(separator: ":", omittingEmptySubsequences: false) {
             for nid in node.split(separator: ",", omittingEmptySubsequences: false) {

@@ -9,25 +9,25 @@ import ObdClass
 
 /// Where a target's backing filesystem is: an ext4 device or image file, edited through
 /// libext2fs without mounting it; or a directory on an ext4 filesystem (development setups).
-enum TargetLocation: CustomStringConvertible {
+public enum TargetLocation: CustomStringConvertible {
     case device(String)
     case directory(String)
 
     /// `statfs` f_type of ext2/3/4 (`EXT4_SUPER_MAGIC`).
-    static let ext4Magic = 0xEF53
+    public static let ext4Magic = 0xEF53
     /// The label file a directory target keeps in place of a volume label.
-    static let labelFile = "CONFIGS/label"
+    public static let labelFile = "CONFIGS/label"
 
-    var path: String {
+    public var path: String {
         switch self {
         case .device(let path), .directory(let path): return path
         }
     }
 
-    var description: String { path }
+    public var description: String { path }
 
     /// What an earlier format left behind.
-    enum ExistingData {
+    public enum ExistingData {
         /// Nothing Lustre: free to format.
         case none
         /// A Lustre file (`CONFIGS/mountdata`, `last_rcvd`) is present.
@@ -35,13 +35,13 @@ enum TargetLocation: CustomStringConvertible {
         /// No Lustre files, but the volume label names a Lustre target.
         case label(String)
 
-        var isLustre: Bool {
+        public var isLustre: Bool {
             if case .none = self { return false }
             return true
         }
 
         /// What `checking for existing Lustre data:` is followed by.
-        var summary: String {
+        public var summary: String {
             switch self {
             case .none: return "not found"
             case .file(let name): return "found \(name)"
@@ -52,7 +52,7 @@ enum TargetLocation: CustomStringConvertible {
 
     /// Looks for an earlier Lustre target at this location without changing anything.  A
     /// device that is not an ext2/3/4 filesystem at all holds no Lustre data.
-    func existingLustreData() -> ExistingData {
+    public func existingLustreData() -> ExistingData {
         let lustreFiles = [MountData.filePath, "last_rcvd"]
         switch self {
         case .device(let path):
@@ -70,13 +70,13 @@ enum TargetLocation: CustomStringConvertible {
 
     /// Whether `label` is what mkfs.lustre names a volume: `MGS`, `FSNAME-OSTxxxx`,
     /// `FSNAME-MDTxxxx` (or Lustre's unregistered spelling with ':').
-    static func isLustreLabel(_ label: String) -> Bool {
+    public static func isLustreLabel(_ label: String) -> Bool {
         if label == "MGS" { return true }
         return (try? TargetName(parsing: String(label.map { $0 == ":" ? "-" : $0 }))) != nil
     }
 
     /// Reads and decodes `CONFIGS/mountdata`.
-    func readMountData() throws(LustreError) -> MountData {
+    public func readMountData() throws(LustreError) -> MountData {
         let bytes: [UInt8]
         switch self {
         case .device(let path):
@@ -96,7 +96,7 @@ enum TargetLocation: CustomStringConvertible {
     /// Writes `CONFIGS/mountdata` and, when given, the label (the volume label of a device, the
     /// `CONFIGS/label` file of a directory).  A mounted device is refused (EBUSY): writing under
     /// the kernel's feet would corrupt it.
-    func write(_ data: MountData, label: String?) throws(LustreError) {
+    public func write(_ data: MountData, label: String?) throws(LustreError) {
         let bytes = try data.encode()
         switch self {
         case .device(let path):
@@ -115,7 +115,7 @@ enum TargetLocation: CustomStringConvertible {
     }
 
     /// The filesystem type of `path` as `statfs` reports it (`f_type`).
-    static func filesystemType(of path: String) throws(LustreError) -> Int {
+    public static func filesystemType(of path: String) throws(LustreError) -> Int {
         // Glibc's Swift module leaves out <sys/vfs.h>, so statfs is looked up by name.  On Linux
         // `struct statfs` starts with `f_type` as a C long; 512 bytes cover the whole struct.
         typealias StatFS = @convention(c) (UnsafePointer<CChar>, UnsafeMutableRawPointer) -> Int32

@@ -1,1 +1,0 @@
-../mkfs.lustre/LustreTool.swift
