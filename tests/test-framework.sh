@@ -71,3 +71,38 @@ assert_contains() {
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
+
+# --- OSS tests ---------------------------------------------------------------
+
+OSS_NID=$TEST_NET.2@tcp
+RUN_DIR=$TEST_DIR/run
+
+# Stops the daemons first (a stopped OSS unmounts its target), then unmounts whatever a
+# killed one left mounted. Tests that start lustre-oss set `trap stop_and_unmount EXIT`.
+stop_and_unmount() {
+    local pid m
+    for pid in "${STARTED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${STARTED_PIDS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    for m in "$RUN_DIR"/mnt/*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+    cleanup
+}
+
+# format_ost SIZE_KB: formats testfs-OST0000 and sets TARGET: an image when we may loop-mount
+# it (root), as the issue asks; a --backfs-dir target otherwise.
+format_ost() {
+    if [ "$(id -u)" = 0 ]; then
+        TARGET=$TEST_DIR/ost0.img
+        "$LUSTRE_BIN/mkfs.lustre" --ost --fsname=testfs --index=0 --mgsnode="$TEST_NET.1@tcp" \
+            --device-size="$1" "$TARGET" >"$TEST_DIR/mkfs.log" 2>&1 || fail "mkfs.lustre failed"
+    else
+        log "not root: serving a --backfs-dir target instead of an image"
+        TARGET=$TEST_DIR/ost0
+        mkdir -p "$TARGET"
+        "$LUSTRE_BIN/mkfs.lustre" --ost --fsname=testfs --index=0 --mgsnode="$TEST_NET.1@tcp" \
+            --backfs-dir="$TARGET" --force-backfs >"$TEST_DIR/mkfs.log" 2>&1 || fail "mkfs.lustre failed"
+    fi
+}

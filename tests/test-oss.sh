@@ -4,35 +4,8 @@
 # OSS cleanly and unmounts the target.
 . "$(dirname "$0")/test-framework.sh"
 
-OSS_NID=$TEST_NET.2@tcp
-RUN_DIR=$TEST_DIR/run
-
-# Daemons first (a stopped OSS unmounts its target), then whatever a killed one left mounted.
-stop_and_unmount() {
-    local pid m
-    for pid in "${STARTED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${STARTED_PIDS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
-    done
-    wait 2>/dev/null
-    for m in "$RUN_DIR"/mnt/*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
-    cleanup
-}
 trap stop_and_unmount EXIT
-
-# An image as the issue asks when we may loop-mount it; a --backfs-dir target otherwise.
-if [ "$(id -u)" = 0 ]; then
-    TARGET=$TEST_DIR/ost0.img
-    "$LUSTRE_BIN/mkfs.lustre" --ost --fsname=testfs --index=0 --mgsnode="$TEST_NET.1@tcp" \
-        --device-size=$((768 * 1024)) "$TARGET" >"$TEST_DIR/mkfs.log" 2>&1 || fail "mkfs.lustre failed"
-else
-    log "not root: serving a --backfs-dir target instead of an image"
-    TARGET=$TEST_DIR/ost0
-    mkdir -p "$TARGET"
-    "$LUSTRE_BIN/mkfs.lustre" --ost --fsname=testfs --index=0 --mgsnode="$TEST_NET.1@tcp" \
-        --backfs-dir="$TARGET" --force-backfs >"$TEST_DIR/mkfs.log" 2>&1 || fail "mkfs.lustre failed"
-fi
+format_ost $((768 * 1024))
 
 start_daemon oss "$LUSTRE_BIN/lustre-oss" --nid "$OSS_NID" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" "$TARGET"
 OSS_PID=$LAST_PID

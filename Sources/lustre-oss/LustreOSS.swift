@@ -107,7 +107,7 @@ struct LustreOSS: AsyncParsableCommand {
               + "port \(acceptPort), pid \(getpid())")
         fflush(stdout)
 
-        await waitForTermination()
+        await TerminationSignal.wait()
         LCONSOLE("lustre-oss: stopping \(prepared.map(\.name.description).joined(separator: ","))")
         registration?.cancel()
         await service.stop()

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import LNet
 import LibCFS
 import NIOCore
@@ -39,38 +38,9 @@ struct Serve: AsyncParsableCommand {
         service.start()
         print("lnet-selftest: serving on \(nid) port \(acceptPort), pid \(getpid())")
         fflush(stdout)
-        await waitForTermination()
+        await TerminationSignal.wait()
         await service.stop()
         await lnet.shutdown()
-    }
-}
-
-/// Suspends until SIGTERM or SIGINT.
-func waitForTermination() async {
-    signal(SIGTERM, SIG_IGN)
-    signal(SIGINT, SIG_IGN)
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let queue = DispatchQueue(label: "signals")
-        let once = OnceFlag()
-        let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
-        for source in sources {
-            source.setEventHandler {
-                if once.set() {
-                    for source in sources { source.cancel() }
-                    continuation.resume()
-                }
-            }
-            source.resume()
-        }
-    }
-}
-
-final class OnceFlag: @unchecked Sendable {
-    private var done = false
-    /// True the first time only. Only called on one serial queue.
-    func set() -> Bool {
-        defer { done = true }
-        return !done
     }
 }
 
