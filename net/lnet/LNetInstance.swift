@@ -337,7 +337,7 @@ public final class LNetInstance: Sendable {
             case ready(LNetConnection)
             case wait(EventLoopFuture<LNetConnection>)
             case refuse(LustreError)
-            case connect(EventLoopPromise<LNetConnection>)
+            case connect(EventLoopPromise<LNetConnection>, after: TimeAmount?)
         }
         let loop = group.any()
         let step = peers.withLock { peers -> Step in
@@ -349,19 +349,23 @@ public final class LNetInstance: Sendable {
             if peer.pid & 0x8000_0000 != 0 {
                 return .refuse(LustreError(errno: EHOSTUNREACH, "\(peer) has no acceptor and is not connected"))
             }
-            if NIODeadline.now() < state.nextAttempt {
-                return .refuse(LustreError(errno: EHOSTUNREACH, "\(peer) unreachable, next connect attempt later"))
-            }
+            // Within the back-off after a failed attempt, the sends wait for the next
+            // attempt (as socklnd queues them on the peer) instead of failing at once.
+            let delay = state.nextAttempt - NIODeadline.now()
             let promise = loop.makePromise(of: LNetConnection.self)
             state.connecting[type] = promise.futureResult
-            return .connect(promise)
+            return .connect(promise, after: delay > .zero ? delay : nil)
         }
         switch step {
         case .ready(let connection): return loop.makeSucceededFuture(connection)
         case .wait(let future): return future
         case .refuse(let error): return loop.makeFailedFuture(error)
-        case .connect(let promise):
-            startConnect(to: peer, type: type, promise: promise, on: loop)
+        case .connect(let promise, let delay):
+            if let delay {
+                loop.scheduleTask(in: delay) { self.startConnect(to: peer, type: type, promise: promise, on: loop) }
+            } else {
+                startConnect(to: peer, type: type, promise: promise, on: loop)
+            }
             if type == .control {
                 // As socklnd does, bring up the bulk connection with the control one, so a
                 // peer without an acceptor can still push bulk data back to us.
