@@ -68,7 +68,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         LustreDebug.applyEnvironment()
         let target = try NID(parsing: nid)
-        let bytes = try parseSize(size)
+        let bytes = try NumberText.size(size)
         guard bytes > 0, bytes <= Selftest.maxSize else {
             throw ValidationError("--size must be between 1 and \(Selftest.maxSize) bytes")
         }
@@ -116,7 +116,7 @@ struct Run: AsyncParsableCommand {
                 if !quiet {
                     let ops = now.ops - last.ops
                     let megabytes = Double(now.bytes - last.bytes) / 1e6
-                    print("[\(second)s] \(ops) RPC/s" + (test == .ping ? "" : " \(fixed(megabytes, 1)) MB/s")
+                    print("[\(second)s] \(ops) RPC/s" + (test == .ping ? "" : " \(NumberText.fixed(megabytes, 1)) MB/s")
                           + " errors \(now.errors)")
                     fflush(stdout)
                 }
@@ -157,12 +157,12 @@ struct Run: AsyncParsableCommand {
         let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1e9
         let total = counters.snapshot()
         let rate = Double(total.ops) / elapsed
-        print("lnet-selftest \(test.rawValue) \(target): \(total.ops) RPCs in \(fixed(elapsed, 2)) s, "
+        print("lnet-selftest \(test.rawValue) \(target): \(total.ops) RPCs in \(NumberText.fixed(elapsed, 2)) s, "
               + "concurrency \(concurrency)" + (test == .ping ? "" : ", size \(bytes)"))
-        print("RPCs/s: \(fixed(rate, 0))")
-        if test != .ping { print("MB/s: \(fixed(Double(total.bytes) / elapsed / 1e6, 1))") }
+        print("RPCs/s: \(NumberText.fixed(rate, 0))")
+        if test != .ping { print("MB/s: \(NumberText.fixed(Double(total.bytes) / elapsed / 1e6, 1))") }
         print("errors: \(total.errors)" + (total.lastError.map { " (last: \($0))" } ?? ""))
-        print("longest gap: \(fixed(Double(total.longestGap) / 1e9, 2)) s")
+        print("longest gap: \(NumberText.fixed(Double(total.longestGap) / 1e9, 2)) s")
         await rpcImport.disconnect()
         await lnet.shutdown()
         if total.ops == 0 { throw ExitCode(1) }
@@ -174,30 +174,7 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-func parseSize(_ text: String) throws -> Int {
-    let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-    var digits = text.uppercased()
-    var multiplier = 1
-    if let last = digits.last, let unit = units[last] {
-        multiplier = unit
-        digits.removeLast()
-    }
-    guard let value = Int(digits), value >= 0 else { throw ValidationError("bad size '\(text)'") }
-    return value * multiplier
-}
 
 func printError(_ message: String) {
     fputs(message + "\n", stderr)
-}
-
-/// `value` with `digits` decimals, without Foundation's String(format:).
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (value * scale).rounded()
-    guard digits > 0 else { return String(Int64(scaled)) }
-    let whole = Int64(scaled / scale)
-    var fraction = String(Int64(abs(scaled.truncatingRemainder(dividingBy: scale))))
-    while fraction.count < digits { fraction = "0" + fraction }
-    return "\(whole).\(fraction)"
 }

@@ -46,7 +46,7 @@ struct OSTSurvey: AsyncParsableCommand {
     func validate() throws {
         guard objects > 0, objects <= 10_000 else { throw ValidationError("--objects must be 1...10000") }
         guard concurrency > 0, concurrency <= 1024 else { throw ValidationError("--concurrency must be 1...1024") }
-        let ioBytes = try parseSize(io)
+        let ioBytes = try NumberText.size(io)
         guard ioBytes > 0, ioBytes <= 64 << 20 else { throw ValidationError("--io must be 1 byte...64M") }
         if let stream, stream <= 0 { throw ValidationError("--stream must be positive") }
     }
@@ -55,8 +55,8 @@ struct OSTSurvey: AsyncParsableCommand {
         LustreDebug.applyEnvironment()
         let server = try NID(parsing: ost)
         let targetName = try TargetName(parsing: target)
-        let ioBytes = try parseSize(io)
-        let perObject = max(ioBytes, try parseSize(size) / objects / ioBytes * ioBytes)
+        let ioBytes = try NumberText.size(io)
+        let perObject = max(ioBytes, try NumberText.size(size) / objects / ioBytes * ioBytes)
         var lnetConfiguration = LNetConfiguration()
         lnetConfiguration.acceptPort = acceptPort
         lnetConfiguration.listen = false
@@ -116,10 +116,10 @@ struct OSTSurvey: AsyncParsableCommand {
             if phase != .read { generation += 1 }
             let result = await pass(phase, osc, ids, perObject: perObject, ioBytes: ioBytes, generation: generation)
             let rate = Double(result.bytes) / result.seconds / 1e6
-            print("\(phase.rawValue): \(result.bytes >> 20) MiB in \(fixed(result.seconds, 3)) s: \(fixed(rate, 1)) MB/s"
+            print("\(phase.rawValue): \(result.bytes >> 20) MiB in \(NumberText.fixed(result.seconds, 3)) s: \(NumberText.fixed(rate, 1)) MB/s"
                   + (result.errors > 0 ? ", \(result.errors) errors (last: \(result.lastError ?? ""))" : "")
                   + (verify && phase == .read ? ", \(result.mismatches) mismatches" : ""))
-            print("ost-survey \(phase.rawValue) \(fixed(rate, 1)) MB/s")
+            print("ost-survey \(phase.rawValue) \(NumberText.fixed(rate, 1)) MB/s")
             if result.errors > 0 || result.mismatches > 0 { failed = true }
         }
         if verify && !failed && wanted.contains(.read) { print("verify: OK") }
@@ -219,8 +219,8 @@ struct OSTSurvey: AsyncParsableCommand {
         let committed = writes.filter { $0.committedInEpoch != nil }
         let restarts = osc.serverRestarts
         let errors = log.errors
-        print("stream: \(writes.count) writes acknowledged in \(fixed(elapsed, 1)) s "
-              + "(\(fixed(Double(writes.count * ioBytes) / elapsed / 1e6, 1)) MB/s), \(restarts) OSS restart(s), "
+        print("stream: \(writes.count) writes acknowledged in \(NumberText.fixed(elapsed, 1)) s "
+              + "(\(NumberText.fixed(Double(writes.count * ioBytes) / elapsed / 1e6, 1)) MB/s), \(restarts) OSS restart(s), "
               + "\(errors.count) errors" + (errors.last.map { " (last: \($0))" } ?? ""))
         print("stream: \(committed.count) seen committed, "
               + "\(committed.filter { $0.committedInEpoch! < restarts }.count) of them before a restart; "
@@ -306,28 +306,4 @@ final class SurveyCounters: Sendable {
     }
 
     var totals: Totals { state.withLock { $0 } }
-}
-
-func parseSize(_ text: String) throws -> Int {
-    let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-    var digits = text.uppercased()
-    var multiplier = 1
-    if let last = digits.last, let unit = units[last] {
-        multiplier = unit
-        digits.removeLast()
-    }
-    guard let value = Int(digits), value >= 0 else { throw ValidationError("bad size '\(text)'") }
-    return value * multiplier
-}
-
-/// `value` with `digits` decimals, without Foundation's String(format:).
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (value * scale).rounded()
-    guard digits > 0 else { return String(Int64(scaled)) }
-    let whole = Int64(scaled / scale)
-    var fraction = String(Int64(abs(scaled.truncatingRemainder(dividingBy: scale))))
-    while fraction.count < digits { fraction = "0" + fraction }
-    return "\(whole).\(fraction)"
 }
