@@ -127,7 +127,6 @@ struct Run: AsyncParsableCommand {
             for _ in 0..<concurrency {
                 group.addTask {
                     while MonotonicClock.nanoseconds() < end {
-                        let began = MonotonicClock.nanoseconds()
                         do {
                             let response: PtlRPCImport.Response
                             switch test {
@@ -141,12 +140,12 @@ struct Run: AsyncParsableCommand {
                                                                     bulk: .read(maxLength: bytes))
                             }
                             if response.reply.status < 0 {
-                                counters.failed(LustreError(status: response.reply.status).description, began: began)
+                                counters.failed(LustreError(status: response.reply.status).description)
                             } else {
-                                counters.succeeded(bytes: test == .ping ? 0 : bytes, began: began)
+                                counters.succeeded(bytes: test == .ping ? 0 : bytes)
                             }
                         } catch {
-                            counters.failed("\(error)", began: began)
+                            counters.failed("\(error)")
                             try? await Task.sleep(nanoseconds: 100_000_000)
                         }
                     }

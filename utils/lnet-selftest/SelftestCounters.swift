@@ -14,7 +14,7 @@ final class SelftestCounters: Sendable {
 
     private let state = Mutex(Snapshot())
 
-    func succeeded(bytes: Int, began: UInt64) {
+    func succeeded(bytes: Int) {
         state.withLock {
             let now = MonotonicClock.nanoseconds()
             $0.ops += 1
@@ -24,7 +24,7 @@ final class SelftestCounters: Sendable {
         }
     }
 
-    func failed(_ error: String, began: UInt64) {
+    func failed(_ error: String) {
         state.withLock {
             $0.errors += 1
             $0.lastError = error

@@ -70,11 +70,7 @@ struct MkfsLustre: ParsableCommand {
     func checkOptions() throws {
         guard ost || mdt || mgs else { throw ValidationError("must specify --ost, --mdt or --mgs") }
         if ost && (mdt || mgs) { throw ValidationError("--ost cannot be combined with --mdt or --mgs") }
-        switch (device, backfsDir) {
-        case (nil, nil): throw ValidationError("no device given: specify DEVICE or --backfs-dir=DIR")
-        case (.some, .some): throw ValidationError("give either DEVICE or --backfs-dir, not both")
-        default: break
-        }
+        _ = try TargetLocation.named(device: device, backfsDir: backfsDir)
         if backfsDir != nil && deviceSize != nil { throw ValidationError("--device-size does not apply to --backfs-dir") }
         guard backfstype == "ldiskfs" || backfstype == "ext4" else {
             throw ValidationError("backing filesystem type '\(backfstype)' is not supported (only ldiskfs)")

@@ -1,3 +1,4 @@
+import ArgumentParser
 // Shared by mkfs.lustre and tunefs.lustre (utils/tunefs.lustre holds a symlink to this file),
 // as Lustre builds both tools from mkfs_lustre.c: both must find, read and write a target's
 // identity the same way.
@@ -17,6 +18,16 @@ public enum TargetLocation: CustomStringConvertible {
     public static let ext4Magic = 0xEF53
     /// The label file a directory target keeps in place of a volume label.
     public static let labelFile = "CONFIGS/label"
+
+    /// The target a command line names: exactly one of DEVICE and `--backfs-dir=DIR`.
+    public static func named(device: String?, backfsDir: String?) throws(ValidationError) -> TargetLocation {
+        switch (device, backfsDir) {
+        case (let device?, nil): return .device(device)
+        case (nil, let directory?): return .directory(directory)
+        case (nil, nil): throw ValidationError("no device given: specify DEVICE or --backfs-dir=DIR")
+        case (.some, .some): throw ValidationError("give either DEVICE or --backfs-dir, not both")
+        }
+    }
 
     public var path: String {
         switch self {

@@ -46,11 +46,7 @@ struct TunefsLustre: ParsableCommand {
     /// Checks the options together.  Called from `run()` rather than as ArgumentParser's
     /// `validate()`, which runs before unknown options are reported and would hide them.
     func checkOptions() throws {
-        switch (device, backfsDir) {
-        case (nil, nil): throw ValidationError("no device given: specify DEVICE or --backfs-dir=DIR")
-        case (.some, .some): throw ValidationError("give either DEVICE or --backfs-dir, not both")
-        default: break
-        }
+        _ = try TargetLocation.named(device: device, backfsDir: backfsDir)
         for nids in mgsnode {
             if let problem = LustreTool.checkNIDList(nids) { throw ValidationError(problem) }
         }
@@ -83,7 +79,7 @@ struct TunefsLustre: ParsableCommand {
 
     func run() throws {
         try checkOptions()
-        let location: TargetLocation = backfsDir.map { .directory($0) } ?? .device(device ?? "")
+        let location = try TargetLocation.named(device: device, backfsDir: backfsDir)
         let existing = location.existingLustreData()
         print("checking for existing Lustre data: \(existing.isLustre ? "found" : "not found")")
         guard case .file(MountData.filePath) = existing else {
