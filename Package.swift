@@ -23,6 +23,11 @@ let package = Package(
         .executable(name: "ost-survey", targets: ["ost-survey"]),
         .executable(name: "mkfs.lustre", targets: ["mkfs.lustre"]),
         .executable(name: "tunefs.lustre", targets: ["tunefs.lustre"]),
+        .executable(name: "lustre-mds", targets: ["lustre-mds"]),
+        .executable(name: "mount.lustre", targets: ["mount.lustre"]),
+        .executable(name: "lfs", targets: ["lfs"]),
+        .executable(name: "lfsck", targets: ["lfsck"]),
+        .executable(name: "mds-survey", targets: ["mds-survey"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -123,7 +128,74 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: gnuSource),
 
+        .target(
+            name: "MDT",
+            dependencies: [
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            path: "fs/lustre/mdt",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+        .target(
+            name: "MGS",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC", "ObdClass",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "fs/lustre/mgs",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+        .target(
+            name: "MDC",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC", "ObdClass",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            path: "fs/lustre/mdc",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+        .target(
+            name: "LOV",
+            dependencies: [
+                "LibCFS", "ObdClass", "OSC",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "fs/lustre/lov",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+        .target(
+            name: "LLite",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC", "ObdClass", "OSC", "MDC", "LOV",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            path: "fs/lustre/llite",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+
         // MARK: daemons
+        .executableTarget(
+            name: "lustre-mds",
+            dependencies: [
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSC", "MDT", "MGS", "MDC",
+                "LustreTargetTools",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/lustre-mds",
+            swiftSettings: gnuSource),
+        .executableTarget(
+            name: "mount.lustre",
+            dependencies: [
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "LLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/mount.lustre",
+            swiftSettings: gnuSource),
         .executableTarget(
             name: "lustre-oss",
             dependencies: [
@@ -188,6 +260,32 @@ let package = Package(
             ],
             path: "utils/tunefs.lustre",
             swiftSettings: gnuSource),
+        .executableTarget(
+            name: "lfs",
+            dependencies: [
+                "LibCFS", "ObdClass",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "utils/lfs",
+            swiftSettings: gnuSource),
+        .executableTarget(
+            name: "lfsck",
+            dependencies: [
+                "LibCFS", "ObdClass", "MDT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "utils/lfsck",
+            swiftSettings: gnuSource),
+        .executableTarget(
+            name: "mds-survey",
+            dependencies: [
+                "LibCFS", "LNet", "PtlRPC", "ObdClass", "MDC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "utils/mds-survey",
+            swiftSettings: gnuSource),
 
         // MARK: tests
         .testTarget(name: "LibCFSTests", dependencies: ["LibCFS"], path: "Tests/LibCFSTests",
@@ -206,6 +304,15 @@ let package = Package(
         .testTarget(name: "OFDTests", dependencies: ["OFD", "OSC", "OSD", "ObdClass", "PtlRPC", "LNet", "LibCFS",
                                                      "LustreCompat"],
                     path: "Tests/OFDTests", swiftSettings: gnuSource),
+        .testTarget(name: "MDTTests", dependencies: ["MDT", "OSC", "OFD", "OSD", "ObdClass", "PtlRPC", "LNet", "LibCFS",
+                                                     "LustreCompat"],
+                    path: "Tests/MDTTests", swiftSettings: gnuSource),
+        .testTarget(name: "MDSTests", dependencies: ["MDT", "MGS", "MDC", "OSC", "OFD", "OSD", "ObdClass", "PtlRPC",
+                                                     "LNet", "LibCFS", "LustreCompat"],
+                    path: "Tests/MDSTests", swiftSettings: gnuSource),
+        .testTarget(name: "LLiteTests", dependencies: ["LLite", "LOV", "MDC", "MDT", "MGS", "OSC", "OFD", "OSD",
+                                                       "ObdClass", "PtlRPC", "LNet", "LibCFS", "LustreCompat"],
+                    path: "Tests/LLiteTests", swiftSettings: gnuSource),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,3 @@
+import XCTest
+// Placeholder so the test target builds; replaced by real tests.
+final class PlaceholderTests: XCTestCase {}
