@@ -11,6 +11,7 @@ public enum Portal {
     public static let mdsBulk: UInt32 = 14
     public static let mgcReply: UInt32 = 25
     public static let mgsRequest: UInt32 = 26
+    public static let mgsBulk: UInt32 = 27
     public static let ostRequest: UInt32 = 28
     /// LNet self-test's request, reply and bulk portals.
     public static let selftestRequest: UInt32 = 51

@@ -86,11 +86,16 @@ public protocol PtlRPCHandler: Sendable {
     /// The highest transno known durable on the target `export` is connected
     /// to, sent in every reply to it (`last_committed`).
     func lastCommitted(for export: PtlRPCExport) -> UInt64
+    /// The client of `export` disconnected (or was evicted): release what it held (open
+    /// files, locks). Called once, after the export is gone from the service; the default
+    /// does nothing.
+    func disconnected(_ export: PtlRPCExport)
 }
 
 extension PtlRPCHandler {
     public func connect(target: String, export: PtlRPCExport) throws(LustreError) {}
     public func lastCommitted(for export: PtlRPCExport) -> UInt64 { 0 }
+    public func disconnected(_ export: PtlRPCExport) {}
 }
 
 /// A PtlRPC service (`ptlrpc_service`): a request portal, a queue, a pool of
@@ -200,6 +205,7 @@ public final class PtlRPCService: Sendable {
                 $0.byHandle[export.handle] = nil
                 $0.byUUID[export.clientUUID] = nil
             }
+            handler.disconnected(export)
             send(PtlRPCReply(), to: message, initiator: delivery.initiator, export: nil, started: started)
             return
         }
