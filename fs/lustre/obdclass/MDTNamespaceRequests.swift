@@ -1,0 +1,243 @@
+import LibCFS
+import NIOCore
+
+/// `MDS_GET_ROOT`: the FID of the filesystem's root directory.
+public struct MDTGetRootRequest: MDTRequestRecord {
+    public static let opcode = MDTOpcode.getRoot
+    public var credentials: MDTCredentials
+
+    public init(credentials: MDTCredentials) { self.credentials = credentials }
+
+    public func encode(into buffer: inout ByteBuffer) { credentials.encode(into: &buffer) }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        credentials = try MDTCredentials(decoding: &buffer)
+    }
+}
+
+/// `MDS_GETATTR_NAME`: looks `name` up in `parent`.
+public struct MDTLookupRequest: MDTRequestRecord {
+    public static let opcode = MDTOpcode.getattrName
+    public var credentials: MDTCredentials
+    public var parent: LustreFID
+    public var name: String
+
+    public init(credentials: MDTCredentials, parent: LustreFID, name: String) {
+        self.credentials = credentials
+        self.parent = parent
+        self.name = name
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        credentials.encode(into: &buffer)
+        parent.encode(into: &buffer)
+        buffer.writeWireString(name)
+    }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        credentials = try MDTCredentials(decoding: &buffer)
+        parent = try buffer.readWireFID("parent FID")
+        name = try buffer.readWireName()
+    }
+}
+
+/// `REINT_CREATE` (and `REINT_OPEN` with `O_CREAT` folded in): makes `name` in `parent`.
+/// `layout` carries requested stripe settings for a file (nil: inherit); `exclusive` false
+/// answers an existing regular file instead of `EEXIST`.
+public struct MDTCreateRequest: MDTRequestRecord {
+    public static let opcode = MDTOpcode.reint
+    public static let reint: MDTReintOpcode? = .create
+    public var credentials: MDTCredentials
+    public var parent: LustreFID
+    public var name: String
+    public var kind: MDTCreateKind
+    public var mode: UInt32
+    public var layout: LustreLayout?
+    public var exclusive: Bool
+
+    public init(credentials: MDTCredentials, parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32,
+                layout: LustreLayout?, exclusive: Bool) {
+        self.credentials = credentials
+        self.parent = parent
+        self.name = name
+        self.kind = kind
+        self.mode = mode
+        self.layout = layout
+        self.exclusive = exclusive
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        credentials.encode(into: &buffer)
+        parent.encode(into: &buffer)
+        buffer.writeWireString(name)
+        kind.encode(into: &buffer)
+        buffer.writeInteger(mode, endianness: .little)
+        buffer.writeInteger(UInt32(exclusive ? 1 : 0), endianness: .little)
+        buffer.writeWireLayout(layout)
+    }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        credentials = try MDTCredentials(decoding: &buffer)
+        parent = try buffer.readWireFID("parent FID")
+        name = try buffer.readWireName()
+        kind = try MDTCreateKind(decoding: &buffer)
+        mode = try buffer.readWireInteger("mode")
+        let flags: UInt32 = try buffer.readWireInteger("create flags")
+        guard flags <= 1 else { throw .protocolError("create flags 0x\(String(flags, radix: 16))") }
+        exclusive = flags == 1
+        layout = try buffer.readWireLayout("requested layout")
+    }
+}
+
+/// `REINT_UNLINK`: removes the non-directory `name` from `parent`.
+public struct MDTUnlinkRequest: MDTRequestRecord {
+    public static let opcode = MDTOpcode.reint
+    public static let reint: MDTReintOpcode? = .unlink
+    public var credentials: MDTCredentials
+    public var parent: LustreFID
+    public var name: String
+
+    public init(credentials: MDTCredentials, parent: LustreFID, name: String) {
+        self.credentials = credentials
+        self.parent = parent
+        self.name = name
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        credentials.encode(into: &buffer)
+        parent.encode(into: &buffer)
+        buffer.writeWireString(name)
+    }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        credentials = try MDTCredentials(decoding: &buffer)
+        parent = try buffer.readWireFID("parent FID")
+        name = try buffer.readWireName()
+    }
+}
+
+/// `REINT_RMENTRY`: removes the empty directory `name` from `parent` (rmdir).
+public struct MDTRmdirRequest: MDTRequestRecord {
+    public static let opcode = MDTOpcode.reint
+    public static let reint: MDTReintOpcode? = .rmentry
+    public var credentials: MDTCredentials
+    public var parent: LustreFID
+    public var name: String
+
+    public init(credentials: MDTCredentials, parent: LustreFID, name: String) {
+        self.credentials = credentials
+        self.parent = parent
+        self.name = name
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        credentials.encode(into: &buffer)
+        parent.encode(into: &buffer)
+        buffer.writeWireString(name)
+    }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        credentials = try MDTCredentials(decoding: &buffer)
+        parent = try buffer.readWireFID("parent FID")
+        name = try buffer.readWireName()
+    }
+}
+
+/// `REINT_RENAME`: moves `name` of `from` to `newName` of `to`, replacing what is there.
+public struct MDTRenameRequest: MDTRequestRecord {
+    public static let opcode = MDTOpcode.reint
+    public static let reint: MDTReintOpcode? = .rename
+    public var credentials: MDTCredentials
+    public var from: LustreFID
+    public var name: String
+    public var to: LustreFID
+    public var newName: String
+
+    public init(credentials: MDTCredentials, from: LustreFID, name: String, to: LustreFID, newName: String) {
+        self.credentials = credentials
+        self.from = from
+        self.name = name
+        self.to = to
+        self.newName = newName
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        credentials.encode(into: &buffer)
+        from.encode(into: &buffer)
+        buffer.writeWireString(name)
+        to.encode(into: &buffer)
+        buffer.writeWireString(newName)
+    }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        credentials = try MDTCredentials(decoding: &buffer)
+        from = try buffer.readWireFID("source directory FID")
+        name = try buffer.readWireName("source name")
+        to = try buffer.readWireFID("target directory FID")
+        newName = try buffer.readWireName("target name")
+    }
+}
+
+/// `REINT_LINK`: a new name `name` in `parent` for the existing `fid`.
+public struct MDTLinkRequest: MDTRequestRecord {
+    public static let opcode = MDTOpcode.reint
+    public static let reint: MDTReintOpcode? = .link
+    public var credentials: MDTCredentials
+    public var fid: LustreFID
+    public var parent: LustreFID
+    public var name: String
+
+    public init(credentials: MDTCredentials, fid: LustreFID, parent: LustreFID, name: String) {
+        self.credentials = credentials
+        self.fid = fid
+        self.parent = parent
+        self.name = name
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        credentials.encode(into: &buffer)
+        fid.encode(into: &buffer)
+        parent.encode(into: &buffer)
+        buffer.writeWireString(name)
+    }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        credentials = try MDTCredentials(decoding: &buffer)
+        fid = try buffer.readWireFID("FID")
+        parent = try buffer.readWireFID("parent FID")
+        name = try buffer.readWireName()
+    }
+}
+
+/// `MDS_READDIR`: up to `maxEntries` entries of directory `fid` after `cookie` (0: from the start).
+public struct MDTReaddirRequest: MDTRequestRecord {
+    public static let opcode = MDTOpcode.readdir
+    public var credentials: MDTCredentials
+    public var fid: LustreFID
+    public var cookie: UInt64
+    public var maxEntries: UInt32
+
+    public init(credentials: MDTCredentials, fid: LustreFID, cookie: UInt64, maxEntries: UInt32) {
+        self.credentials = credentials
+        self.fid = fid
+        self.cookie = cookie
+        self.maxEntries = maxEntries
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        credentials.encode(into: &buffer)
+        fid.encode(into: &buffer)
+        buffer.writeInteger(cookie, endianness: .little)
+        buffer.writeInteger(maxEntries, endianness: .little)
+    }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        credentials = try MDTCredentials(decoding: &buffer)
+        fid = try buffer.readWireFID("directory FID")
+        cookie = try buffer.readWireInteger("cookie")
+        maxEntries = try buffer.readWireInteger("entry count")
+        guard (1...UInt32(MDTWireLimits.maxDirEntries)).contains(maxEntries) else {
+            throw .invalid("readdir of \(maxEntries) entries (1...\(MDTWireLimits.maxDirEntries))")
+        }
+    }
+}
