@@ -1,0 +1,277 @@
+import LNet
+import LibCFS
+import NIOCore
+import ObdClass
+import PtlRPC
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The client of one MDT (`testfs-MDT0000-mdc-<instance>`): an import to the MDS and every
+/// metadata operation as an async call. The caller's `MDTCredentials` ride in every request, so
+/// the MDT checks permissions for the user who asked. Timeouts, lost connections and MDS
+/// restarts are ridden through by the import: resend with the same xid, reconnect, and replay of
+/// what the MDS executed but had not committed.
+public final class MDCDevice: Sendable {
+    /// Settings fixed when the device is set up.
+    public struct Configuration: Sendable {
+        /// How long a call keeps retrying through reconnects before it fails with ETIMEDOUT.
+        public var recoveryTimeout: Double = 300
+        /// Lower bound of the adaptive RPC timeout (`at_min`), seconds.
+        public var minTimeout: Double = 5
+
+        public init() {}
+    }
+
+    /// The target served at the other end.
+    public let target: TargetName
+    /// The MDS's NID.
+    public let server: NID
+    /// `testfs-MDT0000-mdc-<instance>`, the device name under `mdc.` in the parameter tree.
+    public let name: String
+    /// The import carrying every RPC.
+    public let rpcImport: PtlRPCImport
+
+    /// The portals of the MDT service (the MDS listens on the same).
+    public static let portals = PtlRPCService.Portals(request: Portal.mdsRequest, reply: Portal.mdcReply,
+                                                      bulk: Portal.mdsBulk)
+
+    /// A device for `target` on the MDS at `server`; nothing is sent until `connect()`.
+    /// `instance` names this client in the device name (default: random hex).
+    public init(lnet: LNetInstance, server: NID, target: TargetName, instance: String? = nil,
+                configuration: Configuration = Configuration()) {
+        self.target = target
+        self.server = server
+        self.name = "\(target)-mdc-\(instance ?? String(UInt64.random(in: 0x1000_0000_0000...0xffff_ffff_ffff), radix: 16))"
+        var importConfiguration = PtlRPCImport.Configuration(portals: Self.portals, connectOpcode: Opcode.mdsConnect,
+                                                             disconnectOpcode: Opcode.mdsDisconnect)
+        importConfiguration.checksumType = nil
+        importConfiguration.recoveryTimeout = configuration.recoveryTimeout
+        importConfiguration.minTimeout = configuration.minTimeout
+        self.rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: server), targetName: target.uuid,
+                                      configuration: importConfiguration)
+        registerParameters()
+    }
+
+    deinit {
+        _ = ParamTree.shared.unregister(prefix: "mdc.\(name).")
+    }
+
+    private func registerParameters() {
+        let prefix = "mdc.\(name)."
+        let rpcImport = self.rpcImport
+        do {
+            try ParamTree.shared.register(prefix + "mds_conn_uuid", get: { "\(rpcImport.target.nid)" })
+            try ParamTree.shared.register(prefix + "import_state", get: { rpcImport.status.rawValue })
+        } catch {
+            CWARN("\(name): parameters not registered: \(error)")
+        }
+    }
+
+    // MARK: Connection
+
+    /// Connects to the MDT, failing with the server's answer (`-ENODEV` for a target it does
+    /// not serve) instead of waiting for recovery.
+    public func connect() async throws(LustreError) {
+        try await rpcImport.connect()
+    }
+
+    /// Disconnects (the MDS closes what this client left open); waiting calls fail with `ESHUTDOWN`.
+    public func disconnect() async {
+        await rpcImport.disconnect()
+    }
+
+    /// The highest transno the MDS has reported durable.
+    public var lastCommitted: UInt64 { rpcImport.lastCommitted }
+
+    // MARK: Namespace
+
+    /// The FID of the filesystem's root directory.
+    public func getRoot() async throws(LustreError) -> LustreFID {
+        try await body(MDTGetRootRequest(credentials: Self.processCredentials)).attributes.fid
+    }
+
+    public func getattr(_ fid: LustreFID, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
+        try await body(MDTGetattrRequest(credentials: credentials, fid: fid)).attributes
+    }
+
+    /// Looks `name` up in `parent`: its attributes and, for a regular file, its layout.
+    public func lookup(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError)
+        -> (MDTAttributes, LustreLayout?) {
+        try Self.check(name)
+        let reply = try await body(MDTLookupRequest(credentials: credentials, parent: parent, name: name))
+        return (reply.attributes, reply.layout)
+    }
+
+    /// Creates a file, directory, symlink or node. `layout` carries requested stripe settings
+    /// (nil: inherit); without `exclusive` an existing regular file is answered instead of EEXIST.
+    public func create(parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32, credentials: MDTCredentials,
+                       layout: LustreLayout?, exclusive: Bool) async throws(LustreError) -> (MDTAttributes, LustreLayout?) {
+        try Self.check(name)
+        if case .symlink(let target) = kind, target.utf8.count > MDTCreateKind.maxSymlinkLength {
+            throw LustreError(errno: ENAMETOOLONG, "symlink target of \(target.utf8.count) bytes")
+        }
+        let reply = try await body(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: kind,
+                                                    mode: mode, layout: layout, exclusive: exclusive))
+        return (reply.attributes, reply.layout)
+    }
+
+    public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
+        try Self.check(name)
+        _ = try await call(MDTUnlinkRequest(credentials: credentials, parent: parent, name: name))
+    }
+
+    public func rmdir(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
+        try Self.check(name)
+        _ = try await call(MDTRmdirRequest(credentials: credentials, parent: parent, name: name))
+    }
+
+    public func rename(from: LustreFID, name: String, to: LustreFID, newName: String,
+                       credentials: MDTCredentials) async throws(LustreError) {
+        try Self.check(name)
+        try Self.check(newName)
+        _ = try await call(MDTRenameRequest(credentials: credentials, from: from, name: name, to: to, newName: newName))
+    }
+
+    /// A new name for `fid`; returns its attributes (nlink raised).
+    public func link(_ fid: LustreFID, parent: LustreFID, name: String, credentials: MDTCredentials)
+        async throws(LustreError) -> MDTAttributes {
+        try Self.check(name)
+        return try await body(MDTLinkRequest(credentials: credentials, fid: fid, parent: parent, name: name)).attributes
+    }
+
+    public func readlink(_ fid: LustreFID, credentials: MDTCredentials) async throws(LustreError) -> String {
+        try await text(MDTReadlinkRequest(credentials: credentials, fid: fid))
+    }
+
+    public func setattr(_ fid: LustreFID, _ change: MDTSetattr, credentials: MDTCredentials) async throws(LustreError)
+        -> MDTAttributes {
+        try await body(MDTSetattrRequest(credentials: credentials, fid: fid, change: change)).attributes
+    }
+
+    /// Up to `maxEntries` entries of directory `fid` after `cookie` (0: from the start).
+    public func readdir(_ fid: LustreFID, cookie: UInt64, maxEntries: Int, credentials: MDTCredentials)
+        async throws(LustreError) -> MDTDirPage {
+        guard maxEntries > 0 else { throw .invalid("readdir of \(maxEntries) entries") }
+        let count = UInt32(min(maxEntries, MDTWireLimits.maxDirEntries))
+        let response = try await call(MDTReaddirRequest(credentials: credentials, fid: fid, cookie: cookie,
+                                                        maxEntries: count))
+        var buffer = try response.reply.buffer(0, "directory page")
+        let page = try MDTDirPage(decoding: &buffer)
+        guard page.entries.count <= Int(count) else {
+            throw .protocolError("\(name): readdir answered \(page.entries.count) entries for \(count)")
+        }
+        return page
+    }
+
+    // MARK: Open files
+
+    /// Opens `fid`: its attributes, its layout, and the handle to close it with.
+    public func open(_ fid: LustreFID, flags: Int32, credentials: MDTCredentials) async throws(LustreError)
+        -> (MDTAttributes, LustreLayout?, handle: UInt64) {
+        let reply = try await body(MDTOpenRequest(credentials: credentials, fid: fid, flags: flags))
+        return (reply.attributes, reply.layout, reply.handle)
+    }
+
+    /// Closes `handle`, telling the MDT the size and blocks the client saw on the OSTs.
+    public func close(handle: UInt64, size: UInt64?, blocks: UInt64?) async throws(LustreError) {
+        _ = try await call(MDTCloseRequest(credentials: Self.processCredentials, handle: handle, size: size,
+                                           blocks: blocks))
+    }
+
+    // MARK: Target
+
+    /// Space and inodes of the MDT's volume.
+    public func statfs() async throws(LustreError) -> ObdStatfs {
+        let response = try await call(MDTStatfsRequest(credentials: Self.processCredentials))
+        var buffer = try response.reply.buffer(0, "obd_statfs")
+        return try ObdStatfs(decoding: &buffer)
+    }
+
+    /// Commits everything the MDT did so far; returns `lastCommitted` afterwards.
+    @discardableResult
+    public func sync() async throws(LustreError) -> UInt64 {
+        _ = try await call(MDTSyncRequest(credentials: Self.processCredentials))
+        return rpcImport.lastCommitted
+    }
+
+    // MARK: Extended attributes and layouts
+
+    public func getxattr(_ fid: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> [UInt8] {
+        try Self.checkXattr(name)
+        let response = try await call(MDTGetxattrRequest(credentials: credentials, fid: fid, name: name))
+        var buffer = try response.reply.buffer(0, "xattr value")
+        return try MDTXattrValueReply(decoding: &buffer).value
+    }
+
+    public func setxattr(_ fid: LustreFID, name: String, value: [UInt8], flags: Int32, credentials: MDTCredentials)
+        async throws(LustreError) {
+        try Self.checkXattr(name)
+        guard value.count <= MDTWireLimits.maxXattrValueLength else {
+            throw LustreError(errno: E2BIG, "xattr value of \(value.count) bytes (at most \(MDTWireLimits.maxXattrValueLength))")
+        }
+        _ = try await call(MDTSetxattrRequest(credentials: credentials, fid: fid, name: name, value: value, flags: flags))
+    }
+
+    public func listxattr(_ fid: LustreFID, credentials: MDTCredentials) async throws(LustreError) -> [String] {
+        let response = try await call(MDTListxattrRequest(credentials: credentials, fid: fid))
+        var buffer = try response.reply.buffer(0, "xattr names")
+        return try MDTNameListReply(decoding: &buffer).names
+    }
+
+    public func removexattr(_ fid: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
+        try Self.checkXattr(name)
+        _ = try await call(MDTRemovexattrRequest(credentials: credentials, fid: fid, name: name))
+    }
+
+    /// Sets a directory's default layout (`lfs setstripe DIR`) or an empty file's layout.
+    public func setLayout(_ fid: LustreFID, _ layout: LustreLayout, credentials: MDTCredentials) async throws(LustreError) {
+        try layout.validateSettings()
+        _ = try await call(MDTSetLayoutRequest(credentials: credentials, fid: fid, layout: layout))
+    }
+
+    /// The path of `fid` relative to the filesystem root, without a leading '/'.
+    public func fid2path(_ fid: LustreFID) async throws(LustreError) -> String {
+        try await text(MDTFid2PathRequest(credentials: Self.processCredentials, fid: fid))
+    }
+
+    // MARK: Helpers
+
+    /// The credentials of this process, for requests that have no caller (statfs, close).
+    static var processCredentials: MDTCredentials { MDTCredentials(uid: getuid(), gid: getgid()) }
+
+    private static func check(_ name: String) throws(LustreError) {
+        guard name.utf8.count <= MDTWireLimits.maxNameLength else {
+            throw LustreError(errno: ENAMETOOLONG, "name of \(name.utf8.count) bytes (at most \(MDTWireLimits.maxNameLength))")
+        }
+        guard !name.isEmpty else { throw .invalid("empty name") }
+    }
+
+    private static func checkXattr(_ name: String) throws(LustreError) {
+        guard name.utf8.count <= MDTWireLimits.maxXattrNameLength else {
+            throw LustreError(errno: ERANGE, "xattr name of \(name.utf8.count) bytes")
+        }
+        guard !name.isEmpty else { throw .invalid("empty xattr name") }
+    }
+
+    private func call<R: MDTRequestRecord>(_ record: R) async throws(LustreError) -> PtlRPCImport.Response {
+        let response = try await rpcImport.call(opcode: R.opcode.rawValue, buffers: [record.encoded()])
+        guard response.reply.status >= 0 else {
+            throw LustreError(status: response.reply.status, "\(name): \(R.reint.map(\.description) ?? R.opcode.description)")
+        }
+        return response
+    }
+
+    private func body<R: MDTRequestRecord>(_ record: R) async throws(LustreError) -> MDTBodyReply {
+        let response = try await call(record)
+        var buffer = try response.reply.buffer(0, "mdt_body")
+        return try MDTBodyReply(decoding: &buffer)
+    }
+
+    private func text<R: MDTRequestRecord>(_ record: R) async throws(LustreError) -> String {
+        let response = try await call(record)
+        var buffer = try response.reply.buffer(0, "text")
+        return try MDTTextReply(decoding: &buffer).text
+    }
+}
