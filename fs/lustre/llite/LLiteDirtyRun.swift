@@ -1,0 +1,77 @@
+import NIOCore
+
+/// Cached write data of one stripe, ready to leave in one OST write: where it goes in the
+/// object and the caller buffers (slices, not copies) that hold it.
+struct LLiteDirtyExtent: Sendable {
+    var offset: UInt64
+    var length: Int
+    var slices: [ByteBuffer]
+
+    /// One buffer for the OSC: the caller's own slice when the extent is one slice (no copy),
+    /// else one copy of the slices back to back.
+    func gathered() -> ByteBuffer {
+        if slices.count == 1 { return slices[0] }
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        for slice in slices { buffer.writeImmutableBuffer(slice) }
+        return buffer
+    }
+}
+
+/// The write-back run of one stripe of one file (the dirty pages of Lustre's `osc_extent`
+/// before it is sent): contiguous cached bytes of the object. Whole RPCs leave as soon as the
+/// run reaches an RPC boundary of the object (offsets that are multiples of the RPC size, so a
+/// stream's RPCs stay aligned and full); a write that does not continue the run sends the run
+/// as it is and starts a new one.
+struct LLiteDirtyRun: Sendable {
+    private(set) var start: UInt64 = 0
+    private(set) var length = 0
+    private var slices: [ByteBuffer] = []
+
+    var isEmpty: Bool { length == 0 }
+    var end: UInt64 { start + UInt64(length) }
+
+    /// Adds `data` at object offset `offset` and returns what is ready to send, in order.
+    mutating func add(offset: UInt64, data: ByteBuffer, rpcBytes: Int) -> [LLiteDirtyExtent] {
+        var ready: [LLiteDirtyExtent] = []
+        guard data.readableBytes > 0 else { return ready }
+        if !isEmpty && offset != end, let previous = takeAll() { ready.append(previous) }
+        if isEmpty { start = offset }
+        slices.append(data)
+        length += data.readableBytes
+        let rpc = UInt64(max(rpcBytes, 1))
+        while !isEmpty {
+            let boundary = (start / rpc + 1) * rpc
+            guard end >= boundary else { break }
+            ready.append(takePrefix(Int(boundary - start)))
+        }
+        return ready
+    }
+
+    /// Everything cached, as one extent; nil when empty.
+    mutating func takeAll() -> LLiteDirtyExtent? {
+        guard !isEmpty else { return nil }
+        return takePrefix(length)
+    }
+
+    /// The first `bytes` of the run, splitting a slice if it straddles the cut.
+    private mutating func takePrefix(_ bytes: Int) -> LLiteDirtyExtent {
+        var taken: [ByteBuffer] = []
+        var remaining = bytes
+        while remaining > 0 {
+            var first = slices[0]
+            if first.readableBytes <= remaining {
+                remaining -= first.readableBytes
+                taken.append(first)
+                slices.removeFirst()
+            } else {
+                taken.append(first.readSlice(length: remaining)!)
+                slices[0] = first
+                remaining = 0
+            }
+        }
+        let extent = LLiteDirtyExtent(offset: start, length: bytes, slices: taken)
+        start += UInt64(bytes)
+        length -= bytes
+        return extent
+    }
+}

@@ -1,0 +1,338 @@
+import LOV
+import LibCFS
+import NIOCore
+import ObdClass
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything this client caches about one open file, in one place so that future LDLM locks
+/// can govern it (Lustre's `ll_inode_info` with its `cl_object`): the size as this client knows
+/// it, the write-back runs and writes in flight per stripe, the read-ahead chunks and the first
+/// asynchronous write error. It lives while the file is open in this client; a new open after
+/// the last close starts from the MDS and OSTs again (close-to-open consistency).
+final class LLiteInode: Sendable {
+    let fid: LustreFID
+    let layout: LustreLayout?
+    /// The striped data; nil for a file without objects (reads give zeros, writes fail).
+    let lov: LOVObject?
+    /// Called with an OST index when a writer must wait for room under that OSC's
+    /// `max_dirty_mb`: the client then sends every held-back run on that OST.
+    private let onDirtyWait: @Sendable (UInt32) -> Void
+
+    private struct InFlightWrite {
+        var stripe: Int
+        var start: UInt64
+        var end: UInt64
+        var task: Task<Void, Never>
+    }
+
+    private struct State {
+        var size: UInt64
+        /// Written or truncated since the last close that told the MDS the size.
+        var sizeChanged = false
+        var openCount = 0
+        var runs: [LLiteDirtyRun]
+        var inFlight: [UInt64: InFlightWrite] = [:]
+        var nextWriteID: UInt64 = 0
+        /// The first error of an asynchronous write, reported by the next flush (fsync, close).
+        var writeError: LustreError?
+        var readCache = LLiteReadCache()
+    }
+
+    private let state: Mutex<State>
+
+    init(fid: LustreFID, layout: LustreLayout?, lov: LOVObject?, size: UInt64,
+         onDirtyWait: @escaping @Sendable (UInt32) -> Void) {
+        self.fid = fid
+        self.layout = layout
+        self.lov = lov
+        self.onDirtyWait = onDirtyWait
+        self.state = Mutex(State(size: size, runs: Array(repeating: LLiteDirtyRun(), count: lov?.targets.count ?? 0)))
+    }
+
+    // MARK: Opens
+
+    /// Counts one more open handle.
+    func opened() { state.withLock { $0.openCount += 1 } }
+
+    /// Counts one handle closed; returns the handles still open.
+    func closed() -> Int { state.withLock { state in state.openCount -= 1; return state.openCount } }
+
+    var openCount: Int { state.withLock { $0.openCount } }
+
+    // MARK: Size
+
+    /// The size as this client knows it: the MDS's or the OSTs' at open, grown by writes here.
+    var size: UInt64 { state.withLock { $0.size } }
+
+    var sizeChanged: Bool { state.withLock { $0.sizeChanged } }
+
+    /// Size, blocks and times from the OST objects, merged with what this client has cached
+    /// and not yet sent; the known size grows to match.
+    func glimpse() async throws(LustreError) -> LOVAttributes {
+        guard let lov else {
+            var attributes = LOVAttributes()
+            attributes.size = size
+            return attributes
+        }
+        var merged = try await lov.getattr()
+        let grew = state.withLock { state -> Bool in
+            let grew = merged.size > state.size
+            state.size = max(state.size, merged.size)
+            merged.size = state.size
+            if grew { state.readCache.removeAll() }
+            return grew
+        }
+        if grew { CDEBUG(.vfstrace, "\(fid): size grew to \(merged.size) on the OSTs") }
+        return merged
+    }
+
+    /// Reserves `length` bytes at the end of the file for an O_APPEND write and returns where.
+    func reserveAppend(_ length: Int) -> UInt64 {
+        state.withLock { state in
+            let offset = state.size
+            state.size += UInt64(length)
+            state.sizeChanged = true
+            return offset
+        }
+    }
+
+    // MARK: Write-back
+
+    /// Caches `data` for file offset `offset` and returns: each stripe piece first takes its bytes
+    /// under its OSC's `max_dirty_mb` (waiting while the limit is reached), full RPCs leave at
+    /// once. Errors of the writes themselves come from the next `flush`.
+    func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
+        let length = data.readableBytes
+        guard length > 0 else { return }
+        guard let lov else { throw LustreError(errno: EIO, "\(fid): file has no OST objects to write to") }
+        let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
+        guard !overflow else { throw LustreError(errno: EFBIG, "\(fid): write at \(offset)+\(length) passes 2^64") }
+        let pieces = try lov.mapping.pieces(offset: offset, length: length)
+        for piece in pieces {
+            let target = lov.targets[piece.stripe]
+            let index = target.index
+            let onDirtyWait = self.onDirtyWait
+            await target.dirtyLimit.acquire(piece.length, beforeWaiting: { onDirtyWait(index) })
+            let slice = data.getSlice(at: data.readerIndex + Int(piece.fileOffset - offset), length: piece.length)!
+            state.withLock { state in
+                let ready = state.runs[piece.stripe].add(offset: piece.objectOffset, data: slice, rpcBytes: target.rpcBytes)
+                for extent in ready { send(&state, stripe: piece.stripe, extent) }
+                state.readCache.invalidate(stripe: piece.stripe, objectStart: piece.objectOffset, objectEnd: piece.objectEnd)
+            }
+        }
+        state.withLock { state in
+            state.size = max(state.size, end)
+            state.sizeChanged = true
+        }
+    }
+
+    /// Starts the OST write of `extent`, after any earlier write in flight that overlaps it, so
+    /// overlapping writes land in the order they were made.
+    private func send(_ state: inout State, stripe: Int, _ extent: LLiteDirtyExtent) {
+        guard let lov else { return }
+        let end = extent.offset + UInt64(extent.length)
+        let earlier = state.inFlight.values.filter { $0.stripe == stripe && $0.start < end && extent.offset < $0.end }
+            .map(\.task)
+        let id = state.nextWriteID
+        state.nextWriteID += 1
+        let task = Task {
+            for write in earlier { await write.value }
+            var failure: LustreError?
+            do throws(LustreError) {
+                try await lov.writeObject(stripe: stripe, offset: extent.offset, data: extent.gathered())
+            } catch {
+                failure = error
+            }
+            lov.targets[stripe].dirtyLimit.release(extent.length)
+            self.state.withLock { state in
+                state.inFlight[id] = nil
+                if let failure, state.writeError == nil { state.writeError = failure }
+            }
+        }
+        state.inFlight[id] = InFlightWrite(stripe: stripe, start: extent.offset, end: end, task: task)
+    }
+
+    /// Sends the held-back (partly filled) runs of stripes on OST `ostIndex`, or of every stripe.
+    func sendHeldBack(ostIndex: UInt32? = nil) {
+        guard let lov else { return }
+        state.withLock { state in
+            for stripe in state.runs.indices where ostIndex == nil || lov.targets[stripe].index == ostIndex {
+                if let extent = state.runs[stripe].takeAll() { send(&state, stripe: stripe, extent) }
+            }
+        }
+    }
+
+    /// Whether anything written is not yet acknowledged by its OST.
+    var hasDirtyData: Bool {
+        state.withLock { state in !state.inFlight.isEmpty || state.runs.contains { !$0.isEmpty } }
+    }
+
+    /// Sends everything cached and waits until the OSTs have answered every write made before
+    /// the call; throws the first asynchronous write error since the last flush.
+    func flush() async throws(LustreError) {
+        sendHeldBack()
+        let writes = state.withLock { $0.inFlight.values.map(\.task) }
+        for write in writes { await write.value }
+        if let error = state.withLock({ state -> LustreError? in
+            defer { state.writeError = nil }
+            return state.writeError
+        }) {
+            throw error
+        }
+    }
+
+    /// `flush`, then OST_SYNC on every OST of the file: the data is committed when it returns.
+    func fsync() async throws(LustreError) {
+        try await flush()
+        try await lov?.sync()
+    }
+
+    /// Sets the size on the OSTs (objects truncated or extended to their share) after flushing.
+    func truncate(to size: UInt64) async throws(LustreError) {
+        try await flush()
+        state.withLock { $0.readCache.removeAll() }
+        try await lov?.truncate(to: size)
+        state.withLock { state in
+            state.size = size
+            state.sizeChanged = true
+            state.readCache.removeAll()
+        }
+    }
+
+    /// For close: flushes, and when this client changed the file, returns the size and blocks to
+    /// tell the MDS (merged from the OSTs); nil when nothing changed.
+    func sizeForClose() async throws(LustreError) -> (size: UInt64, blocks: UInt64)? {
+        try await flush()
+        guard sizeChanged else { return nil }
+        let merged = try await glimpse()
+        state.withLock { $0.sizeChanged = false }
+        return (merged.size, merged.blocks)
+    }
+
+    /// Drops every cache (last close).
+    func dropCaches() { state.withLock { $0.readCache.removeAll() } }
+
+    // MARK: Reads
+
+    /// Reads up to `length` bytes at `offset`, short at the end of the file; holes read as
+    /// zeros. Cached writes are flushed first so the OSTs have them. `readAhead` bytes past the
+    /// read are fetched ahead in whole RPC-sized chunks per stripe (0: a direct read of just
+    /// what is asked, for random access).
+    func read(offset: UInt64, length: Int, readAhead: UInt64) async throws(LustreError) -> ByteBuffer {
+        guard length > 0 else { return ByteBuffer() }
+        if hasDirtyData { try await flush() }
+        var size = self.size
+        let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
+        if overflow || end > size {
+            // Reads near the end look at the OSTs again, in case another client wrote further.
+            size = try await glimpse().size
+        }
+        guard offset < size else { return ByteBuffer() }
+        let want = Int(min(UInt64(length), size - offset))
+        guard let lov else { return Self.zeros(want) }
+        if readAhead == 0 {
+            state.withLock { $0.readCache.removeAll() }
+            return try await lov.read(offset: offset, length: want, fileSize: size)
+        }
+        return try await readCached(lov, offset: offset, want: want, size: size, readAhead: readAhead)
+    }
+
+    private func readCached(_ lov: LOVObject, offset: UInt64, want: Int, size: UInt64,
+                            readAhead: UInt64) async throws(LustreError) -> ByteBuffer {
+        let mapping = lov.mapping
+        let pieces = try mapping.pieces(offset: offset, length: want)
+        let readEnd = offset + UInt64(want)
+        let aheadEnd = min(size, readEnd + readAhead)
+        var needed: [LLiteReadCache.Key] = []
+        for piece in pieces {
+            for key in LLiteReadCache.keys(stripe: piece.stripe, objectStart: piece.objectOffset,
+                                           objectEnd: piece.objectEnd, chunkBytes: lov.targets[piece.stripe].rpcBytes)
+            where needed.last != key {
+                needed.append(key)
+            }
+        }
+        var wanted = needed
+        for stripe in lov.targets.indices {
+            wanted += LLiteReadCache.keys(stripe: stripe, objectStart: mapping.objectSize(forFileSize: readEnd, stripe: stripe),
+                                          objectEnd: mapping.objectSize(forFileSize: aheadEnd, stripe: stripe),
+                                          chunkBytes: lov.targets[stripe].rpcBytes)
+        }
+        let chunks = state.withLock { state -> [LLiteReadCache.Key: LLiteReadCache.Chunk] in
+            state.readCache.trim(low: { mapping.objectSize(forFileSize: offset, stripe: $0) },
+                                 high: { stripe in
+                                     mapping.objectSize(forFileSize: aheadEnd, stripe: stripe)
+                                         + UInt64(lov.targets[stripe].rpcBytes) })
+            for key in wanted where state.readCache[key] == nil {
+                let chunkBytes = lov.targets[key.stripe].rpcBytes
+                let objectSize = mapping.objectSize(forFileSize: size, stripe: key.stripe)
+                let length = objectSize > key.start ? Int(min(UInt64(chunkBytes), objectSize - key.start)) : 0
+                let fetch = Task { () -> Result<ByteBuffer, LustreError> in
+                    guard length > 0 else { return .success(ByteBuffer()) }
+                    do throws(LustreError) {
+                        return .success(try await lov.readObject(stripe: key.stripe, offset: key.start, length: length))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                state.readCache.insert(LLiteReadCache.Chunk(length: chunkBytes, fetch: fetch), for: key)
+            }
+            var chunks: [LLiteReadCache.Key: LLiteReadCache.Chunk] = [:]
+            for key in needed { chunks[key] = state.readCache[key] }
+            return chunks
+        }
+        var data: [LLiteReadCache.Key: ByteBuffer] = [:]
+        for key in needed {
+            guard let chunk = chunks[key] else { continue }
+            switch await chunk.fetch.value {
+            case .success(let buffer): data[key] = buffer
+            case .failure(let error):
+                state.withLock { $0.readCache.invalidate(stripe: key.stripe, objectStart: key.start, objectEnd: key.start + 1) }
+                throw error
+            }
+        }
+        // One piece inside one fetched chunk: hand out a slice of it, no copy.
+        if pieces.count == 1, needed.count == 1, let buffer = data[needed[0]] {
+            let skip = Int(pieces[0].objectOffset - needed[0].start)
+            if buffer.readableBytes >= skip + want {
+                return buffer.getSlice(at: buffer.readerIndex + skip, length: want)!
+            }
+        }
+        var result = ByteBufferAllocator().buffer(capacity: want)
+        result.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { destination in
+            for piece in pieces {
+                let chunkBytes = UInt64(lov.targets[piece.stripe].rpcBytes)
+                var position = piece.objectOffset
+                while position < piece.objectEnd {
+                    let chunkStart = position / chunkBytes * chunkBytes
+                    let stop = min(piece.objectEnd, chunkStart + chunkBytes)
+                    let at = Int(piece.fileOffset - offset + (position - piece.objectOffset))
+                    let count = Int(stop - position)
+                    var copied = 0
+                    if let buffer = data[LLiteReadCache.Key(stripe: piece.stripe, start: chunkStart)] {
+                        let skip = Int(position - chunkStart)
+                        copied = min(max(0, buffer.readableBytes - skip), count)
+                        if copied > 0 {
+                            _ = buffer.withUnsafeReadableBytes { source in
+                                memcpy(destination.baseAddress! + at, source.baseAddress! + skip, copied)
+                            }
+                        }
+                    }
+                    if copied < count { memset(destination.baseAddress! + at + copied, 0, count - copied) }
+                    position = stop
+                }
+            }
+            return want
+        }
+        return result
+    }
+
+    private static func zeros(_ count: Int) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        buffer.writeRepeatingByte(0, count: count)
+        return buffer
+    }
+}

@@ -1,0 +1,192 @@
+import LibCFS
+import NIOCore
+import OSC
+import ObdClass
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the OST objects of a file say about it together (`lov_merge_lvb`).
+public struct LOVAttributes: Equatable, Sendable {
+    /// The file size implied by the objects: the largest over stripes of the object's end mapped
+    /// back into the file.
+    public var size: UInt64 = 0
+    /// 512-byte blocks over all objects.
+    public var blocks: UInt64 = 0
+    /// Latest modification and change times over all objects (seconds).
+    public var mtime: Int64 = 0
+    public var ctime: Int64 = 0
+
+    public init() {}
+}
+
+/// A striped file's data on the OSTs (Lustre's `lov_object`): its layout, the mapping, and the
+/// target of every stripe. Every operation is cut into per-stripe pieces that go to all OSTs at
+/// once; each OSC then bounds its own RPCs in flight. No caching here: that is llite's.
+public struct LOVObject: Sendable {
+    public let layout: LustreLayout
+    public let mapping: LOVStripeMapping
+    /// The target of each stripe, in stripe order.
+    public let targets: [LOVTarget]
+
+    /// The object of an instantiated layout on `device`; `EIO` if an OST of the layout has no
+    /// OSC, `EINVAL` for a layout without objects.
+    public init(layout: LustreLayout, device: LOVDevice) throws(LustreError) {
+        self.layout = layout
+        self.mapping = try LOVStripeMapping(layout: layout)
+        var targets: [LOVTarget] = []
+        targets.reserveCapacity(layout.objects.count)
+        for object in layout.objects { targets.append(try device.target(object.ostIndex)) }
+        self.targets = targets
+    }
+
+    /// The OST object of stripe `stripe`.
+    public func objectID(_ stripe: Int) -> OSTObjectID { layout.objects[stripe].id }
+
+    // MARK: Data
+
+    /// Reads `[offset, offset + length)` of stripe `stripe`'s object; short at its end.
+    public func readObject(stripe: Int, offset: UInt64, length: Int) async throws(LustreError) -> ByteBuffer {
+        try await targets[stripe].osc.read(object: objectID(stripe), offset: offset, length: length)
+    }
+
+    /// Writes `data` at `offset` of stripe `stripe`'s object; returns the transno.
+    @discardableResult
+    public func writeObject(stripe: Int, offset: UInt64, data: ByteBuffer) async throws(LustreError) -> UInt64 {
+        try await targets[stripe].osc.write(object: objectID(stripe), offset: offset, data: data)
+    }
+
+    /// Reads `length` bytes of the file at `offset`, of which the file has `fileSize`: the result
+    /// is `min(length, fileSize - offset)` bytes (empty at or past the end), holes and the parts
+    /// of objects shorter than their stripe range read as zeros. One OST read per stripe, all at
+    /// once; a read within one stripe unit returns the OSC's buffer itself.
+    public func read(offset: UInt64, length: Int, fileSize: UInt64) async throws(LustreError) -> ByteBuffer {
+        guard length >= 0 else { throw .invalid("negative read length \(length)") }
+        guard offset < fileSize, length > 0 else { return ByteBuffer() }
+        let want = Int(min(UInt64(length), fileSize - offset))
+        let pieces = try mapping.pieces(offset: offset, length: want)
+        if pieces.count == 1 {
+            let piece = pieces[0]
+            let data = try await readObject(stripe: piece.stripe, offset: piece.objectOffset, length: piece.length)
+            if data.readableBytes == piece.length { return data }
+            return Self.assemble(want: want, pieces: pieces, runs: [piece.stripe: (piece.objectOffset, data)])
+        }
+        // Per stripe, the pieces of a contiguous file range are contiguous in the object.
+        var spans: [Int: (start: UInt64, end: UInt64)] = [:]
+        for piece in pieces {
+            if let span = spans[piece.stripe] {
+                spans[piece.stripe] = (min(span.start, piece.objectOffset), max(span.end, piece.objectEnd))
+            } else {
+                spans[piece.stripe] = (piece.objectOffset, piece.objectEnd)
+            }
+        }
+        let runs = try await withTypedTaskGroup(spans.map { ($0.key, $0.value) }) { (entry) async throws(LustreError) in
+            let (stripe, span) = entry
+            return (stripe, (span.start, try await self.readObject(stripe: stripe, offset: span.start,
+                                                                   length: Int(span.end - span.start))))
+        }
+        return Self.assemble(want: want, pieces: pieces, runs: Dictionary(uniqueKeysWithValues: runs))
+    }
+
+    /// Copies each piece out of its stripe's run, zero-filling what the run does not cover.
+    static func assemble(want: Int, pieces: [LOVPiece], runs: [Int: (start: UInt64, data: ByteBuffer)]) -> ByteBuffer {
+        var result = ByteBufferAllocator().buffer(capacity: want)
+        let base = pieces.first?.fileOffset ?? 0
+        result.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { destination in
+            for piece in pieces {
+                let at = Int(piece.fileOffset - base)
+                var copied = 0
+                if let run = runs[piece.stripe] {
+                    let skip = Int(piece.objectOffset - run.start)
+                    let available = max(0, run.data.readableBytes - skip)
+                    copied = min(available, piece.length)
+                    if copied > 0 {
+                        _ = run.data.withUnsafeReadableBytes { source in
+                            memcpy(destination.baseAddress! + at, source.baseAddress! + skip, copied)
+                        }
+                    }
+                }
+                if copied < piece.length {
+                    memset(destination.baseAddress! + at + copied, 0, piece.length - copied)
+                }
+            }
+            return want
+        }
+        return result
+    }
+
+    /// Writes `data` at file offset `offset` straight to the OSTs (no write-back), all stripes
+    /// at once; returns when every OST has answered.
+    public func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
+        let pieces = try mapping.pieces(offset: offset, length: data.readableBytes)
+        let base = data.readerIndex
+        _ = try await withTypedTaskGroup(pieces) { (piece) async throws(LustreError) in
+            let slice = data.getSlice(at: base + Int(piece.fileOffset - offset), length: piece.length)!
+            return try await self.writeObject(stripe: piece.stripe, offset: piece.objectOffset, data: slice)
+        }
+    }
+
+    // MARK: Attributes
+
+    /// Size, blocks and times merged from a getattr of every object, all at once.
+    public func getattr() async throws(LustreError) -> LOVAttributes {
+        let all = try await withTypedTaskGroup(Array(targets.indices)) { (stripe) async throws(LustreError) in
+            (stripe, try await self.targets[stripe].osc.getattr(self.objectID(stripe)))
+        }
+        var merged = LOVAttributes()
+        for (stripe, attributes) in all {
+            merged.size = max(merged.size, mapping.fileSize(stripe: stripe, objectSize: attributes.size))
+            merged.blocks += attributes.blocks
+            merged.mtime = max(merged.mtime, attributes.mtime)
+            merged.ctime = max(merged.ctime, attributes.ctime)
+        }
+        return merged
+    }
+
+    /// Sets the file's size to `fileSize` on the OSTs: each object is truncated or extended to
+    /// its share (`lov_size_to_stripe`), all at once.
+    public func truncate(to fileSize: UInt64) async throws(LustreError) {
+        _ = try await withTypedTaskGroup(Array(targets.indices)) { (stripe) async throws(LustreError) in
+            try await self.targets[stripe].osc.punch(self.objectID(stripe),
+                                                     start: self.mapping.objectSize(forFileSize: fileSize, stripe: stripe))
+        }
+    }
+
+    /// Makes everything written to the file's OSTs durable (OST_SYNC on each, all at once).
+    public func sync() async throws(LustreError) {
+        var seen = Set<UInt32>()
+        let distinct = targets.filter { seen.insert($0.index).inserted }
+        _ = try await withTypedTaskGroup(distinct) { (target) async throws(LustreError) in
+            try await target.osc.sync()
+        }
+    }
+}
+
+/// Runs `body` for every element concurrently and returns the results in no particular order;
+/// the first error is thrown after all have finished.
+func withTypedTaskGroup<Element: Sendable, Result: Sendable>(
+    _ elements: [Element], _ body: @escaping @Sendable (Element) async throws(LustreError) -> Result
+) async throws(LustreError) -> [Result] {
+    if elements.count == 1 { return [try await body(elements[0])] }
+    let outcomes = await withTaskGroup(of: Swift.Result<Result, LustreError>.self) { group in
+        for element in elements {
+            group.addTask {
+                do throws(LustreError) { return .success(try await body(element)) } catch { return .failure(error) }
+            }
+        }
+        var outcomes: [Swift.Result<Result, LustreError>] = []
+        outcomes.reserveCapacity(elements.count)
+        for await outcome in group { outcomes.append(outcome) }
+        return outcomes
+    }
+    var results: [Result] = []
+    results.reserveCapacity(outcomes.count)
+    for outcome in outcomes {
+        switch outcome {
+        case .success(let value): results.append(value)
+        case .failure(let error): throw error
+        }
+    }
+    return results
+}
