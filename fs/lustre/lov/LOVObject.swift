@@ -165,7 +165,7 @@ public struct LOVObject: Sendable {
 
 /// Runs `body` for every element concurrently and returns the results in no particular order;
 /// the first error is thrown after all have finished.
-func withTypedTaskGroup<Element: Sendable, Result: Sendable>(
+public func withTypedTaskGroup<Element: Sendable, Result: Sendable>(
     _ elements: [Element], _ body: @escaping @Sendable (Element) async throws(LustreError) -> Result
 ) async throws(LustreError) -> [Result] {
     if elements.count == 1 { return [try await body(elements[0])] }

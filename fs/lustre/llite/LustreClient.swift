@@ -1,0 +1,523 @@
+import LNet
+import LOV
+import LibCFS
+import MDC
+import NIOCore
+import OSC
+import ObdClass
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mounted Lustre filesystem as a library (Lustre's llite superblock, `ll_sb_info`, without
+/// the VFS): the MGC that fetched the configuration, the MDC to the MDT, the LOV with one OSC
+/// per OST, the open files and their caches, the tunables and stats. Benchmarks and
+/// applications use it directly; mount.lustre puts FUSE in front of it.
+///
+/// ```swift
+/// let client = try await LustreClient.mount(mgs: [try NID(parsing: "127.0.0.1@tcp")], fsname: "testfs")
+/// let file = try await client.create(parent: client.rootFID, name: "f", mode: 0o644, credentials: .root)
+/// try await file.write(offset: 0, data: buffer)
+/// try await file.close()
+/// try await client.unmount()
+/// ```
+public final class LustreClient: Sendable {
+    public let fsname: String
+    /// `<fsname>-<instance>`, the name under `llite.` in the parameter tree.
+    public let name: String
+    /// The instance part of device names.
+    public let instance: String
+    public let mdc: MDCDevice
+    public let lov: LOVDevice
+    public let rootFID: LustreFID
+    /// `llite.<name>.max_read_ahead_mb`.
+    public let maxReadAheadMB: Tunable<Int>
+    /// `llite.<name>.stats`.
+    public let stats: LProcStats
+
+    let options: Options
+    let inodes = LLiteInodeTable()
+    private let lnet: LNetInstance
+    private let ownsLNet: Bool
+    private let mgc: MGCClient
+    private struct State {
+        var watch: Task<Void, Never>?
+        var openFiles: [ObjectIdentifier: LustreFile] = [:]
+        var configuration: FilesystemConfiguration
+        var unmounted = false
+    }
+    private let state: Mutex<State>
+
+    private init(fsname: String, instance: String, options: Options, lnet: LNetInstance, ownsLNet: Bool,
+                 mgc: MGCClient, mdc: MDCDevice, lov: LOVDevice, rootFID: LustreFID,
+                 configuration: FilesystemConfiguration) {
+        self.fsname = fsname
+        self.instance = instance
+        self.name = "\(fsname)-\(instance)"
+        self.options = options
+        self.lnet = lnet
+        self.ownsLNet = ownsLNet
+        self.mgc = mgc
+        self.mdc = mdc
+        self.lov = lov
+        self.rootFID = rootFID
+        self.maxReadAheadMB = Tunable(min(max(options.maxReadAheadMB, 0), 65536), range: 0...65536, unit: .mebibytes)
+        self.stats = LLiteStat.makeStats()
+        self.state = Mutex(State(configuration: configuration))
+    }
+
+    // MARK: Mount
+
+    /// Mounts `mgs:/fsname`: fetches the configuration from the MGS, connects the MDC and one OSC
+    /// per OST, and watches the configuration for OSTs added later. An unreachable MGS or target
+    /// fails within `options.mountTimeout` (ETIMEDOUT or the connection error), an unknown
+    /// filesystem with ENOENT.
+    public static func mount(mgs: [NID], fsname: String, options: Options = .init()) async throws(LustreError)
+        -> LustreClient {
+        guard !mgs.isEmpty else { throw .invalid("mount needs at least one MGS NID") }
+        guard !fsname.isEmpty, fsname.utf8.count <= TargetName.maxFsnameLength else {
+            throw .invalid("bad filesystem name '\(fsname)'")
+        }
+        var adjusted = options
+        adjusted.maxReadAheadMB = max(0, options.maxReadAheadMB)
+        let checked = adjusted
+        let lnet: LNetInstance
+        let ownsLNet = options.lnet == nil
+        if let given = options.lnet {
+            lnet = given
+        } else {
+            var configuration = LNetConfiguration()
+            configuration.acceptPort = options.acceptPort
+            configuration.listen = false
+            configuration.connectTimeout = Int64(max(1, min(options.mountTimeout, 5)))
+            let local: NID
+            if let given = options.localNID {
+                local = given
+            } else if mgs[0].address >> 24 == 127 {
+                local = NID(address: 0x7f00_0001)
+            } else {
+                local = try LNetNetworks.localNIDs().first ?? mgs[0]
+            }
+            lnet = try await LNetInstance.start(nid: local, configuration: configuration)
+        }
+        do throws(LustreError) {
+            return try await withDeadline(seconds: options.mountTimeout, "mount of \(fsname) from \(mgs)",
+                                          late: { client in Task { try? await client.unmount() } }) { () async throws(LustreError) in
+                try await setUp(mgs: mgs, fsname: fsname, options: checked, lnet: lnet, ownsLNet: ownsLNet)
+            }
+        } catch {
+            if ownsLNet { await lnet.shutdown() }
+            throw error
+        }
+    }
+
+    private static func setUp(mgs: [NID], fsname: String, options: Options, lnet: LNetInstance,
+                              ownsLNet: Bool) async throws(LustreError) -> LustreClient {
+        let instance = options.instance ?? String(UInt64.random(in: 0xffff_8000_0000_0000...0xffff_ffff_ffff_ffff), radix: 16)
+        let mgc = MGCClient(lnet: lnet, nodes: mgs, recoveryTimeout: options.mountTimeout)
+        let configuration: FilesystemConfiguration
+        do {
+            configuration = try await mgc.fetch(fsname: fsname)
+        } catch {
+            await mgc.disconnect()
+            throw error.adding(context: "mount \(fsname): configuration from the MGS at \(mgs.map(\.description).joined(separator: ":"))")
+        }
+        guard let mdt = configuration.mdts.sorted(by: { $0.index < $1.index }).first else {
+            await mgc.disconnect()
+            throw LustreError(errno: ENODEV, "mount \(fsname): the configuration lists no MDT yet")
+        }
+        var mdcConfiguration = MDCDevice.Configuration()
+        mdcConfiguration.recoveryTimeout = options.recoveryTimeout
+        mdcConfiguration.minTimeout = options.minTimeout
+        let mdc: MDCDevice
+        let rootFID: LustreFID
+        let lov = LOVDevice(name: "\(fsname)-clilov-\(instance)")
+        do throws(LustreError) {
+            mdc = MDCDevice(lnet: lnet, server: try firstNID(of: mdt), target: mdt.name, instance: instance,
+                            configuration: mdcConfiguration)
+            try await mdc.connect()
+            rootFID = try await mdc.getRoot()
+        } catch {
+            await mgc.disconnect()
+            throw error.adding(context: "mount \(fsname): \(mdt.name)")
+        }
+        let client = LustreClient(fsname: fsname, instance: instance, options: options, lnet: lnet, ownsLNet: ownsLNet,
+                                  mgc: mgc, mdc: mdc, lov: lov, rootFID: rootFID, configuration: configuration)
+        do throws(LustreError) {
+            try await client.addOSCs(for: configuration.osts)
+        } catch {
+            await client.tearDown()
+            throw error.adding(context: "mount \(fsname)")
+        }
+        client.registerParameters()
+        let watch = mgc.watch(fsname: fsname, knownGeneration: configuration.generation) { [weak client] newer in
+            guard let client else { return }
+            Task { await client.apply(newer) }
+        }
+        client.state.withLock { $0.watch = watch }
+        CDEBUG(.super, "\(client.name): mounted \(fsname) from \(mgs), root \(rootFID), \(configuration.osts.count) OSTs")
+        return client
+    }
+
+    private static func firstNID(of entry: TargetEntry) throws(LustreError) -> NID {
+        guard let text = entry.nids.first else { throw LustreError(errno: ENODEV, "\(entry.name) has no NID in the configuration") }
+        return try NID(parsing: text)
+    }
+
+    /// Connects an OSC to each OST not set up yet, all at once.
+    private func addOSCs(for osts: [TargetEntry]) async throws(LustreError) {
+        var oscConfiguration = OSCDevice.Configuration()
+        oscConfiguration.maxRPCsInFlight = options.maxRPCsInFlight
+        oscConfiguration.maxPagesPerRPC = options.maxPagesPerRPC
+        oscConfiguration.checksumType = options.checksums ? options.checksumType : nil
+        oscConfiguration.recoveryTimeout = options.recoveryTimeout
+        oscConfiguration.minTimeout = options.minTimeout
+        let configuration = oscConfiguration
+        let fresh = osts.filter { !lov.contains($0.index) }
+        let made = try await withTypedTaskGroup(fresh) { [lnet, instance] (entry) async throws(LustreError) in
+            let osc = try OSCDevice(lnet: lnet, server: try Self.firstNID(of: entry), target: entry.name, instance: instance,
+                                    configuration: configuration)
+            do throws(LustreError) {
+                try await osc.connect()
+            } catch {
+                throw error.adding(context: "\(entry.name) at \(entry.nids.joined(separator: ","))")
+            }
+            return (entry.index, osc)
+        }
+        for (index, osc) in made where !lov.contains(index) {
+            try lov.add(osc, index: index, maxDirtyMB: options.maxDirtyMB)
+        }
+    }
+
+    /// A newer configuration from the MGS: OSCs for the OSTs it adds.
+    private func apply(_ configuration: FilesystemConfiguration) async {
+        let current = state.withLock { state -> Bool in
+            guard !state.unmounted, configuration.generation > state.configuration.generation else { return false }
+            state.configuration = configuration
+            return true
+        }
+        guard current else { return }
+        do throws(LustreError) {
+            try await addOSCs(for: configuration.osts)
+        } catch {
+            CWARN("\(name): OSTs of configuration \(configuration.generation) not all connected: \(error)")
+        }
+    }
+
+    private func registerParameters() {
+        let prefix = "llite.\(name)."
+        do {
+            try ParamTree.shared.register(prefix + "max_read_ahead_mb", tunable: maxReadAheadMB)
+            try ParamTree.shared.register(prefix + "stats", stats: stats)
+            let fsname = self.fsname
+            try ParamTree.shared.register(prefix + "fstype", get: { "lustre" })
+            try ParamTree.shared.register(prefix + "uuid", get: { "\(fsname)-clilmv-\(fsname)" })
+        } catch {
+            CWARN("\(name): parameters not registered: \(error)")
+        }
+    }
+
+    /// Flushes every open file's cached writes, closes the files still open, disconnects the MDC
+    /// and every OSC. The first flush or close error is thrown after everything is torn down.
+    public func unmount() async throws(LustreError) {
+        let files = state.withLock { state -> [LustreFile]? in
+            guard !state.unmounted else { return nil }
+            state.unmounted = true
+            state.watch?.cancel()
+            return Array(state.openFiles.values)
+        }
+        guard let files else { return }
+        var firstError: LustreError?
+        for file in files {
+            do throws(LustreError) { try await file.close() } catch { firstError = firstError ?? error }
+        }
+        for inode in inodes.all {
+            do throws(LustreError) { try await inode.flush() } catch { firstError = firstError ?? error }
+        }
+        await tearDown()
+        if let firstError { throw firstError }
+    }
+
+    private func tearDown() async {
+        state.withLock { $0.watch?.cancel() }
+        _ = ParamTree.shared.unregister(prefix: "llite.\(name).")
+        await mdc.disconnect()
+        for target in lov.removeAll() { await target.osc.disconnect() }
+        await mgc.disconnect()
+        if ownsLNet { await lnet.shutdown() }
+    }
+
+    // MARK: Open files
+
+    func track(_ file: LustreFile) { state.withLock { $0.openFiles[ObjectIdentifier(file)] = file } }
+    func untrack(_ file: LustreFile) { _ = state.withLock { $0.openFiles.removeValue(forKey: ObjectIdentifier(file)) } }
+
+    /// Opens `fid` with `flags` (`O_RDONLY`, `O_WRONLY`, `O_RDWR`, `O_APPEND`, `O_TRUNC`).
+    public func open(_ fid: LustreFID, flags: Int32, credentials: MDTCredentials) async throws(LustreError) -> LustreFile {
+        try await stats.timed(.open) { () async throws(LustreError) in
+            let (attributes, layout, handle) = try await mdc.open(fid, flags: flags, credentials: credentials)
+            return try await makeFile(attributes: attributes, layout: layout, handle: handle, flags: flags, isNew: false)
+        }
+    }
+
+    /// Creates a regular file in `parent` and opens it (`flags` adds to the access mode). `layout`
+    /// asks for stripe settings (nil: the directory's default); without `exclusive` an existing
+    /// file is opened instead of failing with EEXIST.
+    public func create(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials,
+                       layout: LustreLayout? = nil, exclusive: Bool = true,
+                       flags: Int32 = O_RDWR) async throws(LustreError) -> LustreFile {
+        try await stats.timed(.create) { () async throws(LustreError) in
+            try layout?.validateSettings()
+            let (created, _) = try await mdc.create(parent: parent, name: name, kind: .file, mode: mode,
+                                                    credentials: credentials, layout: layout, exclusive: exclusive)
+            let (attributes, openedLayout, handle) = try await mdc.open(created.fid, flags: flags & ~(O_CREAT | O_EXCL),
+                                                                        credentials: credentials)
+            return try await makeFile(attributes: attributes, layout: openedLayout, handle: handle, flags: flags,
+                                      isNew: exclusive)
+        }
+    }
+
+    private func makeFile(attributes: MDTAttributes, layout: LustreLayout?, handle: UInt64, flags: Int32,
+                          isNew: Bool) async throws(LustreError) -> LustreFile {
+        let fid = attributes.fid
+        let opened: (inode: LLiteInode, isNew: Bool)
+        do throws(LustreError) {
+            opened = try inodes.open(fid) { () throws(LustreError) in
+                let object = try layout.flatMap { layout throws(LustreError) in
+                    layout.isInstantiated ? try LOVObject(layout: layout, device: lov) : nil
+                }
+                return LLiteInode(fid: fid, layout: layout, lov: object, size: attributes.size,
+                                  onDirtyWait: { [weak inodes] index in inodes?.sendHeldBack(ostIndex: index) })
+            }
+        } catch {
+            try? await mdc.close(handle: handle, size: nil, blocks: nil)
+            throw error
+        }
+        let file = LustreFile(client: self, inode: opened.inode, handle: handle, flags: flags)
+        track(file)
+        do throws(LustreError) {
+            // Revalidate the size on the OSTs: another client may have written since the MDS last heard.
+            if opened.isNew && !isNew && attributes.isRegular { _ = try await opened.inode.glimpse() }
+            if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY { try await opened.inode.truncate(to: 0) }
+        } catch {
+            try? await file.close()
+            throw error
+        }
+        return file
+    }
+
+    // MARK: Attributes
+
+    /// Attributes of `fid`; for a file open in this client, size, blocks and times merged from
+    /// its OST objects and its cached writes.
+    public func getattr(_ fid: LustreFID, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
+        try await stats.timed(.getattr) { () async throws(LustreError) in
+            try await merged(try await mdc.getattr(fid, credentials: credentials))
+        }
+    }
+
+    private func merged(_ attributes: MDTAttributes) async throws(LustreError) -> MDTAttributes {
+        guard attributes.isRegular, let inode = inodes[attributes.fid] else { return attributes }
+        var result = attributes
+        let objects = try await inode.glimpse()
+        result.size = objects.size
+        result.blocks = objects.blocks
+        if objects.mtime > result.mtime.seconds { result.mtime = MDTTime(seconds: objects.mtime) }
+        if objects.ctime > result.ctime.seconds { result.ctime = MDTTime(seconds: objects.ctime) }
+        return result
+    }
+
+    public func lookup(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
+        try await merged(try await mdc.lookup(parent: parent, name: name, credentials: credentials).0)
+    }
+
+    /// Changes attributes; a size change truncates or extends the file on its OSTs (opening it
+    /// for writing, so the caller needs write permission) and tells the MDS at close.
+    public func setattr(_ fid: LustreFID, _ change: MDTSetattr, credentials: MDTCredentials) async throws(LustreError)
+        -> MDTAttributes {
+        try await stats.timed(.setattr) { () async throws(LustreError) in
+            var rest = change
+            if change.valid.contains(.size) {
+                rest.valid.remove(.size)
+                try await stats.timed(.truncate) { () async throws(LustreError) in
+                    let file = try await open(fid, flags: O_WRONLY, credentials: credentials)
+                    do throws(LustreError) {
+                        try await file.truncate(change.size)
+                    } catch {
+                        try? await file.close()
+                        throw error
+                    }
+                    try await file.close()
+                }
+            }
+            if rest.valid.isEmpty { return try await merged(try await mdc.getattr(fid, credentials: credentials)) }
+            return try await merged(try await mdc.setattr(fid, rest, credentials: credentials))
+        }
+    }
+
+    // MARK: Namespace
+
+    public func mkdir(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials) async throws(LustreError)
+        -> MDTAttributes {
+        try await stats.timed(.mkdir) { () async throws(LustreError) in
+            try await mdc.create(parent: parent, name: name, kind: .directory, mode: mode, credentials: credentials,
+                                 layout: nil, exclusive: true).0
+        }
+    }
+
+    /// A fifo, socket or device node (`mode` carries the type bits).
+    public func mknod(parent: LustreFID, name: String, mode: UInt32, rdev: UInt32, credentials: MDTCredentials)
+        async throws(LustreError) -> MDTAttributes {
+        try await stats.timed(.mknod) { () async throws(LustreError) in
+            try await mdc.create(parent: parent, name: name, kind: .node(rdev: rdev), mode: mode, credentials: credentials,
+                                 layout: nil, exclusive: true).0
+        }
+    }
+
+    public func symlink(parent: LustreFID, name: String, target: String, credentials: MDTCredentials)
+        async throws(LustreError) -> MDTAttributes {
+        try await stats.timed(.symlink) { () async throws(LustreError) in
+            try await mdc.create(parent: parent, name: name, kind: .symlink(target: target), mode: 0o777,
+                                 credentials: credentials, layout: nil, exclusive: true).0
+        }
+    }
+
+    public func readlink(_ fid: LustreFID, credentials: MDTCredentials) async throws(LustreError) -> String {
+        try await mdc.readlink(fid, credentials: credentials)
+    }
+
+    /// Removes a name; a file still open (here or elsewhere) stays readable until its last close.
+    public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
+        try await stats.timed(.unlink) { () async throws(LustreError) in
+            try await mdc.unlink(parent: parent, name: name, credentials: credentials)
+        }
+    }
+
+    public func rmdir(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
+        try await stats.timed(.rmdir) { () async throws(LustreError) in
+            try await mdc.rmdir(parent: parent, name: name, credentials: credentials)
+        }
+    }
+
+    public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, credentials: MDTCredentials)
+        async throws(LustreError) {
+        try await stats.timed(.rename) { () async throws(LustreError) in
+            try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
+        }
+    }
+
+    public func link(_ fid: LustreFID, parent: LustreFID, name: String, credentials: MDTCredentials)
+        async throws(LustreError) -> MDTAttributes {
+        try await stats.timed(.link) { () async throws(LustreError) in
+            try await merged(try await mdc.link(fid, parent: parent, name: name, credentials: credentials))
+        }
+    }
+
+    /// Up to `maxEntries` entries of directory `fid` after `cookie` (0: from the start).
+    public func readdir(_ fid: LustreFID, cookie: UInt64, maxEntries: Int, credentials: MDTCredentials)
+        async throws(LustreError) -> MDTDirPage {
+        try await stats.timed(.readdir) { () async throws(LustreError) in
+            try await mdc.readdir(fid, cookie: cookie, maxEntries: maxEntries, credentials: credentials)
+        }
+    }
+
+    /// The filesystem as `statfs(2)` sees it: space summed over the OSTs, inodes from the MDT.
+    public func statfs() async throws(LustreError) -> ObdStatfs {
+        try await stats.timed(.statfs) { () async throws(LustreError) in
+            var result = try await mdc.statfs()
+            let osts = await targetStatfs().filter { $0.name.kind == .ost }
+            guard !osts.isEmpty else { return result }
+            var blocks: UInt64 = 0, free: UInt64 = 0, available: UInt64 = 0
+            let blockSize = UInt64(max(result.blockSize, 1))
+            for case let (_, statfs?) in osts {
+                let scale = UInt64(max(statfs.blockSize, 1))
+                blocks += statfs.blocks * scale / blockSize
+                free += statfs.blocksFree * scale / blockSize
+                available += statfs.blocksAvailable * scale / blockSize
+            }
+            result.blocks = blocks
+            result.blocksFree = free
+            result.blocksAvailable = available
+            result.fsid = fsname
+            return result
+        }
+    }
+
+    /// Statfs of each target, the MDT first then the OSTs by index, nil where it did not answer
+    /// (for `lfs df`).
+    public func targetStatfs() async -> [(name: TargetName, statfs: ObdStatfs?)] {
+        let mdt: ObdStatfs? = try? await mdc.statfs()
+        let targets = lov.allTargets
+        let answers = await withTaskGroup(of: (Int, ObdStatfs?).self) { group in
+            for (position, target) in targets.enumerated() {
+                group.addTask { (position, try? await target.osc.statfs()) }
+            }
+            var answers = [ObdStatfs?](repeating: nil, count: targets.count)
+            for await (position, statfs) in group { answers[position] = statfs }
+            return answers
+        }
+        return [(mdc.target, mdt)] + zip(targets, answers).map { ($0.osc.target, $1) }
+    }
+
+    // MARK: Extended attributes and layouts
+
+    public func getxattr(_ fid: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> [UInt8] {
+        try await stats.timed(.getxattr) { () async throws(LustreError) in
+            try await mdc.getxattr(fid, name: name, credentials: credentials)
+        }
+    }
+
+    public func setxattr(_ fid: LustreFID, name: String, value: [UInt8], flags: Int32, credentials: MDTCredentials)
+        async throws(LustreError) {
+        try await stats.timed(.setxattr) { () async throws(LustreError) in
+            try await mdc.setxattr(fid, name: name, value: value, flags: flags, credentials: credentials)
+        }
+    }
+
+    public func listxattr(_ fid: LustreFID, credentials: MDTCredentials) async throws(LustreError) -> [String] {
+        try await stats.timed(.listxattr) { () async throws(LustreError) in
+            try await mdc.listxattr(fid, credentials: credentials)
+        }
+    }
+
+    public func removexattr(_ fid: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
+        try await stats.timed(.removexattr) { () async throws(LustreError) in
+            try await mdc.removexattr(fid, name: name, credentials: credentials)
+        }
+    }
+
+    /// Creates an empty file with `layout` (`lfs setstripe FILE`).
+    public func setstripe(parent: LustreFID, name: String, layout: LustreLayout, mode: UInt32 = 0o644,
+                          credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
+        try layout.validateSettings()
+        return try await stats.timed(.create) { () async throws(LustreError) in
+            try await mdc.create(parent: parent, name: name, kind: .file, mode: mode, credentials: credentials,
+                                 layout: layout, exclusive: true).0
+        }
+    }
+
+    /// Sets a directory's default layout (`lfs setstripe DIR`).
+    public func setDirectoryStripe(_ fid: LustreFID, layout: LustreLayout, credentials: MDTCredentials)
+        async throws(LustreError) {
+        try await mdc.setLayout(fid, layout, credentials: credentials)
+    }
+
+    /// A file's layout with its objects, or a directory's default; nil when a directory has none.
+    public func getstripe(_ fid: LustreFID, credentials: MDTCredentials = .root) async throws(LustreError) -> LustreLayout? {
+        let bytes: [UInt8]
+        do throws(LustreError) {
+            bytes = try await mdc.getxattr(fid, name: "lustre.lov", credentials: credentials)
+        } catch {
+            if error.errno == ENODATA { return nil }
+            throw error
+        }
+        var buffer = ByteBuffer(bytes: bytes)
+        return try LustreLayout(decoding: &buffer)
+    }
+
+    public func fid2path(_ fid: LustreFID) async throws(LustreError) -> String {
+        try await mdc.fid2path(fid)
+    }
+}

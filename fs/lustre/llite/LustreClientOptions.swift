@@ -1,0 +1,37 @@
+import LNet
+import LibCFS
+
+extension LustreClient {
+    /// How a client mounts and the starting values of its tunables.
+    public struct Options: Sendable {
+        /// `llite.*.max_read_ahead_mb`: the read-ahead window of one sequential stream (0: off).
+        public var maxReadAheadMB = 64
+        /// `osc.*.max_dirty_mb`: write-back data cached per OSC before writers wait.
+        public var maxDirtyMB = 32
+        /// `osc.*.max_rpcs_in_flight`.
+        public var maxRPCsInFlight = 8
+        /// `osc.*.max_pages_per_rpc` in 4 KiB pages (1024 = 4 MiB RPCs).
+        public var maxPagesPerRPC = 1024
+        /// Bulk checksums on OST I/O (`osc.*.checksums`), with `checksumType`.
+        public var checksums = true
+        public var checksumType: ChecksumType = .crc32c
+        /// LNet to use; nil starts one for this client (`localNID`, `acceptPort`) and shuts it
+        /// down at unmount.
+        public var lnet: LNetInstance?
+        /// This client's NID when it starts its own LNet; nil: 127.0.0.1@tcp for an MGS on a
+        /// loopback address, else the first configured local NID.
+        public var localNID: NID?
+        /// The servers' LNet port (`accept_port`).
+        public var acceptPort = 988
+        /// How long mounting may take before it fails (MGS unreachable, targets not answering).
+        public var mountTimeout: Double = 30
+        /// How long a call keeps retrying through a server's restart before ETIMEDOUT.
+        public var recoveryTimeout: Double = 300
+        /// Lower bound of RPC timeouts (`at_min`), seconds.
+        public var minTimeout: Double = 5
+        /// Names this client in device names (`testfs-OST0000-osc-<instance>`); nil: random hex.
+        public var instance: String?
+
+        public init() {}
+    }
+}

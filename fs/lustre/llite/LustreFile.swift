@@ -1,0 +1,131 @@
+import LOV
+import LibCFS
+import NIOCore
+import ObdClass
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One open of a file (Lustre's `ll_file_data`): the MDS open handle, the access mode and the
+/// read-ahead state of this descriptor; data and size live in the file's `LLiteInode`, shared by
+/// every open of it in this client.
+public final class LustreFile: Sendable {
+    public let fid: LustreFID
+    /// The open flags (`O_RDONLY`/`O_WRONLY`/`O_RDWR`, `O_APPEND`, ...).
+    public let flags: Int32
+    /// The file's layout, with its objects (nil for a file without any).
+    public var layout: LustreLayout? { inode.layout }
+
+    private let client: LustreClient
+    let inode: LLiteInode
+    private let handle: UInt64
+    private struct State {
+        var closed = false
+        var readAhead = LLiteReadAhead()
+    }
+    private let state = Mutex(State())
+
+    init(client: LustreClient, inode: LLiteInode, handle: UInt64, flags: Int32) {
+        self.client = client
+        self.inode = inode
+        self.handle = handle
+        self.flags = flags
+        self.fid = inode.fid
+    }
+
+    private var canRead: Bool { flags & O_ACCMODE != O_WRONLY }
+    private var canWrite: Bool { flags & O_ACCMODE != O_RDONLY }
+
+    private func checkOpen(_ what: String) throws(LustreError) {
+        if state.withLock({ $0.closed }) { throw LustreError(errno: EBADF, "\(what) of \(fid) after close") }
+    }
+
+    /// Reads up to `length` bytes at `offset`: fewer at the end of the file, none past it. Holes
+    /// read as zeros. A sequential stream is read ahead (`max_read_ahead_mb`).
+    public func read(offset: UInt64, length: Int) async throws(LustreError) -> ByteBuffer {
+        try checkOpen("read")
+        guard canRead else { throw LustreError(errno: EBADF, "read of \(fid) opened write-only") }
+        guard length >= 0 else { throw .invalid("read of \(length) bytes") }
+        let maximum = UInt64(client.maxReadAheadMB.value) << 20
+        let minimum = UInt64(inode.lov.map { lov in lov.targets.reduce(0) { $0 + $1.rpcBytes } } ?? 0)
+        let window = state.withLock { $0.readAhead.record(offset: offset, length: length, minimumWindow: minimum,
+                                                          maximum: maximum) }
+        let data = try await inode.read(offset: offset, length: length, readAhead: window)
+        client.stats.record(LLiteStat.readBytes, Int64(data.readableBytes))
+        return data
+    }
+
+    /// Writes `data` at `offset` (at the end of the file when opened with `O_APPEND`). Write-back:
+    /// returns once the data is cached, waiting only while an OSC's `max_dirty_mb` is reached;
+    /// errors of the OST writes come back from `fsync` or `close`.
+    public func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
+        if flags & O_APPEND != 0 {
+            _ = try await append(data)
+            return
+        }
+        try checkOpen("write")
+        guard canWrite else { throw LustreError(errno: EBADF, "write to \(fid) opened read-only") }
+        try await inode.write(offset: offset, data: data)
+        client.stats.record(LLiteStat.writeBytes, Int64(data.readableBytes))
+    }
+
+    /// Writes `data` at the end of the file as this client knows it (O_APPEND); returns the
+    /// offset it was written at. Appends through this client never overlap.
+    @discardableResult
+    public func append(_ data: ByteBuffer) async throws(LustreError) -> UInt64 {
+        try checkOpen("append")
+        guard canWrite else { throw LustreError(errno: EBADF, "append to \(fid) opened read-only") }
+        let offset = inode.reserveAppend(data.readableBytes)
+        try await inode.write(offset: offset, data: data)
+        client.stats.record(LLiteStat.writeBytes, Int64(data.readableBytes))
+        return offset
+    }
+
+    /// Returns once everything written so far is committed on every OST of the file.
+    public func fsync() async throws(LustreError) {
+        try checkOpen("fsync")
+        try await client.stats.timed(.fsync) { () async throws(LustreError) in try await inode.fsync() }
+    }
+
+    /// Sets the file's size: the OST objects are truncated or extended, the MDS hears at close.
+    public func truncate(_ size: UInt64) async throws(LustreError) {
+        try checkOpen("truncate")
+        guard canWrite else { throw LustreError(errno: EBADF, "truncate of \(fid) opened read-only") }
+        try await client.stats.timed(.truncate) { () async throws(LustreError) in try await inode.truncate(to: size) }
+    }
+
+    /// The size: cached writes and the OST objects merged.
+    public var size: UInt64 {
+        get async { (try? await inode.glimpse().size) ?? inode.size }
+    }
+
+    /// Flushes cached writes, then closes the MDS handle with the size and blocks if this client
+    /// changed the file. A second close is EBADF. The first write error is thrown, after the
+    /// handle is closed anyway.
+    public func close() async throws(LustreError) {
+        let already = state.withLock { state -> Bool in
+            defer { state.closed = true }
+            return state.closed
+        }
+        if already { throw LustreError(errno: EBADF, "close of \(fid) twice") }
+        try await client.stats.timed(.close) { () async throws(LustreError) in
+            var firstError: LustreError?
+            var sizeAndBlocks: (size: UInt64, blocks: UInt64)?
+            do throws(LustreError) {
+                sizeAndBlocks = try await inode.sizeForClose()
+            } catch {
+                firstError = error
+            }
+            client.inodes.close(inode)
+            client.untrack(self)
+            do throws(LustreError) {
+                try await client.mdc.close(handle: handle, size: sizeAndBlocks?.size, blocks: sizeAndBlocks?.blocks)
+            } catch {
+                firstError = firstError ?? error
+            }
+            if let firstError { throw firstError }
+        }
+    }
+}
