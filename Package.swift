@@ -28,6 +28,7 @@ let package = Package(
         .executable(name: "lfs", targets: ["lfs"]),
         .executable(name: "lfsck", targets: ["lfsck"]),
         .executable(name: "mds-survey", targets: ["mds-survey"]),
+        .executable(name: "llite-bench", targets: ["llite-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -285,6 +286,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "utils/mds-survey",
+            swiftSettings: gnuSource),
+
+        .executableTarget(
+            name: "llite-bench",
+            dependencies: [
+                "LibCFS", "LNet", "ObdClass", "LLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "utils/llite-bench",
             swiftSettings: gnuSource),
 
         // MARK: tests
