@@ -286,6 +286,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "utils/mds-survey",
+            exclude: ["README.md"],
             swiftSettings: gnuSource),
 
         .executableTarget(
