@@ -1,0 +1,405 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LNet
+import LibCFS
+import ObdClass
+import Synchronization
+
+/// The MDT's object allocator (Lustre's lod + osp): one `OSPDevice` per OST with a pool of
+/// precreated objects, stripes placed by free space as Lustre's QOS does, `lov_objid` on the
+/// MDT root, and a persistent log of the destroys owed to OSTs (`OSPSyncLog`).
+///
+/// Order of use: `init`, `addOST` for the OSTs known (more may be added while running),
+/// `start()` (replays the destroy log), then hand it to `MDTDevice.open`, whose log replay calls
+/// `noteInUse`; `stop()` at the end.
+public final class LODDevice: MDTObjectAllocator {
+    /// Settings fixed at creation; Lustre's names in brackets.
+    public struct Options: Sendable {
+        /// The index of the MDT this LOD serves (names the OSP devices `…-osc-MDT0000`).
+        public var mdtIndex: UInt32 = 0
+        /// Round-robin while free space differs by at most this fraction (`qos_threshold_rr`, 17%).
+        public var qosThresholdRR: Double = 0.17
+        /// Seconds between statfs refreshes of each OST (`qos_maxage`).
+        public var qosMaxAge: Double = 5
+        /// First precreate batch (`OST_MIN_PRECREATE`); batches double while demand outruns them.
+        public var precreateMinBatch = 32
+        /// Largest precreate batch (`max_create_count`).
+        public var precreateMaxBatch = 20_000
+        /// How long `allocate` waits for objects (start-up, an empty pool) before ENOSPC.
+        public var createTimeout: Double = 30
+        /// How long an RPC to an OST keeps retrying through reconnects before it fails.
+        public var ostRecoveryTimeout: Double = 30
+        /// Destroys taken per round by an OST's sender.
+        public var destroyBatch = 256
+        /// Seconds a sent destroy waits for the OST's own commit before the sender asks for a sync.
+        public var destroyCommitWait: Double = 2
+        /// An OST with this many bytes available or fewer counts as full.
+        public var reservedBytes: UInt64 = 0
+        /// How long `stop()` lets destroys owed be sent and committed.
+        public var stopDrainTimeout: Double = 5
+        /// Records per segment file of the destroy log.
+        public var syncLogRecordsPerSegment = 4096
+
+        public init() {}
+
+        func validate() throws(LustreError) {
+            guard (0...1).contains(qosThresholdRR) else { throw .invalid("qos_threshold_rr \(qosThresholdRR) out of 0...1") }
+            guard qosMaxAge > 0, createTimeout >= 0, ostRecoveryTimeout > 0, destroyCommitWait >= 0, stopDrainTimeout >= 0 else {
+                throw .invalid("LOD timeouts must be positive")
+            }
+            guard precreateMinBatch >= 1, precreateMaxBatch >= precreateMinBatch,
+                  precreateMaxBatch <= Int(OSTPrecreateCount.maximum) else {
+                throw .invalid("precreate batch \(precreateMinBatch)...\(precreateMaxBatch) (1...\(OSTPrecreateCount.maximum))")
+            }
+            guard destroyBatch >= 1 else { throw .invalid("destroy batch \(destroyBatch)") }
+        }
+    }
+
+    private typealias PendingDestroy = (record: OSPSyncRecordID, object: OSTObjectID)
+
+    private struct State {
+        /// Sorted by index.
+        var osps: [OSPDevice] = []
+        var lovObjid: [UInt64]
+        /// `noteInUse` for OSTs not added yet.
+        var noted: [UInt32: UInt64] = [:]
+        /// Logged destroys for OSTs not added yet.
+        var unassigned: [UInt32: [PendingDestroy]] = [:]
+        var log: OSPSyncLog?
+        var started = false
+        var stopped = false
+    }
+
+    /// The MDT root holding `lov_objid` and the destroy log.
+    public let root: String
+    public let fsname: String
+    /// `testfs-MDT0000-mdtlov`, the device name under `lod.` in the parameter tree.
+    public let name: String
+    private let lnet: LNetInstance
+    private let options: Options
+    private let mdtName: String
+    private let state: Mutex<State>
+    private let qos: Mutex<LODQOS>
+    private let readyEvent = OSPEvent()
+    /// Serializes `lov_objid` writers, so a later checkpoint never lands before an earlier one.
+    private let checkpointGate = Mutex<(running: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// Entries of `lov_objid` at init: those OSTs' precreated objects above them are ours to reuse.
+    private let knownOSTs: Int
+
+    /// A LOD for the MDT whose target root is `root`; reads `lov_objid` (EUCLEAN if damaged).
+    public init(lnet: LNetInstance, root: String, fsname: String, options: Options = Options()) throws(LustreError) {
+        try options.validate()
+        let mdt = try TargetName(fsname: fsname, kind: .mdt, index: options.mdtIndex)
+        let lovObjid = try LODObjectIDFile.read(root: root)
+        self.lnet = lnet
+        self.root = root
+        self.fsname = fsname
+        self.options = options
+        self.mdtName = "MDT" + Self.hex4(options.mdtIndex)
+        self.name = "\(mdt)-mdtlov"
+        self.knownOSTs = lovObjid.count
+        self.state = Mutex(State(lovObjid: lovObjid))
+        self.qos = Mutex(LODQOS(thresholdRR: options.qosThresholdRR))
+        registerParameters()
+    }
+
+    deinit {
+        _ = ParamTree.shared.unregister(prefix: "lod.\(name).")
+    }
+
+    private static func hex4(_ value: UInt32) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, 4 - text.count)) + text
+    }
+
+    private func registerParameters() {
+        let prefix = "lod.\(name)."
+        let threshold = options.qosThresholdRR, maxAge = options.qosMaxAge
+        let values: [(String, @Sendable () -> String)] = [
+            ("qos_threshold_rr", { "\(Int((threshold * 100).rounded()))%" }),
+            ("qos_maxage", { "\(Int(maxAge)) Sec" }),
+            ("numobd", { [weak self] in String(self?.ostCount ?? 0) }),
+            ("activeobd", { [weak self] in String(self?.usableOSTCount ?? 0) }),
+        ]
+        for (parameter, get) in values {
+            do {
+                try ParamTree.shared.register(prefix + parameter, get: get)
+            } catch {
+                CDEBUG(.info, "\(name): \(parameter) not registered: \(error)")
+            }
+        }
+    }
+
+    private var osps: [OSPDevice] { state.withLock { $0.osps } }
+
+    // MARK: Configuration
+
+    /// Adds the OST `index` served at `nids` (the first is used): its OSP starts connecting and
+    /// precreating at once if the LOD is started. Adding an index again changes nothing.
+    public func addOST(index: UInt32, nids: [NID]) throws(LustreError) {
+        guard index <= LODObjectIDFile.maxOSTIndex else { throw .invalid("OST index \(index) above \(LODObjectIDFile.maxOSTIndex)") }
+        guard let server = nids.first else { throw .invalid("OST \(index) added without a NID") }
+        let target = try TargetName(fsname: fsname, kind: .ost, index: index)
+        let added: (OSPDevice, [PendingDestroy], OSPSyncLog?)? = try state.withLock { state throws(LustreError) in
+            guard !state.stopped else { throw LustreError(errno: ESHUTDOWN, "\(name) stopped") }
+            if state.osps.contains(where: { $0.index == index }) { return nil }
+            let known = Int(index) < state.lovObjid.count ? state.lovObjid[Int(index)] : 0
+            let osp = try OSPDevice(index: index, target: target, server: server, lnet: lnet, mdtName: mdtName,
+                                    lastUsed: max(known, state.noted[index] ?? 0),
+                                    adoptEarlier: Int(index) < knownOSTs, options: options, readyEvent: readyEvent)
+            state.noted[index] = nil
+            let position = state.osps.firstIndex { $0.index > index } ?? state.osps.count
+            state.osps.insert(osp, at: position)
+            return (osp, state.unassigned.removeValue(forKey: index) ?? [], state.started ? state.log : nil)
+        }
+        guard let (osp, pending, log) = added else { return }
+        LCONSOLE("\(name): added \(target) at \(server)")
+        osp.enqueueDestroys(pending)
+        if let log { osp.start(log: log) }
+    }
+
+    /// Replays the destroy log, writes `lov_objid` and starts every OSP.
+    public func start() async throws(LustreError) {
+        let opened = try OSPSyncLog.open(directory: "\(root)/\(Self.syncLogDirectory)",
+                                         recordsPerSegment: options.syncLogRecordsPerSegment)
+        let toStart: [OSPDevice]? = state.withLock { state in
+            guard !state.started, !state.stopped else { return nil }
+            state.started = true
+            state.log = opened.log
+            return state.osps
+        }
+        guard let toStart else {
+            opened.log.close()
+            throw LustreError(errno: EALREADY, "\(name) already started or stopped")
+        }
+        if !opened.live.isEmpty {
+            LCONSOLE("\(name): \(opened.live.count) object destroys pending from the log")
+        }
+        // An object waiting for its destroy was handed out: never hand it out again.
+        noteInUse(opened.live.map { LayoutObject(ostIndex: $0.record.ostIndex, id: $0.record.object) })
+        dispatch(opened.live.map { ($0.record.ostIndex, ($0.id, $0.record.object)) })
+        try await checkpoint()
+        for osp in toStart { osp.start(log: opened.log) }
+    }
+
+    /// Stops the OSPs (letting owed destroys drain for `stopDrainTimeout`), writes `lov_objid`
+    /// and closes the log. Destroys not yet committed are sent after the next start.
+    public func stop() async {
+        await shutdown(drainTimeout: options.stopDrainTimeout, writeObjectIDs: true)
+    }
+
+    /// As a crash: nothing drained, `lov_objid` not written (tests).
+    func crash() async {
+        await shutdown(drainTimeout: 0, writeObjectIDs: false)
+    }
+
+    private func shutdown(drainTimeout: Double, writeObjectIDs: Bool) async {
+        let osps = state.withLock { state -> [OSPDevice]? in
+            guard !state.stopped else { return nil }
+            state.stopped = true
+            return state.osps
+        }
+        guard let osps else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for osp in osps { group.addTask { await osp.stop(drainTimeout: drainTimeout) } }
+        }
+        if writeObjectIDs {
+            do {
+                try await writeObjectIDFile()
+            } catch {
+                CERROR("\(name): lov_objid not written at stop: \(error)")
+            }
+        }
+        state.withLock { $0.log }?.close()
+        readyEvent.signal()
+    }
+
+    /// The destroy log's directory under the MDT root.
+    public static let syncLogDirectory = "osp_sync"
+
+    // MARK: MDTObjectAllocator
+
+    public var ostCount: Int { state.withLock { $0.osps.count } }
+
+    public func allocate(for fid: LustreFID, layout: LustreLayout) async throws(LustreError) -> LustreLayout {
+        guard layout.stripeCount == LustreLayout.stripeCountAll || Int(layout.stripeCount) <= LustreLayout.maxStripeCount else {
+            throw .invalid("stripe count \(layout.stripeCount) above \(LustreLayout.maxStripeCount)")
+        }
+        let deadline = MonotonicClock.nanoseconds() + UInt64(options.createTimeout * 1e9)
+        while true {
+            let mayWait = MonotonicClock.nanoseconds() < deadline
+            if let objects = try attempt(layout, mayWait: mayWait) {
+                var result = layout
+                result.fid = fid
+                result.objects = objects
+                result.stripeCount = UInt16(objects.count)
+                result.stripeOffset = UInt16(truncatingIfNeeded: objects[0].ostIndex)
+                return result
+            }
+            let remaining = Double(deadline &- MonotonicClock.nanoseconds()) / 1e9
+            await readyEvent.wait(timeout: min(0.2, max(remaining, 0.001)))
+        }
+    }
+
+    /// One try at placing the stripes: the objects, nil to wait for an OST that is coming, or
+    /// ENOSPC when none can serve.
+    private func attempt(_ layout: LustreLayout, mayWait: Bool) throws(LustreError) -> [LayoutObject]? {
+        let osps = state.withLock { state -> [OSPDevice]? in state.stopped ? nil : state.osps }
+        guard let osps else { throw LustreError(errno: ESHUTDOWN, "\(name) stopped") }
+        var usable: [(osp: OSPDevice, snapshot: OSPDevice.Snapshot)] = []
+        usable.reserveCapacity(osps.count)
+        var coming = false
+        for osp in osps {
+            let snapshot = osp.snapshot()
+            if snapshot.usable {
+                usable.append((osp, snapshot))
+            } else if osp.status == .connecting || osp.status == .active {
+                coming = true
+            }
+        }
+        guard !usable.isEmpty else {
+            if mayWait, coming { return nil }
+            throw LustreError(errno: ENOSPC, "\(name): no OST can take new objects (\(osps.count) configured)")
+        }
+        let wanted = layout.stripeCount == LustreLayout.stripeCountAll
+            ? usable.count : min(max(Int(layout.stripeCount), 1), usable.count)
+        let offset: UInt32? = layout.stripeOffset == LustreLayout.stripeOffsetAny ? nil : UInt32(layout.stripeOffset)
+        let ready = usable.filter { $0.snapshot.available > 0 }
+        if mayWait {
+            if let offset, let first = usable.first(where: { $0.osp.index == offset }), first.snapshot.available == 0 {
+                return nil
+            }
+            if ready.count < wanted { return nil }
+        }
+        guard !ready.isEmpty else {
+            throw LustreError(errno: ENOSPC, "\(name): no precreated objects on any OST")
+        }
+        let targets = ready.map { LODQOS.Target(index: $0.osp.index, bytesAvailable: $0.snapshot.bytesAvailable) }
+        let chosen = qos.withLock { $0.choose(count: min(wanted, ready.count), offset: offset, among: targets) }
+        var objects: [LayoutObject] = []
+        objects.reserveCapacity(chosen.count)
+        for index in chosen {
+            guard let osp = ready.first(where: { $0.osp.index == index })?.osp, let oid = osp.reserve() else { continue }
+            objects.append(LayoutObject(ostIndex: index, id: OSTObjectID(sequence: OSTObjectID.mdt0Sequence, objectID: oid)))
+        }
+        if objects.isEmpty {
+            if mayWait { return nil }
+            throw LustreError(errno: ENOSPC, "\(name): precreated objects ran out")
+        }
+        return objects
+    }
+
+    public func destroy(_ objects: [LayoutObject], of fid: LustreFID) async throws(LustreError) {
+        guard !objects.isEmpty else { return }
+        guard let log = state.withLock({ $0.stopped ? nil : $0.log }) else {
+            throw LustreError(errno: ESHUTDOWN, "\(name) not started")
+        }
+        let now = UInt64(WallClock.now().seconds)
+        let records = objects.map { OSPSyncRecord(ostIndex: $0.ostIndex, object: $0.id, parent: fid, time: now) }
+        let ids = try await log.append(records)
+        dispatch(zip(objects, ids).map { ($0.ostIndex, ($1, $0.id)) })
+    }
+
+    /// Hands logged destroys to their OSTs' senders (or keeps them for OSTs not added yet).
+    private func dispatch(_ items: [(ostIndex: UInt32, destroy: PendingDestroy)]) {
+        guard !items.isEmpty else { return }
+        var byOST: [UInt32: [PendingDestroy]] = [:]
+        for item in items { byOST[item.ostIndex, default: []].append(item.destroy) }
+        let deliveries = state.withLock { state -> [(OSPDevice, [PendingDestroy])] in
+            var deliveries: [(OSPDevice, [PendingDestroy])] = []
+            for (index, destroys) in byOST {
+                if let osp = state.osps.first(where: { $0.index == index }) {
+                    deliveries.append((osp, destroys))
+                } else {
+                    state.unassigned[index, default: []] += destroys
+                }
+            }
+            return deliveries
+        }
+        for (osp, destroys) in deliveries { osp.enqueueDestroys(destroys) }
+    }
+
+    public func noteInUse(_ objects: [LayoutObject]) {
+        guard !objects.isEmpty else { return }
+        let known = state.withLock { state -> [(OSPDevice, UInt64)] in
+            var known: [(OSPDevice, UInt64)] = []
+            for object in objects {
+                if let osp = state.osps.first(where: { $0.index == object.ostIndex }) {
+                    known.append((osp, object.id.objectID))
+                } else {
+                    state.noted[object.ostIndex] = max(state.noted[object.ostIndex] ?? 0, object.id.objectID)
+                }
+            }
+            return known
+        }
+        for (osp, objectID) in known { osp.noteInUse(objectID) }
+    }
+
+    public func checkpoint() async throws(LustreError) {
+        try await writeObjectIDFile()
+    }
+
+    public func ostStatfs() async -> [(index: UInt32, statfs: ObdStatfs?)] {
+        osps.map { ($0.index, $0.statfs) }
+    }
+
+    /// OSTs that can take new objects now (Lustre's `activeobd`).
+    public var usableOSTCount: Int { osps.filter { $0.snapshot().usable }.count }
+
+    /// Destroys logged and not yet committed on their OSTs.
+    public var pendingDestroyCount: Int {
+        let (osps, unassigned) = state.withLock { ($0.osps, $0.unassigned.values.reduce(0) { $0 + $1.count }) }
+        return osps.reduce(unassigned) { $0 + $1.pendingDestroyCount }
+    }
+
+    /// Per OST: the last object id handed out (what `lov_objid` gets at the next checkpoint).
+    public var lastObjectIDs: [UInt32: UInt64] {
+        Dictionary(uniqueKeysWithValues: osps.map { ($0.index, $0.lastUsed) })
+    }
+
+    // MARK: lov_objid
+
+    private func writeObjectIDFile() async throws(LustreError) {
+        await enterCheckpoint()
+        defer { leaveCheckpoint() }
+        let values = state.withLock { state -> [UInt64] in
+            var values = state.lovObjid
+            let highest = max(state.osps.map { Int($0.index) }.max() ?? -1, state.noted.keys.map { Int($0) }.max() ?? -1)
+            if highest >= values.count { values += [UInt64](repeating: 0, count: highest + 1 - values.count) }
+            for osp in state.osps { values[Int(osp.index)] = max(values[Int(osp.index)], osp.lastUsed) }
+            for (index, noted) in state.noted { values[Int(index)] = max(values[Int(index)], noted) }
+            return values
+        }
+        let root = self.root
+        if let error = await ospRunOnOSThread({ LODObjectIDFile.write(root: root, values) }) {
+            throw error.adding(context: "\(name): lov_objid")
+        }
+        state.withLock { $0.lovObjid = values }
+    }
+
+    private func enterCheckpoint() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = checkpointGate.withLock { gate -> Bool in
+                guard gate.running else {
+                    gate.running = true
+                    return true
+                }
+                gate.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private func leaveCheckpoint() {
+        let next = checkpointGate.withLock { gate -> CheckedContinuation<Void, Never>? in
+            guard !gate.waiters.isEmpty else {
+                gate.running = false
+                return nil
+            }
+            return gate.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
