@@ -1,48 +1,200 @@
 internal import CFuse3
 import Glibc
 import LibCFS
+import Synchronization
 
-/// The seed of the FUSE session glue: a libfuse3 low-level session, created and destroyed.
+/// A libfuse3 low-level session: created with a filesystem (`FuseOperations`), mounted, served by
+/// libfuse's multi-threaded loop on OS threads of its own (never the Swift concurrency pool), and
+/// ended by an unmount (`umount`, `fusermount3 -u`, or `unmount()`).
 ///
-/// For now it proves the lowlevel API links and imports; mounting, the request loop (on its own
-/// threads, off the Swift pool) and the operation table come with the FUSE daemon.  Kept internal
-/// until then.
-final class FuseLowLevelSession {
+/// Lifecycle: `init` → `mount(at:)` → `run()` (returns when the mount is gone) → `close()`.
+/// `initialized()` resumes once the kernel's INIT has been answered: from then on the mount serves.
+public final class FuseLowLevelSession: @unchecked Sendable {
     /// argv for libfuse, in C strings we own: libfuse may keep pointers into them.
     private let argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     private let argc: Int
     private var arguments: fuse_args
-    private var session: OpaquePointer?
+    private let session: OpaquePointer
+    private let context: FuseSessionContext?
+    private let contextPointer: UnsafeMutableRawPointer?
+    private let state = Shared()
 
-    /// Creates a session with an operation table of all-nil callbacks (libfuse answers ENOSYS).
+    /// The mutable part, shared with the INIT callback (a class, so the closure can hold it).
+    private final class Shared: Sendable {
+        let lock = Mutex(State())
+        func withLock<R>(_ body: (inout State) -> R) -> R { lock.withLock { body(&$0) } }
+    }
+
+    private struct State {
+        var mountpoint: String?
+        var unmounted = false
+        var initialized: FuseConnection?
+        var loopEnded = false
+        var waiters: [CheckedContinuation<FuseConnection?, Never>] = []
+    }
+
+    /// Creates a session.
     ///
-    /// - Parameter arguments: argv as for a FUSE program, program name first.
-    init(arguments: [String] = ["lustre"]) throws(LustreError) {
+    /// - Parameters:
+    ///   - arguments: argv as for a FUSE program, program name first; mount options go in `-o`
+    ///     (`allow_other`, `fsname=…`, `subtype=…`, `ro`, …) as libfuse parses them.
+    ///   - operations: the filesystem; nil gives a table libfuse answers with `ENOSYS` (for tests).
+    ///   - connection: what to ask of the kernel at INIT.
+    public init(arguments: [String] = ["lustre"], operations: (any FuseOperations)? = nil,
+                connection: FuseConnection = FuseConnection()) throws(LustreError) {
         argc = arguments.count
         argv = .allocate(capacity: argc + 1)
         for (i, argument) in arguments.enumerated() { argv[i] = strdup(argument) }
         argv[argc] = nil
         // FUSE_ARGS_INIT is a macro: build the struct by hand.
         self.arguments = fuse_args(argc: Int32(argc), argv: argv, allocated: 0)
-        var operations = fuse_lowlevel_ops()  // zeroed
-        session = fuse_session_new(&self.arguments, &operations, MemoryLayout<fuse_lowlevel_ops>.size, nil)
-        guard session != nil else {
-            Self.free(argv, argc)
-            throw LustreError(errno: EINVAL, "fuse_session_new \(arguments)")
+        var created: OpaquePointer?
+        if let operations {
+            let state = self.state
+            let context = FuseSessionContext(operations: operations, connection: connection) { granted in
+                let waiters = state.withLock { state in
+                    state.initialized = granted
+                    defer { state.waiters = [] }
+                    return state.waiters
+                }
+                for waiter in waiters { waiter.resume(returning: granted) }
+            }
+            let pointer = Unmanaged.passRetained(context).toOpaque()
+            self.context = context
+            self.contextPointer = pointer
+            var operationTable = FuseOperationTable.make()
+            created = fuse_session_new(&self.arguments, &operationTable, MemoryLayout<fuse_lowlevel_ops>.size, pointer)
+        } else {
+            self.context = nil
+            self.contextPointer = nil
+            var operationTable = fuse_lowlevel_ops()  // zeroed: libfuse answers ENOSYS
+            created = fuse_session_new(&self.arguments, &operationTable, MemoryLayout<fuse_lowlevel_ops>.size, nil)
         }
+        guard let created else {
+            if let contextPointer { Unmanaged<FuseSessionContext>.fromOpaque(contextPointer).release() }
+            fuse_opt_free_args(&self.arguments)
+            Self.free(argv, argc)
+            throw LustreError(errno: EINVAL, "fuse_session_new \(arguments.dropFirst().joined(separator: " "))")
+        }
+        session = created
     }
 
     deinit {
-        if let session { fuse_session_destroy(session) }
+        close()
+        fuse_session_destroy(session)
+        if let contextPointer { Unmanaged<FuseSessionContext>.fromOpaque(contextPointer).release() }
         fuse_opt_free_args(&arguments)
         Self.free(argv, argc)
     }
 
     /// libfuse's version, as FUSE_VERSION encodes it (3.14 → 314).
-    static var libraryVersion: Int { Int(fuse_version()) }
+    public static var libraryVersion: Int { Int(fuse_version()) }
 
     /// Whether the session exists (always, once initialised; for tests).
-    var isCreated: Bool { session != nil }
+    var isCreated: Bool { true }
+
+    /// Mounts the session on `mountpoint` (an existing directory). As root libfuse mounts
+    /// directly; otherwise through `fusermount3`.
+    public func mount(at mountpoint: String) throws(LustreError) {
+        var st = Glibc.stat()
+        guard stat(mountpoint, &st) == 0 else { throw LustreError.fromErrno("mount point \(mountpoint)") }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw LustreError(errno: ENOTDIR, "mount point \(mountpoint)") }
+        errno = 0
+        guard fuse_session_mount(session, mountpoint) == 0 else {
+            let code = errno == 0 ? EIO : errno
+            throw LustreError(errno: code, "mount FUSE on \(mountpoint)")
+        }
+        state.withLock { $0.mountpoint = mountpoint }
+    }
+
+    /// Serves requests until the filesystem is unmounted, on `maxThreads` OS threads at most.
+    /// Returns libfuse's status: 0, or a negative errno.
+    public func run(maxThreads: Int = 16) async -> Int32 {
+        let status: Int32 = await withCheckedContinuation { continuation in
+            do throws(LustreError) {
+                let thread = try OSThread(name: "fuse-loop") { [self] in
+                    let config = fuse_loop_cfg_create()
+                    fuse_loop_cfg_set_clone_fd(config, 0)
+                    fuse_loop_cfg_set_max_threads(config, UInt32(max(1, maxThreads)))
+                    fuse_loop_cfg_set_idle_threads(config, UInt32(max(1, min(maxThreads, 8))))
+                    let rc = fuse_session_loop_mt(session, config)
+                    fuse_loop_cfg_destroy(config)
+                    continuation.resume(returning: rc)
+                }
+                // The thread ends with the loop; nobody needs to wait for it beyond the continuation.
+                _ = thread
+            } catch {
+                continuation.resume(returning: -error.errno)
+            }
+        }
+        let waiters = state.withLock { state in
+            state.loopEnded = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+        return status
+    }
+
+    /// Waits until the kernel's INIT has been answered and returns what was negotiated; nil if the
+    /// loop ended first.
+    public func initialized() async -> FuseConnection? {
+        await withCheckedContinuation { continuation in
+            let answer: FuseConnection?? = state.withLock { state in
+                if let granted = state.initialized { return .some(granted) }
+                if state.loopEnded { return .some(nil) }
+                state.waiters.append(continuation)
+                return .none
+            }
+            if let answer { continuation.resume(returning: answer) }
+        }
+    }
+
+    /// Unmounts the filesystem from outside (SIGTERM): a plain unmount, or a lazy one if it is
+    /// busy; `run()` then returns. Safe from any thread, while the loop runs.
+    public func unmount() throws(LustreError) {
+        guard let mountpoint = state.withLock({ $0.mountpoint }) else { return }
+        if umount2(mountpoint, 0) == 0 { return }
+        let first = errno
+        if first == EBUSY, umount2(mountpoint, Int32(MNT_DETACH)) == 0 { return }
+        if first == EPERM {
+            // Not root: the setuid helper does it.
+            if try Self.spawnWait(["fusermount3", "-u", "-z", mountpoint]) == 0 { return }
+        }
+        throw LustreError(errno: first, "unmount \(mountpoint)")
+    }
+
+    /// Releases the kernel connection after `run()` has returned (idempotent; also at deinit).
+    public func close() {
+        let mounted = state.withLock { state -> Bool in
+            defer { state.unmounted = true }
+            return state.mountpoint != nil && !state.unmounted
+        }
+        if mounted { fuse_session_unmount(session) }
+    }
+
+    /// The bdi (`/sys/class/bdi/MAJ:MIN`) of the mounted filesystem, for tuning `read_ahead_kb`.
+    public static func backingDeviceInfo(of mountpoint: String) throws(LustreError) -> String {
+        var st = Glibc.stat()
+        guard stat(mountpoint, &st) == 0 else { throw LustreError.fromErrno("stat \(mountpoint)") }
+        let major = (st.st_dev >> 8) & 0xfff | (st.st_dev >> 32) & ~0xfff
+        let minor = st.st_dev & 0xff | (st.st_dev >> 12) & ~0xff
+        return "/sys/class/bdi/\(major):\(minor)"
+    }
+
+    private static func spawnWait(_ argv: [String]) throws(LustreError) -> Int32 {
+        var pid: pid_t = 0
+        var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+        cArguments.append(nil)
+        defer { for argument in cArguments { Glibc.free(argument) } }
+        let rc = posix_spawnp(&pid, argv[0], nil, nil, cArguments, environ)
+        guard rc == 0 else { throw LustreError(errno: rc, "run \(argv[0])") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw LustreError.fromErrno("wait for \(argv[0])") }
+        }
+        return status
+    }
 
     private static func free(_ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ argc: Int) {
         for i in 0..<argc { Glibc.free(argv[i]) }

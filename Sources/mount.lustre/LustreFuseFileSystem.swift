@@ -1,0 +1,408 @@
+import LLite
+import LibCFS
+import LustreCompat
+import NIOCore
+import ObdClass
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The FUSE filesystem of a Lustre mount: each kernel request becomes `LustreClient` calls in a
+/// Swift task, answered from there (the libfuse thread returns at once).
+///
+/// Permissions are the MDS's business (the mount runs without `default_permissions`): every
+/// request carries the caller's uid, gid and supplementary groups as `MDTCredentials`.
+final class LustreFuseFileSystem: FuseOperations {
+    let client: LustreClient
+    let nodes: NodeTable
+    let handles = OpenFileTable()
+    /// Seconds the kernel may cache attributes and names: there are no DLM locks to revoke its
+    /// cache, so this bounds how stale another client's change can look.
+    let attributeTimeout: Double
+    let entryTimeout: Double
+    /// `user_xattr`: whether `user.*` attributes may be used.
+    let userXattr: Bool
+
+    init(client: LustreClient, userXattr: Bool = true, attributeTimeout: Double = 1, entryTimeout: Double = 1) {
+        self.client = client
+        self.userXattr = userXattr
+        self.nodes = NodeTable(root: client.rootFID)
+        self.attributeTimeout = attributeTimeout
+        self.entryTimeout = entryTimeout
+    }
+
+    // MARK: plumbing
+
+    /// Runs `body` in a task; a thrown error becomes the request's errno.
+    private func serve(_ request: FuseRequest, _ body: @escaping @Sendable () async throws(LustreError) -> Void) {
+        Task {
+            do throws(LustreError) {
+                try await body()
+            } catch {
+                CDEBUG(.vfstrace, "request failed: \(error)")
+                request.reply(error: error.errno)
+            }
+        }
+    }
+
+    private func credentials(_ request: FuseRequest) -> MDTCredentials {
+        let caller = request.caller
+        // Root passes every check; the groups cost a /proc read, so they are asked for others only.
+        let groups = caller.uid == 0 ? [] : request.supplementaryGroups().filter { $0 != caller.gid }
+        return MDTCredentials(uid: caller.uid, gid: caller.gid, groups: groups)
+    }
+
+    private func entry(_ attributes: MDTAttributes) -> FuseEntry {
+        FuseEntry(nodeID: nodes.remember(attributes.fid), attributes: AttributeMapping.fuse(attributes),
+                  attributeTimeout: attributeTimeout, entryTimeout: entryTimeout)
+    }
+
+    private func replyEntry(_ request: FuseRequest, _ attributes: MDTAttributes) {
+        request.reply(entry: entry(attributes))
+    }
+
+    // MARK: namespace
+
+    func lookup(_ request: FuseRequest, parent: UInt64, name: String) {
+        serve(request) { [self] () throws(LustreError) in
+            let attributes = try await client.lookup(parent: try nodes.fid(of: parent), name: name,
+                                                     credentials: credentials(request))
+            replyEntry(request, attributes)
+        }
+    }
+
+    func forget(node: UInt64, lookups: UInt64) {
+        nodes.forget(node, lookups: lookups)
+    }
+
+    func getattr(_ request: FuseRequest, node: UInt64, file: FuseFileInfo?) {
+        serve(request) { [self] () throws(LustreError) in
+            let attributes = try await client.getattr(try nodes.fid(of: node), credentials: credentials(request))
+            request.reply(attributes: AttributeMapping.fuse(attributes), timeout: attributeTimeout)
+        }
+    }
+
+    func setattr(_ request: FuseRequest, node: UInt64, change: FuseSetattr, file: FuseFileInfo?) {
+        serve(request) { [self] () throws(LustreError) in
+            let fid = try nodes.fid(of: node)
+            let credentials = credentials(request)
+            var mdtChange = AttributeMapping.mdt(change)
+            // A truncate of a file open here goes through the open file, so its cached pages agree.
+            if mdtChange.valid.contains(.size),
+               let open = (try? file.map { f throws(LustreError) in try handles.file(f.handle) }) ?? handles.anyFile(for: fid) {
+                try await open.file.truncate(mdtChange.size)
+                mdtChange.valid.remove(.size)
+                if mdtChange.valid.isEmpty {
+                    mdtChange.valid = [.mtimeNow]
+                }
+            }
+            let attributes = try await client.setattr(fid, mdtChange, credentials: credentials)
+            request.reply(attributes: AttributeMapping.fuse(attributes), timeout: attributeTimeout)
+        }
+    }
+
+    func readlink(_ request: FuseRequest, node: UInt64) {
+        serve(request) { [self] () throws(LustreError) in
+            request.reply(readlink: try await client.readlink(try nodes.fid(of: node), credentials: credentials(request)))
+        }
+    }
+
+    func mknod(_ request: FuseRequest, parent: UInt64, name: String, mode: UInt32, rdev: UInt32) {
+        serve(request) { [self] () throws(LustreError) in
+            let parentFID = try nodes.fid(of: parent)
+            let credentials = credentials(request)
+            if mode & UInt32(S_IFMT) == UInt32(S_IFREG) {
+                let file = try await client.create(parent: parentFID, name: name, mode: mode, credentials: credentials,
+                                                   layout: nil, exclusive: true)
+                try await file.close()
+                replyEntry(request, try await client.getattr(file.fid, credentials: credentials))
+                return
+            }
+            replyEntry(request, try await client.mknod(parent: parentFID, name: name, mode: mode, rdev: rdev,
+                                                       credentials: credentials))
+        }
+    }
+
+    func mkdir(_ request: FuseRequest, parent: UInt64, name: String, mode: UInt32) {
+        serve(request) { [self] () throws(LustreError) in
+            replyEntry(request, try await client.mkdir(parent: try nodes.fid(of: parent), name: name,
+                                                       mode: mode | UInt32(S_IFDIR), credentials: credentials(request)))
+        }
+    }
+
+    func unlink(_ request: FuseRequest, parent: UInt64, name: String) {
+        serve(request) { [self] () throws(LustreError) in
+            try await client.unlink(parent: try nodes.fid(of: parent), name: name, credentials: credentials(request))
+            request.reply(error: 0)
+        }
+    }
+
+    func rmdir(_ request: FuseRequest, parent: UInt64, name: String) {
+        serve(request) { [self] () throws(LustreError) in
+            try await client.rmdir(parent: try nodes.fid(of: parent), name: name, credentials: credentials(request))
+            request.reply(error: 0)
+        }
+    }
+
+    func symlink(_ request: FuseRequest, target: String, parent: UInt64, name: String) {
+        serve(request) { [self] () throws(LustreError) in
+            replyEntry(request, try await client.symlink(parent: try nodes.fid(of: parent), name: name, target: target,
+                                                         credentials: credentials(request)))
+        }
+    }
+
+    func rename(_ request: FuseRequest, parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) {
+        // RENAME_NOREPLACE / RENAME_EXCHANGE have no MDT counterpart yet.
+        guard flags == 0 else { return request.reply(error: EINVAL) }
+        serve(request) { [self] () throws(LustreError) in
+            try await client.rename(from: try nodes.fid(of: parent), name: name, to: try nodes.fid(of: newParent),
+                                    newName: newName, credentials: credentials(request))
+            request.reply(error: 0)
+        }
+    }
+
+    func link(_ request: FuseRequest, node: UInt64, newParent: UInt64, newName: String) {
+        serve(request) { [self] () throws(LustreError) in
+            replyEntry(request, try await client.link(try nodes.fid(of: node), parent: try nodes.fid(of: newParent),
+                                                      name: newName, credentials: credentials(request)))
+        }
+    }
+
+    // MARK: files
+
+    func open(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            let opened = try await client.open(try nodes.fid(of: node), flags: file.flags, credentials: credentials(request))
+            request.reply(open: FuseOpenReply(handle: handles.add(OpenFile(file: opened, flags: file.flags))))
+        }
+    }
+
+    func create(_ request: FuseRequest, parent: UInt64, name: String, mode: UInt32, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            let credentials = credentials(request)
+            let opened = try await client.create(parent: try nodes.fid(of: parent), name: name,
+                                                 mode: mode | UInt32(S_IFREG), credentials: credentials, layout: nil,
+                                                 exclusive: file.flags & O_EXCL != 0,
+                                                 flags: file.flags & ~(O_CREAT | O_EXCL | O_TRUNC))
+            let handle = handles.add(OpenFile(file: opened, flags: file.flags))
+            let attributes: MDTAttributes
+            do throws(LustreError) {
+                attributes = try await client.getattr(opened.fid, credentials: credentials)
+            } catch {
+                if let open = handles.removeFile(handle) { try? await open.file.close() }
+                throw error
+            }
+            request.reply(create: entry(attributes), open: FuseOpenReply(handle: handle))
+        }
+    }
+
+    func read(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            let open = try handles.file(file.handle)
+            let data = try await open.file.read(offset: offset, length: size)
+            data.withUnsafeReadableBytes { request.reply(data: $0) }
+        }
+    }
+
+    func write(_ request: FuseRequest, node: UInt64, data: UnsafeRawBufferPointer, offset: UInt64, file: FuseFileInfo) {
+        // The kernel's buffer is reused once this returns: copy it first.
+        var buffer = ByteBufferAllocator().buffer(capacity: data.count)
+        buffer.writeBytes(data)
+        let count = data.count
+        serve(request) { [self, buffer] () throws(LustreError) in
+            let open = try handles.file(file.handle)
+            open.dirty.store(true, ordering: .relaxed)
+            // O_APPEND files append at the end this client knows (LustreFile.write does).
+            try await open.file.write(offset: offset, data: buffer)
+            request.reply(written: count)
+        }
+    }
+
+    /// `close(2)`: data written through this file goes to the OSTs now, so close reports write
+    /// errors as Lustre's does and another client sees the bytes.
+    func flush(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            guard let open = try? handles.file(file.handle), open.dirty.exchange(false, ordering: .relaxed) else {
+                return request.reply(error: 0)
+            }
+            try await open.file.fsync()
+            request.reply(error: 0)
+        }
+    }
+
+    func release(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            guard let open = handles.removeFile(file.handle) else { return request.reply(error: 0) }
+            try await open.file.close()
+            request.reply(error: 0)
+        }
+    }
+
+    func fsync(_ request: FuseRequest, node: UInt64, dataOnly: Bool, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            try await handles.file(file.handle).file.fsync()
+            request.reply(error: 0)
+        }
+    }
+
+    // MARK: directories
+
+    func opendir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            let fid = try nodes.fid(of: node)
+            let attributes = try await client.getattr(fid, credentials: credentials(request))
+            guard attributes.isDirectory else { throw LustreError(errno: ENOTDIR, "opendir \(fid)") }
+            request.reply(open: FuseOpenReply(handle: handles.add(OpenDirectory(fid: fid))))
+        }
+    }
+
+    func readdir(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            let parentFID = try nodes.fid(of: node)
+            let directory = handles.directory(file.handle) ?? OpenDirectory(fid: parentFID)
+            var cached = directory.cachedEntries(after: offset)
+            if cached == nil || (cached!.entries.isEmpty && !cached!.end) {
+                let page = try await client.readdir(directory.fid, cookie: offset, maxEntries: 256,
+                                                    credentials: credentials(request))
+                directory.cache(start: offset, entries: page.entries, end: page.end)
+                cached = (page.entries[...], page.end)
+            }
+            var buffer = FuseDirectoryBuffer(for: request, capacity: size)
+            for entry in cached!.entries {
+                let mode = UInt32(entry.type) << 12
+                guard buffer.add(name: entry.name, inode: InodeNumber.flatten(entry.fid), mode: mode,
+                                 nextOffset: entry.cookie) else { break }
+            }
+            buffer.reply()
+        }
+    }
+
+    func releasedir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
+        handles.removeDirectory(file.handle)
+        request.reply(error: 0)
+    }
+
+    // MARK: filesystem
+
+    func statfs(_ request: FuseRequest, node: UInt64) {
+        serve(request) { [self] () throws(LustreError) in
+            let targets = await client.targetStatfs()
+            var result = FuseStatfs()
+            result.blockSize = 4096
+            var anyOST = false
+            for (name, statfs) in targets {
+                guard let statfs else { continue }
+                let scale = UInt64(max(statfs.blockSize, 1))
+                switch name.kind {
+                case .ost:
+                    anyOST = true
+                    result.blocks += statfs.blocks * scale / result.blockSize
+                    result.blocksFree += statfs.blocksFree * scale / result.blockSize
+                    result.blocksAvailable += statfs.blocksAvailable * scale / result.blockSize
+                case .mdt:
+                    result.files += statfs.files
+                    result.filesFree += statfs.filesFree
+                }
+            }
+            guard anyOST else { throw LustreError(errno: EIO, "statfs: no OST answered") }
+            request.reply(statfs: result)
+        }
+    }
+
+    // MARK: extended attributes (and lfs's virtual ones)
+
+    /// `nouser_xattr` refuses `user.*` as Lustre's client does.
+    private func checkUserXattr(_ name: String) throws(LustreError) {
+        if !userXattr && name.hasPrefix("user.") { throw LustreError(errno: EOPNOTSUPP, "\(name): mounted nouser_xattr") }
+    }
+
+    /// Answers a getxattr with `value`, or its size when asked with size 0.
+    private func replyXattr(_ request: FuseRequest, _ value: [UInt8], size: Int) {
+        if size == 0 { return request.reply(xattrSize: value.count) }
+        guard value.count <= size else { return request.reply(error: ERANGE) }
+        request.reply(bytes: value)
+    }
+
+    func getxattr(_ request: FuseRequest, node: UInt64, name: String, size: Int) {
+        serve(request) { [self] () throws(LustreError) in
+            try checkUserXattr(name)
+            let fid = try nodes.fid(of: node)
+            let value: [UInt8]
+            switch name {
+            case VirtualXattr.layout, VirtualXattr.trustedLayout:
+                guard let layout = try await client.getstripe(fid) else {
+                    throw LustreError(errno: ENODATA, "\(fid) has no layout")
+                }
+                let encoded = layout.encoded()
+                value = Array(encoded.readableBytesView)
+            case VirtualXattr.fid:
+                value = Array(fid.description.utf8)
+            case VirtualXattr.statfs:
+                value = Array(VirtualXattr.statfsText(await client.targetStatfs()).utf8)
+            case _ where name.hasPrefix(VirtualXattr.fid2pathPrefix):
+                let target = try LustreFID(parsing: String(name.dropFirst(VirtualXattr.fid2pathPrefix.count)))
+                value = Array(try await client.fid2path(target).utf8)
+            default:
+                value = try await client.getxattr(fid, name: name, credentials: credentials(request))
+            }
+            replyXattr(request, value, size: size)
+        }
+    }
+
+    func setxattr(_ request: FuseRequest, node: UInt64, name: String, value: [UInt8], flags: Int32) {
+        serve(request) { [self] () throws(LustreError) in
+            try checkUserXattr(name)
+            let fid = try nodes.fid(of: node)
+            let credentials = credentials(request)
+            if name == VirtualXattr.layout || name == VirtualXattr.trustedLayout || name.hasPrefix(VirtualXattr.setstripePrefix) {
+                var bytes = ByteBuffer(bytes: value)
+                let layout = try LustreLayout(decoding: &bytes)
+                try layout.validateSettings()
+                if name.hasPrefix(VirtualXattr.setstripePrefix) {
+                    let child = String(name.dropFirst(VirtualXattr.setstripePrefix.count))
+                    _ = try await client.setstripe(parent: fid, name: child, layout: layout, credentials: credentials)
+                    return request.reply(error: 0)
+                }
+                let attributes = try await client.getattr(fid, credentials: credentials)
+                if attributes.isDirectory {
+                    try await client.setDirectoryStripe(fid, layout: layout, credentials: credentials)
+                    return request.reply(error: 0)
+                }
+            } else if name == VirtualXattr.fid || name == VirtualXattr.statfs || name.hasPrefix(VirtualXattr.fid2pathPrefix) {
+                throw LustreError(errno: EPERM, "\(name) is read-only")
+            }
+            try await client.setxattr(fid, name: name, value: value, flags: flags, credentials: credentials)
+            request.reply(error: 0)
+        }
+    }
+
+    func listxattr(_ request: FuseRequest, node: UInt64, size: Int) {
+        serve(request) { [self] () throws(LustreError) in
+            let names = try await client.listxattr(try nodes.fid(of: node), credentials: credentials(request))
+            var value: [UInt8] = []
+            for name in names where userXattr || !name.hasPrefix("user.") { value += Array(name.utf8) + [0] }
+            replyXattr(request, value, size: size)
+        }
+    }
+
+    func removexattr(_ request: FuseRequest, node: UInt64, name: String) {
+        serve(request) { [self] () throws(LustreError) in
+            try checkUserXattr(name)
+            try await client.removexattr(try nodes.fid(of: node), name: name, credentials: credentials(request))
+            request.reply(error: 0)
+        }
+    }
+
+    // MARK: shutdown
+
+    /// Closes every file the kernel left open (it sends no release once unmounted), flushing
+    /// their data. Returns the first error.
+    func closeAll() async -> LustreError? {
+        var first: LustreError?
+        for open in handles.removeAll() {
+            do { try await open.file.close() } catch { first = first ?? error }
+        }
+        return first
+    }
+}

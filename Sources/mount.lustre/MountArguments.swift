@@ -1,0 +1,94 @@
+import LNet
+import LibCFS
+import ObdClass
+
+/// `mount.lustre MGSNID[:MGSNID…]:/FSNAME MOUNTPOINT [-o OPTIONS] [-v] [-f] [-n] [-s]`, as mount(8)
+/// calls a helper (`/sbin/mount.lustre SPEC DIR -o OPTS`).
+struct MountArguments {
+    /// The MGS's NIDs: several per node separated by ',', failover nodes by ':'.
+    var mgsNIDs: [NID] = []
+    var fsname = ""
+    /// The spec as given, shown as the mount's source (`df`, /proc/mounts).
+    var spec = ""
+    var mountpoint = ""
+    var options = MountOptions()
+    /// mount's `-f`: do everything but the mount.
+    var fake = false
+    var verbose = false
+
+    static let usage = """
+        usage: mount.lustre [-fnsv] [-o OPTIONS] MGSNID[:MGSNID...]:/FSNAME MOUNTPOINT
+          MGSNID    the MGS's NID, e.g. 127.0.0.1@tcp (several NIDs of one node: a,b; failover nodes: a:b)
+          options   foreground, ro, user_xattr|nouser_xattr, checksum|nochecksum, accept_port=N (LNet
+                    acceptor port of the servers, default 988), flock|localflock|noflock and mount(8)'s
+                    generic options (rw, _netdev, defaults, noauto, ...), which are accepted
+        """
+
+    init(parsing argv: [String]) throws(LustreError) {
+        var positional: [String] = []
+        var optionLists: [String] = []
+        var sloppy = false
+        var i = 0
+        while i < argv.count {
+            let argument = argv[i]
+            i += 1
+            if argument == "-o" || argument == "--options" {
+                guard i < argv.count else { throw .invalid("-o needs a list of options") }
+                optionLists.append(argv[i])
+                i += 1
+            } else if argument.hasPrefix("-o") && argument.count > 2 {
+                optionLists.append(String(argument.dropFirst(2)))
+            } else if argument == "-t" {
+                // mount(8) may pass the type (lustre, or lustre.SUBTYPE): nothing to choose.
+                i += 1
+            } else if argument == "-N" {
+                throw .notSupported("-N: mount namespaces are not supported")
+            } else if argument.hasPrefix("-") && argument.count > 1 && !argument.hasPrefix("--") {
+                for flag in argument.dropFirst() {
+                    switch flag {
+                    case "f": fake = true
+                    case "n": break          // no /etc/mtab to write
+                    case "s": sloppy = true
+                    case "v": verbose = true
+                    case "r": optionLists.append("ro")
+                    case "w": optionLists.append("rw")
+                    default: throw .invalid("unknown flag -\(flag)")
+                    }
+                }
+            } else if argument.hasPrefix("--") {
+                throw .invalid("unknown option \(argument)")
+            } else {
+                positional.append(argument)
+            }
+        }
+        guard positional.count == 2 else {
+            throw .invalid(positional.count < 2 ? "missing \(positional.isEmpty ? "MGSNID:/FSNAME and " : "")MOUNTPOINT"
+                                                 : "unexpected argument '\(positional[2])'")
+        }
+        spec = positional[0]
+        mountpoint = positional[1]
+        (mgsNIDs, fsname) = try Self.parseSpec(spec)
+        options = try MountOptions(parsing: optionLists, sloppy: sloppy)
+    }
+
+    /// Splits `127.0.0.1@tcp:/testfs` into NIDs and the filesystem name.
+    static func parseSpec(_ spec: String) throws(LustreError) -> ([NID], String) {
+        guard let marker = spec.firstRange(of: ":/") else {
+            throw .invalid("'\(spec)' is not MGSNID:/FSNAME (e.g. 127.0.0.1@tcp:/testfs)")
+        }
+        let fsname = String(spec[marker.upperBound...])
+        guard !fsname.contains("/") else {
+            throw .notSupported("'\(fsname)': mounting a subdirectory (fileset) is not supported")
+        }
+        _ = try TargetName(fsname: fsname, kind: .mdt, index: 0)   // validates the name
+        var nids: [NID] = []
+        for node in spec[..<marker.lowerBound].split(separator: ":") {
+            for text in node.split(separator: ",") {
+                let nid = try NID(parsing: String(text))
+                if !nids.contains(nid) { nids.append(nid) }
+            }
+        }
+        guard !nids.isEmpty else { throw .invalid("'\(spec)': no MGS NID before ':/'") }
+        return (nids, fsname)
+    }
+}

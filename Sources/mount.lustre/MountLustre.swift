@@ -1,0 +1,117 @@
+import LLite
+import LNet
+import LibCFS
+import PtlRPC
+import LustreCompat
+import ObdClass
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// `mount.lustre MGSNID:/FSNAME MOUNTPOINT [-o OPTIONS]`: mounts a Lustre filesystem through FUSE
+/// and serves it until it is unmounted (`umount MOUNTPOINT`) or the daemon gets SIGTERM.
+///
+/// Exit status as mount(8) expects of a helper: 0 mounted, 1 bad usage, 32 mount failure.
+@main
+enum MountLustre {
+    static func main() async {
+        let argv = Array(CommandLine.arguments.dropFirst())
+        if argv.contains("-h") || argv.contains("--help") {
+            print(MountArguments.usage)
+            exit(0)
+        }
+        if argv.contains("-V") || argv.contains("--version") {
+            print("mount.lustre \(LustreVersion.string)")
+            exit(0)
+        }
+        let arguments: MountArguments
+        do {
+            arguments = try MountArguments(parsing: argv)
+        } catch {
+            fputs("mount.lustre: \(error.context)\n\(MountArguments.usage)\n", stderr)
+            exit(1)
+        }
+        if arguments.fake { exit(0) }
+        if !arguments.options.foreground {
+            exit(BackgroundMount.spawnChild(arguments: argv))
+        }
+        LustreDebug.applyEnvironment()
+        let report = ReadinessReport()
+        do {
+            try await serve(arguments, report: report)
+            exit(0)
+        } catch {
+            let message = "\(arguments.spec) on \(arguments.mountpoint): \(error)"
+            if let report { report.failed(message) } else { fputs("mount.lustre: \(message)\n", stderr) }
+            exit(32)
+        }
+    }
+
+    /// Mounts, reports readiness, serves until unmounted, then flushes and disconnects.
+    static func serve(_ arguments: MountArguments, report: ReadinessReport?) async throws(LustreError) {
+        try checkMountpoint(arguments.mountpoint)
+        var options = LustreClient.Options()
+        options.checksums = arguments.options.checksums
+        options.acceptPort = arguments.options.acceptPort
+        let client = try await LustreClient.mount(mgs: arguments.mgsNIDs, fsname: arguments.fsname, options: options)
+        let filesystem = LustreFuseFileSystem(client: client, userXattr: arguments.options.userXattr)
+        var fuseOptions = ["subtype=lustre", "fsname=\(arguments.spec.replacing(",", with: "\\,"))"]
+        // Other users reach the mount only with allow_other (root may set it); the MDS checks
+        // permissions, so the kernel's default_permissions stays off.
+        if geteuid() == 0 { fuseOptions.append("allow_other") }
+        if arguments.options.readOnly { fuseOptions.append("ro") }
+        let session: FuseLowLevelSession
+        do {
+            session = try FuseLowLevelSession(arguments: ["mount.lustre", "-o", fuseOptions.joined(separator: ",")],
+                                              operations: filesystem)
+            try session.mount(at: arguments.mountpoint)
+        } catch {
+            try? await client.unmount()
+            throw error
+        }
+        let loop = Task { await session.run() }
+        guard let connection = await session.initialized() else {
+            _ = await loop.value
+            session.close()
+            try? await client.unmount()
+            throw LustreError(errno: EIO, "the kernel did not initialise the FUSE connection")
+        }
+        ReadAheadTuning.apply(mountpoint: arguments.mountpoint)
+        LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite))")
+        report?.ready()
+
+        let stop = Task {
+            await TerminationSignal.wait()
+            LCONSOLE("mount.lustre: signal: unmounting \(arguments.mountpoint)")
+            do { try session.unmount() } catch { CERROR("mount.lustre: \(error)") }
+        }
+        let status = await loop.value
+        stop.cancel()
+        session.close()
+        if status < 0 { CWARN("mount.lustre: FUSE loop ended with \(LustreError(status: status))") }
+        let closeError = await filesystem.closeAll()
+        do {
+            try await client.unmount()
+        } catch {
+            throw error.adding(context: "unmount: flushing to the servers")
+        }
+        if let closeError { throw closeError.adding(context: "unmount: closing open files") }
+        LCONSOLE("mount.lustre: \(arguments.mountpoint) unmounted")
+    }
+
+    /// An existing directory that is not already a Lustre mount.
+    static func checkMountpoint(_ path: String) throws(LustreError) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw LustreError.fromErrno("mount point \(path)") }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw LustreError(errno: ENOTDIR, "mount point \(path)") }
+        var resolved = path
+        if let real = realpath(path, nil) {
+            resolved = String(cString: real)
+            free(real)
+        }
+        if ReadAheadTuning.lustreMounts().contains(resolved) {
+            throw LustreError(errno: EBUSY, "\(path) is already a Lustre mount")
+        }
+    }
+}

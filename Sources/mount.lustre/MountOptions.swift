@@ -1,0 +1,72 @@
+import LibCFS
+
+/// The `-o` options of `mount.lustre`: Lustre's client options, mount(8)'s generic ones (accepted
+/// and ignored where they mean nothing here), and the daemon's own.
+struct MountOptions: Equatable {
+    /// Stay attached to the terminal instead of serving in the background.
+    var foreground = false
+    var readOnly = false
+    /// `user.*` extended attributes allowed (Lustre's `user_xattr`, on by default here).
+    var userXattr = true
+    /// Bulk checksums on the OSTs' data (Lustre's `checksum`/`nochecksum`).
+    var checksums = true
+    /// The servers' LNet acceptor port (the `accept_port` LNet parameter).
+    var acceptPort = 988
+    /// Options that changed nothing, for the verbose log.
+    var ignored: [String] = []
+
+    /// mount(8)'s generic options and fstab-only ones: meaningful to mount(8) or to the kernel's
+    /// VFS, not to this client.
+    static let generic: Set<String> = [
+        "defaults", "rw", "_netdev", "auto", "noauto", "user", "nouser", "users", "owner", "group", "nofail",
+        "async", "atime", "noatime", "relatime", "norelatime", "strictatime", "nostrictatime",
+        "diratime", "nodiratime", "lazytime", "nolazytime", "dev", "nodev", "suid", "nosuid", "exec", "noexec",
+        "loud", "silent", "mand", "nomand",
+    ]
+    /// Lustre client options with nothing to switch here: file locks are the kernel's (local to the
+    /// node, as `localflock`), statfs already skips unreachable OSTs (`lazystatfs`), fid2path is
+    /// open to every user, and there is no ACL or pinger to tune.
+    static let lustreAccepted: Set<String> = [
+        "flock", "localflock", "noflock", "lazystatfs", "nolazystatfs", "user_fid2path", "nouser_fid2path",
+        "verbose", "noverbose", "always_ping", "noacl",
+    ]
+
+    init() {}
+
+    /// Parses comma-separated options (several `-o` are joined); an unknown option is an error
+    /// naming it, unless `sloppy` (mount's `-s`).
+    init(parsing lists: [String], sloppy: Bool = false) throws(LustreError) {
+        for list in lists {
+            for option in list.split(separator: ",", omittingEmptySubsequences: true).map(String.init) {
+                let (key, value) = Self.split(option)
+                switch key {
+                case "foreground", "fg": foreground = true
+                case "ro": readOnly = true
+                case "user_xattr": userXattr = true
+                case "nouser_xattr": userXattr = false
+                case "checksum": checksums = true
+                case "nochecksum": checksums = false
+                case "accept_port":
+                    guard let value, let port = Int(value), (1...65535).contains(port) else {
+                        throw .invalid("accept_port=\(value ?? ""): expected a TCP port 1-65535")
+                    }
+                    acceptPort = port
+                case _ where value == nil && (Self.generic.contains(key) || Self.lustreAccepted.contains(key)):
+                    ignored.append(option)
+                case _ where key.hasPrefix("x-") || key == "comment":
+                    ignored.append(option)
+                default:
+                    guard sloppy else {
+                        throw .invalid("unknown mount option '\(option)'")
+                    }
+                    ignored.append(option)
+                }
+            }
+        }
+    }
+
+    private static func split(_ option: String) -> (String, String?) {
+        guard let equals = option.firstIndex(of: "=") else { return (option, nil) }
+        return (String(option[..<equals]), String(option[option.index(after: equals)...]))
+    }
+}

@@ -1,0 +1,74 @@
+import LibCFS
+import ObdClass
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The FUSE node ids the kernel holds, each bound to a FID, with the kernel's lookup count.
+///
+/// Every entry reply (lookup, create, mkdir, …) adds one reference to the node it names and
+/// `forget` takes them back; a node whose count drops to zero is gone, and its id is never reused
+/// for another FID while the kernel may still name it. The root is node 1 and is never forgotten.
+final class NodeTable: Sendable {
+    static let rootNode: UInt64 = 1
+
+    private struct State {
+        var fidOf: [UInt64: LustreFID] = [:]
+        var nodeOf: [LustreFID: (node: UInt64, lookups: UInt64)] = [:]
+        var next: UInt64 = 2
+    }
+
+    private let state: Mutex<State>
+
+    init(root: LustreFID) {
+        var state = State()
+        state.fidOf[Self.rootNode] = root
+        state.nodeOf[root] = (Self.rootNode, 1)
+        self.state = Mutex(state)
+    }
+
+    /// The FID of `node`; `ESTALE` if the kernel names a node it has forgotten.
+    func fid(of node: UInt64) throws(LustreError) -> LustreFID {
+        guard let fid = state.withLock({ $0.fidOf[node] }) else {
+            throw LustreError(errno: ESTALE, "unknown node \(node)")
+        }
+        return fid
+    }
+
+    /// The node for `fid`, counting one more kernel reference (call right before an entry reply).
+    func remember(_ fid: LustreFID) -> UInt64 {
+        state.withLock { state in
+            if let known = state.nodeOf[fid] {
+                state.nodeOf[fid] = (known.node, known.lookups + 1)
+                return known.node
+            }
+            let node = state.next
+            state.next += 1
+            state.fidOf[node] = fid
+            state.nodeOf[fid] = (node, 1)
+            return node
+        }
+    }
+
+    /// The kernel drops `lookups` references to `node`.
+    func forget(_ node: UInt64, lookups: UInt64) {
+        guard node != Self.rootNode else { return }
+        state.withLock { state in
+            guard let fid = state.fidOf[node], let known = state.nodeOf[fid] else { return }
+            if known.lookups <= lookups {
+                state.fidOf[node] = nil
+                state.nodeOf[fid] = nil
+            } else {
+                state.nodeOf[fid] = (known.node, known.lookups - lookups)
+            }
+        }
+    }
+
+    /// The node already bound to `fid`, if the kernel holds one (no new reference).
+    func node(of fid: LustreFID) -> UInt64? { state.withLock { $0.nodeOf[fid]?.node } }
+
+    /// Nodes the kernel holds, the root included.
+    var count: Int { state.withLock { $0.fidOf.count } }
+}

@@ -1,0 +1,36 @@
+import LibCFS
+import ObdClass
+
+/// The extended attributes mount.lustre answers itself: how `lfs` talks to the mount (as Lustre's
+/// lfs uses xattrs and ioctls). Formats are documented in utils/lfs/README.md.
+enum VirtualXattr {
+    /// A file's layout (`lov_mds_md_v1` bytes) or a directory's default; setting it on a
+    /// directory sets the default.
+    static let layout = "lustre.lov"
+    /// Lustre's older name for the same.
+    static let trustedLayout = "trusted.lov"
+    /// The FID as text, `[0x200000400:0x1:0x0]` (`lfs path2fid`).
+    static let fid = "lustre.fid"
+    /// On the mount root: one line per MDT and OST with its statfs (`lfs df`).
+    static let statfs = "lustre.statfs"
+    /// On the mount root, `lustre.fid2path.[FID]`: the path of that FID below the root (`lfs fid2path`).
+    static let fid2pathPrefix = "lustre.fid2path."
+    /// On a directory, `lustre.setstripe.NAME` set to a layout: creates the empty file NAME with
+    /// that layout (`lfs setstripe FILE`).
+    static let setstripePrefix = "lustre.setstripe."
+
+    /// The `lustre.statfs` text: `UUID KIND INDEX BSIZE BLOCKS BFREE BAVAIL FILES FFREE`, or
+    /// `UUID KIND INDEX unavailable`, one line per target, MDTs first.
+    static func statfsText(_ targets: [(name: TargetName, statfs: ObdStatfs?)]) -> String {
+        var text = ""
+        for (name, statfs) in targets {
+            text += "\(name.uuid) \(name.kind.rawValue) \(name.index)"
+            if let s = statfs {
+                text += " \(s.blockSize) \(s.blocks) \(s.blocksFree) \(s.blocksAvailable) \(s.files) \(s.filesFree)\n"
+            } else {
+                text += " unavailable\n"
+            }
+        }
+        return text
+    }
+}
