@@ -1,0 +1,80 @@
+import Glibc
+import LibCFS
+import ObdClass
+
+extension MDTDevice {
+    /// Opens `fid` for `owner` (an export): checks access for `flags` (`O_RDONLY`/`O_WRONLY`/
+    /// `O_RDWR`, `O_TRUNC` needs write) and returns the attributes, the layout and a handle for
+    /// `close`. An open file stays readable after its last name goes.
+    public func open(_ fid: LustreFID, flags: Int32, credentials: MDTCredentials,
+                     owner: UInt64) async throws(LustreError) -> (MDTAttributes, LustreLayout?, handle: UInt64) {
+        let object = try inode(fid)
+        let st = try object.stat()
+        let access = flags & O_ACCMODE
+        if object.isDirectory && (access != O_RDONLY || flags & O_TRUNC != 0) {
+            throw LustreError(errno: EISDIR, "open \(fid) for writing")
+        }
+        var mask: UInt32 = 0
+        if access == O_RDONLY || access == O_RDWR { mask |= MDTPermission.read }
+        if access == O_WRONLY || access == O_RDWR || flags & O_TRUNC != 0 { mask |= MDTPermission.write }
+        try MDTPermission.check(credentials, st, mask, "open \(fid)")
+        let attributes = try attributes(object)
+        let layout = object.isDirectory ? nil : try tree.layout(of: object)
+        let handle = openFiles.withLock { table -> UInt64 in
+            let handle = table.nextHandle
+            table.nextHandle += 1
+            table.handles[handle] = MDTOpenTable.Handle(fid: fid, owner: owner, flags: flags)
+            table.openCount[fid, default: 0] += 1
+            return handle
+        }
+        return (attributes, layout, handle)
+    }
+
+    /// Closes `handle`; a regular file's `size`/`blocks` as the client knows them are recorded.
+    /// The last close of an unlinked file destroys it and its objects.
+    public func close(handle: UInt64, size: UInt64?, blocks: UInt64?, owner: UInt64) async throws(LustreError) -> UInt64 {
+        let closed = openFiles.withLock { table -> (MDTOpenTable.Handle, Bool)? in
+            guard let entry = table.handles[handle], entry.owner == owner else { return nil }
+            table.handles.removeValue(forKey: handle)
+            let count = table.openCount[entry.fid, default: 1] - 1
+            if count > 0 {
+                table.openCount[entry.fid] = count
+                return (entry, false)
+            }
+            table.openCount.removeValue(forKey: entry.fid)
+            return (entry, table.orphans.remove(entry.fid) != nil)
+        }
+        guard let (entry, destroy) = closed else { throw LustreError(errno: EBADF, "no open handle \(handle)") }
+        return try await finishClose(entry.fid, size: size, blocks: blocks, destroy: destroy)
+    }
+
+    private func finishClose(_ fid: LustreFID, size: UInt64?, blocks: UInt64?, destroy: Bool) async throws(LustreError) -> UInt64 {
+        guard let object = try tree.oi.inode(fid) else { return 0 }
+        if destroy {
+            let objects = try tree.layout(of: object)?.objects ?? []
+            return try await locked([fid]) { () async throws(LustreError) in
+                try await logged { () async throws(LustreError) in
+                    let record = MDTLogRecord.destroyOrphan(fid: fid, objects: objects)
+                    let (transno, _) = try await commit(record)
+                    await allocatorEffects(of: record, replay: false)
+                    return transno
+                }
+            }
+        }
+        guard let size, object.isRegular else { return 0 }
+        return try await locked([fid]) { () async throws(LustreError) in
+            let current = try tree.xattr(object, tree.somName).flatMap { try? MDTSizeOnMDS(decoding: $0) }
+            let newBlocks = blocks ?? current?.blocks ?? (size + 511) / 512
+            if current == MDTSizeOnMDS(size: size, blocks: newBlocks) { return 0 }
+            return try await logged { () async throws(LustreError) in
+                try await commit(.setattr(fid: fid, change: MDTSetattr(valid: .size, size: size), blocks: newBlocks)).transno
+            }
+        }
+    }
+
+    /// Closes every handle of `owner` (its export is gone), without size updates.
+    public func closeAll(owner: UInt64) async {
+        let handles = openFiles.withLock { table in table.handles.filter { $0.value.owner == owner }.map(\.key) }
+        for handle in handles { _ = try? await close(handle: handle, size: nil, blocks: nil, owner: owner) }
+    }
+}

@@ -1,0 +1,67 @@
+import Glibc
+import LibCFS
+import ObdClass
+import Synchronization
+
+/// Hands out FIDs for new inodes from sequences of `width` object ids (Lustre's `seq_srv` with
+/// `LUSTRE_SEQ_MAX_WIDTH`). The high-water mark (`seq_srv` on the target root: the first
+/// sequence never handed out) is written and fsynced before a sequence is used, so a FID is never
+/// handed out twice, crash or not: each start takes a fresh sequence.
+final class MDTFIDSequencer: Sendable {
+    static let width: UInt32 = 0x20000
+    static let fileName = "seq_srv"
+    /// `FID_SEQ_ROOT`: the sequence of the root directory's fixed FID.
+    static let rootFID = LustreFID(sequence: 0x2_0000_0007, objectID: 1)
+
+    private struct State {
+        var sequence: UInt64
+        var next: UInt32
+    }
+
+    private let rootFD: Int32
+    private let state: Mutex<State>
+
+    init(rootFD: Int32) throws(LustreError) {
+        self.rootFD = rootFD
+        let highWater = try Self.readHighWater(rootFD: rootFD) ?? LustreFID.firstNormalSequence
+        try Self.writeHighWater(rootFD: rootFD, highWater + 1)
+        state = Mutex(State(sequence: highWater, next: 1))
+    }
+
+    static func readHighWater(rootFD: Int32) throws(LustreError) -> UInt64? {
+        let fd = openat(rootFD, fileName, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw LustreError.fromErrno("open \(fileName)")
+        }
+        defer { Glibc.close(fd) }
+        var value: UInt64 = 0
+        let n = withUnsafeMutableBytes(of: &value) { pread(fd, $0.baseAddress, 8, 0) }
+        guard n == 8 else { throw LustreError(errno: EUCLEAN, "\(fileName) is truncated") }
+        let sequence = UInt64(littleEndian: value)
+        guard sequence >= LustreFID.firstNormalSequence else { throw LustreError(errno: EUCLEAN, "\(fileName) is corrupt") }
+        return sequence
+    }
+
+    private static func writeHighWater(rootFD: Int32, _ sequence: UInt64) throws(LustreError) {
+        let fd = openat(rootFD, fileName, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw LustreError.fromErrno("open \(fileName)") }
+        defer { Glibc.close(fd) }
+        var value = sequence.littleEndian
+        let n = withUnsafeBytes(of: &value) { pwrite(fd, $0.baseAddress, 8, 0) }
+        guard n == 8, fsync(fd) == 0 else { throw LustreError.fromErrno("write \(fileName)") }
+    }
+
+    /// The next unused FID.
+    func allocate() throws(LustreError) -> LustreFID {
+        try state.withLock { state throws(LustreError) -> LustreFID in
+            if state.next > Self.width {
+                try Self.writeHighWater(rootFD: rootFD, state.sequence + 2)
+                state.sequence += 1
+                state.next = 1
+            }
+            defer { state.next += 1 }
+            return LustreFID(sequence: state.sequence, objectID: state.next)
+        }
+    }
+}

@@ -1,0 +1,444 @@
+import Glibc
+import LibCFS
+import NIOCore
+import ObdClass
+
+/// The ext4 tree of an MDT target root, and the idempotent application of log records to it.
+///
+/// Layout: `ROOT/` (the namespace; its own FID is `MDTFIDSequencer.rootFID`), `PENDING/` (open
+/// files whose last name went, named by FID), `REPLAY/` (inodes that log replay moved out of the
+/// way, named by FID, put back by later records), `oi/` (the object index), `seq_srv`, `mdt_log`.
+///
+/// `apply(_:live:)` is the only code that changes the tree. Live (right after the record was
+/// appended, with the operation's locks held and its checks done) it makes the change with the
+/// fewest syscalls. In replay it first looks at what is there: each record states an absolute
+/// post-state (this name binds this FID, this inode has these names and attributes), objects are
+/// found by FID through the OI wherever later operations moved them, and a name held by another
+/// inode is vacated into `REPLAY/` for the later record that binds that inode again.
+final class MDTTree: Sendable {
+    let rootFD: Int32
+    let oi: MDTObjectIndex
+    let pendingFD: Int32
+    let replayFD: Int32
+    let root: MDTInode
+    /// Xattr names of the MDT's own attributes: `trusted.*`, or `user.lustre.*` where the
+    /// backing filesystem refuses trusted xattrs.
+    let lmaName: String
+    let linkName: String
+    let lovName: String
+    let somName: String
+    private let umaskBits: UInt32
+
+    static let rootDirectory = "ROOT"
+    static let pendingDirectory = "PENDING"
+    static let replayDirectory = "REPLAY"
+
+    init(rootFD: Int32) throws(LustreError) {
+        self.rootFD = rootFD
+        let previous = umask(0o022)
+        umask(previous)
+        umaskBits = UInt32(previous)
+        let probe = MDTSyscalls.setxattr(MDTSyscalls.procPath(rootFD), "trusted.lustre_probe", [1])
+        let prefix = probe == 0 ? "trusted." : "user.lustre."
+        if probe == 0 { _ = MDTSyscalls.removexattr(MDTSyscalls.procPath(rootFD), "trusted.lustre_probe") }
+        lmaName = prefix + "lma"
+        linkName = prefix + "link"
+        lovName = prefix + "lov"
+        somName = prefix + "som"
+        oi = try MDTObjectIndex(rootFD: rootFD)
+        pendingFD = try Self.directory(rootFD, Self.pendingDirectory)
+        replayFD = try Self.directory(rootFD, Self.replayDirectory)
+        var rootFd = openat(rootFD, Self.rootDirectory, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if rootFd < 0 {
+            guard errno == ENOENT else { throw LustreError.fromErrno("open ROOT") }
+            let staging = Self.rootDirectory + ".new"
+            guard mkdirat(rootFD, staging, 0o755) == 0 || errno == EEXIST else { throw LustreError.fromErrno("mkdir ROOT") }
+            _ = chmod(MDTSyscalls.procPath(rootFD) + "/" + staging, 0o755)
+            let path = MDTSyscalls.procPath(rootFD) + "/" + staging
+            let rc = MDTSyscalls.setxattr(path, lmaName, MDTLMA(fid: MDTFIDSequencer.rootFID).encoded())
+            guard rc == 0 else { throw LustreError(errno: rc, "set the root FID") }
+            guard renameat(rootFD, staging, rootFD, Self.rootDirectory) == 0, fsync(rootFD) == 0 else {
+                throw LustreError.fromErrno("install ROOT")
+            }
+            rootFd = openat(rootFD, Self.rootDirectory, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard rootFd >= 0 else { throw LustreError.fromErrno("open ROOT") }
+        }
+        root = MDTInode(fd: rootFd, fid: MDTFIDSequencer.rootFID, type: UInt32(S_IFDIR))
+        if try oi.inode(MDTFIDSequencer.rootFID) == nil {
+            try oi.insert(MDTFIDSequencer.rootFID, fd: rootFd)
+        }
+        oi.remember(root)
+    }
+
+    deinit {
+        Glibc.close(pendingFD)
+        Glibc.close(replayFD)
+    }
+
+    private static func directory(_ rootFD: Int32, _ name: String) throws(LustreError) -> Int32 {
+        guard mkdirat(rootFD, name, 0o700) == 0 || errno == EEXIST else { throw LustreError.fromErrno("mkdir \(name)") }
+        let fd = openat(rootFD, name, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw LustreError.fromErrno("open \(name)") }
+        return fd
+    }
+
+    // MARK: reading
+
+    /// The FID an inode carries, nil when it has none.
+    func fid(at path: String) throws(LustreError) -> LustreFID? {
+        switch MDTSyscalls.getxattr(path, lmaName) {
+        case .success(let bytes): return try MDTLMA(decoding: bytes).fid
+        case .failure(let error):
+            if error.errno == ENODATA { return nil }
+            throw error
+        }
+    }
+
+    /// An xattr of the inode, nil when absent.
+    func xattr(_ inode: MDTInode, _ name: String) throws(LustreError) -> [UInt8]? {
+        switch MDTSyscalls.getxattr(inode.path, name) {
+        case .success(let bytes): return bytes
+        case .failure(let error):
+            if error.errno == ENODATA { return nil }
+            throw error.adding(context: "\(inode.fid)")
+        }
+    }
+
+    func links(of inode: MDTInode) throws(LustreError) -> [MDTLink] {
+        guard let bytes = try xattr(inode, linkName) else { return [] }
+        return try MDTLinkXattr.decode(bytes)
+    }
+
+    func layout(of inode: MDTInode) throws(LustreError) -> LustreLayout? {
+        guard let bytes = try xattr(inode, lovName) else { return nil }
+        return try Self.decodeLayout(bytes)
+    }
+
+    static func decodeLayout(_ bytes: [UInt8]) throws(LustreError) -> LustreLayout {
+        var buffer = ByteBuffer(bytes: bytes)
+        return try LustreLayout(decoding: &buffer)
+    }
+
+    /// An entry of a directory: its inode (opened `O_PATH`), stat, and FID (nil when it carries
+    /// none: a create cut short by a crash).
+    struct Entry {
+        var fd: Int32
+        var st: Glibc.stat
+        var fid: LustreFID?
+        var isDirectory: Bool { st.st_mode & UInt32(S_IFMT) == UInt32(S_IFDIR) }
+    }
+
+    /// Looks `name` up in the directory `dirFD`; nil when absent. The caller owns `fd`.
+    func entry(_ dirFD: Int32, _ name: String) throws(LustreError) -> Entry? {
+        let fd = openat(dirFD, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw LustreError.fromErrno("lookup \(name)")
+        }
+        var st = Glibc.stat()
+        guard fstat(fd, &st) == 0 else {
+            let error = LustreError.fromErrno("stat \(name)")
+            Glibc.close(fd)
+            throw error
+        }
+        do throws(LustreError) {
+            return Entry(fd: fd, st: st, fid: try fid(at: MDTSyscalls.procPath(fd)))
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    // MARK: applying records
+
+    /// Applies `record`; returns the inode it created, if any. See the type's comment.
+    @discardableResult
+    func apply(_ record: MDTLogRecord, live: Bool) throws(LustreError) -> MDTInode? {
+        switch record {
+        case .create(let r):
+            return try create(r, live: live)
+        case .link(let fid, let parent, let name, let links):
+            guard let inode = try oi.inode(fid) else { return nil }
+            if let parentInode = try oi.inode(parent) {
+                if live {
+                    guard linkat(inode.fd, "", parentInode.fd, name, MDTSyscalls.atEmptyPath) == 0 else {
+                        throw LustreError.fromErrno("link \(name)")
+                    }
+                } else {
+                    try bind(parentInode, name, inode)
+                }
+            }
+            try setLinks(inode, links)
+        case .unlink(let r):
+            try unlink(r, live: live)
+        case .rename(let from, let name, let to, let newName, let fid, let isDirectory, let links, let overwritten):
+            try rename(from: from, name: name, to: to, newName: newName, fid: fid, isDirectory: isDirectory,
+                       links: links, overwritten: overwritten, live: live)
+        case .setattr(let fid, let change, let blocks):
+            guard let inode = try oi.inode(fid) else { return nil }
+            try setattr(inode, change, blocks: blocks)
+        case .setxattr(let fid, let name, let value):
+            guard let inode = try oi.inode(fid) else { return nil }
+            let rc = value.map { MDTSyscalls.setxattr(inode.path, name, $0) } ?? MDTSyscalls.removexattr(inode.path, name)
+            guard rc == 0 || (value == nil && rc == ENODATA) else { throw LustreError(errno: rc, "xattr \(name) of \(fid)") }
+        case .destroyOrphan(let fid, _):
+            try removeHoldingNames(fid, isDirectory: false)
+            try oi.remove(fid)
+        }
+        return nil
+    }
+
+    private func create(_ r: MDTCreateRecord, live: Bool) throws(LustreError) -> MDTInode {
+        let parent = try oi.inode(r.parent)
+        let type = r.mode & UInt32(S_IFMT)
+        if !live {
+            if let existing = try oi.inode(r.fid) {
+                if let parent { try bind(parent, r.name, existing) }
+                try setLinks(existing, parent == nil ? [] : [MDTLink(parent: r.parent, name: r.name)])
+                return existing
+            }
+            if let parent, let occupant = try entry(parent.fd, r.name) {
+                defer { Glibc.close(occupant.fd) }
+                if occupant.fid == nil && occupant.st.st_mode & UInt32(S_IFMT) == type && type != UInt32(S_IFREG) {
+                    // This create, cut short between making the inode and labelling it.
+                    let fd = dup(occupant.fd)
+                    try finish(fd: fd, r, useFD: false)
+                    let inode = MDTInode(fd: fd, fid: r.fid, type: type)
+                    oi.remember(inode)
+                    return inode
+                }
+                try displace(parent.fd, r.name, occupant)
+            }
+        }
+        let dirFD = parent?.fd ?? replayFD
+        let name = parent == nil ? MDTObjectIndex.recordName(r.fid) : r.name
+        let permissions = r.mode & 0o7777
+        let fd: Int32
+        switch type {
+        case UInt32(S_IFREG):
+            fd = openat(dirFD, ".", MDTSyscalls.oTmpfile | O_WRONLY | O_CLOEXEC, permissions)
+            guard fd >= 0 else { throw LustreError.fromErrno("create \(r.name)") }
+            do throws(LustreError) {
+                try finish(fd: fd, r, useFD: true)
+                guard linkat(fd, "", dirFD, name, MDTSyscalls.atEmptyPath) == 0 else {
+                    throw LustreError.fromErrno("link \(r.name)")
+                }
+            } catch {
+                Glibc.close(fd)
+                throw error
+            }
+        default:
+            let rc: Int32
+            switch type {
+            case UInt32(S_IFDIR): rc = mkdirat(dirFD, name, permissions)
+            case UInt32(S_IFLNK): rc = symlinkat(r.symlinkTarget, dirFD, name)
+            default: rc = mknodat(dirFD, name, r.mode, dev_t(r.rdev))
+            }
+            guard rc == 0 else { throw LustreError.fromErrno("create \(r.name)") }
+            fd = openat(dirFD, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw LustreError.fromErrno("open \(r.name)") }
+            do throws(LustreError) {
+                try finish(fd: fd, r, useFD: false)
+            } catch {
+                Glibc.close(fd)
+                throw error
+            }
+        }
+        let inode = MDTInode(fd: fd, fid: r.fid, type: type)
+        oi.remember(inode)
+        return inode
+    }
+
+    /// Owner, mode, FID, names and layout of a new inode, then its OI record.
+    private func finish(fd: Int32, _ r: MDTCreateRecord, useFD: Bool) throws(LustreError) {
+        let type = r.mode & UInt32(S_IFMT)
+        if r.uid != 0 || r.gid != 0 {
+            guard fchownat(fd, "", r.uid, r.gid, MDTSyscalls.atEmptyPath | AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw LustreError.fromErrno("chown \(r.name)")
+            }
+        }
+        if type != UInt32(S_IFLNK) && (r.mode & umaskBits != 0 || r.mode & 0o7000 != 0 || r.uid != 0 || r.gid != 0) {
+            let rc = useFD ? fchmod(fd, r.mode & 0o7777) : chmod(MDTSyscalls.procPath(fd), r.mode & 0o7777)
+            guard rc == 0 else { throw LustreError.fromErrno("chmod \(r.name)") }
+        }
+        var xattrs: [(String, [UInt8])] = [(lmaName, MDTLMA(fid: r.fid).encoded()),
+                                           (linkName, MDTLinkXattr.encode([MDTLink(parent: r.parent, name: r.name)]))]
+        if !r.layout.isEmpty { xattrs.append((lovName, r.layout)) }
+        let path = MDTSyscalls.procPath(fd)
+        for (name, value) in xattrs {
+            let rc = useFD ? MDTSyscalls.fsetxattr(fd, name, value) : MDTSyscalls.setxattr(path, name, value)
+            guard rc == 0 else { throw LustreError(errno: rc, "set \(name) of \(r.name)") }
+        }
+        try oi.insert(r.fid, fd: fd)
+    }
+
+    private func unlink(_ r: MDTUnlinkRecord, live: Bool) throws(LustreError) {
+        let parent = try oi.inode(r.parent)
+        switch r.disposition {
+        case .keep:
+            try unbind(parent, r.name, r.fid, isDirectory: r.isDirectory, live: live)
+            if let inode = try oi.inode(r.fid) { try setLinks(inode, r.links) }
+        case .orphan where live:
+            guard let parent else { throw LustreError(errno: ESTALE, "unlink: parent \(r.parent) is gone") }
+            guard renameat(parent.fd, r.name, pendingFD, MDTObjectIndex.recordName(r.fid)) == 0 else {
+                throw LustreError.fromErrno("orphan \(r.name)")
+            }
+            if let inode = try oi.inode(r.fid) { try setLinks(inode, []) }
+        case .destroy, .orphan:
+            // In replay an orphan is destroyed at once: nobody holds it open after a restart.
+            try unbind(parent, r.name, r.fid, isDirectory: r.isDirectory, live: live)
+            if !live { try removeHoldingNames(r.fid, isDirectory: r.isDirectory) }
+            try oi.remove(r.fid)
+        }
+    }
+
+    private func rename(from: LustreFID, name: String, to: LustreFID, newName: String, fid: LustreFID,
+                        isDirectory: Bool, links: [MDTLink], overwritten: MDTUnlinkRecord?,
+                        live: Bool) throws(LustreError) {
+        guard let inode = try oi.inode(fid) else { return }
+        let source = try oi.inode(from)
+        let target = try oi.inode(to)
+        if live {
+            guard let source, let target else { throw LustreError(errno: ESTALE, "rename: a parent is gone") }
+            if let overwritten, overwritten.disposition == .orphan, let victim = try oi.inode(overwritten.fid) {
+                guard linkat(victim.fd, "", pendingFD, MDTObjectIndex.recordName(overwritten.fid),
+                             MDTSyscalls.atEmptyPath) == 0 else { throw LustreError.fromErrno("orphan \(newName)") }
+            }
+            guard renameat(source.fd, name, target.fd, newName) == 0 else { throw LustreError.fromErrno("rename \(name)") }
+            if let overwritten {
+                switch overwritten.disposition {
+                case .keep:
+                    if let victim = try oi.inode(overwritten.fid) { try setLinks(victim, overwritten.links) }
+                case .orphan:
+                    if let victim = try oi.inode(overwritten.fid) { try setLinks(victim, []) }
+                case .destroy:
+                    try oi.remove(overwritten.fid)
+                }
+            }
+        } else {
+            if let overwritten { try unlink(overwritten, live: false) }
+            if let target { try bind(target, newName, inode) }
+            if !isDirectory { try unbind(source, name, fid, isDirectory: false, live: false) }
+        }
+        try setLinks(inode, links)
+    }
+
+    func setLinks(_ inode: MDTInode, _ links: [MDTLink]) throws(LustreError) {
+        let rc = MDTSyscalls.setxattr(inode.path, linkName, MDTLinkXattr.encode(links))
+        guard rc == 0 else { throw LustreError(errno: rc, "set the names of \(inode.fid)") }
+    }
+
+    private func setattr(_ inode: MDTInode, _ change: MDTSetattr, blocks: UInt64) throws(LustreError) {
+        if change.valid.contains(.uid) || change.valid.contains(.gid) {
+            let uid = change.valid.contains(.uid) ? change.uid : UInt32.max
+            let gid = change.valid.contains(.gid) ? change.gid : UInt32.max
+            guard fchownat(inode.fd, "", uid, gid, MDTSyscalls.atEmptyPath | AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw LustreError.fromErrno("chown \(inode.fid)")
+            }
+        }
+        if change.valid.contains(.mode) && !inode.isSymlink {
+            guard chmod(inode.path, change.mode & 0o7777) == 0 else { throw LustreError.fromErrno("chmod \(inode.fid)") }
+        }
+        if change.valid.contains(.size) && inode.isRegular {
+            let rc = MDTSyscalls.setxattr(inode.path, somName, MDTSizeOnMDS(size: change.size, blocks: blocks).encoded())
+            guard rc == 0 else { throw LustreError(errno: rc, "set the size of \(inode.fid)") }
+        }
+        let times = change.valid.intersection([.atime, .mtime])
+        if !times.isEmpty {
+            func spec(_ set: Bool, _ time: MDTTime) -> timespec {
+                set ? timespec(tv_sec: Int(time.seconds), tv_nsec: Int(time.nanoseconds))
+                    : timespec(tv_sec: 0, tv_nsec: Int((1 << 30) - 2))   // UTIME_OMIT
+            }
+            var specs = [spec(times.contains(.atime), change.atime), spec(times.contains(.mtime), change.mtime)]
+            guard utimensat(AT_FDCWD, inode.path, &specs, 0) == 0 else { throw LustreError.fromErrno("utimes \(inode.fid)") }
+        }
+    }
+
+    // MARK: replay primitives
+
+    /// Makes `name` in `parent` refer to `inode` (replay): a directory is moved from wherever it
+    /// is, another inode gets one more name; an inode already there is vacated first.
+    private func bind(_ parent: MDTInode, _ name: String, _ inode: MDTInode) throws(LustreError) {
+        let own = try inode.stat()
+        if let occupant = try entry(parent.fd, name) {
+            defer { Glibc.close(occupant.fd) }
+            if occupant.st.st_ino == own.st_ino { return }
+            try displace(parent.fd, name, occupant)
+        }
+        if inode.isDirectory {
+            guard let (holder, oldName) = try location(of: inode, ino: own.st_ino) else {
+                throw LustreError(errno: EUCLEAN, "replay: directory \(inode.fid) is nowhere")
+            }
+            guard renameat(holder, oldName, parent.fd, name) == 0 else { throw LustreError.fromErrno("replay move \(name)") }
+        } else {
+            guard linkat(inode.fd, "", parent.fd, name, MDTSyscalls.atEmptyPath) == 0 else {
+                throw LustreError.fromErrno("replay link \(name)")
+            }
+            let holding = MDTObjectIndex.recordName(inode.fid)
+            if let held = try entry(replayFD, holding) {
+                Glibc.close(held.fd)
+                if held.st.st_ino == own.st_ino { _ = unlinkat(replayFD, holding, 0) }
+            }
+        }
+    }
+
+    /// Where a directory is: `REPLAY/<fid>`, or the name its link xattr gives.
+    private func location(of inode: MDTInode, ino: ino_t) throws(LustreError) -> (Int32, String)? {
+        let holding = MDTObjectIndex.recordName(inode.fid)
+        if let held = try entry(replayFD, holding) {
+            Glibc.close(held.fd)
+            if held.st.st_ino == ino { return (replayFD, holding) }
+        }
+        for link in try links(of: inode) {
+            guard let parent = try oi.inode(link.parent), let found = try entry(parent.fd, link.name) else { continue }
+            Glibc.close(found.fd)
+            // The parent stays cached (and open) while the caller renames out of it.
+            if found.st.st_ino == ino { return (parent.fd, link.name) }
+        }
+        return nil
+    }
+
+    /// Moves an inode out of the way into `REPLAY/` (or drops this one of its several names).
+    private func displace(_ dirFD: Int32, _ name: String, _ occupant: Entry) throws(LustreError) {
+        if !occupant.isDirectory && occupant.st.st_nlink > 1 {
+            guard unlinkat(dirFD, name, 0) == 0 else { throw LustreError.fromErrno("replay unlink \(name)") }
+            return
+        }
+        let holding = occupant.fid.map(MDTObjectIndex.recordName) ?? "ino-\(occupant.st.st_ino)"
+        guard renameat(dirFD, name, replayFD, holding) == 0 else { throw LustreError.fromErrno("replay displace \(name)") }
+    }
+
+    /// Removes `name` from `parent` if it still names `fid` (in replay: checked first).
+    private func unbind(_ parent: MDTInode?, _ name: String, _ fid: LustreFID, isDirectory: Bool,
+                        live: Bool) throws(LustreError) {
+        guard let parent else { return }
+        if !live {
+            guard let occupant = try entry(parent.fd, name) else { return }
+            Glibc.close(occupant.fd)
+            guard occupant.fid == fid else { return }
+        }
+        if unlinkat(parent.fd, name, isDirectory ? AT_REMOVEDIR : 0) == 0 { return }
+        if !live && errno == ENOTEMPTY {
+            // Not empty in replay: entries that later records move elsewhere; keep them reachable.
+            guard renameat(parent.fd, name, replayFD, MDTObjectIndex.recordName(fid)) == 0 else {
+                throw LustreError.fromErrno("replay rmdir \(name)")
+            }
+            return
+        }
+        throw LustreError.fromErrno("unlink \(name)")
+    }
+
+    /// Removes `PENDING/<fid>` and `REPLAY/<fid>`.
+    private func removeHoldingNames(_ fid: LustreFID, isDirectory: Bool) throws(LustreError) {
+        let name = MDTObjectIndex.recordName(fid)
+        for dirFD in [pendingFD, replayFD] {
+            if unlinkat(dirFD, name, isDirectory ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT {
+                if errno == EISDIR || errno == ENOTDIR {
+                    _ = unlinkat(dirFD, name, isDirectory ? 0 : AT_REMOVEDIR)
+                } else {
+                    throw LustreError.fromErrno("remove \(name)")
+                }
+            }
+        }
+    }
+}
