@@ -174,15 +174,20 @@ final class LLiteInode: Sendable {
     /// Sends everything cached and waits until the OSTs have answered every write made before
     /// the call; throws the first asynchronous write error since the last flush.
     func flush() async throws(LustreError) {
-        sendHeldBack()
-        let writes = state.withLock { $0.inFlight.values.map(\.task) }
-        for write in writes { await write.value }
+        await drain()
         if let error = state.withLock({ state -> LustreError? in
             defer { state.writeError = nil }
             return state.writeError
         }) {
             throw error
         }
+    }
+
+    /// Sends everything cached and waits for the answers, leaving any error for `flush`.
+    private func drain() async {
+        sendHeldBack()
+        let writes = state.withLock { $0.inFlight.values.map(\.task) }
+        for write in writes { await write.value }
     }
 
     /// `flush`, then OST_SYNC on every OST of the file: the data is committed when it returns.
@@ -224,7 +229,8 @@ final class LLiteInode: Sendable {
     /// what is asked, for random access).
     func read(offset: UInt64, length: Int, readAhead: UInt64) async throws(LustreError) -> ByteBuffer {
         guard length > 0 else { return ByteBuffer() }
-        if hasDirtyData { try await flush() }
+        // The OSTs must have this client's writes; their errors are still reported by fsync/close.
+        if hasDirtyData { await drain() }
         var size = self.size
         let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
         if overflow || end > size {

@@ -1,0 +1,87 @@
+@testable import LLite
+import NIOCore
+import XCTest
+
+/// Write-back runs: what leaves as an RPC and when, and that caller buffers are not copied.
+final class LLiteWriteBackTests: XCTestCase {
+    private let rpc = 4 << 20
+
+    private func bytes(_ count: Int, _ value: UInt8) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        buffer.writeRepeatingByte(value, count: count)
+        return buffer
+    }
+
+    func testSequentialWritesLeaveInWholeAlignedRPCs() {
+        var run = LLiteDirtyRun()
+        var sent: [LLiteDirtyExtent] = []
+        for index in 0..<9 {
+            sent += run.add(offset: UInt64(index) << 20, data: bytes(1 << 20, UInt8(index)), rpcBytes: rpc)
+        }
+        XCTAssertEqual(sent.map(\.offset), [0, 4 << 20])
+        XCTAssertEqual(sent.map(\.length), [rpc, rpc])
+        XCTAssertEqual(run.start, 8 << 20)
+        XCTAssertEqual(run.length, 1 << 20)
+        let gathered = sent[1].gathered()
+        XCTAssertEqual(gathered.readableBytes, rpc)
+        XCTAssertEqual(gathered.getInteger(at: 0, as: UInt8.self), 4)
+        XCTAssertEqual(gathered.getInteger(at: rpc - 1, as: UInt8.self), 7)
+    }
+
+    func testAWholeAlignedRPCGoesOutAsTheCallersOwnBuffer() {
+        var run = LLiteDirtyRun()
+        let data = bytes(rpc, 9)
+        let sent = run.add(offset: UInt64(rpc), data: data, rpcBytes: rpc)
+        XCTAssertEqual(sent.count, 1)
+        XCTAssertEqual(sent[0].slices.count, 1)
+        let out = sent[0].gathered()
+        // Same storage: no copy was made.
+        data.withUnsafeReadableBytes { source in
+            out.withUnsafeReadableBytes { sent in XCTAssertEqual(source.baseAddress, sent.baseAddress) }
+        }
+        XCTAssertTrue(run.isEmpty)
+    }
+
+    func testAnUnalignedRunIsCutAtTheNextRPCBoundary() {
+        var run = LLiteDirtyRun()
+        let sent = run.add(offset: 3 << 20, data: bytes(6 << 20, 1), rpcBytes: rpc)
+        XCTAssertEqual(sent.map(\.offset), [3 << 20, 4 << 20])
+        XCTAssertEqual(sent.map(\.length), [1 << 20, rpc])
+        XCTAssertEqual(run.start, 8 << 20)
+        XCTAssertEqual(run.length, 1 << 20)
+    }
+
+    func testAWriteElsewhereSendsTheRunAsItIs() {
+        var run = LLiteDirtyRun()
+        XCTAssertTrue(run.add(offset: 0, data: bytes(4096, 1), rpcBytes: rpc).isEmpty)
+        let sent = run.add(offset: 1 << 20, data: bytes(4096, 2), rpcBytes: rpc)
+        XCTAssertEqual(sent.map(\.offset), [0])
+        XCTAssertEqual(sent.map(\.length), [4096])
+        XCTAssertEqual(run.start, 1 << 20)
+        // Overwriting cached bytes is also "elsewhere": the older run leaves first.
+        let again = run.add(offset: 1 << 20, data: bytes(4096, 3), rpcBytes: rpc)
+        XCTAssertEqual(again.first?.gathered().getInteger(at: 0, as: UInt8.self), 2)
+        XCTAssertEqual(run.takeAll()?.gathered().getInteger(at: 0, as: UInt8.self), 3)
+        XCTAssertNil(run.takeAll())
+    }
+
+    func testReadAheadGrowsOnAStreamAndStopsOnASeek() {
+        var state = LLiteReadAhead()
+        let mib: UInt64 = 1 << 20
+        XCTAssertEqual(state.record(offset: 0, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib), 8 * mib)
+        XCTAssertEqual(state.record(offset: mib, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib), 16 * mib)
+        XCTAssertEqual(state.record(offset: 2 * mib, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib), 32 * mib)
+        XCTAssertEqual(state.record(offset: 3 * mib, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib), 64 * mib)
+        XCTAssertEqual(state.record(offset: 4 * mib, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib), 64 * mib)
+        XCTAssertEqual(state.record(offset: 900 * mib, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib), 0)
+        // max_read_ahead_mb=0 turns it off.
+        XCTAssertEqual(state.record(offset: 900 * mib + 4096, length: 4096, minimumWindow: 8 * mib, maximum: 0), 0)
+    }
+
+    func testReadCacheKeysCoverARangeInWholeChunks() {
+        let keys = LLiteReadCache.keys(stripe: 1, objectStart: 3 << 20, objectEnd: (9 << 20) + 1, chunkBytes: rpc)
+        XCTAssertEqual(keys.map(\.start), [0, 4 << 20, 8 << 20])
+        XCTAssertTrue(keys.allSatisfy { $0.stripe == 1 })
+        XCTAssertEqual(LLiteReadCache.keys(stripe: 0, objectStart: 5, objectEnd: 5, chunkBytes: rpc), [])
+    }
+}

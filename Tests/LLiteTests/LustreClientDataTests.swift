@@ -1,0 +1,260 @@
+import LLite
+import LOV
+import LibCFS
+import NIOCore
+import ObdClass
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// File data through a mounted client against a real MGS, MDT and two OSTs.
+final class LustreClientDataTests: XCTestCase {
+    private func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
+
+    private func readAll(_ file: LustreFile, size: Int, chunk: Int = 1 << 20) async throws -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(size)
+        while result.count < size {
+            let data = try await file.read(offset: UInt64(result.count), length: min(chunk, size - result.count))
+            if data.readableBytes == 0 { break }
+            result += Array(data.readableBytesView)
+        }
+        return result
+    }
+
+    /// Random writes crossing 64 KiB stripe boundaries, then reads of every kind, equal a reference.
+    private func checkRandomWrites(stripeCount: UInt16, expectedStripes: Int) async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let layout = LustreLayout(stripeSize: 64 << 10, stripeCount: stripeCount)
+        let file = try await client.create(parent: client.rootFID, name: "random-\(stripeCount)", mode: 0o644,
+                                           credentials: .root, layout: layout)
+        XCTAssertEqual(file.layout?.objects.count, expectedStripes)
+        var reference = [UInt8](repeating: 0, count: 0)
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<60 {
+            let offset = Int.random(in: 0..<(3 << 20), using: &generator)
+            let length = Int.random(in: 1...(300 << 10), using: &generator)
+            let data = pattern(length, seed: UInt64(round))
+            if reference.count < offset + length { reference += [UInt8](repeating: 0, count: offset + length - reference.count) }
+            reference.replaceSubrange(offset..<(offset + length), with: data)
+            try await file.write(offset: UInt64(offset), data: buffer(data))
+        }
+        // Before close: reads see the cached writes.
+        let before = try await readAll(file, size: reference.count + 4096)
+        XCTAssertEqual(before.count, reference.count)
+        XCTAssertTrue(before == reference, "data read before close differs")
+        let size = await file.size
+        XCTAssertEqual(size, UInt64(reference.count))
+        try await file.close()
+
+        let attributes = try await client.getattr(file.fid, credentials: .root)
+        XCTAssertEqual(attributes.size, UInt64(reference.count))
+        let again = try await client.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let sequential = try await readAll(again, size: reference.count, chunk: 128 << 10)
+        XCTAssertTrue(sequential == reference, "sequential read after reopen differs")
+        for _ in 0..<40 {
+            let offset = Int.random(in: 0..<reference.count, using: &generator)
+            let length = Int.random(in: 1...(200 << 10), using: &generator)
+            let data = try await again.read(offset: UInt64(offset), length: length)
+            let end = min(offset + length, reference.count)
+            XCTAssertEqual(Array(data.readableBytesView), Array(reference[offset..<end]), "read at \(offset)+\(length)")
+        }
+        try await again.close()
+    }
+
+    func testRandomWritesOnOneStripeEqualTheReference() async throws {
+        try await checkRandomWrites(stripeCount: 1, expectedStripes: 1)
+    }
+
+    func testRandomWritesOnTwoStripesEqualTheReference() async throws {
+        try await checkRandomWrites(stripeCount: 2, expectedStripes: 2)
+    }
+
+    func testRandomWritesOnEveryOSTEqualTheReference() async throws {
+        try await checkRandomWrites(stripeCount: LustreLayout.stripeCountAll, expectedStripes: 2)
+    }
+
+    func testSparseFileWithAHolePastFourGiBReadsZerosInTheHole() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let file = try await client.create(parent: client.rootFID, name: "sparse", mode: 0o644, credentials: .root,
+                                           layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 2))
+        let head = pattern(10_000, seed: 1)
+        let tail = pattern(100_000, seed: 2)
+        let far: UInt64 = (5 << 30) + 12345
+        try await file.write(offset: 0, data: buffer(head))
+        try await file.write(offset: far, data: buffer(tail))
+        try await file.close()
+
+        let attributes = try await client.getattr(file.fid, credentials: .root)
+        XCTAssertEqual(attributes.size, far + UInt64(tail.count))
+        let reader = try await client.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let hole = try await reader.read(offset: 4 << 30, length: 3 << 20)
+        XCTAssertEqual(hole.readableBytes, 3 << 20)
+        XCTAssertTrue(hole.readableBytesView.allSatisfy { $0 == 0 })
+        let start = try await reader.read(offset: 0, length: 20_000)
+        XCTAssertEqual(Array(start.readableBytesView), head + [UInt8](repeating: 0, count: 10_000))
+        let end = try await reader.read(offset: far - 100, length: 1 << 20)
+        XCTAssertEqual(Array(end.readableBytesView), [UInt8](repeating: 0, count: 100) + tail)
+        let past = try await reader.read(offset: far + UInt64(tail.count), length: 4096)
+        XCTAssertEqual(past.readableBytes, 0)
+        try await reader.close()
+    }
+
+    func testAppendWritesAtTheEndWhateverTheOffset() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let file = try await client.create(parent: client.rootFID, name: "log", mode: 0o644, credentials: .root,
+                                           layout: LustreLayout(stripeSize: 64 << 10, stripeCount: 2))
+        try await file.write(offset: 0, data: buffer(pattern(100_000, seed: 1)))
+        try await file.close()
+        let appender = try await client.open(file.fid, flags: O_WRONLY | O_APPEND, credentials: .root)
+        let first = try await appender.append(buffer(pattern(5000, seed: 2)))
+        XCTAssertEqual(first, 100_000)
+        // With O_APPEND the offset given is ignored.
+        try await appender.write(offset: 0, data: buffer(pattern(70_000, seed: 3)))
+        try await appender.close()
+        let reader = try await client.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let all = try await readAll(reader, size: 200_000)
+        XCTAssertEqual(all.count, 175_000)
+        XCTAssertTrue(all == pattern(100_000, seed: 1) + pattern(5000, seed: 2) + pattern(70_000, seed: 3))
+        try await reader.close()
+    }
+
+    func testFsyncReturnsWithTheDataCommittedOnEveryOST() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let file = try await client.create(parent: client.rootFID, name: "synced", mode: 0o644, credentials: .root,
+                                           layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 2))
+        let data = pattern(3 << 20, seed: 7)
+        try await file.write(offset: 0, data: buffer(data))
+        try await file.fsync()
+        // Both objects hold their share, and both OSTs have reported a commit.
+        let object = try LOVObject(layout: XCTUnwrap(file.layout), device: client.lov)
+        let merged = try await object.getattr()
+        XCTAssertEqual(merged.size, UInt64(data.count))
+        for target in object.targets { XCTAssertGreaterThan(target.osc.lastCommitted, 0) }
+        // A second client sees the data without the first closing.
+        let other = try await fs.mount(client: 1)
+        let reader = try await other.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let back = try await readAll(reader, size: data.count)
+        XCTAssertTrue(back == data)
+        try await reader.close()
+        try await file.close()
+    }
+
+    func testAnOpenFileStaysReadableAfterUnlink() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let data = pattern(2 << 20, seed: 4)
+        let writer = try await client.create(parent: client.rootFID, name: "doomed", mode: 0o644, credentials: .root,
+                                             layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 2))
+        try await writer.write(offset: 0, data: buffer(data))
+        try await writer.close()
+        let reader = try await client.open(writer.fid, flags: O_RDONLY, credentials: .root)
+        try await client.unlink(parent: client.rootFID, name: "doomed", credentials: .root)
+        await assertErrno(ENOENT) { try await client.lookup(parent: client.rootFID, name: "doomed", credentials: .root) }
+        let back = try await readAll(reader, size: data.count)
+        XCTAssertTrue(back == data)
+        try await reader.close()
+    }
+
+    func testTwoClientsSeeEachOthersFilesAfterClose() async throws {
+        let fs = try await makeFilesystem()
+        let one = try await fs.mount(client: 0)
+        let two = try await fs.mount(client: 1)
+        let first = pattern(1_500_000, seed: 5)
+        let file = try await one.create(parent: one.rootFID, name: "shared", mode: 0o644, credentials: .root,
+                                        layout: LustreLayout(stripeSize: 64 << 10, stripeCount: 2))
+        try await file.write(offset: 0, data: buffer(first))
+        try await file.close()
+
+        let seen = try await two.lookup(parent: two.rootFID, name: "shared", credentials: .root)
+        XCTAssertEqual(seen.fid, file.fid)
+        XCTAssertEqual(seen.size, UInt64(first.count))
+        let reader = try await two.open(seen.fid, flags: O_RDWR, credentials: .root)
+        let seenByTwo = try await readAll(reader, size: first.count)
+        XCTAssertTrue(seenByTwo == first)
+        // The second client changes it; the first sees the change at its next open.
+        let second = pattern(300_000, seed: 6)
+        try await reader.write(offset: 1_400_000, data: buffer(second))
+        try await reader.close()
+
+        let expected = Array(first[0..<1_400_000]) + second
+        let attributes = try await one.getattr(file.fid, credentials: .root)
+        XCTAssertEqual(attributes.size, UInt64(expected.count))
+        let again = try await one.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let seenByOne = try await readAll(again, size: expected.count + 1)
+        XCTAssertTrue(seenByOne == expected)
+        try await again.close()
+    }
+
+    func testTruncateShrinksAndExtendsWithZeros() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let data = pattern(3 << 20, seed: 8)
+        let file = try await client.create(parent: client.rootFID, name: "cut", mode: 0o644, credentials: .root,
+                                           layout: LustreLayout(stripeSize: 64 << 10, stripeCount: 2))
+        try await file.write(offset: 0, data: buffer(data))
+        let cut = (3 << 19) + 1
+        try await file.truncate(UInt64(cut))
+        let size = await file.size
+        XCTAssertEqual(size, UInt64(cut))
+        let kept = try await readAll(file, size: 3 << 20)
+        XCTAssertTrue(kept == Array(data[0..<cut]))
+        try await file.close()
+        let closedSize = try await client.getattr(file.fid, credentials: .root).size
+        XCTAssertEqual(closedSize, UInt64(cut))
+
+        // Extending through setattr on the closed file: the new part reads as zeros.
+        var change = MDTSetattr()
+        change.valid = [.size]
+        change.size = 5 << 20
+        let attributes = try await client.setattr(file.fid, change, credentials: .root)
+        XCTAssertEqual(attributes.size, 5 << 20)
+        let reader = try await client.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let all = try await readAll(reader, size: 6 << 20)
+        XCTAssertEqual(all.count, 5 << 20)
+        XCTAssertTrue(all == Array(data[0..<cut]) + [UInt8](repeating: 0, count: (5 << 20) - cut))
+        try await reader.close()
+
+        // O_TRUNC empties it.
+        let emptied = try await client.open(file.fid, flags: O_WRONLY | O_TRUNC, credentials: .root)
+        try await emptied.close()
+        let emptiedSize = try await client.getattr(file.fid, credentials: .root).size
+        XCTAssertEqual(emptiedSize, 0)
+    }
+
+    func testWritersWaitUnderATinyDirtyLimitAndTheDataArrivesWhole() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount { $0.maxDirtyMB = 1 }
+        let file = try await client.create(parent: client.rootFID, name: "throttled", mode: 0o644, credentials: .root,
+                                           layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 2))
+        let data = pattern(12 << 20, seed: 9)
+        var offset = 0
+        while offset < data.count {
+            try await file.write(offset: UInt64(offset), data: buffer(Array(data[offset..<(offset + (256 << 10))])))
+            offset += 256 << 10
+        }
+        for target in client.lov.allTargets { XCTAssertLessThanOrEqual(target.dirtyLimit.dirtyBytes, 1 << 20) }
+        try await file.close()
+        let reader = try await client.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let throttledBack = try await readAll(reader, size: data.count)
+        XCTAssertTrue(throttledBack == data)
+        try await reader.close()
+    }
+
+    func testReadsOfAWriteOnlyFileAndUseAfterCloseFailWithEBADF() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let file = try await client.create(parent: client.rootFID, name: "wo", mode: 0o644, credentials: .root,
+                                           flags: O_WRONLY)
+        await assertErrno(EBADF) { try await file.read(offset: 0, length: 10) }
+        try await file.close()
+        await assertErrno(EBADF) { try await file.write(offset: 0, data: ByteBuffer(bytes: [1])) }
+        await assertErrno(EBADF) { try await file.close() }
+    }
+}
