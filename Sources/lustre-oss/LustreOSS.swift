@@ -2,6 +2,7 @@ import ArgumentParser
 import LNet
 import LibCFS
 import LustreCompat
+import LustreTargetTools
 import OFD
 import OSD
 import ObdClass
@@ -51,12 +52,12 @@ struct LustreOSS: AsyncParsableCommand {
 
     private func serve() async throws(LustreError) {
         let nid = try NID(parsing: nid)
-        var prepared: [OSSTarget] = []
+        var prepared: [ServerTarget] = []
         // Unmounting needs every file of the OSDs closed, which their deinit does: so they live in
         // `run` only, and the targets are released once it has returned.
         defer { for target in prepared.reversed() { target.release() } }
         for path in targets {
-            let target = try OSSTarget.prepare(path, runDir: runDir)
+            let target = try ServerTarget.prepare(path, runDir: runDir, role: .ost)
             prepared.append(target)
             if prepared.dropLast().contains(where: { $0.name == target.name }) {
                 throw .invalid("\(target.name) given twice")
@@ -66,7 +67,7 @@ struct LustreOSS: AsyncParsableCommand {
     }
 
     /// Opens the object stores, serves them until SIGTERM or SIGINT, and closes them.
-    private func run(_ prepared: [OSSTarget], on nid: NID) async throws(LustreError) {
+    private func run(_ prepared: [ServerTarget], on nid: NID) async throws(LustreError) {
         var options = OSDDevice.Options()
         options.engine = ioEngine.flatMap { IOEngineKind(name: $0) }
         options.directIO = directIO
@@ -76,7 +77,7 @@ struct LustreOSS: AsyncParsableCommand {
             for osd in osds { await osd.close() }
         }
         for target in prepared {
-            if target.isNew { LCONSOLE("\(target.name): new disk, initializing") }
+            if !target.contains("O") { LCONSOLE("\(target.name): new disk, initializing") }
             do {
                 osds.append(try await OSDDevice.open(root: target.root, options: options))
             } catch {
@@ -117,7 +118,7 @@ struct LustreOSS: AsyncParsableCommand {
     }
 
     /// The MGS NIDs to register with: --mgsnode, else the first NID of each mountdata mgsnode.
-    private func mgsNodes(_ targets: [OSSTarget]) -> [NID] {
+    private func mgsNodes(_ targets: [ServerTarget]) -> [NID] {
         let texts = mgsnode.isEmpty
             ? targets.flatMap { $0.mountData.mgsNodes.compactMap(\.first) } : mgsnode
         var nodes: [NID] = []

@@ -5,8 +5,8 @@ import LibCFS
 
 /// An exclusive lock that says "this process serves the target", as ext4's MMP keeps a second
 /// node from mounting an ldiskfs target: `flock` on a file, released by the kernel when the
-/// process dies however it dies, so a SIGKILLed OSS never leaves a stale lock behind.
-final class TargetLock {
+/// process dies however it dies, so a SIGKILLed server never leaves a stale lock behind.
+public final class TargetLock {
     private var fd: Int32
 
     private init(fd: Int32) { self.fd = fd }
@@ -15,7 +15,7 @@ final class TargetLock {
 
     /// Locks `path` (created if missing when `create`) and, when `recordOwner`, writes
     /// "pid host" in it for whoever finds it taken. EBUSY naming the holder if it is taken.
-    static func acquire(_ path: String, target: String, create: Bool, recordOwner: Bool) throws(LustreError) -> TargetLock {
+    public static func acquire(_ path: String, target: String, create: Bool, recordOwner: Bool) throws(LustreError) -> TargetLock {
         let fd = open(path, (recordOwner ? O_RDWR : O_RDONLY) | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
         guard fd >= 0 else { throw LustreError.fromErrno("open \(path)") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
@@ -38,7 +38,7 @@ final class TargetLock {
     }
 
     /// Unlocks (idempotent).
-    func release() {
+    public func release() {
         if fd >= 0 {
             close(fd)
             fd = -1

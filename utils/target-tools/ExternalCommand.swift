@@ -5,9 +5,9 @@ import LibCFS
 
 /// Runs an external program (mount, umount) and waits for it; its output goes to ours, so the
 /// administrator sees mount's own words when it fails.
-enum Command {
+public enum ExternalCommand {
     /// The exit status of `argv[0]` (looked up in PATH) run with `argv`.
-    static func run(_ argv: [String]) throws(LustreError) -> Int32 {
+    public static func run(_ argv: [String]) throws(LustreError) -> Int32 {
         var pid: pid_t = 0
         var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
         cArguments.append(nil)

@@ -5,16 +5,27 @@ import LibCFS
 import LustreCompat
 import ObdClass
 
-/// A target on its way to being served: its identity from `CONFIGS/mountdata`, the directory its
-/// objects live in (an image or device loop-mounted under the run dir, or a directory target used
-/// as it is), and the locks that keep a second OSS off it.
-final class OSSTarget {
-    let name: TargetName
-    let mountData: MountData
+/// A target on its way to being served by `lustre-oss` or `lustre-mds`: its identity from
+/// `CONFIGS/mountdata`, the directory its tree lives in (an image or device loop-mounted under
+/// the run dir, or a directory target used as it is), and the locks that keep a second server
+/// off it (the image's flock before mounting, `CONFIGS/mmp_lock` inside).
+public final class ServerTarget {
+    /// What kind of target a server accepts.
+    public enum Role: Sendable {
+        /// An OST (`lustre-oss`).
+        case ost
+        /// An MDT, possibly combined with the MGS (`lustre-mds`).
+        case mdt
+
+        var program: String { self == .ost ? "lustre-oss" : "lustre-mds" }
+    }
+
+    public let name: TargetName
+    public let mountData: MountData
     /// The ext4 tree holding the target: the mount point, or the directory target itself.
-    let root: String
+    public let root: String
     /// Where this process mounted the target, to unmount it at exit.
-    private(set) var mountPoint: String?
+    public private(set) var mountPoint: String?
     /// The lock in the target's tree (`CONFIGS/mmp_lock`), naming this process.
     private var targetLock: TargetLock?
     /// The lock on the image or device, taken before mounting it.
@@ -30,29 +41,31 @@ final class OSSTarget {
         self.targetLock = targetLock
     }
 
-    /// Finds out what `path` is and makes its tree reachable, locked for this process.
-    static func prepare(_ path: String, runDir: String) throws(LustreError) -> OSSTarget {
+    /// Finds out what `path` is and makes its tree reachable, locked for this process; refuses
+    /// a target that is not of `role`.
+    public static func prepare(_ path: String, runDir: String, role: Role) throws(LustreError) -> ServerTarget {
         var st = stat()
         guard stat(path, &st) == 0 else { throw LustreError.fromErrno("target \(path)") }
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
             let mountData = try readMountData(directory: path)
-            let name = try targetName(mountData, path)
+            let name = try targetName(mountData, path, role: role)
             let lock = try TargetLock.acquire(path + "/" + lockFile, target: "\(name)", create: true, recordOwner: true)
-            return OSSTarget(name: name, mountData: mountData, root: path, mountPoint: nil, imageLock: nil, targetLock: lock)
+            return ServerTarget(name: name, mountData: mountData, root: path, mountPoint: nil, imageLock: nil, targetLock: lock)
         case S_IFREG, S_IFBLK:
-            return try mount(path, isDevice: st.st_mode & S_IFMT == S_IFBLK, runDir: runDir)
+            return try mount(path, isDevice: st.st_mode & S_IFMT == S_IFBLK, runDir: runDir, role: role)
         default:
             throw LustreError.invalid("target \(path) is neither an image, a block device nor a directory")
         }
     }
 
     /// Where the "served by" lock lives in a target (the MMP block's stand-in).
-    static let lockFile = "CONFIGS/mmp_lock"
+    public static let lockFile = "CONFIGS/mmp_lock"
 
-    private static func mount(_ path: String, isDevice: Bool, runDir: String) throws(LustreError) -> OSSTarget {
+    private static func mount(_ path: String, isDevice: Bool, runDir: String, role: Role) throws(LustreError)
+        -> ServerTarget {
         guard geteuid() == 0 else {
-            throw LustreError(errno: EPERM, "\(path) is an image or device, which lustre-oss must mount: that needs root "
+            throw LustreError(errno: EPERM, "\(path) is an image or device, which \(role.program) must mount: that needs root "
                               + "(run as root, or serve a directory target made with mkfs.lustre --backfs-dir)")
         }
         // Read the identity without mounting, so the lock can name the target and the mount
@@ -71,13 +84,13 @@ final class OSSTarget {
             throw error.adding(context: "\(path): no valid \(MountData.filePath) (format it with mkfs.lustre)")
         }
         try? volume.close()
-        let name = try targetName(mountData, path)
-        // The image itself is locked before mounting: two OSSes must never mount one volume.
+        let name = try targetName(mountData, path, role: role)
+        // The image itself is locked before mounting: two servers must never mount one volume.
         let imageLock = try TargetLock.acquire(path, target: "\(name)", create: false, recordOwner: false)
         let mountPoint = "\(runDir)/mnt/\(name)"
         try makeDirectories(mountPoint)
         if isMountPoint(mountPoint) {
-            // A killed OSS leaves its mount behind; the image lock says nobody uses it now.
+            // A killed server leaves its mount behind; the image lock says nobody uses it now.
             LCONSOLE("\(name): reusing the mount left at \(mountPoint)")
         } else {
             var arguments = ["mount", "-t", "ext4"]
@@ -85,12 +98,12 @@ final class OSSTarget {
             options += mountOptions(mountData)
             if !options.isEmpty { arguments += ["-o", options.joined(separator: ",")] }
             arguments += [path, mountPoint]
-            let status = try Command.run(arguments)
+            let status = try ExternalCommand.run(arguments)
             guard status == 0 else {
                 throw LustreError(errno: EIO, "mount \(path) on \(mountPoint) failed (mount exit status \(status))")
             }
         }
-        let target = OSSTarget(name: name, mountData: mountData, root: mountPoint, mountPoint: mountPoint,
+        let target = ServerTarget(name: name, mountData: mountData, root: mountPoint, mountPoint: mountPoint,
                                imageLock: imageLock, targetLock: nil)
         do {
             target.targetLock = try TargetLock.acquire(mountPoint + "/" + lockFile, target: "\(name)", create: true,
@@ -103,7 +116,7 @@ final class OSSTarget {
     }
 
     /// Unlocks the target and unmounts it if this process mounted it.
-    func release() {
+    public func release() {
         // The lock file inside the mount is open: close it first or umount says busy.
         targetLock?.release()
         targetLock = nil
@@ -120,7 +133,7 @@ final class OSSTarget {
     private func unmount(_ mountPoint: String) {
         for attempt in 0..<20 {
             do {
-                if try Command.run(["umount", mountPoint]) == 0 { return }
+                if try ExternalCommand.run(["umount", mountPoint]) == 0 { return }
             } catch {
                 CERROR("\(name): umount \(mountPoint): \(error)")
                 return
@@ -129,13 +142,14 @@ final class OSSTarget {
             usleep(100_000)
         }
         CWARN("\(name): \(mountPoint) still busy: detaching it (umount -l)")
-        _ = try? Command.run(["umount", "-l", mountPoint])
+        _ = try? ExternalCommand.run(["umount", "-l", mountPoint])
     }
 
-    /// Whether the OSD has never run on this target (no object directory yet).
-    var isNew: Bool {
+    /// Whether `relative` exists in the target's tree (`O` for an OST's objects, `ROOT` for an
+    /// MDT's namespace: absent on a target never served).
+    public func contains(_ relative: String) -> Bool {
         var st = stat()
-        return stat(root + "/O", &st) != 0
+        return stat(root + "/" + relative, &st) == 0
     }
 
     private static func readMountData(directory: String) throws(LustreError) -> MountData {
@@ -155,13 +169,14 @@ final class OSSTarget {
         }
     }
 
-    private static func targetName(_ mountData: MountData, _ path: String) throws(LustreError) -> TargetName {
-        guard mountData.isOST else {
+    private static func targetName(_ mountData: MountData, _ path: String, role: Role) throws(LustreError) -> TargetName {
+        let wanted: TargetName.Kind = role == .ost ? .ost : .mdt
+        guard role == .ost ? mountData.isOST : mountData.isMDT else {
             throw LustreError.invalid("\(path) holds \(mountData.svname.isEmpty ? "no target" : mountData.svname), "
-                                      + "not an OST: lustre-oss serves OSTs")
+                                      + "not an \(wanted.rawValue): \(role.program) serves \(wanted.rawValue)s")
         }
-        guard let name = mountData.targetName, name.kind == .ost else {
-            throw LustreError.invalid("\(path): OST without a usable name ('\(mountData.svname)')")
+        guard let name = mountData.targetName, name.kind == wanted else {
+            throw LustreError.invalid("\(path): \(wanted.rawValue) without a usable name ('\(mountData.svname)')")
         }
         return name
     }
