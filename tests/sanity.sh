@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# sanity.sh: the filesystem as a shell user sees it, through a real mount.lustre mount of a
+# filesystem started by llmount.sh (MDS + 2 OSSs on 127.0.5.x, port 19995, its own mount point):
+# namespace operations and their errors (also as an unprivileged user), data at random offsets
+# across stripe boundaries for stripe counts 1, 2 and -1 checked against a local reference,
+# `lfs getstripe` checked against the OST objects on the targets, a sparse 5 GiB file, `cp -a` of a
+# source tree, an open-unlinked file, two mounts of one filesystem, and umount with dirty data.
+# Each check is a function; the first failure stops the test with its message and the logs.
+TEST_NET=${TEST_NET:-127.0.5}
+TEST_PORT=${TEST_PORT:-19995}
+. "$(dirname "$0")/test-framework.sh"
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC_TREE=${SRC_TREE:-$HERE/../fs}
+export FSNAME=sanity MDSCOUNT=1 OSTCOUNT=2 TMP=$TEST_DIR MOUNT=$TEST_DIR/mnt NETADDR=$TEST_NET PORT=$TEST_PORT
+export MDSSIZE=$((2 * 1024 * 1024)) OSTSIZE=$((3 * 1024 * 1024)) LUSTRE_BIN
+MNT=$MOUNT
+MNT2=$TEST_DIR/mnt2
+LFS=$LUSTRE_BIN/lfs
+STATE=$TEST_DIR/lustre-$FSNAME
+USER_ID=${SANITY_UID:-1000}
+
+sanity_cleanup() {
+    mountpoint -q "$MNT2" 2>/dev/null && umount "$MNT2"
+    bash "$HERE/llmountcleanup.sh" >/dev/null 2>&1
+    cleanup
+}
+trap sanity_cleanup EXIT
+
+fail_with_logs() {
+    cp "$STATE"/*.log "$TEST_DIR"/ 2>/dev/null
+    fail "$@"
+}
+
+# expect_error "MESSAGE" CMD...: CMD must fail and say MESSAGE (the errno's text) on stderr.
+expect_error() {
+    local message=$1; shift
+    local out
+    if out=$("$@" 2>&1); then fail_with_logs "'$*' succeeded; expected '$message'"; fi
+    [[ "$out" == *"$message"* ]] || fail_with_logs "'$*' said '$out'; expected '$message'"
+}
+
+as_user() { setpriv --reuid="$USER_ID" --regid="$USER_ID" --clear-groups "$@"; }
+
+check_mounted() { mountpoint -q "$MNT" || fail_with_logs "$MNT is no longer mounted"; }
+
+run_check() {
+    local name=$1
+    log "--- $name"
+    "$name"
+    check_mounted
+    log "ok $name"
+}
+
+# --- checks --------------------------------------------------------------------
+
+test_namespace() {
+    local d=$MNT/ns
+    mkdir "$d" || fail_with_logs "mkdir"
+    echo data >"$d/file" || fail_with_logs "create"
+    [ "$(cat "$d/file")" = data ] || fail_with_logs "read back"
+    mkdir -p "$d/a/b/c" || fail_with_logs "mkdir -p"
+    mv "$d/file" "$d/a/renamed" || fail_with_logs "rename"
+    [ -e "$d/file" ] && fail_with_logs "the old name survived the rename"
+    [ "$(cat "$d/a/renamed")" = data ] || fail_with_logs "content after rename"
+    ln "$d/a/renamed" "$d/hard" || fail_with_logs "link"
+    [ "$(stat -c %h "$d/hard")" = 2 ] || fail_with_logs "nlink after link is $(stat -c %h "$d/hard")"
+    [ "$(stat -c %i "$d/hard")" = "$(stat -c %i "$d/a/renamed")" ] || fail_with_logs "hard link has another inode"
+    ln -s a/renamed "$d/sym" || fail_with_logs "symlink"
+    [ "$(readlink "$d/sym")" = a/renamed ] || fail_with_logs "readlink"
+    [ "$(cat "$d/sym")" = data ] || fail_with_logs "read through the symlink"
+    chmod 640 "$d/hard" && [ "$(stat -c %a "$d/a/renamed")" = 640 ] || fail_with_logs "chmod"
+    touch -d '2001-02-03 04:05:06' "$d/a/b" && [ "$(stat -c %Y "$d/a/b")" = 981173106 ] || fail_with_logs "utimes of a directory"
+    python3 -c "import os, sys; os.utime(sys.argv[1], (981173106, 981173106))" "$d/hard" \
+        && [ "$(stat -c %X:%Y "$d/hard")" = 981173106:981173106 ] || fail_with_logs "utimes of a file"
+    truncate -s 3 "$d/hard" && [ "$(cat "$d/hard")" = dat ] || fail_with_logs "truncate"
+    mkfifo "$d/fifo" && [ -p "$d/fifo" ] || fail_with_logs "mkfifo"
+    [ "$(ls "$d" | tr '\n' ' ')" = "a fifo hard sym " ] || fail_with_logs "ls shows '$(ls "$d" | tr '\n' ' ')'"
+    # Errors, as the tools print them.
+    expect_error "File exists" mkdir "$d/a"
+    expect_error "File exists" ln "$d/hard" "$d/sym"
+    expect_error "No such file or directory" rm "$d/nothing"
+    expect_error "No such file or directory" cat "$d/nothing"
+    expect_error "Directory not empty" rmdir "$d/a"
+    expect_error "Not a directory" mkdir "$d/hard/sub"
+    expect_error "Is a directory" rm "$d/a"
+    expect_error "File name too long" touch "$d/$(printf 'x%.0s' $(seq 256))"
+    # mv refuses this itself; rename(2) must too.
+    expect_error "Invalid argument" python3 -c "import os, sys; os.rename(sys.argv[1], sys.argv[2])" "$d/a" "$d/a/b/inside"
+    rm "$d/hard" "$d/sym" "$d/fifo" "$d/a/renamed" && rm -r "$d" || fail_with_logs "cleanup by rm -r"
+    [ -e "$d" ] && fail_with_logs "$d survived rm -r"
+    return 0
+}
+
+test_permissions() {
+    id "$USER_ID" >/dev/null 2>&1 || log "(uid $USER_ID has no passwd entry: fine for setpriv)"
+    local d=$MNT/perm
+    as_user stat "$MNT" >/dev/null || fail_with_logs "uid $USER_ID cannot reach $MNT"
+    mkdir -m 755 "$d" && echo secret >"$d/private" && chmod 600 "$d/private" || fail_with_logs "set-up"
+    expect_error "Permission denied" as_user touch "$d/new"
+    expect_error "Permission denied" as_user mkdir "$d/newdir"
+    expect_error "Permission denied" as_user cat "$d/private"
+    expect_error "Permission denied" as_user rm -f "$d/private"
+    expect_error "Operation not permitted" as_user chmod 777 "$d/private"
+    expect_error "Operation not permitted" as_user chown "$USER_ID" "$d/private"
+    chmod 1777 "$d" || fail_with_logs "chmod 1777"
+    as_user sh -c "echo mine >'$d/user-file'" || fail_with_logs "the user cannot create in a 1777 directory"
+    [ "$(stat -c %u:%g "$d/user-file")" = "$USER_ID:$USER_ID" ] || fail_with_logs "owner is $(stat -c %u:%g "$d/user-file")"
+    as_user chmod 600 "$d/user-file" || fail_with_logs "the owner cannot chmod"
+    expect_error "Operation not permitted" as_user rm -f "$d/private"   # sticky directory
+    as_user rm "$d/user-file" || fail_with_logs "the owner cannot remove their file"
+    rm -r "$d"
+}
+
+# Random writes at offsets and sizes that cross stripe boundaries, the same on a local reference
+# file, then compared byte for byte (read back through a fresh open after caches are dropped).
+random_io_check() { # count
+    local count=$1 f=$MNT/stripe$1 ref=$TEST_DIR/ref$1
+    "$LFS" setstripe -c "$count" -S 64K "$f" || fail_with_logs "lfs setstripe -c $count"
+    python3 - "$f" "$ref" <<'PY' || fail_with_logs "random writes (stripe count $count)"
+import os, random, sys
+random.seed(int.from_bytes(os.urandom(4), 'little'))
+fs, ref = sys.argv[1], sys.argv[2]
+a = os.open(fs, os.O_RDWR)
+b = os.open(ref, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+stripe = 64 << 10
+for i in range(120):
+    # Offsets near stripe boundaries half the time; sizes from a byte to several stripes.
+    off = random.randrange(0, 48) * stripe + random.choice([0, random.randrange(stripe), stripe - random.randrange(1, 64)])
+    size = random.choice([1, 7, 4096, stripe - 1, stripe + 1, random.randrange(1, 4 * stripe)])
+    data = os.urandom(size)
+    assert os.pwrite(a, data, off) == size
+    os.pwrite(b, data, off)
+    if i % 40 == 39:
+        os.ftruncate(a, off + size // 2); os.ftruncate(b, off + size // 2)
+os.fsync(a)
+os.close(a); os.close(b)
+PY
+    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+    cmp "$f" "$ref" || fail_with_logs "stripe count $count: the file differs from the reference"
+    local want=$count
+    [ "$count" = -1 ] && want=$OSTCOUNT
+    [ "$("$LFS" getstripe -c "$f")" = "$want" ] || fail_with_logs "stripe count $count: getstripe -c says $("$LFS" getstripe -c "$f")"
+}
+test_data_stripe_1() { random_io_check 1; }
+test_data_stripe_2() { random_io_check 2; }
+test_data_stripe_all() { random_io_check -1; }
+
+# Reassembles a file from its OST objects on the targets' backing store, using the layout lfs
+# getstripe prints: proves getstripe tells where the bytes are.
+test_getstripe_matches_objects() {
+    local f=$MNT/stripe2 out=$TEST_DIR/reassembled
+    [ -f "$f" ] || random_io_check 2
+    sync
+    "$LFS" getstripe "$f" >"$TEST_DIR/getstripe.out" || fail_with_logs "lfs getstripe"
+    python3 - "$TEST_DIR/getstripe.out" "$STATE" "$FSNAME" "$(stat -c %s "$f")" "$out" <<'PY' || fail_with_logs "reassembly from the OST objects"
+import os, sys, glob
+text, state, fsname, size, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+lines = open(text).read().splitlines()
+field = {l.split(':')[0].strip(): l.split(':', 1)[1].strip() for l in lines if l.startswith('lmm_')}
+stripe_size, count = int(field['lmm_stripe_size']), int(field['lmm_stripe_count'])
+objects = [l.split() for l in lines if l.startswith('\t') and l.split()[0].isdigit()]
+assert len(objects) == count, (objects, count)
+def object_path(ost, oid, seq):
+    name = '%s-OST%04x' % (fsname, ost)
+    for root in glob.glob('%s/run/mnt/%s' % (state, name)) + glob.glob('%s/ost%d' % (state, ost + 1)):
+        for p in glob.glob('%s/**/O/%d/d%d/%d' % (root, seq, oid % 32, oid), recursive=True) + \
+                 ['%s/O/%d/d%d/%d' % (root, seq, oid % 32, oid)]:
+            if os.path.exists(p):
+                return p
+    raise SystemExit('object %d of OST %d not found on the backing store' % (oid, ost))
+stripes = [open(object_path(int(o[0]), int(o[1]), int(o[3])), 'rb').read() for o in objects]
+result = bytearray()
+chunk = 0
+while len(result) < size:
+    s = stripes[chunk % count]
+    off = (chunk // count) * stripe_size
+    piece = s[off:off + stripe_size]
+    piece += bytes(stripe_size - len(piece))     # a hole or the object's short tail reads as zeros
+    result += piece
+    chunk += 1
+open(out, 'wb').write(bytes(result[:size]))
+PY
+    cmp "$f" "$out" || fail_with_logs "the bytes on the OSTs are not where lfs getstripe says"
+}
+
+test_sparse_5g() {
+    local f=$MNT/sparse
+    truncate -s 5G "$f" || fail_with_logs "truncate -s 5G"
+    printf 'middle' | dd of="$f" bs=1 seek=$((4 << 30)) conv=notrunc status=none || fail_with_logs "write at 4 GiB"
+    printf 'end' | dd of="$f" bs=1 seek=$(((5 << 30) - 3)) conv=notrunc status=none || fail_with_logs "write at the end"
+    [ "$(stat -c %s "$f")" = $((5 << 30)) ] || fail_with_logs "size is $(stat -c %s "$f")"
+    [ "$(dd if="$f" bs=1 skip=$((4 << 30)) count=6 status=none)" = middle ] || fail_with_logs "read at 4 GiB"
+    [ "$(tail -c 3 "$f")" = end ] || fail_with_logs "read at the end"
+    [ "$(dd if="$f" bs=1M skip=2048 count=1 status=none | tr -d '\0' | wc -c)" = 0 ] || fail_with_logs "a hole is not zeros"
+    local used=$(($(stat -c %b "$f") * 512))
+    [ "$used" -lt $((64 << 20)) ] || fail_with_logs "a sparse 5 GiB file uses $used bytes"
+    rm "$f"
+}
+
+test_cp_tree() {
+    [ -d "$SRC_TREE" ] || fail "no source tree $SRC_TREE"
+    cp -a "$SRC_TREE" "$MNT/tree" || fail_with_logs "cp -a"
+    diff -r "$SRC_TREE" "$MNT/tree" >"$TEST_DIR/diff.out" || fail_with_logs "diff -r: $(head -5 "$TEST_DIR/diff.out")"
+    local a b
+    a=$(cd "$SRC_TREE" && find . -printf '%p %m\n' | sort | md5sum)
+    b=$(cd "$MNT/tree" && find . -printf '%p %m\n' | sort | md5sum)
+    [ "$a" = "$b" ] || fail_with_logs "cp -a did not keep names and modes"
+    rm -r "$MNT/tree" || fail_with_logs "rm -r of the copy"
+}
+
+test_open_unlinked() {
+    python3 - "$MNT/unlinked" <<'PY' || fail_with_logs "open-unlinked file"
+import os, sys
+p = sys.argv[1]
+data = os.urandom(3 << 20)
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, data)
+os.unlink(p)
+assert not os.path.exists(p), 'name survived unlink'
+assert os.pread(fd, len(data), 0) == data, 'contents changed after unlink'
+os.pwrite(fd, b'more', len(data))
+assert os.pread(fd, 4, len(data)) == b'more'
+os.close(fd)
+PY
+}
+
+test_two_mounts() {
+    mkdir -p "$MNT2"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    head -c 2500000 /dev/urandom >"$TEST_DIR/two.ref"
+    cp "$TEST_DIR/two.ref" "$MNT/from1" || fail_with_logs "write on mount 1"
+    mkdir "$MNT2/dir2" && cp "$TEST_DIR/two.ref" "$MNT2/dir2/from2" || fail_with_logs "write on mount 2"
+    # FUSE sends the release after close(2) returns and the kernel caches attributes for a
+    # second (there are no DLM locks to revoke them): give both time to pass.
+    sleep 1.5
+    cmp "$MNT2/from1" "$TEST_DIR/two.ref" || fail_with_logs "mount 2 does not see mount 1's file"
+    cmp "$MNT/dir2/from2" "$TEST_DIR/two.ref" || fail_with_logs "mount 1 does not see mount 2's file"
+    rm "$MNT2/from1" && sleep 1.5
+    [ -e "$MNT/from1" ] && fail_with_logs "mount 1 still sees a file removed on mount 2"
+    umount "$MNT2" || fail_with_logs "umount of the second mount"
+    rm -r "$MNT/dir2"
+}
+
+# Unmounting while the client holds written data not yet on the OSTs loses nothing.
+test_umount_dirty() {
+    head -c 30000000 /dev/urandom >"$TEST_DIR/dirty.ref"
+    cp "$TEST_DIR/dirty.ref" "$MNT/dirty" || fail_with_logs "write"
+    local pid
+    pid=$(awk '$1 == "client" { print $2 }' "$STATE/pids")
+    umount "$MNT" || fail_with_logs "umount with dirty data"
+    for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && fail_with_logs "mount.lustre (pid $pid) did not exit after umount"
+    grep -q "unmounted" "$STATE/client.log" || fail_with_logs "mount.lustre did not report a clean unmount"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT" -o accept_port="$TEST_PORT" || fail_with_logs "remount"
+    cmp "$MNT/dirty" "$TEST_DIR/dirty.ref" || fail_with_logs "data written before umount was lost"
+    rm "$MNT/dirty"
+}
+
+test_mount_errors() {
+    local m=$TEST_DIR/m3
+    mkdir -p "$m"
+    expect_error "No such file or directory" "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/nosuchfs" "$m" -o accept_port="$TEST_PORT"
+    expect_error "Connection refused" "$LUSTRE_BIN/mount.lustre" "$TEST_NET.99@tcp:/$FSNAME" "$m" -o accept_port="$TEST_PORT"
+    expect_error "mount point" "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$TEST_DIR/none" -o accept_port="$TEST_PORT"
+    expect_error "unknown mount option 'bogus'" "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$m" -o bogus
+    mountpoint -q "$m" && fail_with_logs "a failed mount left $m mounted"
+    # mount(8)'s generic options, as an fstab line with _netdev passes them, are accepted.
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$m" -o "rw,_netdev,defaults,noauto,user_xattr,flock,accept_port=$TEST_PORT" \
+        || fail_with_logs "mount with generic options"
+    mountpoint -q "$m" || fail_with_logs "not mounted"
+    umount "$m" || fail_with_logs "umount"
+}
+
+test_lfs() {
+    local d=$MNT/lfsdir
+    mkdir "$d"
+    "$LFS" setstripe -c 2 -S 128K "$d" || fail_with_logs "lfs setstripe DIR"
+    [ "$("$LFS" getstripe -d -c "$d")" = 2 ] || fail_with_logs "directory default count"
+    echo x >"$d/inherits"
+    [ "$("$LFS" getstripe -c "$d/inherits")" = 2 ] && [ "$("$LFS" getstripe -S "$d/inherits")" = 131072 ] \
+        || fail_with_logs "a new file did not inherit the directory's layout"
+    "$LFS" setstripe -c 1 -i 1 "$d/one" && [ "$("$LFS" getstripe -i "$d/one")" = 1 ] || fail_with_logs "setstripe -i 1"
+    expect_error "File exists" "$LFS" setstripe -c 1 "$d/one"
+    expect_error "stripe size" "$LFS" setstripe -S 100K "$d/bad"
+    [ "$("$LFS" find "$MNT/lfsdir" --stripe-count 2 --type f)" = "$d/inherits" ] || fail_with_logs "lfs find --stripe-count"
+    [ "$("$LFS" find "$MNT/lfsdir" --ost 1 --name 'o*')" = "$d/one" ] || fail_with_logs "lfs find --ost"
+    local fid
+    fid=$("$LFS" path2fid "$d/one") || fail_with_logs "lfs path2fid"
+    [[ "$fid" =~ ^\[0x[0-9a-f]+:0x[0-9a-f]+:0x[0-9a-f]+\]$ ]] || fail_with_logs "path2fid printed '$fid'"
+    [ "$("$LFS" fid2path "$MNT" "$fid")" = "$d/one" ] || fail_with_logs "fid2path"
+    "$LFS" df "$MNT" >"$TEST_DIR/df.out" || fail_with_logs "lfs df"
+    assert_contains "$TEST_DIR/df.out" "^UUID  *1K-blocks  *Used  *Available Use% Mounted on"
+    assert_contains "$TEST_DIR/df.out" "^$FSNAME-MDT0000_UUID .* $MNT\[MDT:0\]"
+    assert_contains "$TEST_DIR/df.out" "^$FSNAME-OST0001_UUID .* $MNT\[OST:1\]"
+    assert_contains "$TEST_DIR/df.out" "^filesystem_summary: .* $MNT$"
+    "$LFS" df -i "$MNT" | grep -q "IUsed" || fail_with_logs "lfs df -i"
+    expect_error "not on a Lustre filesystem" "$LFS" getstripe /etc/hostname
+    rm -r "$d"
+}
+
+# --- run -----------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || { log "SKIP: needs root (FUSE mounts for other users, setpriv, drop_caches)"; exit 0; }
+chmod 755 "$TEST_DIR"    # mktemp's 0700 would stop the unprivileged user before the mount
+bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmount.out" >&2; fail "llmount.sh failed"; }
+cat "$TEST_DIR/llmount.out"
+for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
+        test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
+        test_mount_errors test_umount_dirty}; do
+    run_check "$check"
+done
+pass
