@@ -7,7 +7,7 @@ export LUSTRE_BIN=${LUSTRE_BIN:-$(cd .. && swift build --show-bin-path)}
 passed=0
 failed=0
 failures=()
-for test in ${ONLY:-test-*.sh}; do
+for test in ${ONLY:-test-*.sh sanity.sh}; do
     [ "$test" = test-framework.sh ] && continue
     echo "=== $test"
     start=$(date +%s)
