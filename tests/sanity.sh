@@ -20,7 +20,9 @@ LFS=$LUSTRE_BIN/lfs
 STATE=$TEST_DIR/lustre-$FSNAME
 USER_ID=${SANITY_UID:-1000}
 
+INSTALLED_HELPER=""
 sanity_cleanup() {
+    [ -n "$INSTALLED_HELPER" ] && rm -f "$INSTALLED_HELPER"
     mountpoint -q "$MNT2" 2>/dev/null && umount "$MNT2"
     bash "$HERE/llmountcleanup.sh" >/dev/null 2>&1
     cleanup
@@ -272,6 +274,27 @@ test_mount_errors() {
     umount "$m" || fail_with_logs "umount"
 }
 
+# mount(8) finds /sbin/mount.lustre for `mount -t lustre` and for fstab lines (with _netdev).
+test_mount_t_lustre() {
+    local helper=/sbin/mount.lustre m=$TEST_DIR/m5
+    if [ ! -e "$helper" ]; then
+        ln -s "$LUSTRE_BIN/mount.lustre" "$helper" || fail "cannot install $helper"
+        INSTALLED_HELPER=$helper
+    elif [ "$(readlink -f "$helper")" != "$(readlink -f "$LUSTRE_BIN/mount.lustre")" ]; then
+        log "(using the installed $helper)"
+    fi
+    mkdir -p "$m"
+    mount -t lustre "$TEST_NET.1@tcp:/$FSNAME" "$m" -o accept_port="$TEST_PORT" || fail_with_logs "mount -t lustre"
+    [ "$(findmnt -n -o FSTYPE "$m")" = fuse.lustre ] || fail_with_logs "mount -t lustre did not mount Lustre"
+    [ -d "$m/lfsdir" ] || ls "$m" >/dev/null || fail_with_logs "the mount does not serve"
+    umount "$m" || fail_with_logs "umount after mount -t lustre"
+    echo "$TEST_NET.1@tcp:/$FSNAME $m lustre defaults,_netdev,noauto,accept_port=$TEST_PORT 0 0" >"$TEST_DIR/fstab"
+    mount -T "$TEST_DIR/fstab" "$m" || fail_with_logs "mount from an fstab line"
+    mountpoint -q "$m" || fail_with_logs "the fstab mount is not there"
+    umount "$m" || fail_with_logs "umount after the fstab mount"
+    if [ -n "$INSTALLED_HELPER" ]; then rm -f "$INSTALLED_HELPER"; INSTALLED_HELPER=""; fi
+}
+
 test_lfs() {
     local d=$MNT/lfsdir
     mkdir "$d"
@@ -306,7 +329,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_mount_errors test_umount_dirty}; do
+        test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass
