@@ -1,0 +1,210 @@
+import LibCFS
+import NIOCore
+import ObdClass
+import PtlRPC
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Decodes each MDT request, calls the `MDTDevice`, and encodes the reply. Malformed requests
+/// are answered with the decoder's error (EPROTO, EINVAL, ENAMETOOLONG...), unknown opcodes with
+/// EOPNOTSUPP; neither disturbs other clients.
+final class MDTRequestHandler: PtlRPCHandler {
+    let device: MDTDevice
+    let stats: LProcStats
+
+    init(device: MDTDevice, stats: LProcStats) {
+        self.device = device
+        self.stats = stats
+    }
+
+    func connect(target: String, export: PtlRPCExport) throws(LustreError) {
+        guard target == device.target.uuid || target == device.target.description else {
+            throw LustreError(errno: ENODEV, "no target \(target) on this MDS (it serves \(device.target))")
+        }
+    }
+
+    func lastCommitted(for export: PtlRPCExport) -> UInt64 { device.lastCommitted }
+
+    /// The client is gone: close whatever it left open (Lustre's `mdt_export_cleanup`).
+    func disconnected(_ export: PtlRPCExport) {
+        let device = self.device
+        let owner = export.handle
+        Task { await device.closeAll(owner: owner) }
+    }
+
+    func handle(_ request: PtlRPCRequest) async -> PtlRPCReply {
+        guard let opcode = MDTOpcode(rawValue: request.message.opcode) else {
+            CDEBUG(.rpctrace, "mdt: unsupported opcode \(request.message.opcode) from \(request.initiator)")
+            return .error(.notSupported("MDT opcode \(request.message.opcode)"))
+        }
+        let started = MonotonicClock.nanoseconds()
+        var counter: MDTServiceCounter?
+        do throws(LustreError) {
+            let body = opcode == .ping ? ByteBuffer() : try request.message.buffer(0, "\(opcode) record")
+            let reply = try await dispatch(opcode, body, request, counter: &counter)
+            if let counter { stats.record(counter, Int64((MonotonicClock.nanoseconds() - started) / 1000)) }
+            return reply
+        } catch {
+            if let counter { stats.record(counter, Int64((MonotonicClock.nanoseconds() - started) / 1000)) }
+            CDEBUG(.rpctrace, "mdt: \(opcode) from \(request.initiator) failed: \(error)")
+            return .error(error)
+        }
+    }
+
+    private func dispatch(_ opcode: MDTOpcode, _ body: ByteBuffer, _ request: PtlRPCRequest,
+                          counter: inout MDTServiceCounter?) async throws(LustreError) -> PtlRPCReply {
+        let owner = request.export.handle
+        switch opcode {
+        case .ping:
+            return PtlRPCReply()
+        case .connect, .disconnect:
+            throw .protocolError("\(opcode) outside the connection handshake")
+        case .getRoot:
+            _ = try MDTGetRootRequest(decodingRequest: body)
+            return Self.reply(MDTBodyReply(attributes: try await device.getattr(device.rootFID)))
+        case .getattr:
+            counter = .getattr
+            let record = try MDTGetattrRequest(decodingRequest: body)
+            return Self.reply(MDTBodyReply(attributes: try await device.getattr(record.fid)))
+        case .getattrName:
+            counter = .getattr
+            let record = try MDTLookupRequest(decodingRequest: body)
+            let attributes = try await device.lookup(parent: record.parent, name: record.name,
+                                                     credentials: record.credentials)
+            let layout = attributes.isRegular ? try await device.layout(of: attributes.fid) : nil
+            return Self.reply(MDTBodyReply(attributes: attributes, layout: layout))
+        case .reint:
+            return try await reint(body, owner: owner, counter: &counter)
+        case .close:
+            counter = .close
+            let record = try MDTCloseRequest(decodingRequest: body)
+            let transno = try await device.close(handle: record.handle, size: record.size, blocks: record.blocks,
+                                                 owner: owner)
+            return PtlRPCReply(transno: transno)
+        case .readdir:
+            counter = .readpage
+            let record = try MDTReaddirRequest(decodingRequest: body)
+            var page = try await device.readdir(record.fid, cookie: record.cookie, maxEntries: Int(record.maxEntries),
+                                                credentials: record.credentials)
+            if page.entries.count > Int(record.maxEntries) {
+                page = MDTDirPage(entries: Array(page.entries.prefix(Int(record.maxEntries))), end: false)
+            }
+            var buffer = ByteBuffer()
+            page.encode(into: &buffer)
+            return PtlRPCReply(buffers: [buffer])
+        case .readlink:
+            counter = .readlink
+            let record = try MDTReadlinkRequest(decodingRequest: body)
+            let target = try await device.readlink(record.fid, credentials: record.credentials)
+            return PtlRPCReply(buffers: [MDTTextReply(text: target).encoded()])
+        case .fid2path:
+            let record = try MDTFid2PathRequest(decodingRequest: body)
+            let path = try await device.fid2path(record.fid)
+            guard path.utf8.count <= MDTWireLimits.maxPathLength else {
+                throw LustreError(errno: ENAMETOOLONG, "path of \(record.fid) is \(path.utf8.count) bytes long")
+            }
+            return PtlRPCReply(buffers: [MDTTextReply(text: path).encoded()])
+        case .statfs:
+            counter = .statfs
+            _ = try MDTStatfsRequest(decodingRequest: body)
+            return PtlRPCReply(buffers: [try device.statfs().encoded()])
+        case .sync:
+            counter = .sync
+            _ = try MDTSyncRequest(decodingRequest: body)
+            _ = try await device.sync()
+            return PtlRPCReply()
+        case .getxattr:
+            counter = .getxattr
+            let record = try MDTGetxattrRequest(decodingRequest: body)
+            let value = try await device.getxattr(record.fid, name: record.name, credentials: record.credentials)
+            guard value.count <= MDTWireLimits.maxXattrValueLength else {
+                throw LustreError(errno: E2BIG, "xattr \(record.name) of \(record.fid) holds \(value.count) bytes")
+            }
+            return PtlRPCReply(buffers: [MDTXattrValueReply(value: value).encoded()])
+        case .setxattr:
+            counter = .setxattr
+            let record = try MDTSetxattrRequest(decodingRequest: body)
+            let transno = try await device.setxattr(record.fid, name: record.name, value: record.value,
+                                                    flags: record.flags, credentials: record.credentials)
+            return PtlRPCReply(transno: transno)
+        case .listxattr:
+            counter = .getxattr
+            let record = try MDTListxattrRequest(decodingRequest: body)
+            let names = try await device.listxattr(record.fid, credentials: record.credentials)
+            guard names.count <= MDTWireLimits.maxXattrNames else {
+                throw LustreError(errno: E2BIG, "\(record.fid) has \(names.count) xattrs")
+            }
+            return PtlRPCReply(buffers: [MDTNameListReply(names: names).encoded()])
+        case .removexattr:
+            counter = .setxattr
+            let record = try MDTRemovexattrRequest(decodingRequest: body)
+            let transno = try await device.removexattr(record.fid, name: record.name, credentials: record.credentials)
+            return PtlRPCReply(transno: transno)
+        case .setLayout:
+            counter = .setxattr
+            let record = try MDTSetLayoutRequest(decodingRequest: body)
+            try record.layout.validateSettings()
+            let transno = try await device.setLayout(record.fid, record.layout, credentials: record.credentials)
+            return PtlRPCReply(transno: transno)
+        }
+    }
+
+    /// `MDS_REINT`: the sub-opcode picks the record.
+    private func reint(_ body: ByteBuffer, owner: UInt64, counter: inout MDTServiceCounter?) async throws(LustreError)
+        -> PtlRPCReply {
+        guard let raw = body.getInteger(at: body.readerIndex, endianness: .little, as: UInt32.self) else {
+            throw .protocolError("reint record without a sub-opcode")
+        }
+        guard let sub = MDTReintOpcode(rawValue: raw) else { throw .notSupported("reint sub-opcode \(raw)") }
+        switch sub {
+        case .create:
+            let record = try MDTCreateRequest(decodingRequest: body)
+            counter = record.kind == .directory ? .mkdir : .mknod
+            if let layout = record.layout { try layout.validateSettings() }
+            let made = try await device.create(parent: record.parent, name: record.name, kind: record.kind,
+                                               mode: record.mode, credentials: record.credentials,
+                                               layout: record.layout, exclusive: record.exclusive)
+            return Self.reply(MDTBodyReply(attributes: made.attributes, layout: made.layout), transno: made.transno)
+        case .open:
+            counter = .open
+            let record = try MDTOpenRequest(decodingRequest: body)
+            let opened = try await device.open(record.fid, flags: record.flags, credentials: record.credentials,
+                                               owner: owner)
+            return Self.reply(MDTBodyReply(attributes: opened.0, layout: opened.1, handle: opened.handle))
+        case .unlink:
+            counter = .unlink
+            let record = try MDTUnlinkRequest(decodingRequest: body)
+            return PtlRPCReply(transno: try await device.unlink(parent: record.parent, name: record.name,
+                                                                credentials: record.credentials))
+        case .rmentry:
+            counter = .rmdir
+            let record = try MDTRmdirRequest(decodingRequest: body)
+            return PtlRPCReply(transno: try await device.rmdir(parent: record.parent, name: record.name,
+                                                               credentials: record.credentials))
+        case .rename:
+            let record = try MDTRenameRequest(decodingRequest: body)
+            counter = .rename
+            let transno = try await device.rename(from: record.from, name: record.name, to: record.to,
+                                                  newName: record.newName, credentials: record.credentials)
+            return PtlRPCReply(transno: transno)
+        case .link:
+            counter = .link
+            let record = try MDTLinkRequest(decodingRequest: body)
+            let (attributes, transno) = try await device.link(record.fid, parent: record.parent, name: record.name,
+                                                              credentials: record.credentials)
+            return Self.reply(MDTBodyReply(attributes: attributes), transno: transno)
+        case .setattr:
+            counter = .setattr
+            let record = try MDTSetattrRequest(decodingRequest: body)
+            let (attributes, transno) = try await device.setattr(record.fid, record.change,
+                                                                 credentials: record.credentials)
+            return Self.reply(MDTBodyReply(attributes: attributes), transno: transno)
+        }
+    }
+
+    private static func reply(_ body: MDTBodyReply, transno: UInt64 = 0) -> PtlRPCReply {
+        PtlRPCReply(buffers: [body.encoded()], transno: transno)
+    }
+}
