@@ -1,0 +1,68 @@
+import ArgumentParser
+import LNet
+import LibCFS
+import LustreTargetTools
+import MDT
+import MGS
+import ObdClass
+import PtlRPC
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// `lustre-mds`: serves the MGS and MDT of one combined target (`mkfs.lustre --mgs --mdt`) over
+/// LNet until SIGTERM or SIGINT.
+@main
+struct LustreMDS: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lustre-mds",
+        abstract: "Serve the MGS and MDT of a target made by mkfs.lustre --mgs --mdt (image, device or --backfs-dir directory).",
+        version: LustreVersion.string)
+
+    @Option(help: "The NID to serve on, e.g. 127.0.0.1@tcp.") var nid: String
+    @Option(help: "The LNet acceptor port.") var acceptPort: Int = 988
+    @Option(help: "Where images and devices are mounted (RUN_DIR/mnt/<target>).") var runDir: String = "/run/lustre"
+    @Option(help: "MDT request handler tasks.") var threads: Int = 16
+    @Option(help: "Seconds between commits of the MDT's log.") var commitInterval: Double = 1.0
+    @Argument(help: "The target: an ext4 image or device made by mkfs.lustre --mgs --mdt, or a --backfs-dir directory.")
+    var target: String
+
+    func validate() throws {
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1...1024") }
+        guard commitInterval > 0 else { throw ValidationError("--commit-interval must be positive") }
+        guard (1...65535).contains(acceptPort) else { throw ValidationError("--accept-port must be 1...65535") }
+    }
+
+    func run() async throws {
+        LustreDebug.applyEnvironment()
+        do {
+            try await serve()
+        } catch {
+            fputs("lustre-mds: \(error)\n", stderr)
+            throw ExitCode(1)
+        }
+    }
+
+    private func serve() async throws(LustreError) {
+        let nid = try NID(parsing: nid)
+        let prepared = try ServerTarget.prepare(target, runDir: runDir, role: .mdt)
+        // Unmounting needs every file of the MDT closed: the devices live in `run` only.
+        defer { prepared.release() }
+        guard prepared.mountData.isMGS else {
+            throw .invalid("\(prepared.name) has no MGS (format it with mkfs.lustre --mgs --mdt): "
+                           + "lustre-mds serves the MGS and the MDT together")
+        }
+        var options = MDSServer.Options()
+        options.threads = threads
+        options.commitInterval = commitInterval
+        options.acceptPort = acceptPort
+        let server = try await MDSServer.start(target: prepared.name, root: prepared.root, nid: nid, options: options)
+        print("lustre-mds: serving \(prepared.name) (MGS) on \(nid) port \(acceptPort), pid \(getpid())")
+        fflush(stdout)
+
+        await TerminationSignal.wait()
+        LCONSOLE("lustre-mds: stopping \(prepared.name)")
+        await server.stop()
+    }
+}
