@@ -105,7 +105,7 @@ public final class LODDevice: MDTObjectAllocator {
     }
 
     deinit {
-        _ = ParamTree.shared.unregister(prefix: "lod.\(name).")
+        _ = ParamTree.shared.unregister(prefix: "lod.\(name)")
     }
 
     private static func hex4(_ value: UInt32) -> String {
@@ -227,67 +227,85 @@ public final class LODDevice: MDTObjectAllocator {
             throw .invalid("stripe count \(layout.stripeCount) above \(LustreLayout.maxStripeCount)")
         }
         let deadline = MonotonicClock.nanoseconds() + UInt64(options.createTimeout * 1e9)
-        while true {
-            let mayWait = MonotonicClock.nanoseconds() < deadline
-            if let objects = try attempt(layout, mayWait: mayWait) {
-                var result = layout
-                result.fid = fid
-                result.objects = objects
-                result.stripeCount = UInt16(objects.count)
-                result.stripeOffset = UInt16(truncatingIfNeeded: objects[0].ostIndex)
-                return result
-            }
+        let requested = layout.stripeCount == LustreLayout.stripeCountAll ? Int.max : max(Int(layout.stripeCount), 1)
+        var (usable, coming) = try usableOSTs(waitingUntil: deadline)
+        // Right after start, OSTs still connecting are waited for rather than left out.
+        while coming, usable.count < requested, MonotonicClock.nanoseconds() < deadline {
             let remaining = Double(deadline &- MonotonicClock.nanoseconds()) / 1e9
             await readyEvent.wait(timeout: min(0.2, max(remaining, 0.001)))
-        }
-    }
-
-    /// One try at placing the stripes: the objects, nil to wait for an OST that is coming, or
-    /// ENOSPC when none can serve.
-    private func attempt(_ layout: LustreLayout, mayWait: Bool) throws(LustreError) -> [LayoutObject]? {
-        let osps = state.withLock { state -> [OSPDevice]? in state.stopped ? nil : state.osps }
-        guard let osps else { throw LustreError(errno: ESHUTDOWN, "\(name) stopped") }
-        var usable: [(osp: OSPDevice, snapshot: OSPDevice.Snapshot)] = []
-        usable.reserveCapacity(osps.count)
-        var coming = false
-        for osp in osps {
-            let snapshot = osp.snapshot()
-            if snapshot.usable {
-                usable.append((osp, snapshot))
-            } else if osp.status == .connecting || osp.status == .active {
-                coming = true
-            }
-        }
-        guard !usable.isEmpty else {
-            if mayWait, coming { return nil }
-            throw LustreError(errno: ENOSPC, "\(name): no OST can take new objects (\(osps.count) configured)")
+            (usable, coming) = try usableOSTs(waitingUntil: deadline)
         }
         let wanted = layout.stripeCount == LustreLayout.stripeCountAll
             ? usable.count : min(max(Int(layout.stripeCount), 1), usable.count)
         let offset: UInt32? = layout.stripeOffset == LustreLayout.stripeOffsetAny ? nil : UInt32(layout.stripeOffset)
-        let ready = usable.filter { $0.snapshot.available > 0 }
-        if mayWait {
-            if let offset, let first = usable.first(where: { $0.osp.index == offset }), first.snapshot.available == 0 {
-                return nil
-            }
-            if ready.count < wanted { return nil }
-        }
-        guard !ready.isEmpty else {
-            throw LustreError(errno: ENOSPC, "\(name): no precreated objects on any OST")
-        }
-        let targets = ready.map { LODQOS.Target(index: $0.osp.index, bytesAvailable: $0.snapshot.bytesAvailable) }
-        let chosen = qos.withLock { $0.choose(count: min(wanted, ready.count), offset: offset, among: targets) }
+        let targets = usable.map { LODQOS.Target(index: $0.osp.index, bytesAvailable: $0.snapshot.bytesAvailable) }
+        let chosen = qos.withLock { $0.choose(count: wanted, offset: offset, among: targets) }
         var objects: [LayoutObject] = []
         objects.reserveCapacity(chosen.count)
         for index in chosen {
-            guard let osp = ready.first(where: { $0.osp.index == index })?.osp, let oid = osp.reserve() else { continue }
-            objects.append(LayoutObject(ostIndex: index, id: OSTObjectID(sequence: OSTObjectID.mdt0Sequence, objectID: oid)))
+            guard let osp = usable.first(where: { $0.osp.index == index })?.osp else { continue }
+            // Nearly always the pool has one; otherwise its refill is under way.
+            if let oid = await take(from: osp, deadline: deadline) {
+                objects.append(LayoutObject(ostIndex: index, id: OSTObjectID(sequence: OSTObjectID.mdt0Sequence, objectID: oid)))
+            }
         }
-        if objects.isEmpty {
-            if mayWait { return nil }
-            throw LustreError(errno: ENOSPC, "\(name): precreated objects ran out")
+        if objects.count < chosen.count {
+            // An OST could not deliver in time: any other with objects takes its stripe.
+            for (osp, _) in usable where objects.count < chosen.count && !objects.contains(where: { $0.ostIndex == osp.index }) {
+                if let oid = osp.reserve() {
+                    objects.append(LayoutObject(ostIndex: osp.index, id: OSTObjectID(sequence: OSTObjectID.mdt0Sequence, objectID: oid)))
+                }
+            }
         }
-        return objects
+        guard !objects.isEmpty else {
+            throw LustreError(errno: ENOSPC, "\(name): no precreated objects on any usable OST")
+        }
+        var result = layout
+        result.fid = fid
+        result.objects = objects
+        result.stripeCount = UInt16(objects.count)
+        result.stripeOffset = UInt16(truncatingIfNeeded: objects[0].ostIndex)
+        return result
+    }
+
+    private typealias UsableOST = (osp: OSPDevice, snapshot: OSPDevice.Snapshot)
+
+    /// The OSTs usable now, and whether others are still coming up (connecting since start);
+    /// ENOSPC if none is usable and none is coming or `deadline` has passed.
+    private func usableOSTs(waitingUntil deadline: UInt64) throws(LustreError) -> (usable: [UsableOST], coming: Bool) {
+        let osps = state.withLock { state -> [OSPDevice]? in state.stopped ? nil : state.osps }
+        guard let osps else { throw LustreError(errno: ESHUTDOWN, "\(name) stopped") }
+        var usable: [UsableOST] = []
+        usable.reserveCapacity(osps.count)
+        var coming = false, recovering = false
+        for osp in osps {
+            let snapshot = osp.snapshot()
+            if snapshot.usable {
+                usable.append((osp, snapshot))
+            } else {
+                switch osp.status {
+                case .connecting: coming = true
+                case .active: recovering = true     // reconnecting, or its pool not synchronized yet
+                case .inactive, .full: break
+                }
+            }
+        }
+        guard usable.isEmpty, !(coming || recovering) || MonotonicClock.nanoseconds() >= deadline else {
+            return (usable, coming)
+        }
+        throw LustreError(errno: ENOSPC, "\(name): no OST can take new objects (\(osps.count) configured)")
+    }
+
+    /// One id from `osp`, waiting for its refill (at most `qos_maxage`, and not past
+    /// `deadline`) while it stays usable; nil if it does not deliver.
+    private func take(from osp: OSPDevice, deadline: UInt64) async -> UInt64? {
+        if let oid = osp.reserve() { return oid }
+        let limit = min(deadline, MonotonicClock.nanoseconds() + UInt64(max(options.qosMaxAge, 1) * 1e9))
+        while MonotonicClock.nanoseconds() < limit, osp.snapshot().usable {
+            await readyEvent.wait(timeout: min(0.2, max(Double(limit &- MonotonicClock.nanoseconds()) / 1e9, 0.001)))
+            if let oid = osp.reserve() { return oid }
+        }
+        return nil
     }
 
     public func destroy(_ objects: [LayoutObject], of fid: LustreFID) async throws(LustreError) {
@@ -295,7 +313,7 @@ public final class LODDevice: MDTObjectAllocator {
         guard let log = state.withLock({ $0.stopped ? nil : $0.log }) else {
             throw LustreError(errno: ESHUTDOWN, "\(name) not started")
         }
-        let now = UInt64(WallClock.now().seconds)
+        let now = UInt64(clamping: WallClock.now().seconds)
         let records = objects.map { OSPSyncRecord(ostIndex: $0.ostIndex, object: $0.id, parent: fid, time: now) }
         let ids = try await log.append(records)
         dispatch(zip(objects, ids).map { ($0.ostIndex, ($1, $0.id)) })

@@ -83,7 +83,7 @@ final class OSPDevice: Sendable {
     }
 
     deinit {
-        _ = ParamTree.shared.unregister(prefix: "osp.\(name).")
+        _ = ParamTree.shared.unregister(prefix: "osp.\(name)")
     }
 
     private func registerParameters() {
