@@ -210,7 +210,7 @@ let package = Package(
         .executableTarget(
             name: "lctl",
             dependencies: [
-                "LibCFS", "LNet", "PtlRPC",
+                "LibCFS", "LNet", "PtlRPC", "LustreAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "utils/lctl",
@@ -236,6 +236,12 @@ let package = Package(
             path: "utils/ost-survey",
             swiftSettings: gnuSource),
 
+        .target(
+            name: "LustreAdmin",
+            dependencies: ["LibCFS", "ObdClass"],
+            path: "utils/admin",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
         .target(
             name: "LustreTargetTools",
             dependencies: [
@@ -304,6 +310,8 @@ let package = Package(
                     swiftSettings: gnuSource),
         .testTarget(name: "LustreCompatTests", dependencies: ["LustreCompat", "LibCFS"],
                     path: "Tests/LustreCompatTests", swiftSettings: gnuSource),
+        .testTarget(name: "LustreAdminTests", dependencies: ["LustreAdmin", "ObdClass", "LibCFS"],
+                    path: "Tests/LustreAdminTests", swiftSettings: gnuSource),
         .testTarget(name: "LNetTests", dependencies: ["LNet", "LibCFS", .product(name: "NIOEmbedded", package: "swift-nio")],
                     path: "Tests/LNetTests",
                     swiftSettings: gnuSource),
