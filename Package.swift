@@ -196,6 +196,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/mount.lustre",
+            exclude: ["README.md"],
             swiftSettings: gnuSource),
         .executableTarget(
             name: "lustre-oss",
@@ -275,6 +276,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "utils/lfs",
+            exclude: ["README.md"],
             swiftSettings: gnuSource),
         .executableTarget(
             name: "lfsck",
