@@ -134,6 +134,8 @@ final class LustreFixture: Sendable {
             let mdt = try await MDTDevice.open(root: root, target: mdtName, allocator: lod, options: mdtOptions)
             let mdtService = MDTService(lnet: lnet, device: mdt, threads: 8)
             mdtService.start()
+            // Files get every stripe they ask for only once both OSTs can allocate objects.
+            for _ in 0..<500 where lod.usableOSTCount < Self.ossNIDs.count { try await Task.sleep(nanoseconds: 10_000_000) }
             servers.withLock {
                 $0 = Servers(mdsLNet: lnet, mgs: mgs, mgsService: mgsService, lod: lod, mdt: mdt, mdtService: mdtService,
                              oss: oss)

@@ -242,7 +242,7 @@ public final class LustreClient: Sendable {
 
     private func tearDown() async {
         state.withLock { $0.watch?.cancel() }
-        _ = ParamTree.shared.unregister(prefix: "llite.\(name).")
+        _ = ParamTree.shared.unregister(prefix: "llite.\(name)")
         await mdc.disconnect()
         for target in lov.removeAll() { await target.osc.disconnect() }
         await mgc.disconnect()
