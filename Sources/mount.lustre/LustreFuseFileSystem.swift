@@ -102,6 +102,15 @@ final class LustreFuseFileSystem: FuseOperations {
         }
     }
 
+    /// `access(2)` from the attributes, with POSIX's rules; the MDS still checks every real operation.
+    func access(_ request: FuseRequest, node: UInt64, mask: Int32) {
+        serve(request) { [self] () throws(LustreError) in
+            let credentials = credentials(request)
+            let attributes = try await client.getattr(try nodes.fid(of: node), credentials: credentials)
+            request.reply(error: AccessCheck.allows(attributes, credentials, mask: mask) ? 0 : EACCES)
+        }
+    }
+
     func readlink(_ request: FuseRequest, node: UInt64) {
         serve(request) { [self] () throws(LustreError) in
             request.reply(readlink: try await client.readlink(try nodes.fid(of: node), credentials: credentials(request)))
@@ -188,7 +197,10 @@ final class LustreFuseFileSystem: FuseOperations {
             let handle = handles.add(OpenFile(file: opened, flags: file.flags))
             let attributes: MDTAttributes
             do throws(LustreError) {
-                attributes = try await client.getattr(opened.fid, credentials: credentials)
+                // A file this create made is empty: the MDS's attributes are whole, no OST glimpse needed.
+                attributes = file.flags & O_EXCL != 0
+                    ? try await client.mdc.getattr(opened.fid, credentials: credentials)
+                    : try await client.getattr(opened.fid, credentials: credentials)
             } catch {
                 if let open = handles.removeFile(handle) { try? await open.file.close() }
                 throw error

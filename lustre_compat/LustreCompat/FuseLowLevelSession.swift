@@ -110,9 +110,10 @@ public final class FuseLowLevelSession: @unchecked Sendable {
     /// Serves requests until the filesystem is unmounted, on `maxThreads` OS threads at most.
     /// Returns libfuse's status: 0, or a negative errno.
     public func run(maxThreads: Int = 16) async -> Int32 {
+        let thread = Mutex<OSThread?>(nil)
         let status: Int32 = await withCheckedContinuation { continuation in
             do throws(LustreError) {
-                let thread = try OSThread(name: "fuse-loop") { [self] in
+                let started = try OSThread(name: "fuse-loop") { [self] in
                     let config = fuse_loop_cfg_create()
                     fuse_loop_cfg_set_clone_fd(config, 0)
                     fuse_loop_cfg_set_max_threads(config, UInt32(max(1, maxThreads)))
@@ -121,12 +122,13 @@ public final class FuseLowLevelSession: @unchecked Sendable {
                     fuse_loop_cfg_destroy(config)
                     continuation.resume(returning: rc)
                 }
-                // The thread ends with the loop; nobody needs to wait for it beyond the continuation.
-                _ = thread
+                thread.withLock { $0 = started }
             } catch {
                 continuation.resume(returning: -error.errno)
             }
         }
+        // The loop has returned: its thread is about to end; reap it so none outlives the session.
+        thread.withLock { $0 }?.join()
         let waiters = state.withLock { state in
             state.loopEnded = true
             defer { state.waiters = [] }

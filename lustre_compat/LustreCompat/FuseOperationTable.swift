@@ -173,6 +173,9 @@ enum FuseOperationTable {
             guard let name = decodeName(cName, request) else { return }
             FuseSessionContext.of(req).operations.removexattr(request, node: UInt64(node), name: name)
         }
+        ops.access = { req, node, mask in
+            FuseSessionContext.of(req).operations.access(FuseRequest(req!), node: UInt64(node), mask: mask)
+        }
         return ops
     }
 }

@@ -49,6 +49,9 @@ public protocol FuseOperations: AnyObject, Sendable {
     /// Names, each NUL-terminated; `size` as for `getxattr`.
     func listxattr(_ request: FuseRequest, node: UInt64, size: Int)
     func removexattr(_ request: FuseRequest, node: UInt64, name: String)
+    /// `access(2)`: may the caller `mask` (`R_OK`, `W_OK`, `X_OK`; 0 for existence)? Answer 0 or
+    /// `EACCES`. Left `ENOSYS`, the kernel grants every later `access` without asking.
+    func access(_ request: FuseRequest, node: UInt64, mask: Int32)
 }
 
 extension FuseOperations {
@@ -81,4 +84,5 @@ extension FuseOperations {
     public func getxattr(_ request: FuseRequest, node: UInt64, name: String, size: Int) { request.reply(error: ENOSYS) }
     public func listxattr(_ request: FuseRequest, node: UInt64, size: Int) { request.reply(error: ENOSYS) }
     public func removexattr(_ request: FuseRequest, node: UInt64, name: String) { request.reply(error: ENOSYS) }
+    public func access(_ request: FuseRequest, node: UInt64, mask: Int32) { request.reply(error: ENOSYS) }
 }
