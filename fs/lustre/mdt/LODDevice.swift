@@ -245,7 +245,7 @@ public final class LODDevice: MDTObjectAllocator {
         for index in chosen {
             guard let osp = usable.first(where: { $0.osp.index == index })?.osp else { continue }
             // Nearly always the pool has one; otherwise its refill is under way.
-            if let oid = await take(from: osp, deadline: deadline) {
+            if let oid = await take(from: osp, deadline: deadline, others: usable) {
                 objects.append(LayoutObject(ostIndex: index, id: OSTObjectID(sequence: OSTObjectID.mdt0Sequence, objectID: oid)))
             }
         }
@@ -296,14 +296,20 @@ public final class LODDevice: MDTObjectAllocator {
         throw LustreError(errno: ENOSPC, "\(name): no OST can take new objects (\(osps.count) configured)")
     }
 
-    /// One id from `osp`, waiting for its refill (at most `qos_maxage`, and not past
-    /// `deadline`) while it stays usable; nil if it does not deliver.
-    private func take(from osp: OSPDevice, deadline: UInt64) async -> UInt64? {
+    /// One id from `osp`, waiting for its refill while it stays usable, up to `deadline`; after
+    /// `qos_maxage` (an OST whose refill is slow) it gives up as soon as another OST in
+    /// `others` has objects to take the stripe. Nil if it does not deliver.
+    private func take(from osp: OSPDevice, deadline: UInt64, others: [UsableOST]) async -> UInt64? {
         if let oid = osp.reserve() { return oid }
-        let limit = min(deadline, MonotonicClock.nanoseconds() + UInt64(max(options.qosMaxAge, 1) * 1e9))
-        while MonotonicClock.nanoseconds() < limit, osp.snapshot().usable {
-            await readyEvent.wait(timeout: min(0.2, max(Double(limit &- MonotonicClock.nanoseconds()) / 1e9, 0.001)))
+        let patience = MonotonicClock.nanoseconds() + UInt64(options.qosMaxAge * 1e9)
+        while MonotonicClock.nanoseconds() < deadline, osp.snapshot().usable {
+            let remaining = Double(deadline &- MonotonicClock.nanoseconds()) / 1e9
+            await readyEvent.wait(timeout: min(0.2, max(remaining, 0.001)))
             if let oid = osp.reserve() { return oid }
+            if MonotonicClock.nanoseconds() >= patience,
+               others.contains(where: { $0.osp !== osp && $0.osp.snapshot().available > 0 }) {
+                return nil
+            }
         }
         return nil
     }
