@@ -54,11 +54,13 @@ stop_pid() {
 
 start_mds
 start_osss a
-wait_for_log "$MDS_LOG" "registered testfs-OST0001" 30
+wait_for_log "$MDS_LOG" "added testfs-OST0000" 30
+wait_for_log "$MDS_LOG" "added testfs-OST0001" 30
 log "MDS pid $MDS_PID, OSS pids $OSS0_PID $OSS1_PID"
 
 JOURNAL=$TEST_DIR/storm.journal
-start_daemon storm "$SURVEY" storm --mds "$MDS_NID" "${COMMON[@]}" --threads 4 --dir storm --journal "$JOURNAL" --commit-every 1
+start_daemon storm "$SURVEY" storm --mds "$MDS_NID" "${COMMON[@]}" --threads 4 --dir storm --journal "$JOURNAL" --commit-every 1 \
+    ${STORM_TRACE:+--trace "$TEST_DIR/storm.trace"}
 STORM_PID=$LAST_PID
 wait_for_log storm "^storm: 4 threads" 30
 

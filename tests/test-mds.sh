@@ -62,10 +62,9 @@ assert_contains "$TEST_DIR/config.log" "^ost 1 testfs-OST0001 $TEST_NET.3@tcp"
     >"$TEST_DIR/config-unknown.log" 2>&1 && fail "mds-survey config accepted an unknown fsname"
 grep -q "nosuchfs" "$TEST_DIR/config-unknown.log" || fail "the error for an unknown fsname does not name it"
 
-# The MDS has connected to both OSTs (it allocates objects there).
-for ost in testfs-OST0000 testfs-OST0001; do
-    wait_for_log mds "$ost" 30
-done
+# The MDS learnt both OSTs from the MGS and uses them for objects.
+wait_for_log mds "added testfs-OST0000" 30
+wait_for_log mds "added testfs-OST0001" 30
 
 # Create, lookup, getattr, setattr (chmod) and unlink over RPC from 3 threads: files with one
 # object (the survey checks each create's layout names one object) and files with none.

@@ -35,6 +35,8 @@ struct StormCommand: AsyncParsableCommand {
     @Option(help: "Seconds between commit barriers.") var commitEvery: Double = 2
     @Option(help: "Entries per thread the tree grows to.") var treeSize: Int = 40
     @Option(help: "Random seed (default: from the clock).") var seed: UInt64?
+    @Option(help: "Also write every operation, its outcome and each read-back to this file (debugging).")
+    var trace: String?
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
@@ -52,8 +54,10 @@ struct StormCommand: AsyncParsableCommand {
         let seed = self.seed ?? MonotonicClock.nanoseconds()
         let session: MDSSession
         let journal: StormJournal
+        let traceFile: StormJournal?
         do {
             journal = try StormJournal(path: self.journal)
+            traceFile = try trace.map { path throws(LustreError) in try StormJournal(path: path, durable: false) }
             session = try await MDSSession.connect(connection)
         } catch {
             fputs("mds-survey storm: \(error)\n", stderr)
@@ -61,7 +65,7 @@ struct StormCommand: AsyncParsableCommand {
         }
         let ok: Bool
         do {
-            ok = try await storm(session, journal, seed: seed)
+            ok = try await storm(session, journal, trace: traceFile, seed: seed)
         } catch {
             fputs("mds-survey storm: \(error)\n", stderr)
             await session.close()
@@ -71,7 +75,7 @@ struct StormCommand: AsyncParsableCommand {
         if !ok { throw ExitCode(1) }
     }
 
-    private func storm(_ session: MDSSession, _ journal: StormJournal, seed: UInt64) async throws(LustreError) -> Bool {
+    private func storm(_ session: MDSSession, _ journal: StormJournal, trace: StormJournal?, seed: UInt64) async throws(LustreError) -> Bool {
         let mdc = session.mdc
         let top = try await mdc.create(parent: session.root, name: dir, kind: .directory, mode: 0o755,
                                        credentials: .root, layout: nil, exclusive: true).0.fid
@@ -80,7 +84,8 @@ struct StormCommand: AsyncParsableCommand {
             let fid = try await mdc.create(parent: top, name: "t\(thread)", kind: .directory, mode: 0o755,
                                            credentials: .root, layout: nil, exclusive: true).0.fid
             workers.append(StormWorker(index: thread, directory: fid, session: session,
-                                       seed: seed &+ UInt64(thread) &* 0x1_0000_0001, targetSize: treeSize))
+                                       seed: seed &+ UInt64(thread) &* 0x1_0000_0001, targetSize: treeSize,
+                                       trace: trace))
         }
         try await journal.append(["START fsname=\(connection.fsname) dir=\(dir) threads=\(threads) seed=\(seed)"])
         print("storm: \(threads) threads in /\(dir) on \(connection.fsname)-MDT0000 at \(session.server), seed \(seed), "
@@ -149,6 +154,7 @@ struct StormCommand: AsyncParsableCommand {
             total.errorsDuringRestarts += tally.errorsDuringRestarts
             total.resyncs += tally.resyncs
             total.verifiedAfterRestart += tally.verifiedAfterRestart
+            total.notReplayed += tally.notReplayed
             total.lost += tally.lost
             total.unexplained += tally.unexplained
             finalLines += await worker.finalLines()
@@ -172,6 +178,8 @@ struct StormCommand: AsyncParsableCommand {
         print("storm: \(total.verifiedAfterRestart) committed entries verified after restarts, "
               + "\(total.lost.count) lost, \(total.unexplained.count) unexplained errors; "
               + "final tree \(entries) entries" + (settled ? " (journaled)" : " (NOT settled)"))
+        print("storm: \(total.notReplayed) acknowledged but uncommitted entries were not as acknowledged after a restart "
+              + "(not promised; replay should restore them)")
         for text in total.lost.prefix(20) { print("storm: LOST \(text)") }
         for text in total.unexplained.prefix(20) { print("storm: UNEXPLAINED \(text)") }
         fflush(stdout)

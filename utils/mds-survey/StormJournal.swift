@@ -17,9 +17,12 @@ import ObdClass
 final class StormJournal: Sendable {
     let path: String
     private let fd: Int32
+    private let durable: Bool
 
-    init(path: String) throws(LustreError) {
+    /// `durable` false: lines are written but not fsync'd (the `--trace` of every operation).
+    init(path: String, durable: Bool = true) throws(LustreError) {
         self.path = path
+        self.durable = durable
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LustreError.fromErrno("open journal \(path)") }
     }
@@ -32,6 +35,7 @@ final class StormJournal: Sendable {
         let text = lines.joined(separator: "\n") + "\n"
         let fd = self.fd
         let path = self.path
+        let durable = self.durable
         let results = try await BlockingThreads.run(count: 1) { _ -> LustreError? in
             var bytes = Array(text.utf8)
             var offset = 0
@@ -44,7 +48,7 @@ final class StormJournal: Sendable {
                 offset += written
             }
             bytes.removeAll()
-            return fsync(fd) == 0 ? nil : LustreError.fromErrno("fsync journal \(path)")
+            return !durable || fsync(fd) == 0 ? nil : LustreError.fromErrno("fsync journal \(path)")
         }
         if let failure = results[0] { throw failure }
     }

@@ -13,6 +13,17 @@ enum StormOperation: Sendable, CustomStringConvertible {
     /// Not sent: the model was replaced by what the server showed after a restart or an error.
     case resync
 
+    /// The paths the operation changes (with what is below them, for directories).
+    var paths: [String] {
+        switch self {
+        case .create(let path, _), .mkdir(let path), .symlink(let path, _), .link(_, let path),
+             .unlink(let path), .rmdir(let path):
+            [path]
+        case .rename(let from, let to): [from, to]
+        case .resync: []
+        }
+    }
+
     /// The journal's words: `create n1/n2 stripes=2`, `rename n1 n3`, ...
     var description: String {
         switch self {

@@ -92,12 +92,14 @@ struct StormPlanner: Sendable {
             guard let to = free.randomElement(using: &random) else { return nil }
             return .rename(from: from, to: to)
         }
-        // A file or symlink: to a free name, or over another file or symlink.
+        // A file or symlink: to a free name, or over another file or symlink. Never over another
+        // link to the same inode: POSIX makes that rename do nothing, and a client's VFS answers
+        // it without asking the MDS.
         guard let parent = dirs(tree).filter({ StormTree.depth($0) < Self.maxDepth }).randomElement(using: &random) else {
             return nil
         }
         let targets = Self.names.map { StormTree.join(parent, $0) }.filter {
-            $0 != from && tree.node($0)?.isDirectory != true
+            $0 != from && tree.node($0)?.isDirectory != true && tree.node($0)?.fid != node.fid
         }
         guard let to = targets.randomElement(using: &random) else { return nil }
         return .rename(from: from, to: to)

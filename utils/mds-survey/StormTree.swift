@@ -82,6 +82,14 @@ struct StormTree: Sendable {
         entries[path] = Entry(node: nil, sequence: sequence)
     }
 
+    /// Marks `path` and everything below it as changed by `sequence`, their nodes as they were:
+    /// for an operation that failed, whose effect on them is unknown.
+    mutating func touch(_ path: String, sequence: UInt64) {
+        let below = entries.keys.filter { Self.isWithin($0, path) }
+        for known in below { entries[known]?.sequence = sequence }
+        if entries[path] == nil { entries[path] = Entry(node: nil, sequence: sequence) }
+    }
+
     /// A rename: `to` (if any) is replaced, and `from` with everything below it moves there.
     mutating func move(_ from: String, to: String, sequence: UInt64) {
         let moving = entries.filter { $0.value.node != nil && Self.isWithin($0.key, from) }

@@ -17,6 +17,10 @@ actor StormWorker {
         var errorsDuringRestarts = 0
         var resyncs = 0
         var verifiedAfterRestart = 0
+        /// Entries whose last change was acknowledged but not yet known committed when the MDS
+        /// restarted, found otherwise afterwards: replay did not restore them as acknowledged
+        /// (reported, not a failure: only committed changes are promised).
+        var notReplayed = 0
         var lost: [String] = []
         var unexplained: [String] = []
     }
@@ -32,18 +36,21 @@ actor StormWorker {
     let index: Int
     let directory: LustreFID
     private let session: MDSSession
+    private let trace: StormJournal?
     private var tree = StormTree()
     private var planner: StormPlanner
     private var nextSequence: UInt64 = 1
     private var committedSequence: UInt64 = 0
     private var epoch: UInt64
     private var needsResync = false
+    private var lastOperationFailed = false
     private var pending: [Pending] = []
     private var descriptions: [UInt64: String] = [:]
     private(set) var tally = Tally()
 
-    init(index: Int, directory: LustreFID, session: MDSSession, seed: UInt64, targetSize: Int) {
+    init(index: Int, directory: LustreFID, session: MDSSession, seed: UInt64, targetSize: Int, trace: StormJournal?) {
         self.index = index
+        self.trace = trace
         self.directory = directory
         self.session = session
         self.planner = StormPlanner(random: StormRandom(seed: seed), targetSize: targetSize)
@@ -86,10 +93,19 @@ actor StormWorker {
             let after = session.restarts
             tally.operations += 1
             pending.append(Pending(sequence: sequence, epoch: before == after ? before : nil, text: "\(operation)"))
+            if trace != nil {
+                let made = operation.paths.last.flatMap { tree.node($0) }.map { " -> \($0)" } ?? ""
+                await traced("t\(index) \(sequence) epoch=\(before)-\(after) ok \(operation)\(made)")
+            }
             if before != after { needsResync = true }
         } catch {
             let after = session.restarts
             needsResync = true
+            lastOperationFailed = true
+            // It may have been done (the reply lost to a restart) or not: until the resync that
+            // follows, what it touched is unknown.
+            for path in operation.paths { tree.touch(path, sequence: sequence) }
+            await traced("t\(index) \(sequence) epoch=\(before)-\(after) error \(operation): \(error)")
             if before == after && Self.isNamespaceError(error.errno) {
                 // With no restart in between the model and the MDS must agree on this.
                 let text = "t\(index) #\(sequence) \(operation): \(error)"
@@ -181,11 +197,16 @@ actor StormWorker {
             }
             guard session.restarts == before else { continue }
             let restarted = before != epoch
+            // After a failed operation the model may lack what that operation did.
+            let erred = lastOperationFailed
             for path in Set(tree.knownPaths).union(server.keys).sorted() {
                 let sequence = tree.sequence(path)
-                guard sequence <= committedSequence else { continue }
                 let expected = tree.node(path)
                 let found = server[path]
+                guard sequence <= committedSequence else {
+                    if restarted && !erred && expected != found { tally.notReplayed += 1 }
+                    continue
+                }
                 if restarted && expected != nil { tally.verifiedAfterRestart += 1 }
                 if expected != found {
                     let cause = sequence == 0 ? "never created" : (descriptions[sequence] ?? "#\(sequence)")
@@ -198,13 +219,21 @@ actor StormWorker {
             let sequence = nextSequence
             nextSequence += 1
             descriptions[sequence] = "#\(sequence) resync"
+            await traced("t\(index) \(sequence) epoch=\(before) resync committed<=\(committedSequence) server: "
+                         + server.keys.sorted().map { "\($0)=\(server[$0]!)" }.joined(separator: ", "))
             tree.reset(to: server, sequence: sequence)
             pending.append(Pending(sequence: sequence, epoch: before, text: "resync entries=\(server.count)"))
             epoch = before
             needsResync = false
+            lastOperationFailed = false
             tally.resyncs += 1
             return true
         }
+    }
+
+    private func traced(_ line: String) async {
+        guard let trace else { return }
+        try? await trace.append([line])
     }
 
     // MARK: Commit
@@ -214,6 +243,7 @@ actor StormWorker {
     func commit(epoch committedEpoch: UInt64) -> [String] {
         let committed = pending.filter { $0.epoch == committedEpoch }
         if let highest = committed.map(\.sequence).max() { committedSequence = max(committedSequence, highest) }
+        if trace != nil { CDEBUG(.info, "storm: t\(index) committed up to \(committedSequence) in epoch \(committedEpoch)") }
         // Operations answered by an earlier instance (or across a restart) are never known
         // committed: the resync that follows the restart supersedes them.
         pending.removeAll { $0.epoch == nil || $0.epoch! <= committedEpoch }
