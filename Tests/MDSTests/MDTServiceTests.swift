@@ -1,0 +1,212 @@
+import LNet
+import LibCFS
+import MDC
+import MDT
+import NIOCore
+import ObdClass
+import PtlRPC
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The MDC through the MDT service to a real MDTDevice whose LOD allocates on two real OSTs.
+final class MDTServiceTests: XCTestCase {
+    static let user = MDTCredentials(uid: 1000, gid: 1000)
+
+    func testNamespaceOperationsRoundTrip() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc()
+        XCTAssertTrue(mdc.name.hasPrefix("testfs-MDT0000-mdc-"), mdc.name)
+        let root = try await mdc.getRoot()
+        XCTAssertEqual(root, fixture.mdt?.rootFID)
+        let rootAttributes = try await mdc.getattr(root, credentials: .root)
+        XCTAssertTrue(rootAttributes.isDirectory)
+
+        let (dir, _) = try await mdc.create(parent: root, name: "dir", kind: .directory, mode: 0o777,
+                                            credentials: .root, layout: nil, exclusive: true)
+        XCTAssertTrue(dir.isDirectory)
+        let (file, layout) = try await mdc.create(parent: dir.fid, name: "file", kind: .file, mode: 0o644,
+                                                  credentials: Self.user,
+                                                  layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 2), exclusive: true)
+        XCTAssertTrue(file.isRegular)
+        XCTAssertEqual(file.uid, 1000)
+        let objects = try XCTUnwrap(layout).objects
+        XCTAssertEqual(Set(objects.map(\.ostIndex)), [0, 1], "a 2-stripe file has an object on each OST")
+        for object in objects { XCTAssertTrue(fixture.objectExists(object), "\(object) exists on its OST") }
+
+        let (found, foundLayout) = try await mdc.lookup(parent: dir.fid, name: "file", credentials: Self.user)
+        XCTAssertEqual(found.fid, file.fid)
+        XCTAssertEqual(foundLayout?.objects, objects)
+        await assertErrno(ENOENT) { try await mdc.lookup(parent: dir.fid, name: "nothing", credentials: Self.user) }
+        await assertErrno(EEXIST) {
+            try await mdc.create(parent: dir.fid, name: "file", kind: .file, mode: 0o644, credentials: Self.user,
+                                 layout: nil, exclusive: true)
+        }
+        let (again, _) = try await mdc.create(parent: dir.fid, name: "file", kind: .file, mode: 0o644,
+                                              credentials: Self.user, layout: nil, exclusive: false)
+        XCTAssertEqual(again.fid, file.fid, "O_CREAT without O_EXCL answers the existing file")
+
+        let changed = try await mdc.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o600), credentials: Self.user)
+        XCTAssertEqual(changed.mode & 0o7777, 0o600)
+        let value1 = try await mdc.getattr(file.fid, credentials: Self.user)
+        XCTAssertEqual(value1.mode & 0o7777, 0o600)
+
+        let (link, _) = try await mdc.create(parent: dir.fid, name: "link", kind: .symlink(target: "file"), mode: 0o777,
+                                             credentials: Self.user, layout: nil, exclusive: true)
+        XCTAssertTrue(link.isSymlink)
+        let value2 = try await mdc.readlink(link.fid, credentials: Self.user)
+        XCTAssertEqual(value2, "file")
+
+        await assertErrno(EACCES) { try await mdc.link(file.fid, parent: root, name: "hard", credentials: Self.user) }
+        let linked = try await mdc.link(file.fid, parent: root, name: "hard", credentials: .root)
+        XCTAssertEqual(linked.nlink, 2)
+        try await mdc.rename(from: root, name: "hard", to: dir.fid, newName: "moved", credentials: .root)
+        let value3 = try await mdc.lookup(parent: dir.fid, name: "moved", credentials: Self.user)
+        XCTAssertEqual(value3.0.fid, file.fid)
+        await assertErrno(ENOENT) { try await mdc.lookup(parent: root, name: "hard", credentials: Self.user) }
+        let value4 = try await mdc.fid2path(link.fid)
+        XCTAssertEqual(value4, "dir/link")
+
+        try await mdc.unlink(parent: dir.fid, name: "moved", credentials: Self.user)
+        try await mdc.unlink(parent: dir.fid, name: "link", credentials: Self.user)
+        await assertErrno(ENOTEMPTY) { try await mdc.rmdir(parent: root, name: "dir", credentials: .root) }
+        try await mdc.unlink(parent: dir.fid, name: "file", credentials: Self.user)
+        try await mdc.rmdir(parent: root, name: "dir", credentials: .root)
+        await assertErrno(ESTALE) { try await mdc.getattr(dir.fid, credentials: .root) }
+        await mdc.disconnect()
+    }
+
+    func testReaddirPagesResumeFromCookies() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        let (dir, _) = try await mdc.create(parent: root, name: "many", kind: .directory, mode: 0o755,
+                                            credentials: .root, layout: nil, exclusive: true)
+        let names = (0..<23).map { "entry\($0)" }
+        for name in names {
+            _ = try await mdc.create(parent: dir.fid, name: name, kind: .node(rdev: 0), mode: 0o010644,
+                                     credentials: .root, layout: nil, exclusive: true)
+        }
+        var seen: [String] = []
+        var cookie: UInt64 = 0
+        var pages = 0
+        while true {
+            let page = try await mdc.readdir(dir.fid, cookie: cookie, maxEntries: 5, credentials: .root)
+            XCTAssertLessThanOrEqual(page.entries.count, 5)
+            seen += page.entries.map(\.name)
+            pages += 1
+            if page.end || page.entries.isEmpty { break }
+            cookie = try XCTUnwrap(page.entries.last).cookie
+            XCTAssertLessThan(pages, 50, "readdir does not end")
+            if pages >= 50 { break }
+        }
+        XCTAssertEqual(Set(seen.filter { $0 != "." && $0 != ".." }), Set(names))
+        XCTAssertGreaterThanOrEqual(pages, 5)
+    }
+
+    func testOpenCloseXattrsLayoutsStatfsAndSync() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        let (dir, _) = try await mdc.create(parent: root, name: "striped", kind: .directory, mode: 0o777,
+                                            credentials: .root, layout: nil, exclusive: true)
+        try await mdc.setLayout(dir.fid, LustreLayout(stripeSize: 2 << 20, stripeCount: 2), credentials: .root)
+        let (file, layout) = try await mdc.create(parent: dir.fid, name: "inherits", kind: .file, mode: 0o644,
+                                                  credentials: Self.user, layout: nil, exclusive: true)
+        XCTAssertEqual(layout?.stripeSize, 2 << 20, "a file inherits its directory's default layout")
+        XCTAssertEqual(layout?.objects.count, 2)
+
+        let (opened, openedLayout, handle) = try await mdc.open(file.fid, flags: O_RDWR, credentials: Self.user)
+        XCTAssertEqual(opened.fid, file.fid)
+        XCTAssertEqual(openedLayout?.objects, layout?.objects)
+        try await mdc.close(handle: handle, size: 12345, blocks: 24)
+        let value5 = try await mdc.getattr(file.fid, credentials: Self.user)
+        XCTAssertEqual(value5.size, 12345, "close records the size")
+        await assertErrno(EBADF) { try await mdc.close(handle: handle, size: nil, blocks: nil) }
+        await assertErrno(EACCES) { try await mdc.open(file.fid, flags: O_RDWR, credentials: MDTCredentials(uid: 7, gid: 7)) }
+
+        try await mdc.setxattr(file.fid, name: "user.colour", value: Array("blue".utf8), flags: 0, credentials: Self.user)
+        let value6 = try await mdc.getxattr(file.fid, name: "user.colour", credentials: Self.user)
+        XCTAssertEqual(value6, Array("blue".utf8))
+        let value7 = try await mdc.listxattr(file.fid, credentials: Self.user)
+        XCTAssertTrue(value7.contains("user.colour"))
+        try await mdc.removexattr(file.fid, name: "user.colour", credentials: Self.user)
+        await assertErrno(ENODATA) { try await mdc.getxattr(file.fid, name: "user.colour", credentials: Self.user) }
+        await assertErrno(ENAMETOOLONG) {
+            try await mdc.lookup(parent: root, name: String(repeating: "x", count: 256), credentials: .root)
+        }
+
+        let statfs = try await mdc.statfs()
+        XCTAssertGreaterThan(statfs.blocks, 0)
+        XCTAssertGreaterThan(statfs.files, 0)
+        let committed = try await mdc.sync()
+        XCTAssertGreaterThan(committed, 0, "sync reports the transnos committed")
+        XCTAssertEqual(mdc.rpcImport.replayCount, 0, "nothing is left to replay once committed")
+
+        let stats = try ParamTree.shared.get("mdt.testfs-MDT0000.md_stats").first?.value ?? ""
+        for counter in ["open", "close", "mkdir", "mknod", "getattr", "setxattr", "getxattr", "statfs", "sync"] {
+            XCTAssertTrue(stats.contains("\n\(counter) "), "md_stats counts \(counter):\n\(stats)")
+        }
+    }
+
+    func testDisconnectClosesWhatTheClientLeftOpen() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc(client: 0)
+        let other = try await fixture.mdc(client: 2)
+        let root = try await mdc.getRoot()
+        let (file, layout) = try await mdc.create(parent: root, name: "orphan", kind: .file, mode: 0o666,
+                                                  credentials: .root, layout: nil, exclusive: true)
+        let objects = try XCTUnwrap(layout).objects
+        _ = try await mdc.open(file.fid, flags: O_RDONLY, credentials: .root)
+        try await other.unlink(parent: root, name: "orphan", credentials: .root)
+        _ = try await other.sync()
+        try await Task.sleep(for: .milliseconds(500))
+        for object in objects { XCTAssertTrue(fixture.objectExists(object), "an open unlinked file keeps its objects") }
+
+        await mdc.disconnect()
+        let deadline = ContinuousClock.now + .seconds(15)
+        while objects.contains(where: fixture.objectExists), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        for object in objects { XCTAssertFalse(fixture.objectExists(object), "the export's close destroyed \(object)") }
+    }
+
+    func testMalformedAndUnknownRequestsGetErrorsAndTheServiceKeepsServing() async throws {
+        let fixture = try await makeMDS()
+        let raw = try await fixture.rawImport()
+        let unknown = try await raw.call(opcode: 4242, buffers: [])
+        XCTAssertEqual(unknown.reply.status, -EOPNOTSUPP)
+        let noBody = try await raw.call(opcode: MDTOpcode.getattr.rawValue, buffers: [])
+        XCTAssertEqual(noBody.reply.status, -EPROTO)
+        let garbage = try await raw.call(opcode: MDTOpcode.reint.rawValue, buffers: [ByteBuffer(bytes: [2, 0, 0, 0, 9, 9])])
+        XCTAssertEqual(garbage.reply.status, -EPROTO)
+        let badSub = try await raw.call(opcode: MDTOpcode.reint.rawValue, buffers: [ByteBuffer(bytes: [99, 0, 0, 0])])
+        XCTAssertEqual(badSub.reply.status, -EOPNOTSUPP)
+        var lying = ByteBuffer()
+        MDTCredentials.root.encode(into: &lying)
+        LustreFID(sequence: 1, objectID: 1).encode(into: &lying)
+        lying.writeInteger(UInt32.max, endianness: .little)
+        let lie = try await raw.call(opcode: MDTOpcode.getattrName.rawValue, buffers: [lying])
+        XCTAssertEqual(lie.reply.status, -ENAMETOOLONG)
+        let stale = try await raw.call(opcode: MDTOpcode.getattr.rawValue,
+                                       buffers: [MDTGetattrRequest(credentials: .root,
+                                                                   fid: LustreFID(sequence: 0x2_0000_9999, objectID: 5)).encoded()])
+        XCTAssertLessThan(stale.reply.status, 0, "an unknown FID is an error")
+
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        _ = try await mdc.create(parent: root, name: "still-serving", kind: .directory, mode: 0o755, credentials: .root,
+                                 layout: nil, exclusive: true)
+    }
+
+    func testConnectingToAnotherTargetIsRefused() async throws {
+        let fixture = try await makeMDS()
+        var configuration = MDCDevice.Configuration()
+        configuration.recoveryTimeout = 5
+        let mdc = MDCDevice(lnet: try await fixture.clientLNet(0), server: MDSTestNet.mdsNID,
+                            target: try TargetName(parsing: "otherfs-MDT0000"), configuration: configuration)
+        await assertErrno(ENODEV) { try await mdc.connect() }
+    }
+}
