@@ -25,7 +25,8 @@ extension MDTDevice {
         var attributes = MDTAttributes()
         attributes.fid = inode.fid
         attributes.mode = st.st_mode
-        attributes.nlink = UInt32(st.st_nlink)
+        // An open file whose last name went lives on in PENDING/ but has no name: nlink 0.
+        attributes.nlink = openFiles.withLock { $0.orphans.contains(inode.fid) } ? 0 : UInt32(st.st_nlink)
         attributes.uid = st.st_uid
         attributes.gid = st.st_gid
         attributes.rdev = UInt32(truncatingIfNeeded: st.st_rdev)

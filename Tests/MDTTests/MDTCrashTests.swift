@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LibCFS
+import ObdClass
+import Synchronization
+import Testing
+@testable import MDT
+
+/// Every name under the root with its FID and type, for comparing trees.
+private func snapshot(_ mdt: MDTDevice) async throws -> [String: LustreFID] {
+    var result: [String: LustreFID] = [:]
+    var stack: [(LustreFID, String)] = [(mdt.rootFID, "")]
+    while let (fid, path) = stack.popLast() {
+        var cookie: UInt64 = 0
+        while true {
+            let page = try await mdt.readdir(fid, cookie: cookie, maxEntries: 100, credentials: .root)
+            for entry in page.entries {
+                let child = path.isEmpty ? entry.name : path + "/" + entry.name
+                result[child] = entry.fid
+                if entry.type == 4 { stack.append((entry.fid, child)) }
+            }
+            if let last = page.entries.last { cookie = last.cookie }
+            if page.end { break }
+        }
+    }
+    return result
+}
+
+@Suite("MDT crash consistency")
+struct MDTCrashTests {
+    @Test("FIDs are never handed out twice: across a clean restart and across a crash")
+    func fidUniqueness() async throws {
+        let scratch = MDTScratch()
+        var fids: Set<LustreFID> = []
+        var mdt = try await scratch.open()
+        for i in 0..<20 { fids.insert(try await mdt.mkfile(mdt.rootFID, "a\(i)").fid) }
+        await mdt.close()
+        mdt = try await scratch.open()
+        for i in 0..<20 { fids.insert(try await mdt.mkfile(mdt.rootFID, "b\(i)").fid) }
+        mdt.simulateCrash()
+        mdt = try await scratch.open()
+        for i in 0..<20 { fids.insert(try await mdt.mkfile(mdt.rootFID, "c\(i)").fid) }
+        #expect(fids.count == 60)
+        #expect(Set(fids.map(\.sequence)).count == 3, "each start takes a fresh sequence")
+        await mdt.close()
+    }
+
+    @Test("transnos keep growing across restarts; sync commits and fires the callbacks")
+    func transnosAndCommit() async throws {
+        let scratch = MDTScratch()
+        var mdt = try await scratch.open()
+        let seen = Mutex<UInt64>(0)
+        mdt.addCommitCallback { value in seen.withLock { $0 = max($0, value) } }
+        let transno = try await mdt.create(parent: mdt.rootFID, name: "f", kind: .file, mode: 0o644, credentials: .root,
+                                           layout: nil, exclusive: true).transno
+        #expect(mdt.lastCommitted < transno)
+        #expect(try await mdt.sync() >= transno)
+        #expect(seen.withLock { $0 } >= transno)
+        mdt.simulateCrash()
+        mdt = try await scratch.open()
+        #expect(mdt.lastCommitted >= transno)
+        let next = try await mdt.unlink(parent: mdt.rootFID, name: "f", credentials: .root)
+        #expect(next > transno)
+        await mdt.close()
+        mdt = try await scratch.open()
+        #expect(try await mdt.mkdir(mdt.rootFID, "d").fid != .zero)
+        #expect(mdt.lastCommitted >= next)
+        await mdt.close()
+    }
+
+    @Test("an operation logged but not applied when the MDS dies is completed by replay", arguments: [
+        "create", "mkdir", "symlink", "unlink", "rmdir", "rename", "renameOver", "link", "setattr", "setxattr",
+    ])
+    func replayCompletesLoggedOperation(operation: String) async throws {
+        let scratch = MDTScratch()
+        var mdt = try await scratch.open()
+        let root = mdt.rootFID
+        let dir = try await mdt.mkdir(root, "d")
+        let file = try await mdt.mkfile(root, "f")
+        let other = try await mdt.mkfile(dir.fid, "other")
+        _ = try await mdt.mkdir(root, "empty")
+        _ = try await mdt.sync()
+        mdt.failAfterLogAppend.store(true, ordering: .releasing)
+        await expectErrno(EIO, operation) {
+            switch operation {
+            case "create": try await mdt.mkfile(dir.fid, "new")
+            case "mkdir": try await mdt.mkdir(dir.fid, "new")
+            case "symlink":
+                _ = try await mdt.create(parent: dir.fid, name: "new", kind: .symlink(target: "f"), mode: 0,
+                                         credentials: .root, layout: nil, exclusive: true)
+            case "unlink": _ = try await mdt.unlink(parent: root, name: "f", credentials: .root)
+            case "rmdir": _ = try await mdt.rmdir(parent: root, name: "empty", credentials: .root)
+            case "rename": _ = try await mdt.rename(from: root, name: "f", to: dir.fid, newName: "new", credentials: .root)
+            case "renameOver": _ = try await mdt.rename(from: root, name: "f", to: dir.fid, newName: "other", credentials: .root)
+            case "link": _ = try await mdt.link(file.fid, parent: dir.fid, name: "new", credentials: .root)
+            case "setattr": _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o600), credentials: .root)
+            default: _ = try await mdt.setxattr(file.fid, name: "user.k", value: [9], flags: 0, credentials: .root)
+            }
+        }
+        mdt.simulateCrash()
+        mdt = try await scratch.open()
+        let lookupNew = { () async throws -> MDTAttributes in
+            try await mdt.lookup(parent: dir.fid, name: "new", credentials: .root)
+        }
+        switch operation {
+        case "create": #expect(try await lookupNew().isRegular)
+        case "mkdir": #expect(try await lookupNew().isDirectory)
+        case "symlink": #expect(try await mdt.readlink(try await lookupNew().fid, credentials: .root) == "f")
+        case "unlink":
+            await expectErrno(ENOENT) { _ = try await mdt.lookup(parent: root, name: "f", credentials: .root) }
+            #expect(scratch.allocator.destroyed(file.fid)?.count == 1)
+        case "rmdir": await expectErrno(ENOENT) { _ = try await mdt.lookup(parent: root, name: "empty", credentials: .root) }
+        case "rename":
+            #expect(try await lookupNew().fid == file.fid)
+            await expectErrno(ENOENT) { _ = try await mdt.lookup(parent: root, name: "f", credentials: .root) }
+            #expect(try await mdt.fid2path(file.fid) == "d/new")
+        case "renameOver":
+            #expect(try await mdt.lookup(parent: dir.fid, name: "other", credentials: .root).fid == file.fid)
+            #expect(scratch.allocator.destroyed(other.fid)?.count == 1)
+        case "link":
+            #expect(try await lookupNew().fid == file.fid)
+            #expect(try await mdt.getattr(file.fid).nlink == 2)
+        case "setattr": #expect(try await mdt.getattr(file.fid).mode & 0o7777 == 0o600)
+        default: #expect(try await mdt.getxattr(file.fid, name: "user.k", credentials: .root) == [9])
+        }
+        await mdt.close()
+        let report = try MDTChecker.check(root: scratch.path)
+        #expect(report.problems.isEmpty, "\(report.problems)")
+    }
+
+    @Test("replaying a whole log over a tree that holds all its effects converges on the same namespace")
+    func replayOverLaterEffects() async throws {
+        let scratch = MDTScratch()
+        var mdt = try await scratch.open()
+        let root = mdt.rootFID
+        let d1 = try await mdt.mkdir(root, "d")
+        let x = try await mdt.mkfile(d1.fid, "x")
+        _ = try await mdt.rename(from: root, name: "d", to: root, newName: "e", credentials: .root)
+        let d2 = try await mdt.mkdir(root, "d")
+        _ = try await mdt.rename(from: d1.fid, name: "x", to: d2.fid, newName: "x", credentials: .root)
+        _ = try await mdt.rmdir(parent: root, name: "e", credentials: .root)
+        _ = try await mdt.link(x.fid, parent: root, name: "y", credentials: .root)
+        _ = try await mdt.unlink(parent: d2.fid, name: "x", credentials: .root)
+        let a1 = try await mdt.mkfile(root, "a")
+        _ = try await mdt.unlink(parent: root, name: "a", credentials: .root)
+        let a2 = try await mdt.mkfile(root, "a")
+        _ = try await mdt.mkdir(d2.fid, "sub")
+        _ = try await mdt.rename(from: d2.fid, name: "sub", to: root, newName: "sub", credentials: .root)
+        let before = try await snapshot(mdt)
+        mdt.simulateCrash()
+        mdt = try await scratch.open()
+        let after = try await snapshot(mdt)
+        #expect(after == before)
+        #expect(after["a"] == a2.fid && after["y"] == x.fid && after["d"] == d2.fid && after["e"] == nil)
+        #expect(scratch.allocator.destroyed(a1.fid) != nil && scratch.allocator.destroyed(x.fid) == nil)
+        #expect(try await mdt.fid2path(x.fid) == "y")
+        await mdt.close()
+        let report = try MDTChecker.check(root: scratch.path)
+        #expect(report.problems.isEmpty, "\(report.problems)")
+        #expect(report.files[x.fid] == "y" && report.layouts[a2.fid]?.objects.count == 1)
+    }
+
+    @Test("a torn record at the end of the log is cut off; the records before it replay")
+    func tornTail() async throws {
+        let scratch = MDTScratch()
+        var mdt = try await scratch.open()
+        try await mdt.mkfile(mdt.rootFID, "kept")
+        mdt.simulateCrash()
+        let fd = open(scratch.path + "/mdt_log", O_WRONLY | O_APPEND)
+        #expect(fd >= 0)
+        let garbage: [UInt8] = [200, 0, 0, 0, 1, 2, 3, 4, 5]
+        _ = garbage.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        mdt = try await scratch.open()
+        #expect(try await mdt.lookup(parent: mdt.rootFID, name: "kept", credentials: .root).isRegular)
+        try await mdt.mkfile(mdt.rootFID, "after")
+        mdt.simulateCrash()
+        mdt = try await scratch.open()
+        #expect(try await mdt.lookup(parent: mdt.rootFID, name: "after", credentials: .root).isRegular)
+        await mdt.close()
+    }
+}

@@ -1,3 +1,0 @@
-import XCTest
-// Placeholder so the test target builds; replaced by real tests.
-final class PlaceholderTests: XCTestCase {}
