@@ -24,8 +24,11 @@ public final class LODDevice: MDTObjectAllocator {
         public var qosMaxAge: Double = 5
         /// First precreate batch (`OST_MIN_PRECREATE`); batches double while demand outruns them.
         public var precreateMinBatch = 32
-        /// Largest precreate batch (`max_create_count`).
+        /// Largest precreate batch (`max_create_count`): the pool is filled up to the batch
+        /// whenever it falls below half of it.
         public var precreateMaxBatch = 20_000
+        /// Objects asked for in one precreate RPC, so that no single RPC keeps the OSS busy for long.
+        public var precreateMaxPerRPC = 2048
         /// How long `allocate` waits for objects (start-up, an empty pool) before ENOSPC.
         public var createTimeout: Double = 30
         /// How long an RPC to an OST keeps retrying through reconnects before it fails.
@@ -52,6 +55,7 @@ public final class LODDevice: MDTObjectAllocator {
                   precreateMaxBatch <= Int(OSTPrecreateCount.maximum) else {
                 throw .invalid("precreate batch \(precreateMinBatch)...\(precreateMaxBatch) (1...\(OSTPrecreateCount.maximum))")
             }
+            guard precreateMaxPerRPC >= 1 else { throw .invalid("precreate of \(precreateMaxPerRPC) objects per RPC") }
             guard destroyBatch >= 1 else { throw .invalid("destroy batch \(destroyBatch)") }
         }
     }

@@ -40,6 +40,7 @@ final class OSPDevice: Sendable {
         var noSpace = false
         var batch: Int
         var refillRequested = false
+        var filling = false
         var waitedForObjects = false
         var warnedStatus: Status?
         var stopping = false
@@ -206,11 +207,17 @@ final class OSPDevice: Sendable {
                 }
             }
             let count = state.withLock { state -> Int? in
-                guard !state.pool.synchronized || state.pool.available < UInt64(lowWater(state.batch)) else {
+                guard state.pool.synchronized else { return 1 }
+                // Below the low-water mark, fill up to a whole batch, in RPCs short enough not
+                // to stall the OSS.
+                let available = state.pool.available
+                if available >= UInt64(state.batch) { state.filling = false }
+                guard state.filling || available < UInt64(lowWater(state.batch)) else {
                     state.refillRequested = false
                     return nil
                 }
-                return state.pool.synchronized ? state.batch : 1
+                state.filling = true
+                return min(state.batch - Int(available), options.precreateMaxPerRPC)
             }
             guard let count else {
                 await precreateEvent.wait(timeout: options.qosMaxAge)
