@@ -86,6 +86,16 @@ final class LODDestroyTests: XCTestCase {
         // The MDT replays the same unlink: the OST answers ENOENT, which counts as done.
         try await lod.destroy(objects, of: lodFID(1))
         await lodWait(15, "repeated destroy") { lod.pendingDestroyCount == 0 }
+        // A layout naming an impossible OST index is refused, not logged.
+        do {
+            try await lod.destroy([LayoutObject(ostIndex: 0x1_0000, id: OSTObjectID(objectID: 1))], of: lodFID(2))
+            XCTFail("destroy on OST index 0x10000 accepted")
+        } catch {
+            XCTAssertEqual(error.errno, EINVAL)
+        }
+        lod.noteInUse([LayoutObject(ostIndex: 0xffff_ffff, id: OSTObjectID(objectID: 1))])
+        try await lod.checkpoint()
+        XCTAssertEqual(try LODObjectIDFile.read(root: fixture.mdtRoot).count, 2)
         await lod.stop()
     }
 

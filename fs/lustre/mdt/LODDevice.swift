@@ -320,6 +320,9 @@ public final class LODDevice: MDTObjectAllocator {
 
     public func destroy(_ objects: [LayoutObject], of fid: LustreFID) async throws(LustreError) {
         guard !objects.isEmpty else { return }
+        if let bad = objects.first(where: { $0.ostIndex > LODObjectIDFile.maxOSTIndex }) {
+            throw .invalid("\(name): destroy of \(bad.id) on OST index \(bad.ostIndex) (above \(LODObjectIDFile.maxOSTIndex))")
+        }
         guard let log = state.withLock({ $0.stopped ? nil : $0.log }) else {
             throw LustreError(errno: ESHUTDOWN, "\(name) not started")
         }
@@ -352,7 +355,7 @@ public final class LODDevice: MDTObjectAllocator {
         guard !objects.isEmpty else { return }
         let known = state.withLock { state -> [(OSPDevice, UInt64)] in
             var known: [(OSPDevice, UInt64)] = []
-            for object in objects {
+            for object in objects where object.ostIndex <= LODObjectIDFile.maxOSTIndex {
                 if let osp = state.osps.first(where: { $0.index == object.ostIndex }) {
                     known.append((osp, object.id.objectID))
                 } else {
