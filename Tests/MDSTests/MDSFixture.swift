@@ -1,7 +1,7 @@
 import LNet
 import LibCFS
 import MDC
-import MDT
+@testable import MDT
 import MGS
 import NIOCore
 import OFD
@@ -72,6 +72,9 @@ final class MDSFixture: Sendable {
         throw lastError ?? LustreError(errno: EADDRINUSE, "no free port")
     }
 
+    /// Seconds between MDT group commits (long in tests that need uncommitted requests).
+    let commitInterval = Mutex(0.2)
+
     func startMDS() async throws {
         let mgs = try await MGSDevice.open(root: mdtRoot)
         let lnet = try await LNetInstance.start(nid: MDSTestNet.mdsNID,
@@ -93,7 +96,7 @@ final class MDSFixture: Sendable {
         }
         try await lod.start()
         var mdtOptions = MDTDevice.Options()
-        mdtOptions.commitInterval = 0.2
+        mdtOptions.commitInterval = commitInterval.withLock { $0 }
         let mdt = try await MDTDevice.open(root: mdtRoot, target: Self.mdtName, allocator: lod, options: mdtOptions)
         let mdtService = MDTService(lnet: lnet, device: mdt, threads: 8)
         mdtService.start()
@@ -109,6 +112,17 @@ final class MDSFixture: Sendable {
         await running.mdt.close()
         await running.lod.stop()
         await running.lnet.shutdown()
+    }
+
+    /// Stops the MDS as SIGKILL would: nothing more is committed, the log is not trimmed.
+    func crashMDS() async {
+        guard let running = mds.withLock({ value in defer { value = nil }; return value }) else { return }
+        running.mgs.unsubscribe(running.subscription)
+        running.mdt.simulateCrash()
+        await running.lnet.shutdown()
+        await running.mdtService.stop()
+        await running.mgsService.stop()
+        await running.lod.crash()
     }
 
     /// Starts OSS `index` and registers its OST at the MGS over the wire, as lustre-oss does.

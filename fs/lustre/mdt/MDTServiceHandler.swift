@@ -39,6 +39,12 @@ final class MDTRequestHandler: PtlRPCHandler {
             CDEBUG(.rpctrace, "mdt: unsupported opcode \(request.message.opcode) from \(request.initiator)")
             return .error(.notSupported("MDT opcode \(request.message.opcode)"))
         }
+        let message = request.message
+        if message.flags.contains(.replay), message.transno != 0, message.transno <= device.lastCommitted {
+            // The change survived the restart in the MDT's log: nothing to redo.
+            CDEBUG(.ha, "mdt: replay of transno \(message.transno) (\(opcode)) already committed")
+            return PtlRPCReply(transno: message.transno)
+        }
         let started = MonotonicClock.nanoseconds()
         var counter: MDTServiceCounter?
         do throws(LustreError) {

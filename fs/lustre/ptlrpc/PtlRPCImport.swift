@@ -277,6 +277,9 @@ public final class PtlRPCImport: Sendable {
         for entry in entries {
             var message = entry.message
             message.flags.insert(.replay)
+            // As Lustre's replay: the transno the server gave, so a server that already has
+            // the change durable (transno <= its last_committed) answers without redoing it.
+            message.transno = entry.transno
             message.handle = handle
             message.connectionCount = connectionCount
             message.timeout = UInt32(currentTimeout())
