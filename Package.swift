@@ -201,7 +201,7 @@ let package = Package(
         .executableTarget(
             name: "lustre-oss",
             dependencies: [
-                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSD", "OFD", "LustreTargetTools",
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSD", "OFD", "LustreTargetTools", "LustreAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/lustre-oss",
@@ -211,7 +211,7 @@ let package = Package(
         .executableTarget(
             name: "lctl",
             dependencies: [
-                "LibCFS", "LNet", "PtlRPC", "LustreAdmin",
+                "LibCFS", "LNet", "PtlRPC", "ObdClass", "LustreAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "utils/lctl",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import LNet
 import LibCFS
+import LustreAdmin
 import LustreCompat
 import LustreTargetTools
 import OFD
@@ -20,7 +21,10 @@ struct LustreOSS: AsyncParsableCommand {
         abstract: "Serve one or more OSTs (images, devices, or mkfs.lustre --backfs-dir directories).",
         version: LustreVersion.string)
 
-    @Option(help: "The NID to serve on, e.g. 127.0.0.2@tcp.") var nid: String
+    @Option(help: "The NID to serve on, e.g. 127.0.0.2@tcp (default: the first of 'options lnet networks=' in /etc/lustre/lustre.conf).")
+    var nid: String?
+    @Option(help: "Serve the target with this label, its device found in /etc/lustre/ldev.conf (repeatable; systemd units use it).")
+    var ldev: [String] = []
     @Option(help: "The LNet acceptor port.") var acceptPort: Int = 988
     @Option(help: "Where images and devices are mounted (RUN_DIR/mnt/<target>).") var runDir: String = "/run/lustre"
     @Option(help: "The I/O engine: io_uring, libaio or sync (default: the best that works).") var ioEngine: String?
@@ -29,10 +33,10 @@ struct LustreOSS: AsyncParsableCommand {
     @Option(help: "Request handler tasks.") var threads: Int = 32
     @Option(help: "Seconds between commits of the object stores.") var commitInterval: Double = 1.0
     @Argument(help: "Targets: ext4 images or devices made by mkfs.lustre, or --backfs-dir directories.")
-    var targets: [String]
+    var targets: [String] = []
 
     func validate() throws {
-        guard !targets.isEmpty else { throw ValidationError("give at least one target") }
+        guard !targets.isEmpty || !ldev.isEmpty else { throw ValidationError("give at least one target (or --ldev LABEL)") }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1...1024") }
         guard commitInterval > 0 else { throw ValidationError("--commit-interval must be positive") }
         if let ioEngine, IOEngineKind(name: ioEngine) == nil {
@@ -51,12 +55,22 @@ struct LustreOSS: AsyncParsableCommand {
     }
 
     private func serve() async throws(LustreError) {
-        let nid = try NID(parsing: nid)
+        let nid: NID
+        if let text = self.nid {
+            nid = try NID(parsing: text)
+        } else if let first = try LNetNetworks.localNIDs().first {
+            nid = first
+        } else {
+            throw .invalid("no NID: give --nid, or 'options lnet networks=' in /etc/lustre/lustre.conf")
+        }
         var prepared: [ServerTarget] = []
         // Unmounting needs every file of the OSDs closed, which their deinit does: so they live in
         // `run` only, and the targets are released once it has returned.
         defer { for target in prepared.reversed() { target.release() } }
-        for path in targets {
+        let ldevConfiguration = ldev.isEmpty ? nil : try LDevConfiguration.load()
+        var ldevTargets: [String] = []
+        for label in ldev { ldevTargets.append(try ldevConfiguration!.device(for: label)) }
+        for path in targets + ldevTargets {
             let target = try ServerTarget.prepare(path, runDir: runDir, role: .ost)
             prepared.append(target)
             if prepared.dropLast().contains(where: { $0.name == target.name }) {
@@ -68,6 +82,8 @@ struct LustreOSS: AsyncParsableCommand {
 
     /// Opens the object stores, serves them until SIGTERM or SIGINT, and closes them.
     private func run(_ prepared: [ServerTarget], on nid: NID) async throws(LustreError) {
+        let admin = try AdminServer.start(runDir: runDir, daemon: "lustre-oss")
+        defer { admin.stop() }
         var options = OSDDevice.Options()
         options.engine = ioEngine.flatMap { IOEngineKind(name: $0) }
         options.directIO = directIO
@@ -98,6 +114,9 @@ struct LustreOSS: AsyncParsableCommand {
         let ofdTargets = zip(prepared, osds).map { OFDTarget(name: $0.name, osd: $1) }
         let service = OFDService(lnet: lnet, targets: ofdTargets, threads: threads)
         service.start()
+        let ossDevice = ObdDeviceRegistry.shared.register(type: "ost", name: "OSS", uuid: "OSS_UUID",
+                                                          references: { service.exportCount })
+        defer { ossDevice.unregister() }
         for target in ofdTargets {
             LCONSOLE("serving \(target.name) on \(nid) (\(target.osd.engineKind) I/O)")
         }
@@ -107,8 +126,10 @@ struct LustreOSS: AsyncParsableCommand {
         print("lustre-oss: serving \(prepared.map(\.name.description).joined(separator: ",")) on \(nid) "
               + "port \(acceptPort), pid \(getpid())")
         fflush(stdout)
+        SystemdNotify.notify("READY=1\nSTATUS=serving \(prepared.map(\.name.description).joined(separator: ",")) on \(nid)")
 
         await TerminationSignal.wait()
+        SystemdNotify.notify("STOPPING=1\nSTATUS=stopping")
         LCONSOLE("lustre-oss: stopping \(prepared.map(\.name.description).joined(separator: ","))")
         registration?.cancel()
         await service.stop()

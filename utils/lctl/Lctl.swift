@@ -13,8 +13,19 @@ struct Lctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lctl",
         abstract: "Lustre control utility.",
+        discussion: """
+            dl, get_param, set_param, list_param, dk and clear talk to every Lustre daemon of this \
+            node through its admin socket in the run directory (--run-dir DIR, else \
+            $LUSTRE_RUN_DIR, else /run/lustre).
+            """,
         version: "lctl \(LustreVersion.string)",
-        subcommands: [ListNids.self, Ping.self])
+        subcommands: [ListNids.self, Ping.self, DeviceList.self, GetParam.self, SetParam.self, ListParam.self,
+                      DebugKernel.self, Clear.self])
+
+    /// Takes `--run-dir DIR` out of the arguments wherever it is, then runs the subcommand.
+    static func main() async {
+        await main(RunDirArgument.extract(Array(CommandLine.arguments.dropFirst())))
+    }
 }
 
 struct ListNids: AsyncParsableCommand {

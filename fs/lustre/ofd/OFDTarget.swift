@@ -19,6 +19,8 @@ public final class OFDTarget: Sendable {
     /// `obdfilter.<target>.stats`.
     public let stats: LProcStats
     private let statsParameter: String
+    /// The target's row in `lctl dl` (`obdfilter testfs-OST0000 testfs-OST0000_UUID`).
+    private let obdDevice: ObdDeviceRegistration
 
     /// Serves `osd` as `name` and registers its stats in `ParamTree.shared`.
     public init(name: TargetName, osd: OSDDevice) {
@@ -26,6 +28,7 @@ public final class OFDTarget: Sendable {
         self.osd = osd
         self.stats = OFDCounter.makeStats()
         self.statsParameter = "obdfilter.\(name).stats"
+        self.obdDevice = ObdDeviceRegistry.shared.register(type: "obdfilter", name: "\(name)", uuid: name.uuid)
         do {
             try ParamTree.shared.register(statsParameter, stats: stats)
         } catch {
@@ -37,6 +40,7 @@ public final class OFDTarget: Sendable {
     /// Removes the target's parameters; the OSD is closed by whoever opened it.
     public func unregister() {
         _ = ParamTree.shared.unregister(statsParameter)
+        obdDevice.unregister()
     }
 
     /// The highest transno the OSD has made durable.

@@ -49,6 +49,8 @@ public final class OSCDevice: Sendable {
     private let lnet: LNetInstance
     private let restarts = ManagedAtomic<UInt64>(0)
     private let observerToken: UInt64
+    /// The device's row in `lctl dl` (`osc <name> <client uuid>`).
+    private let obdDevice: ObdDeviceRegistration
 
     /// A device for `target` on the OSS at `server`; nothing is sent until `connect()`.
     /// `instance` names this client in the device name (default: random hex, as Lustre's
@@ -88,11 +90,13 @@ public final class OSCDevice: Sendable {
                 restarts.wrappingIncrement(ordering: .sequentiallyConsistent)
             }
         }
+        self.obdDevice = ObdDeviceRegistry.shared.register(type: "osc", name: name, uuid: rpcImport.clientUUID)
         registerParameters(checksumType: configuration.checksumType)
     }
 
     deinit {
         lnet.removeObserver(observerToken)
+        obdDevice.unregister()
         _ = ParamTree.shared.unregister(prefix: "osc.\(name).")
     }
 
