@@ -49,7 +49,8 @@ final class MDSFixture: Sendable {
         self.directory = directory
     }
 
-    static func start() async throws -> MDSFixture {
+    /// Starts the MDS and the first `osts` OSSes (the others can be started later).
+    static func start(osts: Int = MDSTestNet.ossNIDs.count) async throws -> MDSFixture {
         var template = Array("/tmp/mdstests.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw LustreError.fromErrno("mkdtemp") }
         let directory = String(cString: made)
@@ -60,8 +61,8 @@ final class MDSFixture: Sendable {
             let fixture = MDSFixture(port: Int.random(in: 20000...40000), directory: directory)
             do {
                 try await fixture.startMDS()
-                for index in 0..<MDSTestNet.ossNIDs.count { try await fixture.startOSS(index) }
-                try await fixture.waitForOSTs()
+                for index in 0..<osts { try await fixture.startOSS(index) }
+                try await fixture.waitForOSTs(osts)
                 return fixture
             } catch {
                 lastError = error
@@ -162,19 +163,25 @@ final class MDSFixture: Sendable {
         await oss.osd.close()
     }
 
-    private func waitForOSTs() async throws {
+    /// Waits until the LOD can allocate on `count` OSTs.
+    func waitForOSTs(_ count: Int) async throws {
         guard let lod = mds.withLock({ $0?.lod }) else { return }
         let deadline = ContinuousClock.now + .seconds(15)
-        while lod.usableOSTCount < MDSTestNet.ossNIDs.count, ContinuousClock.now < deadline {
+        while lod.usableOSTCount < count, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        guard lod.usableOSTCount == MDSTestNet.ossNIDs.count else {
+        guard lod.usableOSTCount >= count else {
             throw LustreError(errno: ETIMEDOUT, "OSTs not usable by the LOD after 15 s")
         }
     }
 
     var mdtService: MDTService? { mds.withLock { $0?.mdtService } }
     var mdt: MDTDevice? { mds.withLock { $0?.mdt } }
+
+    /// An MGC of client NID number `client`, for the MGS of this MDS.
+    func mgc(client: Int = 0) async throws -> MGCClient {
+        MGCClient(lnet: try await clientLNet(client), nodes: [MDSTestNet.mdsNID], recoveryTimeout: 10)
+    }
 
     func clientLNet(_ index: Int) async throws -> LNetInstance {
         let nid = MDSTestNet.clientNIDs[index]
@@ -221,8 +228,8 @@ final class MDSFixture: Sendable {
 }
 
 extension XCTestCase {
-    func makeMDS() async throws -> MDSFixture {
-        let fixture = try await MDSFixture.start()
+    func makeMDS(osts: Int = MDSTestNet.ossNIDs.count) async throws -> MDSFixture {
+        let fixture = try await MDSFixture.start(osts: osts)
         addTeardownBlock { await fixture.tearDown() }
         return fixture
     }
