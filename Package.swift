@@ -183,7 +183,7 @@ let package = Package(
             name: "lustre-mds",
             dependencies: [
                 "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSC", "MDT", "MGS", "MDC",
-                "LustreTargetTools",
+                "LustreTargetTools", "LustreAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/lustre-mds",

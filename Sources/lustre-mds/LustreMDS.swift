@@ -1,6 +1,7 @@
 import ArgumentParser
 import LNet
 import LibCFS
+import LustreAdmin
 import LustreTargetTools
 import MDT
 import MGS
@@ -53,6 +54,8 @@ struct LustreMDS: AsyncParsableCommand {
             throw .invalid("\(prepared.name) has no MGS (format it with mkfs.lustre --mgs --mdt): "
                            + "lustre-mds serves the MGS and the MDT together")
         }
+        let admin = try AdminServer.start(runDir: runDir, daemon: "lustre-mds")
+        defer { admin.stop() }
         var options = MDSServer.Options()
         options.threads = threads
         options.commitInterval = commitInterval
@@ -60,8 +63,10 @@ struct LustreMDS: AsyncParsableCommand {
         let server = try await MDSServer.start(target: prepared.name, root: prepared.root, nid: nid, options: options)
         print("lustre-mds: serving \(prepared.name) (MGS) on \(nid) port \(acceptPort), pid \(getpid())")
         fflush(stdout)
+        SystemdNotify.notify("READY=1\nSTATUS=serving \(prepared.name) and the MGS on \(nid)")
 
         await TerminationSignal.wait()
+        SystemdNotify.notify("STOPPING=1\nSTATUS=stopping")
         LCONSOLE("lustre-mds: stopping \(prepared.name)")
         await server.stop()
     }

@@ -23,9 +23,11 @@ final class MDSServer: Sendable {
     let mdt: MDTDevice
     let mdtService: MDTService
     private let subscription: UInt64
+    /// `lctl dl` rows: `mgs MGS`, `mds MDS`, `mdt <target>`.
+    private let devices: [ObdDeviceRegistration]
 
     private init(lnet: LNetInstance, mgs: MGSDevice, mgsService: MGSService, lod: LODDevice, mdt: MDTDevice,
-                 mdtService: MDTService, subscription: UInt64) {
+                 mdtService: MDTService, subscription: UInt64, devices: [ObdDeviceRegistration]) {
         self.lnet = lnet
         self.mgs = mgs
         self.mgsService = mgsService
@@ -33,6 +35,7 @@ final class MDSServer: Sendable {
         self.mdt = mdt
         self.mdtService = mdtService
         self.subscription = subscription
+        self.devices = devices
     }
 
     /// Starts the MGS and the MDT `target` whose tree is at `root`, served on `nid`.
@@ -81,13 +84,21 @@ final class MDSServer: Sendable {
         let mdtService = MDTService(lnet: lnet, device: mdt, threads: options.threads)
         mdtService.start()
         LCONSOLE("serving \(target) and the MGS on \(nid)")
+        let devices = [
+            ObdDeviceRegistry.shared.register(type: "mgs", name: "MGS", uuid: "MGS",
+                                              references: { mgsService.exportCount }),
+            ObdDeviceRegistry.shared.register(type: "mds", name: "MDS", uuid: "MDS_uuid"),
+            ObdDeviceRegistry.shared.register(type: "mdt", name: "\(target)", uuid: target.uuid,
+                                              references: { mdtService.exportCount }),
+        ]
         return MDSServer(lnet: lnet, mgs: mgs, mgsService: mgsService, lod: lod, mdt: mdt, mdtService: mdtService,
-                         subscription: subscription)
+                         subscription: subscription, devices: devices)
     }
 
     /// Stops serving: services first (no new requests), then the MDT (its log committed), the
     /// LOD (owed destroys given a moment), and LNet.
     func stop() async {
+        for device in devices { device.unregister() }
         mgs.unsubscribe(subscription)
         await mdtService.stop()
         await mgsService.stop()

@@ -32,6 +32,8 @@ public final class MDCDevice: Sendable {
     public let name: String
     /// The import carrying every RPC.
     public let rpcImport: PtlRPCImport
+    /// This device's row in `lctl dl`.
+    private let obdDevice: ObdDeviceRegistration
 
     /// The portals of the MDT service (the MDS listens on the same).
     public static let portals = PtlRPCService.Portals(request: Portal.mdsRequest, reply: Portal.mdcReply,
@@ -49,12 +51,15 @@ public final class MDCDevice: Sendable {
         importConfiguration.checksumType = nil
         importConfiguration.recoveryTimeout = configuration.recoveryTimeout
         importConfiguration.minTimeout = configuration.minTimeout
-        self.rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: server), targetName: target.uuid,
-                                      configuration: importConfiguration)
+        let rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: server), targetName: target.uuid,
+                                     configuration: importConfiguration)
+        self.rpcImport = rpcImport
+        self.obdDevice = ObdDeviceRegistry.shared.register(type: "mdc", name: name, uuid: rpcImport.clientUUID)
         registerParameters()
     }
 
     deinit {
+        obdDevice.unregister()
         _ = ParamTree.shared.unregister(prefix: "mdc.\(name).")
     }
 
