@@ -104,6 +104,18 @@ final class LustreClientMountTests: XCTestCase {
         }
     }
 
+    func testAnOSTAddedWhileMountedGetsAnOSC() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        XCTAssertEqual(client.lov.allTargets.map(\.index), [0, 1])
+        try await fs.addOST(index: 2)
+        for _ in 0..<300 where !client.lov.contains(2) { try await Task.sleep(nanoseconds: 50_000_000) }
+        XCTAssertEqual(client.lov.allTargets.map(\.index), [0, 1, 2])
+        let targets = await client.targetStatfs()
+        XCTAssertEqual(targets.last?.name.description, "lltest-OST0002")
+        XCTAssertNotNil(targets.last?.statfs)
+    }
+
     func testStatfsAndParameters() async throws {
         let fs = try await makeFilesystem()
         let client = try await fs.mount()

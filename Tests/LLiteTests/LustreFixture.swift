@@ -148,6 +148,26 @@ final class LustreFixture: Sendable {
         }
     }
 
+    /// Starts one more OSS, on 127.0.8.4, serving OST `index`, and registers it at the MGS as
+    /// lustre-oss does: mounted clients learn it from the configuration they watch.
+    func addOST(index: UInt32) async throws {
+        let name = try TargetName(fsname: Self.fsname, kind: .ost, index: index)
+        let nid = NID(address: 0x7f00_0804)
+        let root = "\(directory)/\(name)"
+        mkdir(root, 0o755)
+        var options = OSDDevice.Options()
+        options.commitInterval = 0.2
+        let osd = try await OSDDevice.open(root: root, options: options)
+        let lnet = try await LNetInstance.start(nid: nid, configuration: Self.lnetConfiguration(port: port, listen: true))
+        let service = OFDService(lnet: lnet, targets: [OFDTarget(name: name, osd: osd)], threads: 4)
+        service.start()
+        guard let mgs = servers.withLock({ servers -> MGSDevice? in
+            servers?.oss.append((lnet, service, osd))
+            return servers?.mgs
+        }) else { throw LustreError(errno: ESHUTDOWN, "servers stopped") }
+        _ = try await mgs.register(name, nids: ["\(nid)"])
+    }
+
     private func stopServers() async {
         guard let running = servers.withLock({ value in defer { value = nil }; return value }) else { return }
         await running.mdtService.stop()
