@@ -95,6 +95,29 @@ final class LODAllocationTests: XCTestCase {
         await lod.stop()
     }
 
+    func testOSTAddedWhileRunningIsUsed() async throws {
+        let fixture = try await makeLODFixture()
+        var options = LODDevice.Options()
+        options.qosMaxAge = 0.5
+        options.createTimeout = 10
+        let lod = try LODDevice(lnet: fixture.mdsLNet, root: fixture.mdtRoot, fsname: "testfs", options: options)
+        try lod.addOST(index: 0, nids: [LODOSSFixture.ossNIDs[0]])
+        try await lod.start()
+        for n in 1...4 {
+            let layout = try await lod.allocate(for: lodFID(UInt32(n)), layout: lodLayout(count: 2))
+            XCTAssertEqual(layout.objects.map(\.ostIndex), [0])
+        }
+        // OST0001 registers at the MGS later.
+        try lod.addOST(index: 1, nids: [LODOSSFixture.ossNIDs[1]])
+        try lod.addOST(index: 1, nids: [LODOSSFixture.ossNIDs[1]])     // again: no change
+        XCTAssertEqual(lod.ostCount, 2)
+        await lodWait(15, "OST0001 usable") { lod.usableOSTCount == 2 }
+        let both = try await lod.allocate(for: lodFID(5), layout: lodLayout(count: 2))
+        XCTAssertEqual(Set(both.objects.map(\.ostIndex)), [0, 1])
+        await lod.stop()
+        XCTAssertEqual(try LODObjectIDFile.read(root: fixture.mdtRoot).count, 2)
+    }
+
     func testENOSPCWhenNoOSTCanServe() async throws {
         let fixture = try await makeLODFixture()
         let lod = try await fixture.startLOD()
