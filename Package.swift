@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: libcfs
@@ -201,7 +203,7 @@ let package = Package(
         .executableTarget(
             name: "lustre-oss",
             dependencies: [
-                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSD", "OFD", "LustreTargetTools", "LustreAdmin",
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSD", "OFD", "LustreTargetTools", "LustreAdmin", "LustreMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/lustre-oss",
@@ -241,6 +243,19 @@ let package = Package(
             name: "LustreAdmin",
             dependencies: ["LibCFS", "ObdClass"],
             path: "utils/admin",
+            exclude: ["README.md"],
+            swiftSettings: gnuSource),
+        .target(
+            name: "LustreMetrics",
+            dependencies: [
+                "LibCFS",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "utils/metrics",
             exclude: ["README.md"],
             swiftSettings: gnuSource),
         .target(

@@ -16,7 +16,9 @@ mkdir -p "$RUN_DIR"
 assert_contains "$TEST_DIR/none.out" "no Lustre daemon is running"
 
 format_ost $((256 * 1024))
-start_daemon oss "$LUSTRE_BIN/lustre-oss" --nid "$OSS_NID" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" "$TARGET"
+METRICS=$TEST_NET.2:$((TEST_PORT + 1))
+start_daemon oss "$LUSTRE_BIN/lustre-oss" --nid "$OSS_NID" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" \
+    --metrics-address "$METRICS" "$TARGET"
 OSS_PID=$LAST_PID
 wait_for_log oss "serving testfs-OST0000 on $OSS_NID"
 
@@ -87,6 +89,16 @@ read_bytes=$(awk '$1 == "read_bytes" { print $7 }' "$TEST_DIR/stats.out")
 write_rpcs=$(awk '$1 == "write" { print $2 }' "$TEST_DIR/stats.out")
 landed=$(awk '$1 == "write_bytes" { print $2 }' "$TEST_DIR/stats.out")
 [ "$write_rpcs" = $((landed + 1)) ] || fail "write requests $write_rpcs, writes landed $landed: no resend counted"
+
+# The same figures as Prometheus series named as lustre_exporter names them.
+curl -sf "http://$METRICS/metrics" >"$TEST_DIR/metrics.out" || fail "GET /metrics failed"
+grep -qx 'lustre_write_bytes_total{component="ost",target="testfs-OST0000"} 33554432' "$TEST_DIR/metrics.out" \
+    || fail "lustre_write_bytes_total wrong: $(grep write_bytes "$TEST_DIR/metrics.out")"
+grep -qx 'lustre_read_bytes_total{component="ost",target="testfs-OST0000"} 16777216' "$TEST_DIR/metrics.out" \
+    || fail "lustre_read_bytes_total wrong: $(grep read_bytes "$TEST_DIR/metrics.out")"
+grep -q '^lustre_stats_total{component="ost",target="testfs-OST0000",operation="write"} ' "$TEST_DIR/metrics.out" \
+    || fail "no lustre_stats_total for write"
+curl -s -o /dev/null -w '%{http_code}' "http://$METRICS/nothing" | grep -qx 404 || fail "/nothing did not answer 404"
 
 # A peer that is not root and not the daemon's user is refused (the socket's mode already keeps
 # it out; SO_PEERCRED is checked too).

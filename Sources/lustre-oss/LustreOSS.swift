@@ -3,6 +3,7 @@ import LNet
 import LibCFS
 import LustreAdmin
 import LustreCompat
+import LustreMetrics
 import LustreTargetTools
 import OFD
 import OSD
@@ -32,6 +33,8 @@ struct LustreOSS: AsyncParsableCommand {
     @Option(help: "The MGS's NID (repeatable; default: mgsnode= of the targets' mountdata).") var mgsnode: [String] = []
     @Option(help: "Request handler tasks.") var threads: Int = 32
     @Option(help: "Seconds between commits of the object stores.") var commitInterval: Double = 1.0
+    @Option(help: "Serve Prometheus metrics (lustre_exporter's names) on HOST:PORT, e.g. 0.0.0.0:9169.")
+    var metricsAddress: String?
     @Argument(help: "Targets: ext4 images or devices made by mkfs.lustre, or --backfs-dir directories.")
     var targets: [String] = []
 
@@ -117,6 +120,17 @@ struct LustreOSS: AsyncParsableCommand {
         let ossDevice = ObdDeviceRegistry.shared.register(type: "ost", name: "OSS", uuid: "OSS_UUID",
                                                           references: { service.exportCount })
         defer { ossDevice.unregister() }
+        var metrics: MetricsServer?
+        if let metricsAddress {
+            do {
+                metrics = try await MetricsServer.start(address: metricsAddress)
+            } catch {
+                await service.stop()
+                await lnet.shutdown()
+                await closeAll()
+                throw error
+            }
+        }
         for target in ofdTargets {
             LCONSOLE("serving \(target.name) on \(nid) (\(target.osd.engineKind) I/O)")
         }
@@ -132,6 +146,7 @@ struct LustreOSS: AsyncParsableCommand {
         SystemdNotify.notify("STOPPING=1\nSTATUS=stopping")
         LCONSOLE("lustre-oss: stopping \(prepared.map(\.name.description).joined(separator: ","))")
         registration?.cancel()
+        await metrics?.stop()
         await service.stop()
         for target in ofdTargets { target.unregister() }
         await lnet.shutdown()
