@@ -301,11 +301,11 @@ public final class LODDevice: MDTObjectAllocator {
     }
 
     /// One id from `osp`, waiting for its refill while it stays usable, up to `deadline`; after
-    /// `qos_maxage` (an OST whose refill is slow) it gives up as soon as another OST in
+    /// `qos_maxage` (at least 2 s: an OST whose refill is slow) it gives up as soon as another OST in
     /// `others` has objects to take the stripe. Nil if it does not deliver.
     private func take(from osp: OSPDevice, deadline: UInt64, others: [UsableOST]) async -> UInt64? {
         if let oid = osp.reserve() { return oid }
-        let patience = MonotonicClock.nanoseconds() + UInt64(options.qosMaxAge * 1e9)
+        let patience = MonotonicClock.nanoseconds() + UInt64(max(options.qosMaxAge, 2) * 1e9)
         while MonotonicClock.nanoseconds() < deadline, osp.snapshot().usable {
             let remaining = Double(deadline &- MonotonicClock.nanoseconds()) / 1e9
             await readyEvent.wait(timeout: min(0.2, max(remaining, 0.001)))
