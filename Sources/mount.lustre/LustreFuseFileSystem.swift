@@ -355,6 +355,9 @@ final class LustreFuseFileSystem: FuseOperations {
             case _ where name.hasPrefix(VirtualXattr.fid2pathPrefix):
                 let target = try LustreFID(parsing: String(name.dropFirst(VirtualXattr.fid2pathPrefix.count)))
                 value = Array(try await client.fid2path(target).utf8)
+            case _ where name.hasPrefix("system.posix_acl_"):
+                // No POSIX ACLs (Lustre's noacl): answered here, saving `ls -l` an MDS round trip per file.
+                throw LustreError(errno: EOPNOTSUPP, "\(name): ACLs are not supported")
             default:
                 value = try await client.getxattr(fid, name: name, credentials: credentials(request))
             }

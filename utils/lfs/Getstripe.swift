@@ -70,7 +70,13 @@ struct Getstripe: ParsableCommand {
             return f.isEmpty ? .all : f
         }()
         do throws(LustreError) {
-            return LayoutText.directory(try LayoutText.decode(try Xattr.get(path, "lustre.lov")), fields: fields)
+            var layout = try LayoutText.decode(try Xattr.get(path, "lustre.lov"))
+            // Size 0 means "inherited": show what new files get, the filesystem's (root's) size.
+            if layout.stripeSize == 0, path != mount.mountpoint,
+               let root = try? LayoutText.decode(try Xattr.get(mount.mountpoint, "lustre.lov")) {
+                layout.stripeSize = root.stripeSize
+            }
+            return LayoutText.directory(layout, fields: fields)
         } catch where error.errno == ENODATA {
             do throws(LustreError) {
                 return LayoutText.directory(try LayoutText.decode(try Xattr.get(mount.mountpoint, "lustre.lov")), fields: fields)
