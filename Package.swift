@@ -217,6 +217,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "utils/lctl",
+            exclude: ["README.md"],
             swiftSettings: gnuSource),
         .executableTarget(
             name: "lnet-selftest",
