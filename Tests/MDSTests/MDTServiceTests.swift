@@ -201,6 +201,29 @@ final class MDTServiceTests: XCTestCase {
                                  layout: nil, exclusive: true)
     }
 
+    func testRandomBodiesForEveryOpcodeNeverStopTheService() async throws {
+        let fixture = try await makeMDS()
+        let raw = try await fixture.rawImport()
+        var generator = SystemRandomNumberGenerator()
+        let opcodes = MDTOpcode.allCases.filter { $0 != .connect && $0 != .disconnect }
+        var errors = 0
+        for round in 0..<300 {
+            let opcode = opcodes[round % opcodes.count]
+            var bytes = (0..<Int.random(in: 0...160, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if opcode == .reint, bytes.count >= 4 {
+                bytes[0] = UInt8.random(in: 1...8, using: &generator)
+                bytes[1] = 0; bytes[2] = 0; bytes[3] = 0
+            }
+            let response = try await raw.call(opcode: opcode.rawValue, buffers: [ByteBuffer(bytes: bytes)])
+            if response.reply.status < 0 { errors += 1 }
+        }
+        XCTAssertGreaterThan(errors, 250, "random bodies are refused")
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        _ = try await mdc.create(parent: root, name: "after-fuzz", kind: .directory, mode: 0o755, credentials: .root,
+                                 layout: nil, exclusive: true)
+    }
+
     func testConnectingToAnotherTargetIsRefused() async throws {
         let fixture = try await makeMDS()
         var configuration = MDCDevice.Configuration()
