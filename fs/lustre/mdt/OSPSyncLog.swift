@@ -109,8 +109,13 @@ final class OSPSyncLog: Sendable {
             guard !state.closed else { return LustreError(errno: ESHUTDOWN, "osp sync log closed") }
             var index = 0
             while index < records.count {
-                if state.nextSlot >= slotsPerSegment {
-                    if let error = rollLocked(&state) { return error }
+                if state.nextSlot >= slotsPerSegment, let error = rollLocked(&state) {
+                    // Nothing of this append is written: give back what it reserved.
+                    for id in ids where state.segments[id.segment] != nil {
+                        state.segments[id.segment]!.live -= 1
+                        releaseIfDoneLocked(&state, id.segment)
+                    }
+                    return error
                 }
                 let count = min(records.count - index, Int(slotsPerSegment - state.nextSlot))
                 let number = state.active
