@@ -151,6 +151,19 @@ final class MGSTests: XCTestCase {
         XCTAssertEqual(configuration.osts.count, 1)
     }
 
+    func testARegistrationThatCouldNotBeSavedIsSavedWhenRetried() async throws {
+        let mgs = try await makeMGS()
+        let device = try XCTUnwrap(mgs.device)
+        let name = try TargetName(parsing: "testfs-OST0000")
+        let blocker = mgs.root + "/CONFIGS/.testfs-client.tmp"
+        XCTAssertEqual(mkdir(blocker, 0o755), 0)
+        await assertErrno(EISDIR) { try await device.register(name, nids: ["127.0.7.2@tcp"]) }
+        XCTAssertEqual(rmdir(blocker), 0)
+        try await device.register(name, nids: ["127.0.7.2@tcp"])
+        let text = try String(contentsOfFile: mgs.root + "/CONFIGS/testfs-client", encoding: .utf8)
+        XCTAssertTrue(text.contains("target testfs-OST0000 127.0.7.2@tcp"), text)
+    }
+
     func testInProcessSubscriberSeesEachRegistration() async throws {
         let mgs = try await makeMGS()
         let device = try XCTUnwrap(mgs.device)

@@ -17,6 +17,9 @@ public final class MGSDevice: Sendable {
         var waiters: [UInt64: (fsname: String, generation: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
         var subscribers: [UInt64: @Sendable (FilesystemConfiguration) -> Void] = [:]
         var nextID: UInt64 = 1
+        /// Filesystems whose last write failed: the next registration writes again, even if it
+        /// changes nothing, so a retried registration is never acknowledged without being durable.
+        var unsaved: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -86,6 +89,7 @@ public final class MGSDevice: Sendable {
             return configuration
         }
         guard let changed else {
+            if state.withLock({ $0.unsaved.contains(target.fsname) }) { try await persist(fsname: target.fsname) }
             return try configuration(fsname: target.fsname).generation
         }
         try await persist(fsname: target.fsname)
@@ -196,7 +200,9 @@ public final class MGSDevice: Sendable {
         }
         do {
             try result.get()
+            _ = state.withLock { $0.unsaved.remove(fsname) }
         } catch {
+            _ = state.withLock { $0.unsaved.insert(fsname) }
             CERROR("MGS: cannot save the configuration of \(fsname): \(error)")
             throw error
         }
