@@ -27,17 +27,21 @@ final class OSPEvent: Sendable {
 
     /// Returns on a signal or after `timeout` seconds, whichever comes first.
     func wait(timeout: Double) async {
-        let ticket: UInt64? = state.withLock { state in
-            if state.pending {
-                state.pending = false
-                return nil
-            }
-            state.nextTicket &+= 1
-            return state.nextTicket
-        }
-        guard let ticket else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            state.withLock { $0.waiters[ticket] = continuation }
+            // The pending check and the registration are one step, so no signal falls between.
+            let ticket: UInt64? = state.withLock { state in
+                if state.pending {
+                    state.pending = false
+                    return nil
+                }
+                state.nextTicket &+= 1
+                state.waiters[state.nextTicket] = continuation
+                return state.nextTicket
+            }
+            guard let ticket else {
+                continuation.resume()
+                return
+            }
             Task { [weak self] in
                 try? await Task.sleep(for: .milliseconds(Int64(max(timeout, 0) * 1000)))
                 self?.expire(ticket)
