@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# lctl on a whole local filesystem (tests/llmount.sh: lustre-mds, 2 lustre-oss, mount.lustre, all
+# with their admin sockets in one run dir): dl lists every daemon's devices as one list, a client
+# tunable is set live in mount.lustre, and the stats of the client and of the OSTs count exactly
+# the bytes written through the mount.
+TEST_NET=${TEST_NET:-127.0.7}
+TEST_PORT=${TEST_PORT:-19910}
+. "$(dirname "$0")/test-framework.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+export FSNAME=testfs OSTCOUNT=2 MOUNT=$TEST_DIR/mnt TMP=$TEST_DIR NETADDR=$TEST_NET PORT=$TEST_PORT
+export MDSSIZE=$((512 * 1024)) OSTSIZE=$((512 * 1024)) LUSTRE_BIN
+# mount.lustre has no --run-dir: it takes LUSTRE_RUN_DIR, as lctl does.
+export LUSTRE_RUN_DIR=$TEST_DIR/lustre-testfs/run
+mkdir -p "$MOUNT"
+teardown() {
+    bash "$HERE/llmountcleanup.sh" >"$TEST_DIR/cleanup.log" 2>&1
+    cleanup
+}
+trap teardown EXIT
+bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.log" 2>&1 || fail "llmount.sh failed: $(tail -5 "$TEST_DIR/llmount.log")"
+LCTL="$LUSTRE_BIN/lctl"
+
+"$LCTL" dl >"$TEST_DIR/dl.out" || fail "lctl dl failed"
+cat "$TEST_DIR/dl.out"
+for row in "mgs MGS" "mdt testfs-MDT0000 testfs-MDT0000_UUID" "obdfilter testfs-OST0000 testfs-OST0000_UUID" \
+           "obdfilter testfs-OST0001 testfs-OST0001_UUID" "osc testfs-OST0000-osc-" "osc testfs-OST0001-osc-" \
+           "mdc testfs-MDT0000-mdc-"; do
+    grep -q " UP $row" "$TEST_DIR/dl.out" || fail "lctl dl has no '$row' row"
+done
+# One list: indices 0..N-1, each once.
+awk '{ print $1 }' "$TEST_DIR/dl.out" | sort -n | awk 'NR - 1 != $1 { exit 1 }' || fail "dl indices are not 0..N-1"
+
+# A client tunable, live in mount.lustre; a bad value refused with the old one kept.
+"$LCTL" set_param osc.*.max_rpcs_in_flight=16 >/dev/null || fail "set_param osc.*.max_rpcs_in_flight=16 failed"
+[ "$("$LCTL" get_param -n osc.*.max_rpcs_in_flight | sort -u)" = 16 ] || fail "max_rpcs_in_flight not 16 on every OSC"
+"$LCTL" set_param osc.*.max_rpcs_in_flight=1000 2>"$TEST_DIR/bad.out" && fail "max_rpcs_in_flight=1000 accepted"
+assert_contains "$TEST_DIR/bad.out" "out of range 1..256"
+[ "$("$LCTL" get_param -n osc.*.max_rpcs_in_flight | sort -u)" = 16 ] || fail "a rejected value changed max_rpcs_in_flight"
+
+# Bytes through the mount land in the OSTs' stats, exactly.
+"$LCTL" set_param -n obdfilter.*.stats=clear
+"$LUSTRE_BIN/lfs" setstripe -c 2 -S 1M "$MOUNT/striped" || fail "lfs setstripe failed"
+dd if=/dev/urandom of="$MOUNT/striped" bs=1M count=8 conv=fsync status=none || fail "dd to the mount failed"
+sum=0
+for ost in testfs-OST0000 testfs-OST0001; do
+    b=$("$LCTL" get_param -n "obdfilter.$ost.stats" | awk '$1 == "write_bytes" { print $7 }')
+    [ -n "$b" ] && [ "$b" -gt 0 ] || fail "$ost wrote nothing"
+    sum=$((sum + b))
+done
+[ "$sum" = $((8 << 20)) ] || fail "the OSTs counted $sum bytes written, the test wrote $((8 << 20))"
+log "OST write_bytes: $sum = the 8 MiB written through the mount"
+pass
