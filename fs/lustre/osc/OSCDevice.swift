@@ -97,7 +97,7 @@ public final class OSCDevice: Sendable {
     deinit {
         lnet.removeObserver(observerToken)
         obdDevice.unregister()
-        _ = ParamTree.shared.unregister(prefix: "osc.\(name).")
+        _ = ParamTree.shared.unregister(prefix: "osc.\(name)")
     }
 
     /// The portals of the OST service (the OFD listens on the same).
