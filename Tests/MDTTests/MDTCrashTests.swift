@@ -104,7 +104,11 @@ struct MDTCrashTests {
             try await mdt.lookup(parent: dir.fid, name: "new", credentials: .root)
         }
         switch operation {
-        case "create": #expect(try await lookupNew().isRegular)
+        case "create":
+            let created = try await lookupNew()
+            #expect(created.isRegular)
+            #expect(scratch.allocator.destroyed(created.fid) == nil, "objects of a logged create are kept")
+            #expect(try await mdt.layout(of: created.fid)?.objects == scratch.allocator.calls.withLock { $0.allocated[created.fid] })
         case "mkdir": #expect(try await lookupNew().isDirectory)
         case "symlink": #expect(try await mdt.readlink(try await lookupNew().fid, credentials: .root) == "f")
         case "unlink":

@@ -166,9 +166,12 @@ public final class MDTDevice: Sendable {
 
     /// Appends `record`, then applies it; the caller holds the operation's locks and has done
     /// every check, so the tree change can only fail on I/O errors.
-    func commit(_ record: MDTLogRecord) async throws(LustreError) -> (transno: UInt64, inode: MDTInode?) {
+    /// `appended` runs once the record is in the log: from then on the change will happen (at
+    /// the latest by replay), so the caller must not undo its side effects on a later error.
+    func commit(_ record: MDTLogRecord, appended: () -> Void = {}) async throws(LustreError) -> (transno: UInt64, inode: MDTInode?) {
         guard !stopped.load(ordering: .acquiring) else { throw LustreError(errno: ESHUTDOWN, "\(target) is stopped") }
         let transno = try log.append(record)
+        appended()
         if failAfterLogAppend.load(ordering: .acquiring) {
             throw LustreError(errno: EIO, "\(target): fail point after the log append")
         }

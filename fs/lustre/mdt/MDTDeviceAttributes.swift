@@ -173,6 +173,7 @@ extension MDTDevice {
         var allocated = try await allocator.allocate(for: fid, layout: resolved)
         allocated.fid = fid
         let instantiated = allocated
+        var recorded = false
         do throws(LustreError) {
             return try await locked([fid]) { () async throws(LustreError) in
                 try MDTPermission.checkOwner(credentials, try object.stat(), "set the layout of \(fid)")
@@ -181,11 +182,11 @@ extension MDTDevice {
                 }
                 return try await logged { () async throws(LustreError) in
                     try await commit(.setxattr(fid: fid, name: tree.lovName,
-                                               value: Array(instantiated.encoded().readableBytesView))).transno
+                                               value: Array(instantiated.encoded().readableBytesView))) { recorded = true }.transno
                 }
             }
         } catch {
-            try? await allocator.destroy(instantiated.objects, of: fid)
+            if !recorded { try? await allocator.destroy(instantiated.objects, of: fid) }
             throw error
         }
     }

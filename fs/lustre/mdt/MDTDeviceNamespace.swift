@@ -157,6 +157,7 @@ extension MDTDevice {
         }
         let fid = try sequencer.allocate()
         var instantiated: LustreLayout?
+        var recorded = false
         if type == UInt32(S_IFREG), let settings {
             var allocated = try await allocator.allocate(for: fid, layout: settings)
             allocated.fid = fid
@@ -194,14 +195,14 @@ extension MDTDevice {
                                              uid: credentials.uid, gid: gid, rdev: rdev, symlinkTarget: target,
                                              layout: layoutBytes)
                 let (transno, created) = try await logged { () async throws(LustreError) in
-                    try await commit(.create(record))
+                    try await commit(.create(record)) { recorded = true }
                 }
                 guard let created else { throw LustreError(errno: EIO, "create \(name): no inode") }
                 instantiated = nil
                 return (try attributes(created), type == UInt32(S_IFDIR) ? settings : try tree.layout(of: created), transno)
             }
         } catch {
-            if let objects = instantiated?.objects, !objects.isEmpty { try? await allocator.destroy(objects, of: fid) }
+            if !recorded, let objects = instantiated?.objects, !objects.isEmpty { try? await allocator.destroy(objects, of: fid) }
             throw error
         }
     }

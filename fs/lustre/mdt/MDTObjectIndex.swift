@@ -10,8 +10,18 @@ import Synchronization
 /// Opened inodes stay in an in-memory cache of `O_PATH` descriptors.
 final class MDTObjectIndex: Sendable {
     static let bucketCount = 256
-    /// Descriptors kept open at most; beyond, an eighth of the cache is dropped.
-    static let cacheCapacity = 16384
+    /// Descriptors kept open at most: an eighth of the descriptor limit (raised to its hard
+    /// limit first), at most 16384; beyond, an eighth of the cache is dropped.
+    static let cacheCapacity: Int = {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 128 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return max(64, min(16384, Int(limit.rlim_cur / 8)))
+    }()
 
     /// A descriptor of the target's root directory, for `open_by_handle_at`.
     let mountFD: Int32
