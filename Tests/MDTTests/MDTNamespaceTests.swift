@@ -57,6 +57,10 @@ struct MDTNamespaceTests {
         let again = try await mdt.create(parent: root, name: "f", kind: .file, mode: 0o644, credentials: .root,
                                          layout: nil, exclusive: false)
         #expect(again.attributes.fid == file.fid && again.transno == 0)
+        await expectErrno(EISDIR, "O_CREAT of a directory") {
+            _ = try await mdt.create(parent: root, name: "d", kind: .file, mode: 0o644, credentials: .root, layout: nil,
+                                     exclusive: false)
+        }
         try await mdt.mkfile(root, String(repeating: "n", count: 255))
         await mdt.close()
     }

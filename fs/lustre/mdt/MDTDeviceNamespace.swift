@@ -210,6 +210,7 @@ extension MDTDevice {
     private func openExisting(_ existing: MDTInode, directory: MDTInode,
                               credentials: MDTCredentials) throws(LustreError) -> (attributes: MDTAttributes, layout: LustreLayout?, transno: UInt64) {
         try MDTPermission.check(credentials, try directory.stat(), MDTPermission.execute, "lookup in \(directory.fid)")
+        if existing.isDirectory { throw LustreError(errno: EISDIR, "\(existing.fid) is a directory") }
         guard existing.isRegular else { throw LustreError(errno: EEXIST, "\(existing.fid) exists and is not a file") }
         return (try attributes(existing), try tree.layout(of: existing), 0)
     }
