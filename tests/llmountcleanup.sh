@@ -26,6 +26,9 @@ wait_exit() {
     status=1
 }
 
+# Mounted, even when its daemon died (then `mountpoint` fails with ENOTCONN).
+mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts; }
+
 # Only our processes: the pid must still run one of our programs.
 ours() {
     local pid=$1
@@ -41,7 +44,7 @@ fi
 # The client first: umount makes mount.lustre flush and exit.
 while read -r role pid mnt; do
     [ "$role" = client ] || continue
-    if mountpoint -q "$mnt" 2>/dev/null; then
+    if mounted "$mnt"; then
         if ! umount "$mnt" 2>/dev/null; then
             say "$mnt is busy: lazy unmount"
             umount -l "$mnt" || status=1
