@@ -60,7 +60,7 @@ public final class MDCDevice: Sendable {
 
     deinit {
         obdDevice.unregister()
-        _ = ParamTree.shared.unregister(prefix: "mdc.\(name).")
+        _ = ParamTree.shared.unregister(prefix: "mdc.\(name)")
     }
 
     private func registerParameters() {
