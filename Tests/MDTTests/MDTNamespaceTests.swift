@@ -182,6 +182,25 @@ struct MDTNamespaceTests {
         await mdt.close()
     }
 
+    @Test("a file replaced by rename while open stays readable until its last close")
+    func renameOverOpenFile() async throws {
+        let scratch = MDTScratch()
+        let mdt = try await scratch.open()
+        let root = mdt.rootFID
+        let old = try await mdt.mkfile(root, "old")
+        try await mdt.mkfile(root, "new")
+        let (_, layout, handle) = try await mdt.open(old.fid, flags: O_RDONLY, credentials: .root, owner: 3)
+        _ = try await mdt.rename(from: root, name: "new", to: root, newName: "old", credentials: .root)
+        #expect(try await mdt.getattr(old.fid).nlink == 0)
+        #expect(scratch.allocator.destroyed(old.fid) == nil)
+        _ = try await mdt.close(handle: handle, size: nil, blocks: nil, owner: 3)
+        #expect(scratch.allocator.destroyed(old.fid) == layout?.objects)
+        await expectErrno(ESTALE) { _ = try await mdt.getattr(old.fid) }
+        await mdt.close()
+        let report = try MDTChecker.check(root: scratch.path)
+        #expect(report.problems.isEmpty, "\(report.problems)")
+    }
+
     @Test("an orphan left open at shutdown is destroyed at the next start")
     func orphanAtRestart() async throws {
         let scratch = MDTScratch()
