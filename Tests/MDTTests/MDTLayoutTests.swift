@@ -49,6 +49,27 @@ struct MDTLayoutTests {
         await mdt.close()
     }
 
+    @Test("a regular file made by mknod has no objects until its first open for writing")
+    func objectLessFile() async throws {
+        let scratch = MDTScratch(ostCount: 2)
+        let mdt = try await scratch.open()
+        let made = try await mdt.create(parent: mdt.rootFID, name: "n", kind: .node(rdev: 0),
+                                        mode: UInt32(S_IFREG) | 0o644, credentials: .root, layout: nil, exclusive: true)
+        #expect(made.attributes.isRegular && made.layout == nil)
+        #expect(scratch.allocator.calls.withLock { $0.allocated.isEmpty })
+        let (_, readLayout, _) = try await mdt.open(made.attributes.fid, flags: O_RDONLY, credentials: .root, owner: 1)
+        #expect(readLayout == nil)
+        let (_, writeLayout, _) = try await mdt.open(made.attributes.fid, flags: O_WRONLY, credentials: .root, owner: 1)
+        #expect(writeLayout?.objects.count == 1 && writeLayout?.fid == made.attributes.fid)
+        #expect(try await mdt.layout(of: made.attributes.fid) == writeLayout)
+        let other = try await mdt.create(parent: mdt.rootFID, name: "m", kind: .node(rdev: 0),
+                                         mode: UInt32(S_IFREG) | 0o644, credentials: .root, layout: nil, exclusive: true)
+        _ = try await mdt.setLayout(other.attributes.fid, LustreLayout(stripeCount: 2), credentials: .root)
+        #expect(try await mdt.layout(of: other.attributes.fid)?.objects.count == 2)
+        await mdt.closeAll(owner: 1)
+        await mdt.close()
+    }
+
     @Test("invalid settings are refused with EINVAL and a message saying why")
     func validation() async throws {
         let scratch = MDTScratch(ostCount: 2)

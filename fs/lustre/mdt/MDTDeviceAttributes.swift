@@ -164,6 +164,14 @@ extension MDTDevice {
             }
         }
         guard object.isRegular else { throw .invalid("a layout only applies to files and directories") }
+        return try await instantiateLayout(object, settings, ownerOnly: credentials)
+    }
+
+    /// Allocates the objects of the object-less file `object` (settings completed from its
+    /// directory) and records its layout; `ownerOnly`: the caller must own the file.
+    func instantiateLayout(_ object: MDTInode, _ settings: LustreLayout,
+                           ownerOnly credentials: MDTCredentials?) async throws(LustreError) -> UInt64 {
+        let fid = object.fid
         guard try tree.layout(of: object)?.isInstantiated != true else {
             throw LustreError(errno: EEXIST, "\(fid) already has a layout")
         }
@@ -176,7 +184,9 @@ extension MDTDevice {
         var recorded = false
         do throws(LustreError) {
             return try await locked([fid]) { () async throws(LustreError) in
-                try MDTPermission.checkOwner(credentials, try object.stat(), "set the layout of \(fid)")
+                if let credentials {
+                    try MDTPermission.checkOwner(credentials, try object.stat(), "set the layout of \(fid)")
+                }
                 guard try tree.layout(of: object)?.isInstantiated != true else {
                     throw LustreError(errno: EEXIST, "\(fid) already has a layout")
                 }

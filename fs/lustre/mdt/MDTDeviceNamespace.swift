@@ -128,13 +128,13 @@ extension MDTDevice {
             }
             type = UInt32(S_IFLNK)
             permissions = 0o777
-        case .node(let rdev):
+        case .node:
             type = mode & UInt32(S_IFMT)
             switch type {
             case UInt32(S_IFIFO), UInt32(S_IFSOCK): break
             case UInt32(S_IFCHR), UInt32(S_IFBLK):
                 guard credentials.uid == 0 else { throw LustreError(errno: EPERM, "only root makes device nodes") }
-            case 0 where rdev == 0: type = UInt32(S_IFREG)
+            case 0, UInt32(S_IFREG): type = UInt32(S_IFREG)
             default: throw .invalid("node of mode 0o\(String(mode, radix: 8)): not a fifo, socket or device")
             }
         }
@@ -152,13 +152,14 @@ extension MDTDevice {
             defaults.fid = .zero
             try defaults.validateSettings()
             settings = defaults
-        } else if type == UInt32(S_IFREG) {
+        } else if case .file = kind {
+            // A regular file made by mknod (`.node`) gets no objects until opened for writing.
             settings = try resolveLayout(layout, parent: directory)
         }
         let fid = try sequencer.allocate()
         var instantiated: LustreLayout?
         var recorded = false
-        if type == UInt32(S_IFREG), let settings {
+        if case .file = kind, let settings {
             var allocated = try await allocator.allocate(for: fid, layout: settings)
             allocated.fid = fid
             instantiated = allocated

@@ -18,8 +18,17 @@ extension MDTDevice {
         if access == O_RDONLY || access == O_RDWR { mask |= MDTPermission.read }
         if access == O_WRONLY || access == O_RDWR || flags & O_TRUNC != 0 { mask |= MDTPermission.write }
         try MDTPermission.check(credentials, st, mask, "open \(fid)")
+        var layout = object.isDirectory ? nil : try tree.layout(of: object)
+        if object.isRegular && layout?.isInstantiated != true && mask & MDTPermission.write != 0 {
+            // A file made by mknod gets its objects at its first open for writing, as in Lustre.
+            do {
+                _ = try await instantiateLayout(object, layout ?? LustreLayout(), ownerOnly: nil)
+            } catch where error.errno == EEXIST {
+                // Another open instantiated it meanwhile.
+            }
+            layout = try tree.layout(of: object)
+        }
         let attributes = try attributes(object)
-        let layout = object.isDirectory ? nil : try tree.layout(of: object)
         let handle = openFiles.withLock { table -> UInt64 in
             let handle = table.nextHandle
             table.nextHandle += 1
