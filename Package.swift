@@ -193,7 +193,7 @@ let package = Package(
         .executableTarget(
             name: "mount.lustre",
             dependencies: [
-                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "LLite",
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "LLite", "LustreAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -21,15 +21,19 @@ struct LustreMDS: AsyncParsableCommand {
         abstract: "Serve the MGS and MDT of a target made by mkfs.lustre --mgs --mdt (image, device or --backfs-dir directory).",
         version: LustreVersion.string)
 
-    @Option(help: "The NID to serve on, e.g. 127.0.0.1@tcp.") var nid: String
+    @Option(help: "The NID to serve on, e.g. 127.0.0.1@tcp (default: the first of 'options lnet networks=' in /etc/lustre/lustre.conf).")
+    var nid: String?
+    @Option(help: "Serve the target with this label, its device found in /etc/lustre/ldev.conf (systemd units use it).")
+    var ldev: String?
     @Option(help: "The LNet acceptor port.") var acceptPort: Int = 988
     @Option(help: "Where images and devices are mounted (RUN_DIR/mnt/<target>).") var runDir: String = "/run/lustre"
     @Option(help: "MDT request handler tasks.") var threads: Int = 16
     @Option(help: "Seconds between commits of the MDT's log.") var commitInterval: Double = 1.0
     @Argument(help: "The target: an ext4 image or device made by mkfs.lustre --mgs --mdt, or a --backfs-dir directory.")
-    var target: String
+    var target: String?
 
     func validate() throws {
+        guard (target == nil) != (ldev == nil) else { throw ValidationError("give the target, or --ldev LABEL (not both)") }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1...1024") }
         guard commitInterval > 0 else { throw ValidationError("--commit-interval must be positive") }
         guard (1...65535).contains(acceptPort) else { throw ValidationError("--accept-port must be 1...65535") }
@@ -46,8 +50,16 @@ struct LustreMDS: AsyncParsableCommand {
     }
 
     private func serve() async throws(LustreError) {
-        let nid = try NID(parsing: nid)
-        let prepared = try ServerTarget.prepare(target, runDir: runDir, role: .mdt)
+        let nid: NID
+        if let text = self.nid {
+            nid = try NID(parsing: text)
+        } else if let first = try LNetNetworks.localNIDs().first {
+            nid = first
+        } else {
+            throw .invalid("no NID: give --nid, or 'options lnet networks=' in /etc/lustre/lustre.conf")
+        }
+        let device = try ldev.map { label throws(LustreError) in try LDevConfiguration.load().device(for: label) } ?? target!
+        let prepared = try ServerTarget.prepare(device, runDir: runDir, role: .mdt)
         // Unmounting needs every file of the MDT closed: the devices live in `run` only.
         defer { prepared.release() }
         guard prepared.mountData.isMGS else {

@@ -2,6 +2,7 @@ import LLite
 import LNet
 import LibCFS
 import PtlRPC
+import LustreAdmin
 import LustreCompat
 import ObdClass
 
@@ -79,6 +80,10 @@ enum MountLustre {
         }
         ReadAheadTuning.apply(mountpoint: arguments.mountpoint)
         LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite))")
+        // lctl's way in (osc.*, llite.* parameters); a mount without one still serves.
+        let admin = try? AdminServer.start(runDir: AdminClient.environmentRunDir, daemon: "mount.lustre")
+        defer { admin?.stop() }
+        if admin == nil { CWARN("mount.lustre: no admin socket in \(AdminClient.environmentRunDir): lctl cannot reach this mount") }
         report?.ready()
 
         let stop = Task {

@@ -49,6 +49,8 @@ public final class LustreClient: Sendable {
         var unmounted = false
     }
     private let state: Mutex<State>
+    /// The `lov` and `llite` rows of `lctl dl` (the `mdc` and `osc` rows are their devices' own).
+    private let obdDevices: [ObdDeviceRegistration]
 
     private init(fsname: String, instance: String, options: Options, lnet: LNetInstance, ownsLNet: Bool,
                  mgc: MGCClient, mdc: MDCDevice, lov: LOVDevice, rootFID: LustreFID,
@@ -66,6 +68,10 @@ public final class LustreClient: Sendable {
         self.maxReadAheadMB = Tunable(min(max(options.maxReadAheadMB, 0), 65536), range: 0...65536, unit: .mebibytes)
         self.stats = LLiteStat.makeStats()
         self.state = Mutex(State(configuration: configuration))
+        self.obdDevices = [
+            ObdDeviceRegistry.shared.register(type: "lov", name: lov.name, uuid: mdc.rpcImport.clientUUID),
+            ObdDeviceRegistry.shared.register(type: "llite", name: "\(fsname)-\(instance)", uuid: mdc.rpcImport.clientUUID),
+        ]
     }
 
     // MARK: Mount
@@ -243,6 +249,7 @@ public final class LustreClient: Sendable {
     private func tearDown() async {
         state.withLock { $0.watch?.cancel() }
         _ = ParamTree.shared.unregister(prefix: "llite.\(name)")
+        for device in obdDevices { device.unregister() }
         await mdc.disconnect()
         for target in lov.removeAll() { await target.osc.disconnect() }
         await mgc.disconnect()

@@ -90,6 +90,8 @@ public final class LODDevice: MDTObjectAllocator {
     private let checkpointGate = Mutex<(running: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// Entries of `lov_objid` at init: those OSTs' precreated objects above them are ours to reuse.
     private let knownOSTs: Int
+    /// The device's row in `lctl dl` (`lod testfs-MDT0000-mdtlov testfs-MDT0000-mdtlov_UUID`).
+    private let obdDevice: ObdDeviceRegistration
 
     /// A LOD for the MDT whose target root is `root`; reads `lov_objid` (EUCLEAN if damaged).
     public init(lnet: LNetInstance, root: String, fsname: String, options: Options = Options()) throws(LustreError) {
@@ -102,6 +104,7 @@ public final class LODDevice: MDTObjectAllocator {
         self.options = options
         self.mdtName = "MDT" + Self.hex4(options.mdtIndex)
         self.name = "\(mdt)-mdtlov"
+        self.obdDevice = ObdDeviceRegistry.shared.register(type: "lod", name: "\(mdt)-mdtlov", uuid: "\(mdt)-mdtlov_UUID")
         self.knownOSTs = lovObjid.count
         self.state = Mutex(State(lovObjid: lovObjid))
         self.qos = Mutex(LODQOS(thresholdRR: options.qosThresholdRR))
@@ -109,6 +112,7 @@ public final class LODDevice: MDTObjectAllocator {
     }
 
     deinit {
+        obdDevice.unregister()
         _ = ParamTree.shared.unregister(prefix: "lod.\(name)")
     }
 

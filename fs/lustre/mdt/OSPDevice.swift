@@ -71,6 +71,8 @@ final class OSPDevice: Sendable {
         var configuration = OSCDevice.Configuration()
         configuration.recoveryTimeout = options.ostRecoveryTimeout
         configuration.minTimeout = min(configuration.minTimeout, options.ostRecoveryTimeout)
+        configuration.obdType = "osp"
+        configuration.obdUUID = "\(target.fsname)-\(mdtName)-mdtlov_UUID"
         self.index = index
         self.target = target
         self.osc = try OSCDevice(lnet: lnet, server: server, target: target, instance: mdtName,

@@ -26,6 +26,11 @@ public final class OSCDevice: Sendable {
         public var recoveryTimeout: Double = 300
         /// Lower bound of the adaptive RPC timeout (`at_min`), seconds.
         public var minTimeout: Double = 5
+        /// The device's type and uuid in `lctl dl`: `osc` with the import's client uuid by
+        /// default; the MDT's OSP says `osp` and its LOD's uuid.
+        public var obdType = "osc"
+        /// See `obdType`; nil: the import's client uuid.
+        public var obdUUID: String?
 
         public init() {}
     }
@@ -90,7 +95,8 @@ public final class OSCDevice: Sendable {
                 restarts.wrappingIncrement(ordering: .sequentiallyConsistent)
             }
         }
-        self.obdDevice = ObdDeviceRegistry.shared.register(type: "osc", name: name, uuid: rpcImport.clientUUID)
+        self.obdDevice = ObdDeviceRegistry.shared.register(type: configuration.obdType, name: name,
+                                                             uuid: configuration.obdUUID ?? rpcImport.clientUUID)
         registerParameters(checksumType: configuration.checksumType)
     }
 
