@@ -92,8 +92,11 @@ PY
 format_ost $((128 * 1024))
 notify_listener oss "$TEST_DIR/oss-notify.sock" \
     "$LUSTRE_BIN/lctl" ping "$OSS_NID" 5 --accept-port "$TEST_PORT" --source "$TEST_NET.10@tcp"
-NOTIFY_SOCKET=$TEST_DIR/oss-notify.sock start_daemon oss \
-    "$LUSTRE_BIN/lustre-oss" --nid "$OSS_NID" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" "$TARGET"
+# Started as the unit starts it: by label, the device found in ldev.conf (LUSTRE_LDEV_CONF
+# points at a test copy; the unit reads /etc/lustre/ldev.conf).
+printf '# local foreign label device\n%s - testfs-OST0000 %s\n' "$(hostname)" "$TARGET" >"$TEST_DIR/ldev.conf"
+LUSTRE_LDEV_CONF=$TEST_DIR/ldev.conf NOTIFY_SOCKET=$TEST_DIR/oss-notify.sock start_daemon oss \
+    "$LUSTRE_BIN/lustre-oss" --nid "$OSS_NID" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" --ldev testfs-OST0000
 OSS_PID=$LAST_PID
 wait_for_log oss "serving testfs-OST0000 on $OSS_NID"
 for _ in $(seq 100); do grep -q CLIENT_AT_READY "$TEST_DIR/oss.notify" 2>/dev/null && break; sleep 0.1; done
@@ -115,8 +118,9 @@ if [ -x "$LUSTRE_BIN/lustre-mds" ]; then
     MDS_NID=$TEST_NET.1@tcp
     notify_listener mds "$TEST_DIR/mds-notify.sock" \
         "$LUSTRE_BIN/lctl" ping "$MDS_NID" 5 --accept-port "$TEST_PORT" --source "$TEST_NET.10@tcp"
-    NOTIFY_SOCKET=$TEST_DIR/mds-notify.sock start_daemon mds \
-        "$LUSTRE_BIN/lustre-mds" --nid "$MDS_NID" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" "$MDT"
+    printf '%s - testfs-MDT0000 %s\n' "$(hostname)" "$MDT" >>"$TEST_DIR/ldev.conf"
+    LUSTRE_LDEV_CONF=$TEST_DIR/ldev.conf NOTIFY_SOCKET=$TEST_DIR/mds-notify.sock start_daemon mds \
+        "$LUSTRE_BIN/lustre-mds" --nid "$MDS_NID" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" --ldev testfs-MDT0000
     MDS_PID=$LAST_PID
     wait_for_log mds "serving testfs-MDT0000" 60
     for _ in $(seq 100); do grep -q CLIENT_AT_READY "$TEST_DIR/mds.notify" 2>/dev/null && break; sleep 0.1; done

@@ -58,8 +58,14 @@ public struct LDevConfiguration: Sendable, Equatable {
         self.entries = entries
     }
 
+    /// `$LUSTRE_LDEV_CONF` (tests), else `defaultPath`.
+    public static var configuredPath: String {
+        if let value = getenv("LUSTRE_LDEV_CONF").map({ String(cString: $0) }), !value.isEmpty { return value }
+        return defaultPath
+    }
+
     /// Reads `path`.
-    public static func load(path: String = defaultPath) throws(LustreError) -> LDevConfiguration {
+    public static func load(path: String = configuredPath) throws(LustreError) -> LDevConfiguration {
         guard let file = fopen(path, "r") else { throw LustreError.fromErrno("open \(path)") }
         defer { fclose(file) }
         var bytes: [UInt8] = []
@@ -94,6 +100,6 @@ public struct LDevConfiguration: Sendable, Equatable {
     public static var hostName: String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
