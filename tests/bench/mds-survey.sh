@@ -60,7 +60,8 @@ format ost1 --ost --fsname=bench --index=1 --mgsnode="$NET.1@tcp"
 ost1=$TARGET
 
 "$LUSTRE_BIN/lustre-mds" --nid "$NET.1@tcp" --accept-port "$PORT" --run-dir "$dir/run" "$mdt" >"$dir/mds.log" 2>&1 &
-pids+=($!)
+mds_pid=$!
+pids+=($mds_pid)
 wait_log "$dir/mds.log" "serving bench-MDT0000"
 "$LUSTRE_BIN/lustre-oss" --nid "$NET.2@tcp" --accept-port "$PORT" --run-dir "$dir/run" "$ost0" >"$dir/oss0.log" 2>&1 &
 pids+=($!)
@@ -81,10 +82,13 @@ record() { # label logfile
 }
 for round in $(seq "$ROUNDS"); do
     for stripes in 0 1; do
-        "$LUSTRE_BIN/mds-survey" --mds "$NET.1@tcp" --accept-port "$PORT" --source "$NET.10@tcp" --fsname bench \
-            --threads "$THREADS" --files "$FILES" --stripe-count "$stripes" >"$dir/survey-$stripes.out" 2>&1 ||
+        # Bounded: if the MDS dies the MDC would wait out its whole recovery timeout.
+        timeout "${SURVEY_TIMEOUT:-300}" "$LUSTRE_BIN/mds-survey" --mds "$NET.1@tcp" --accept-port "$PORT" \
+            --source "$NET.10@tcp" --fsname bench --threads "$THREADS" --files "$FILES" --stripe-count "$stripes" \
+            >"$dir/survey-$stripes.out" 2>&1 ||
             { echo "mds-survey (stripe count $stripes, round $round) failed:" >&2; tail -5 "$dir/survey-$stripes.out" >&2; }
         record "stripe$stripes" "$dir/survey-$stripes.out"
+        kill -0 "$mds_pid" 2>/dev/null || { echo "mds-survey.sh: lustre-mds died:" >&2; grep -m3 -A12 "crashed\|Fatal" "$dir/mds.log" >&2; exit 1; }
     done
     sync
     "$LUSTRE_BIN/mds-survey" --local "$local_dir" --threads "$THREADS" --files "$FILES" --label ext4 \
