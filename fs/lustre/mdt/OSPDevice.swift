@@ -421,29 +421,33 @@ final class OSPDevice: Sendable {
             var sent: [SentDestroy] = []
             var failed: [(record: OSPSyncRecordID, object: OSTObjectID)] = []
             var next = 0
-            func add() {
-                let index = next
-                let object = batch[index].object
-                next += 1
-                group.addTask {
-                    do throws(LustreError) {
-                        return (index, .success(try await osc.destroy(object)))
-                    } catch {
-                        return (index, error.errno == ENOENT ? .success(nil) : .failure(error))
+            var running = 0
+            while true {
+                // Keep `window` destroys in flight; after a failure start no more.
+                while next < batch.count, running < window, failed.isEmpty {
+                    let index = next
+                    let object = batch[index].object
+                    next += 1
+                    running += 1
+                    group.addTask {
+                        do throws(LustreError) {
+                            return (index, .success(try await osc.destroy(object)))
+                        } catch {
+                            return (index, error.errno == ENOENT ? .success(nil) : .failure(error))
+                        }
                     }
                 }
-            }
-            while next < min(window, batch.count) { add() }
-            while let (index, result) = await group.next() {
+                guard let (index, result) = await group.next() else { break }
+                running -= 1
+                let item = batch[index]
                 switch result {
                 case .success(let transno):
-                    sent.append(SentDestroy(record: batch[index].record, object: batch[index].object, transno: transno,
+                    sent.append(SentDestroy(record: item.record, object: item.object, transno: transno,
                                             restarts: restarts, sentAt: MonotonicClock.nanoseconds()))
                 case .failure(let error):
-                    if failed.isEmpty { CDEBUG(.ha, "\(name): destroy of \(batch[index].object) failed: \(error)") }
-                    failed.append(batch[index])
+                    if failed.isEmpty { CDEBUG(.ha, "\(name): destroy of \(item.object) failed: \(error)") }
+                    failed.append(item)
                 }
-                if next < batch.count, failed.isEmpty { add() }
             }
             // After a failure the rest of the batch waits for the next round.
             if next < batch.count { failed += batch[next...] }
