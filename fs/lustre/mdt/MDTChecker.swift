@@ -12,6 +12,12 @@ public struct MDTCheckReport: Sendable {
     public var layouts: [LustreFID: LustreLayout] = [:]
     /// Directories and other inodes visited (files included).
     public var inodes = 0
+    /// For repair at MDT start-up: OI records that resolve to no live inode or to an inode
+    /// unreachable from the root (and not in `PENDING/`), and files whose link xattr does not
+    /// list the names found for them (with those names).
+    var staleRecords: [LustreFID] = []
+    var unreachableRecords: [LustreFID] = []
+    var linkMismatches: [LustreFID: [MDTLink]] = [:]
 
     public var isClean: Bool { problems.isEmpty }
 }
@@ -174,6 +180,7 @@ public enum MDTChecker {
                     }
                     if Set(known.links) != Set(known.names) {
                         report.problems.append("\(known.path): link xattr lists \(known.links.count) names, \(known.names.count) found")
+                        report.linkMismatches[fid] = known.names
                     }
                 }
             }
@@ -193,6 +200,7 @@ public enum MDTChecker {
                 switch resolve(fid) {
                 case .failure(let error):
                     report.problems.append("OI record \(fid): stale (\(error))")
+                    report.staleRecords.append(fid)
                 case .success(let st):
                     if let known = seen[fid] {
                         if known.ino != st.st_ino { report.problems.append("OI record \(fid): resolves to another inode") }
@@ -201,6 +209,7 @@ public enum MDTChecker {
                     if pending.contains(MDTObjectIndex.recordName(fid)) { continue }
                     let kind = st.st_mode & UInt32(S_IFMT) == UInt32(S_IFDIR) ? "directory" : "inode"
                     report.problems.append("OI record \(fid): \(kind) unreachable from ROOT")
+                    report.unreachableRecords.append(fid)
                 }
             }
         }

@@ -78,6 +78,8 @@ public final class MDTDevice: Sendable {
             throw error.adding(context: "MDT \(target)")
         }
         await device.replay(records)
+        await allocator.replayFinished()
+        if !records.isEmpty { await device.repairAfterReplay() }
         await device.destroyOrphans()
         if !records.isEmpty { try await device.checkpoint() }
         device.startCommitter()
@@ -189,6 +191,44 @@ public final class MDTDevice: Sendable {
                 CDEBUG(.warning, "\(target): replay of transno \(transno) failed: \(error)")
             }
             await allocatorEffects(of: record, replay: true)
+        }
+    }
+
+    /// Leaves no trace of the replay: removes what `REPLAY/` still holds (and destroys the
+    /// objects of files removed so), drops OI records of inodes gone or unreachable, and sets
+    /// link xattrs to the names the files really have. The checkpoint that follows makes it durable.
+    private func repairAfterReplay() async {
+        var destroy: [(LustreFID, [LayoutObject])] = []
+        do throws(LustreError) {
+            destroy = try tree.clearReplayLeftovers()
+        } catch {
+            CDEBUG(.warning, "\(target): clearing REPLAY/ after log replay failed: \(error)")
+        }
+        do throws(LustreError) {
+            let report = try MDTChecker.check(root: rootPath)
+            for fid in report.staleRecords { try tree.oi.remove(fid) }
+            for fid in report.unreachableRecords {
+                if let inode = try tree.oi.inode(fid), inode.isRegular, let layout = try? tree.layout(of: inode),
+                   layout.isInstantiated {
+                    destroy.append((fid, layout.objects))
+                }
+                try tree.oi.remove(fid)
+            }
+            for (fid, names) in report.linkMismatches {
+                if let inode = try tree.oi.inode(fid) { try tree.setLinks(inode, names) }
+            }
+            if !report.isClean {
+                CDEBUG(.warning, "\(target): repaired after log replay: \(report.problems.joined(separator: "; "))")
+            }
+        } catch {
+            CDEBUG(.warning, "\(target): repair after log replay failed: \(error)")
+        }
+        for (fid, objects) in destroy where !objects.isEmpty {
+            do throws(LustreError) {
+                try await allocator.destroy(objects, of: fid)
+            } catch {
+                CDEBUG(.warning, "\(target): destroy of the objects of \(fid) failed: \(error)")
+            }
         }
     }
 

@@ -192,7 +192,10 @@ extension MDTDevice {
                 }
                 return try await logged { () async throws(LustreError) in
                     try await commit(.setxattr(fid: fid, name: tree.lovName,
-                                               value: Array(instantiated.encoded().readableBytesView))) { recorded = true }.transno
+                                               value: Array(instantiated.encoded().readableBytesView))) {
+                        recorded = true
+                        allocator.noteLogged(instantiated.objects)
+                    }.transno
                 }
             }
         } catch {

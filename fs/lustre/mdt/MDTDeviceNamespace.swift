@@ -196,7 +196,10 @@ extension MDTDevice {
                                              uid: credentials.uid, gid: gid, rdev: rdev, symlinkTarget: target,
                                              layout: layoutBytes)
                 let (transno, created) = try await logged { () async throws(LustreError) in
-                    try await commit(.create(record)) { recorded = true }
+                    try await commit(.create(record)) {
+                        recorded = true
+                        if let objects = instantiated?.objects, !objects.isEmpty { allocator.noteLogged(objects) }
+                    }
                 }
                 guard let created else { throw LustreError(errno: EIO, "create \(name): no inode") }
                 instantiated = nil

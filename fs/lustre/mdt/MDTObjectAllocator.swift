@@ -13,10 +13,25 @@ public protocol MDTObjectAllocator: Sendable {
     func destroy(_ objects: [LayoutObject], of fid: LustreFID) async throws(LustreError)
     /// During MDT log replay at start: these objects are in use (bumps lov_objid).
     func noteInUse(_ objects: [LayoutObject])
+    /// Objects handed out by `allocate` whose file's log record has just been appended (called
+    /// synchronously right after the append, before the operation leaves the log): from now
+    /// on log replay knows them. Objects handed out and never noted so are destroyed at the
+    /// next start unless replay notes them in use.
+    func noteLogged(_ objects: [LayoutObject])
+    /// The MDT has finished its log replay at start (every `noteInUse` of the replay is done):
+    /// objects handed out before the restart that replay did not note are destroyed.
+    func replayFinished() async
     /// Called by the MDT before it trims its write-ahead log: persist lov_objid etc.
     func checkpoint() async throws(LustreError)
     /// Statfs of every OST known, by index (nil: unreachable).
     func ostStatfs() async -> [(index: UInt32, statfs: ObdStatfs?)]
     /// Number of OSTs configured (for stripe count -1 and validation).
     var ostCount: Int { get }
+}
+
+extension MDTObjectAllocator {
+    /// Default: the allocator does not track unlogged objects.
+    public func noteLogged(_ objects: [LayoutObject]) {}
+    /// Default: nothing to reconcile.
+    public func replayFinished() async {}
 }

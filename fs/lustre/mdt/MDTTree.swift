@@ -295,7 +295,12 @@ final class MDTTree: Sendable {
     private func rename(from: LustreFID, name: String, to: LustreFID, newName: String, fid: LustreFID,
                         isDirectory: Bool, links: [MDTLink], overwritten: MDTUnlinkRecord?,
                         live: Bool) throws(LustreError) {
-        guard let inode = try oi.inode(fid) else { return }
+        guard let inode = try oi.inode(fid) else {
+            // The renamed inode is gone (a later record destroyed it), but the record's
+            // post-state still holds: the destination no longer names `overwritten`.
+            if !live, let overwritten { try unlink(overwritten, live: false) }
+            return
+        }
         let source = try oi.inode(from)
         let target = try oi.inode(to)
         if live {
@@ -426,6 +431,60 @@ final class MDTTree: Sendable {
             return
         }
         throw LustreError.fromErrno("unlink \(name)")
+    }
+
+    /// Empties `REPLAY/` once a replay has finished: what no record bound again is not in the
+    /// namespace. A file with other names only loses its holding name; anything else is removed
+    /// with its OI record (a directory with its contents). Returns the FIDs removed with the OST
+    /// objects of their layouts, for the caller to destroy.
+    func clearReplayLeftovers() throws(LustreError) -> [(LustreFID, [LayoutObject])] {
+        var removed: [(LustreFID, [LayoutObject])] = []
+        try clear(directory: replayFD, removed: &removed)
+        return removed
+    }
+
+    private func clear(directory dirFD: Int32, removed: inout [(LustreFID, [LayoutObject])]) throws(LustreError) {
+        for name in try Self.names(in: dirFD) {
+            guard let occupant = try entry(dirFD, name) else { continue }
+            defer { Glibc.close(occupant.fd) }
+            var objects: [LayoutObject] = []
+            if occupant.isDirectory {
+                let child = openat(dirFD, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { throw LustreError.fromErrno("open \(name)") }
+                defer { Glibc.close(child) }
+                try clear(directory: child, removed: &removed)
+                guard unlinkat(dirFD, name, AT_REMOVEDIR) == 0 else { throw LustreError.fromErrno("remove \(name)") }
+            } else {
+                if occupant.st.st_nlink <= 1, occupant.fid != nil,
+                   case .success(let bytes) = MDTSyscalls.getxattr(MDTSyscalls.procPath(occupant.fd), lovName),
+                   let layout = try? Self.decodeLayout(bytes), layout.isInstantiated {
+                    objects = layout.objects
+                }
+                guard unlinkat(dirFD, name, 0) == 0 else { throw LustreError.fromErrno("remove \(name)") }
+                if occupant.st.st_nlink > 1 { continue }
+            }
+            if let fid = occupant.fid {
+                try oi.remove(fid)
+                removed.append((fid, objects))
+            }
+        }
+    }
+
+    /// The names in a directory (`.` and `..` left out).
+    static func names(in dirFD: Int32) throws(LustreError) -> [String] {
+        let fd = openat(dirFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw LustreError.fromErrno("open directory") }
+        guard let dir = fdopendir(fd) else {
+            Glibc.close(fd)
+            throw LustreError.fromErrno("open directory")
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = Glibc.readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// Removes `PENDING/<fid>` and `REPLAY/<fid>`.
