@@ -70,6 +70,44 @@ final class LODObjectIDTests: XCTestCase {
         await second.stop()
     }
 
+    func testObjectsOfCreatesNeverLoggedAreDestroyedAfterACrash() async throws {
+        let fixture = try await makeLODFixture()
+        let first = try await fixture.startLOD()
+        await first.replayFinished()                // the MDT's (empty) replay
+        let loggedEarly = try await allocate(first, files: 1...5, stripes: 2)
+        first.noteLogged(loggedEarly)
+        let lostEarly = try await allocate(first, files: 6...8, stripes: 2)     // unlogged at the checkpoint
+        try await first.checkpoint()
+        let lostLate = try await allocate(first, files: 9...12, stripes: 2)     // handed out after it, never logged
+        let loggedLate = try await allocate(first, files: 13...15, stripes: 2)
+        first.noteLogged(loggedLate)
+        await first.crash()
+
+        let second = try LODDevice(lnet: fixture.mdsLNet, root: fixture.mdtRoot, fsname: "testfs", options: {
+            var options = LODDevice.Options()
+            options.qosMaxAge = 0.5
+            options.createTimeout = 10
+            return options
+        }())
+        for index in 0..<2 { try second.addOST(index: UInt32(index), nids: [LODOSSFixture.ossNIDs[index]]) }
+        try await second.start()
+        second.noteInUse(loggedLate)                // the MDT's replay: only records after the checkpoint
+        await second.replayFinished()
+        let lost = lostEarly + lostLate
+        await lodWait(20, "the objects of creates never logged destroyed") {
+            lost.allSatisfy { !fixture.objectExists($0.id, on: Int($0.ostIndex)) }
+        }
+        for object in loggedEarly + loggedLate {
+            XCTAssertTrue(fixture.objectExists(object.id, on: Int(object.ostIndex)), "\(object.id) in use was destroyed")
+        }
+        let after = try await allocate(second, files: 21...30, stripes: 2)
+        second.noteLogged(after)
+        let everything = loggedEarly + lost + loggedLate + after
+        XCTAssertEqual(Set(everything).count, everything.count, "an object id was handed out twice")
+        await second.stop()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.mdtRoot + "/" + LODUnloggedObjectsFile.name))
+    }
+
     func testPoolGrowsItsBatchUnderDemand() async throws {
         let fixture = try await makeLODFixture()
         let lod = try await fixture.startLOD { $0.precreateMinBatch = 8 }

@@ -71,6 +71,13 @@ public final class LODDevice: MDTObjectAllocator {
         /// Logged destroys for OSTs not added yet.
         var unassigned: [UInt32: [PendingDestroy]] = [:]
         var log: OSPSyncLog?
+        /// Reconciliation at start (see `replayFinished`): `lov_objid` as read, the ranges of
+        /// `lov_objid_unlogged`, and what the MDT's replay noted in use of them or above.
+        var initialObjid: [UInt64] = []
+        var candidates: [UInt32: [ClosedRange<UInt64>]] = [:]
+        var replaySeen: [UInt32: Set<UInt64>] = [:]
+        var replayHighest: [UInt32: UInt64] = [:]
+        var replayDone = false
         var started = false
         var stopped = false
     }
@@ -98,6 +105,7 @@ public final class LODDevice: MDTObjectAllocator {
         try options.validate()
         let mdt = try TargetName(fsname: fsname, kind: .mdt, index: options.mdtIndex)
         let lovObjid = try LODObjectIDFile.read(root: root)
+        let candidates = try LODUnloggedObjectsFile.read(root: root)
         self.lnet = lnet
         self.root = root
         self.fsname = fsname
@@ -106,7 +114,10 @@ public final class LODDevice: MDTObjectAllocator {
         self.name = "\(mdt)-mdtlov"
         self.obdDevice = ObdDeviceRegistry.shared.register(type: "lod", name: "\(mdt)-mdtlov", uuid: "\(mdt)-mdtlov_UUID")
         self.knownOSTs = lovObjid.count
-        self.state = Mutex(State(lovObjid: lovObjid))
+        var initial = State(lovObjid: lovObjid)
+        initial.initialObjid = lovObjid
+        initial.candidates = candidates
+        self.state = Mutex(initial)
         self.qos = Mutex(LODQOS(thresholdRR: options.qosThresholdRR))
         registerParameters()
     }
@@ -333,7 +344,87 @@ public final class LODDevice: MDTObjectAllocator {
         let now = UInt64(clamping: WallClock.now().seconds)
         let records = objects.map { OSPSyncRecord(ostIndex: $0.ostIndex, object: $0.id, parent: fid, time: now) }
         let ids = try await log.append(records)
+        noteLogged(objects)
         dispatch(zip(objects, ids).map { ($0.ostIndex, ($1, $0.id)) })
+    }
+
+    /// Objects handed out are in the MDT's log now (or their destroy is in the destroy log).
+    public func noteLogged(_ objects: [LayoutObject]) {
+        guard !objects.isEmpty else { return }
+        let osps = self.osps
+        if objects.count == 1, let object = objects.first {
+            osps.first { $0.index == object.ostIndex }?.noteLogged([object.id.objectID])
+            return
+        }
+        var byOST: [UInt32: [UInt64]] = [:]
+        for object in objects { byOST[object.ostIndex, default: []].append(object.id.objectID) }
+        for (index, ids) in byOST { osps.first { $0.index == index }?.noteLogged(ids) }
+    }
+
+    /// Largest id range (above `lov_objid`) reconciled at start; beyond it something is wrong
+    /// (a damaged `lov_objid`) and destroying is not safe.
+    static let maxReconciledRange: UInt64 = 1 << 20
+
+    /// After the MDT's log replay: every id handed out before the restart that no replayed
+    /// record uses is an orphan (its create never reached the MDT's log): destroyed through the
+    /// destroy log. These are the ids of `lov_objid_unlogged` and those between `lov_objid` and
+    /// the highest id replay noted, on each OST. Ids above that are the OST's precreated
+    /// objects, handed out again.
+    public func replayFinished() async {
+        let orphans = state.withLock { state -> [UInt32: [UInt64]]? in
+            guard !state.replayDone else { return nil }
+            state.replayDone = true
+            var orphans: [UInt32: [UInt64]] = [:]
+            let osts = Set(state.candidates.keys).union(state.replayHighest.keys)
+            for index in osts {
+                let seen = state.replaySeen[index] ?? []
+                var ids = Set<UInt64>()
+                for range in state.candidates[index] ?? [] where UInt64(range.count) <= Self.maxReconciledRange {
+                    for id in range where !seen.contains(id) { ids.insert(id) }
+                }
+                let initial = Int(index) < state.initialObjid.count ? state.initialObjid[Int(index)] : 0
+                if let highest = state.replayHighest[index], highest > initial {
+                    if highest - initial <= Self.maxReconciledRange {
+                        for id in (initial + 1)...highest where !seen.contains(id) { ids.insert(id) }
+                    } else {
+                        CERROR("\(name): OST index \(index): replay noted object \(highest), far above lov_objid \(initial); not reconciled")
+                    }
+                }
+                if !ids.isEmpty { orphans[index] = ids.sorted() }
+            }
+            state.replaySeen = [:]
+            state.replayHighest = [:]
+            state.candidates = orphans.mapValues { $0.map { $0...$0 } }
+            return orphans
+        }
+        guard let orphans else { return }
+        let total = orphans.values.reduce(0) { $0 + $1.count }
+        if total > 0 {
+            LCONSOLE("\(name): destroying \(total) objects handed out to creates the MDT's log never recorded")
+        }
+        var failed = false
+        for (index, ids) in orphans.sorted(by: { $0.key < $1.key }) {
+            var start = 0
+            while start < ids.count {
+                let chunk = ids[start..<min(ids.count, start + 1024)]
+                start += chunk.count
+                let objects = chunk.map {
+                    LayoutObject(ostIndex: index, id: OSTObjectID(sequence: OSTObjectID.mdt0Sequence, objectID: $0))
+                }
+                do throws(LustreError) {
+                    try await destroy(objects, of: .zero)
+                } catch {
+                    CERROR("\(name): destroy of unrecorded objects on OST index \(index) failed: \(error)")
+                    failed = true
+                }
+            }
+        }
+        if !failed { state.withLock { $0.candidates = [:] } }
+        do throws(LustreError) {
+            try await writeObjectIDFile()
+        } catch {
+            CERROR("\(name): lov_objid not written after replay: \(error)")
+        }
     }
 
     /// Hands logged destroys to their OSTs' senders (or keeps them for OSTs not added yet).
@@ -360,6 +451,11 @@ public final class LODDevice: MDTObjectAllocator {
         let known = state.withLock { state -> [(OSPDevice, UInt64)] in
             var known: [(OSPDevice, UInt64)] = []
             for object in objects where object.ostIndex <= LODObjectIDFile.maxOSTIndex {
+                if !state.replayDone {
+                    let id = object.id.objectID, index = object.ostIndex
+                    state.replaySeen[index, default: []].insert(id)
+                    state.replayHighest[index] = max(state.replayHighest[index] ?? 0, id)
+                }
                 if let osp = state.osps.first(where: { $0.index == object.ostIndex }) {
                     known.append((osp, object.id.objectID))
                 } else {
@@ -398,15 +494,31 @@ public final class LODDevice: MDTObjectAllocator {
     private func writeObjectIDFile() async throws(LustreError) {
         await enterCheckpoint()
         defer { leaveCheckpoint() }
-        let values = state.withLock { state -> [UInt64] in
+        let (values, ranges) = state.withLock { state -> ([UInt64], [(index: UInt32, range: ClosedRange<UInt64>)]) in
             var values = state.lovObjid
             let highest = max(state.osps.map { Int($0.index) }.max() ?? -1, state.noted.keys.map { Int($0) }.max() ?? -1)
             if highest >= values.count { values += [UInt64](repeating: 0, count: highest + 1 - values.count) }
             for osp in state.osps { values[Int(osp.index)] = max(values[Int(osp.index)], osp.lastUsed) }
             for (index, noted) in state.noted { values[Int(index)] = max(values[Int(index)], noted) }
-            return values
+            var ranges: [(index: UInt32, range: ClosedRange<UInt64>)] = []
+            for osp in state.osps {
+                for id in osp.unloggedIDs { ranges.append((osp.index, id...id)) }
+            }
+            for (index, list) in state.candidates { for range in list { ranges.append((index, range)) } }
+            if !state.replayDone {
+                // Until the MDT's replay is reconciled, what was handed out since the last start
+                // stays to be checked by the next one.
+                for (position, value) in values.enumerated() {
+                    let initial = position < state.initialObjid.count ? state.initialObjid[position] : 0
+                    if value > initial { ranges.append((UInt32(position), (initial + 1)...value)) }
+                }
+            }
+            return (values, ranges)
         }
         let root = self.root
+        if let error = await ospRunOnOSThread({ LODUnloggedObjectsFile.write(root: root, ranges) }) {
+            throw error.adding(context: "\(name): \(LODUnloggedObjectsFile.name)")
+        }
         if let error = await ospRunOnOSThread({ LODObjectIDFile.write(root: root, values) }) {
             throw error.adding(context: "\(name): lov_objid")
         }

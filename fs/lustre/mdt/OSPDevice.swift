@@ -49,6 +49,8 @@ final class OSPDevice: Sendable {
         var pendingDestroys: [(record: OSPSyncRecordID, object: OSTObjectID)] = []
         var pendingHead = 0
         var destroysInFlight = 0
+        /// Ids handed out whose file's MDT log record is not written yet.
+        var unlogged: Set<UInt64> = []
     }
 
     let index: UInt32
@@ -160,7 +162,7 @@ final class OSPDevice: Sendable {
     func reserve() -> UInt64? {
         let (id, refill) = state.withLock { state -> (UInt64?, Bool) in
             let id = state.pool.take()
-            if id == nil { state.waitedForObjects = true }
+            if let id { state.unlogged.insert(id) } else { state.waitedForObjects = true }
             guard !state.refillRequested, state.pool.available < UInt64(lowWater(state.batch)) else { return (id, false) }
             state.refillRequested = true
             return (id, true)
@@ -173,6 +175,16 @@ final class OSPDevice: Sendable {
     func noteInUse(_ objectID: UInt64) {
         state.withLock { $0.pool.noteInUse(objectID) }
     }
+
+    /// Ids handed out are now in the MDT's log, or on their way to destruction.
+    func noteLogged(_ objectIDs: [UInt64]) {
+        state.withLock { state in
+            for id in objectIDs { state.unlogged.remove(id) }
+        }
+    }
+
+    /// Ids handed out whose file is not in the MDT's log yet.
+    var unloggedIDs: [UInt64] { state.withLock { Array($0.unlogged) } }
 
     /// The last id handed out, for `lov_objid`.
     var lastUsed: UInt64 { state.withLock { $0.pool.lastUsed } }
