@@ -56,6 +56,10 @@ struct MDTLayoutTests {
         let made = try await mdt.create(parent: mdt.rootFID, name: "n", kind: .node(rdev: 0),
                                         mode: UInt32(S_IFREG) | 0o644, credentials: .root, layout: nil, exclusive: true)
         #expect(made.attributes.isRegular && made.layout == nil)
+        // Mode type 0 is a regular file too (mknod(2)), and gets no objects either.
+        let typeless = try await mdt.create(parent: mdt.rootFID, name: "t", kind: .node(rdev: 0),
+                                            mode: 0o644, credentials: .root, layout: nil, exclusive: true)
+        #expect(typeless.attributes.isRegular && typeless.layout == nil)
         #expect(scratch.allocator.calls.withLock { $0.allocated.isEmpty })
         let (_, readLayout, _) = try await mdt.open(made.attributes.fid, flags: O_RDONLY, credentials: .root, owner: 1)
         #expect(readLayout == nil)
