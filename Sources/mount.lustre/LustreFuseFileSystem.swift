@@ -337,6 +337,10 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func getxattr(_ request: FuseRequest, node: UInt64, name: String, size: Int) {
+        // The kernel asks for security.capability before every write(2) (file_remove_privs: FUSE
+        // clears SB_NOSEC, so nothing is remembered); as Lustre's client does (b15587), file
+        // capabilities are not kept, and the answer costs no MDS round trip per write.
+        if name == VirtualXattr.fileCapabilities { return request.reply(error: ENODATA) }
         serve(request) { [self] () throws(LustreError) in
             try checkUserXattr(name)
             let fid = try nodes.fid(of: node)
@@ -368,6 +372,9 @@ final class LustreFuseFileSystem: FuseOperations {
     func setxattr(_ request: FuseRequest, node: UInt64, name: String, value: [UInt8], flags: Int32) {
         serve(request) { [self] () throws(LustreError) in
             try checkUserXattr(name)
+            if name == VirtualXattr.fileCapabilities {
+                throw LustreError(errno: EOPNOTSUPP, "\(name): file capabilities are not kept")
+            }
             let fid = try nodes.fid(of: node)
             let credentials = credentials(request)
             if name == VirtualXattr.layout || name == VirtualXattr.trustedLayout || name.hasPrefix(VirtualXattr.setstripePrefix) {

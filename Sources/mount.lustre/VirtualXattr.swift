@@ -18,6 +18,9 @@ enum VirtualXattr {
     /// On a directory, `lustre.setstripe.NAME` set to a layout: creates the empty file NAME with
     /// that layout (`lfs setstripe FILE`).
     static let setstripePrefix = "lustre.setstripe."
+    /// File capabilities (`setcap`): not kept, as Lustre's client ignores them (b15587); a get is
+    /// ENODATA without an MDS round trip (the kernel asks before every write), a set EOPNOTSUPP.
+    static let fileCapabilities = "security.capability"
 
     /// The `lustre.statfs` text: `UUID KIND INDEX BSIZE BLOCKS BFREE BAVAIL FILES FFREE`, or
     /// `UUID KIND INDEX unavailable`, one line per target, MDTs first.
