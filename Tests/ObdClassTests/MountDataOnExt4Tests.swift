@@ -7,16 +7,7 @@ import Testing
 
 /// Runs a tool to completion and returns its exit status and combined output.
 private func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try ExternalCommand.output([tool] + arguments, includingStandardError: true)
 }
 
 /// A fresh 64 MiB ext4 image in its own temporary directory, removed afterwards.
