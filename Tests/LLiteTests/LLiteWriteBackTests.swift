@@ -78,6 +78,18 @@ final class LLiteWriteBackTests: XCTestCase {
         XCTAssertEqual(state.record(offset: 900 * mib + 4096, length: 4096, minimumWindow: 8 * mib, maximum: 0), 0)
     }
 
+    func testReadAheadIgnoresARandomReadLandingNearTheLastOne() {
+        var state = LLiteReadAhead()
+        let mib: UInt64 = 1 << 20
+        XCTAssertEqual(state.record(offset: 300 * mib, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib), 0)
+        // Within the tolerance of the previous read, but one such read is no stream yet.
+        XCTAssertEqual(state.record(offset: 300 * mib + 65536, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib), 0)
+        XCTAssertEqual(state.record(offset: 12 * mib, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib), 0)
+        // After a seek, the second read in a row that continues the first opens the window.
+        XCTAssertEqual(state.record(offset: 12 * mib + 4096, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib), 0)
+        XCTAssertEqual(state.record(offset: 13 * mib + 4096, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib), 8 * mib)
+    }
+
     func testReadCacheKeysCoverARangeInWholeChunks() {
         let keys = LLiteReadCache.keys(stripe: 1, objectStart: 3 << 20, objectEnd: (9 << 20) + 1, chunkBytes: rpc)
         XCTAssertEqual(keys.map(\.start), [0, 4 << 20, 8 << 20])
