@@ -6,9 +6,11 @@ import LustreCompat
 #endif
 
 /// Kernel read-ahead of the mount: FUSE's bdi starts at 128 KiB whatever `max_readahead` says;
-/// 1 MiB (one stripe, one RPC) gave +50–80% streaming reads (PLATFORM-NOTES, pitfall 5).
+/// 1 MiB (one stripe, one RPC) gave +50–80% streaming reads (PLATFORM-NOTES, pitfall 5), and
+/// 8 MiB (several 1 MiB FUSE reads in flight; one 4 MiB RPC per stripe of a 2-stripe file) another
+/// +30–100% on cold streaming reads over 1 MiB (docs/performance.md, Client).
 enum ReadAheadTuning {
-    static let readAheadKB = 1024
+    static let readAheadKB = 8192
 
     static func apply(mountpoint: String) {
         let path: String
