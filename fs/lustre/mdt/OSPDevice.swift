@@ -429,7 +429,9 @@ final class OSPDevice: Sendable {
         let osc = self.osc
         let restarts = osc.serverRestarts
         let window = max(1, osc.maxRPCsInFlight.value)
-        return await withTaskGroup(of: (Int, Result<UInt64?, LustreError>).self) { group in
+        // Each child returns the record it sent (no index into `batch` crosses the task
+        // boundary: release builds trapped on `batch[index]` with the index a child returned).
+        return await withTaskGroup(of: (OSPSyncRecordID, OSTObjectID, Result<UInt64?, LustreError>).self) { group in
             var sent: [SentDestroy] = []
             var failed: [(record: OSPSyncRecordID, object: OSTObjectID)] = []
             var next = 0
@@ -437,33 +439,35 @@ final class OSPDevice: Sendable {
             while true {
                 // Keep `window` destroys in flight; after a failure start no more.
                 while next < batch.count, running < window, failed.isEmpty {
-                    let index = next
-                    let object = batch[index].object
+                    let record = batch[next].record
+                    let object = batch[next].object
                     next += 1
                     running += 1
-                    group.addTask {
-                        do throws(LustreError) {
-                            return (index, .success(try await osc.destroy(object)))
-                        } catch {
-                            return (index, error.errno == ENOENT ? .success(nil) : .failure(error))
-                        }
-                    }
+                    group.addTask { (record, object, await Self.destroyResult(osc, object)) }
                 }
-                guard let (index, result) = await group.next() else { break }
+                guard let (record, object, result) = await group.next() else { break }
                 running -= 1
-                let item = batch[index]
                 switch result {
                 case .success(let transno):
-                    sent.append(SentDestroy(record: item.record, object: item.object, transno: transno,
+                    sent.append(SentDestroy(record: record, object: object, transno: transno,
                                             restarts: restarts, sentAt: MonotonicClock.nanoseconds()))
                 case .failure(let error):
-                    if failed.isEmpty { CDEBUG(.ha, "\(name): destroy of \(item.object) failed: \(error)") }
-                    failed.append(item)
+                    if failed.isEmpty { CDEBUG(.ha, "\(name): destroy of \(object) failed: \(error)") }
+                    failed.append((record, object))
                 }
             }
             // After a failure the rest of the batch waits for the next round.
             if next < batch.count { failed += batch[next...] }
             return (sent, failed)
+        }
+    }
+
+    /// One destroy RPC: its reply's transno, nil when the object was already gone (ENOENT).
+    private static func destroyResult(_ osc: OSCDevice, _ object: OSTObjectID) async -> Result<UInt64?, LustreError> {
+        do throws(LustreError) {
+            return .success(try await osc.destroy(object))
+        } catch {
+            return error.errno == ENOENT ? .success(nil) : .failure(error)
         }
     }
 
