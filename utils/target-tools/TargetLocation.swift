@@ -119,9 +119,11 @@ public enum TargetLocation: CustomStringConvertible {
         case .directory(let path):
             let configs = path + "/" + MountData.configsDirectory
             if mkdir(configs, 0o755) != 0 && errno != EEXIST { throw .fromErrno("mkdir \(configs)") }
-            try Self.replaceFile(path + "/" + MountData.filePath, bytes)
-            if let label { try Self.replaceFile(path + "/" + Self.labelFile, Array((label + "\n").utf8)) }
-            try Self.syncDirectory(configs)
+            try DurableFile.replace(path + "/" + MountData.filePath, with: bytes, syncDirectory: false)
+            if let label {
+                try DurableFile.replace(path + "/" + Self.labelFile, with: Array((label + "\n").utf8), syncDirectory: false)
+            }
+            try DurableFile.syncDirectory(of: configs)
         }
     }
 
@@ -143,61 +145,8 @@ public enum TargetLocation: CustomStringConvertible {
 
     // MARK: Plain files, for directory targets
 
+    /// mountdata is 12 KiB; anything far larger is not one and must not fill memory.
     private static func readFile(_ path: String) throws(LustreError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .fromErrno("open \(path)") }
-        defer { close(fd) }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw .fromErrno("read \(path)")
-            }
-            if got == 0 { return contents }
-            contents += chunk[0..<got]
-            // mountdata is 12 KiB; anything far larger is not one and must not fill memory.
-            guard contents.count <= 1 << 20 else { throw LustreError(errno: EFBIG, "read \(path): too large") }
-        }
-    }
-
-    /// Writes a temporary file, syncs it and renames it over `path`, so a crash leaves the old
-    /// or the new contents, never a torn mountdata.
-    private static func replaceFile(_ path: String, _ bytes: [UInt8]) throws(LustreError) {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .fromErrno("create \(temporary)") }
-        var done = 0
-        while done < bytes.count {
-            let wrote = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if wrote < 0 {
-                if errno == EINTR { continue }
-                let error = LustreError.fromErrno("write \(temporary)")
-                close(fd)
-                unlink(temporary)
-                throw error
-            }
-            done += wrote
-        }
-        if fsync(fd) != 0 {
-            let error = LustreError.fromErrno("fsync \(temporary)")
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
-        close(fd)
-        guard rename(temporary, path) == 0 else {
-            let error = LustreError.fromErrno("rename \(temporary) to \(path)")
-            unlink(temporary)
-            throw error
-        }
-    }
-
-    private static func syncDirectory(_ path: String) throws(LustreError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .fromErrno("open \(path)") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw .fromErrno("fsync \(path)") }
+        try DurableFile.read(path, limit: 1 << 20)
     }
 }

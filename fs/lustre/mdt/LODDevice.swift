@@ -516,12 +516,15 @@ public final class LODDevice: MDTObjectAllocator {
             return (values, ranges)
         }
         let root = self.root
-        if let error = await ospRunOnOSThread({ LODUnloggedObjectsFile.write(root: root, ranges) }) {
-            throw error.adding(context: "\(name): \(LODUnloggedObjectsFile.name)")
+        // Both files in one trip to an OS thread: the unlogged list first, so lov_objid never
+        // moves past ids that are not recorded anywhere.
+        let error = await runOnOSThread(named: "lod-objid") { () -> LustreError? in
+            if let error = LODUnloggedObjectsFile.write(root: root, ranges) {
+                return error.adding(context: LODUnloggedObjectsFile.name)
+            }
+            return LODObjectIDFile.write(root: root, values)?.adding(context: "lov_objid")
         }
-        if let error = await ospRunOnOSThread({ LODObjectIDFile.write(root: root, values) }) {
-            throw error.adding(context: "\(name): lov_objid")
-        }
+        if let error { throw error.adding(context: name) }
         state.withLock { $0.lovObjid = values }
     }
 

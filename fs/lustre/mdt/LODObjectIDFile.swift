@@ -14,49 +14,31 @@ enum LODObjectIDFile {
     /// Reads the array; a missing file is an empty array (a new MDT).
     static func read(root: String) throws(LustreError) -> [UInt64] {
         let path = "\(root)/\(name)"
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return [] }
-            throw LustreError.fromErrno("open \(path)")
+        guard let bytes = try DurableFile.readIfPresent(path, limit: (Int(maxOSTIndex) + 1) * 8) else { return [] }
+        guard bytes.count % 8 == 0 else {
+            throw LustreError(errno: EUCLEAN, "\(path): \(bytes.count) bytes is not an array of OST object ids")
         }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw LustreError.fromErrno("stat \(path)") }
-        let size = Int(st.st_size)
-        guard size % 8 == 0, size / 8 <= Int(maxOSTIndex) + 1 else {
-            throw LustreError(errno: EUCLEAN, "\(path): \(size) bytes is not an array of OST object ids")
+        return bytes.withUnsafeBytes { raw in
+            (0..<bytes.count / 8).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
         }
-        var values = [UInt64](repeating: 0, count: size / 8)
-        var done = 0
-        while done < size {
-            let got = values.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
-            if got < 0, errno == EINTR { continue }
-            guard got > 0 else { throw got < 0 ? LustreError.fromErrno("read \(path)") : LustreError(errno: EIO, "short read of \(path)") }
-            done += got
-        }
-        return values.map { UInt64(littleEndian: $0) }
     }
 
     /// Replaces the array durably. Blocking: call it on an OS thread.
     static func write(root: String, _ values: [UInt64]) -> LustreError? {
-        let path = "\(root)/\(name)"
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return LustreError.fromErrno("create \(temporary)") }
-        let bytes = values.map(\.littleEndian)
-        let size = bytes.count * 8
-        let written = bytes.withUnsafeBytes { size == 0 ? 0 : Glibc.write(fd, $0.baseAddress, size) }
-        guard written == size, fdatasync(fd) == 0 else {
-            let error = written < 0 || written == size ? LustreError.fromErrno("write \(temporary)")
-                                                       : LustreError(errno: EIO, "short write of \(temporary)")
-            close(fd)
+        let bytes = values.withUnsafeBytes { raw in
+            [UInt8](unsafeUninitializedCapacity: raw.count) { buffer, count in
+                for (n, value) in values.enumerated() {
+                    UnsafeMutableRawPointer(buffer.baseAddress!).storeBytes(of: value.littleEndian, toByteOffset: n * 8,
+                                                                           as: UInt64.self)
+                }
+                count = raw.count
+            }
+        }
+        do {
+            try DurableFile.replace("\(root)/\(name)", with: bytes)
+            return nil
+        } catch {
             return error
         }
-        close(fd)
-        guard rename(temporary, path) == 0 else { return LustreError.fromErrno("rename \(temporary)") }
-        let dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dfd >= 0 else { return LustreError.fromErrno("open \(root)") }
-        defer { close(dfd) }
-        return fsync(dfd) == 0 ? nil : LustreError.fromErrno("fsync \(root)")
     }
 }

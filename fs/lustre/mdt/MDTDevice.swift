@@ -157,7 +157,7 @@ public final class MDTDevice: Sendable {
         let fd = rootFD
         let allocator = self.allocator
         try await log.checkpoint { () async throws(LustreError) in
-            let rc = await mdtBlocking { syncfs(fd) == 0 ? 0 : errno }
+            let rc = await runOnOSThread(named: "mdt-sync") { syncfs(fd) == 0 ? 0 : errno }
             guard rc == 0 else { throw LustreError(errno: rc, "syncfs of the MDT") }
             try await allocator.checkpoint()
         }

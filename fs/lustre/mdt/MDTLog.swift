@@ -175,7 +175,7 @@ final class MDTLog: Sendable {
     func commit() async throws(LustreError) -> UInt64 {
         let (file, target) = state.withLock { ($0.file, $0.lastTransno) }
         if target <= lastCommitted { return lastCommitted }
-        let rc = await mdtBlocking { fdatasync(file.fd) == 0 ? 0 : errno }
+        let rc = await runOnOSThread(named: "mdt-sync") { fdatasync(file.fd) == 0 ? 0 : errno }
         guard rc == 0 else { throw LustreError(errno: rc, "fdatasync \(Self.fileName)") }
         advanceCommitted(to: target)
         return lastCommitted

@@ -225,7 +225,7 @@ final class OSPSyncLog: Sendable {
                 }
             }
             let directory = self.directory
-            let error: LustreError? = await ospRunOnOSThread {
+            let error: LustreError? = await runOnOSThread(named: "osp-sync") {
                 for fd in fds where fdatasync(fd) != 0 {
                     return LustreError.fromErrno("fdatasync osp sync log")
                 }
@@ -332,21 +332,8 @@ final class OSPSyncLog: Sendable {
     /// file is not ours to guess about); bad slots are skipped.
     private static func readSegment(path: String, number: UInt64) throws(LustreError)
         -> [(slot: UInt32, record: OSPSyncRecord, live: Bool)] {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LustreError.fromErrno("open \(path)") }
-        defer { Glibc.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw LustreError.fromErrno("stat \(path)") }
-        let size = Int(st.st_size)
-        guard size <= 64 << 20 else { throw LustreError(errno: EFBIG, "osp sync log segment \(path) is \(size) bytes") }
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
-            if got < 0, errno == EINTR { continue }
-            guard got > 0 else { throw got < 0 ? LustreError.fromErrno("read \(path)") : LustreError(errno: EIO, "short read of \(path)") }
-            done += got
-        }
+        let bytes = try DurableFile.read(path, limit: 64 << 20)
+        let size = bytes.count
         // A crash between creating the file and writing its header leaves fewer bytes: nothing in it.
         guard size >= OSPSyncRecord.size else { return [] }
         let records = bytes.withUnsafeBytes { raw -> [(slot: UInt32, record: OSPSyncRecord, live: Bool)]? in

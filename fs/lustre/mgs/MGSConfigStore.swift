@@ -38,53 +38,13 @@ struct MGSConfigStore: Sendable {
 
     /// Replaces `CONFIGS/<fsname>-client` atomically and durably.
     func save(_ configuration: FilesystemConfiguration) throws(LustreError) {
-        let path = "\(root)/\(MGSConfigLog.path(fsname: configuration.fsname))"
-        let temporary = "\(directory)/.\(configuration.fsname)-client.tmp"
-        let bytes = Array(MGSConfigLog.render(configuration).utf8)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .fromErrno("create \(temporary)") }
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                let error = LustreError.fromErrno("write \(temporary)")
-                close(fd)
-                throw error
-            }
-            written += count
-        }
-        guard fsync(fd) == 0 else {
-            let error = LustreError.fromErrno("fsync \(temporary)")
-            close(fd)
-            throw error
-        }
-        close(fd)
-        guard rename(temporary, path) == 0 else { throw .fromErrno("rename \(temporary) to \(path)") }
-        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dirfd >= 0 else { throw .fromErrno("open \(directory)") }
-        defer { close(dirfd) }
-        guard fsync(dirfd) == 0 else { throw .fromErrno("fsync \(directory)") }
+        try DurableFile.replace("\(root)/\(MGSConfigLog.path(fsname: configuration.fsname))",
+                                with: Array(MGSConfigLog.render(configuration).utf8),
+                                temporary: "\(directory)/.\(configuration.fsname)-client.tmp")
     }
 
     private func read(_ path: String) throws(LustreError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .fromErrno("open \(path)") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = Glibc.read(fd, &chunk, chunk.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .fromErrno("read \(path)")
-            }
-            if count == 0 { break }
-            bytes += chunk.prefix(count)
-            guard bytes.count <= MGSConfigLog.maxFileSize else {
-                throw LustreError(errno: EFBIG, "\(path) is larger than \(MGSConfigLog.maxFileSize) bytes")
-            }
-        }
+        let bytes = try DurableFile.read(path, limit: MGSConfigLog.maxFileSize)
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw LustreError(errno: EINVAL, "\(path) is not UTF-8 text")
         }

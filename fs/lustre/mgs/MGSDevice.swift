@@ -38,7 +38,7 @@ public final class MGSDevice: Sendable {
     /// Loads the configurations kept on the target at `root` (creating `CONFIGS/` if missing).
     public static func open(root: String) async throws(LustreError) -> MGSDevice {
         let store = MGSConfigStore(root: root)
-        let loaded = await mgsRunOnOSThread { () -> Result<[FilesystemConfiguration], LustreError> in
+        let loaded = await runOnOSThread(named: "mgs-io") { () -> Result<[FilesystemConfiguration], LustreError> in
             do throws(LustreError) { return .success(try store.loadAll()) } catch { return .failure(error) }
         }
         let configurations = try loaded.get()
@@ -187,7 +187,7 @@ public final class MGSDevice: Sendable {
 
     /// Writes the newest configuration of `fsname` to its file.
     private func persist(fsname: String) async throws(LustreError) {
-        let result = await mgsRunOnOSThread { [self] () -> Result<Void, LustreError> in
+        let result = await runOnOSThread(named: "mgs-io") { [self] () -> Result<Void, LustreError> in
             writeLock.withLock { _ in
                 guard let newest = state.withLock({ $0.configurations[fsname] }) else { return .success(()) }
                 do throws(LustreError) {

@@ -153,7 +153,7 @@ public final class OSDDevice: Sendable {
             try await lastIDs.persistDirty()
             try await OSDFiles.writeCounter(target, to: transnoFD, engine: engine)
             let rootFD = self.rootFD
-            let rc = await runOnOSThread { () -> Int32 in syncfs(rootFD) == 0 ? 0 : errno }
+            let rc = await runOnOSThread(named: "osd-sync") { () -> Int32 in syncfs(rootFD) == 0 ? 0 : errno }
             if rc != 0 { throw LustreError(errno: rc, "syncfs \(root)") }
         }
     }
