@@ -1,72 +1,6 @@
 import LibCFS
 import NIOCore
 
-/// `MDS_GETATTR`: the attributes of `fid`.
-public struct MDTGetattrRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.getattr
-    public var credentials: MDTCredentials
-    public var fid: LustreFID
-
-    public init(credentials: MDTCredentials, fid: LustreFID) {
-        self.credentials = credentials
-        self.fid = fid
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        fid.encode(into: &buffer)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        fid = try buffer.readWireFID("FID")
-    }
-}
-
-/// `MDS_READLINK`: the target of symlink `fid`.
-public struct MDTReadlinkRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.readlink
-    public var credentials: MDTCredentials
-    public var fid: LustreFID
-
-    public init(credentials: MDTCredentials, fid: LustreFID) {
-        self.credentials = credentials
-        self.fid = fid
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        fid.encode(into: &buffer)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        fid = try buffer.readWireFID("FID")
-    }
-}
-
-/// `MDS_FID2PATH`: the path of `fid` from the root.
-public struct MDTFid2PathRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.fid2path
-    public var credentials: MDTCredentials
-    public var fid: LustreFID
-
-    public init(credentials: MDTCredentials, fid: LustreFID) {
-        self.credentials = credentials
-        self.fid = fid
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        fid.encode(into: &buffer)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        fid = try buffer.readWireFID("FID")
-    }
-}
-
 /// `REINT_OPEN` of an existing file: `flags` are the `open(2)` flags.
 public struct MDTOpenRequest: MDTRequestRecord {
     public static let opcode = MDTOpcode.reint
@@ -126,34 +60,6 @@ public struct MDTCloseRequest: MDTRequestRecord {
         let blocks: UInt64 = try buffer.readWireInteger("blocks")
         self.size = valid & 1 != 0 ? size : nil
         self.blocks = valid & 2 != 0 ? blocks : nil
-    }
-}
-
-/// `MDS_STATFS`: space and inodes of the MDT.
-public struct MDTStatfsRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.statfs
-    public var credentials: MDTCredentials
-
-    public init(credentials: MDTCredentials) { self.credentials = credentials }
-
-    public func encode(into buffer: inout ByteBuffer) { credentials.encode(into: &buffer) }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-    }
-}
-
-/// `MDS_SYNC`: commits everything the MDT did so far.
-public struct MDTSyncRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.sync
-    public var credentials: MDTCredentials
-
-    public init(credentials: MDTCredentials) { self.credentials = credentials }
-
-    public func encode(into buffer: inout ByteBuffer) { credentials.encode(into: &buffer) }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
     }
 }
 

@@ -1,46 +1,6 @@
 import LibCFS
 import NIOCore
 
-/// `MDS_GET_ROOT`: the FID of the filesystem's root directory.
-public struct MDTGetRootRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.getRoot
-    public var credentials: MDTCredentials
-
-    public init(credentials: MDTCredentials) { self.credentials = credentials }
-
-    public func encode(into buffer: inout ByteBuffer) { credentials.encode(into: &buffer) }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-    }
-}
-
-/// `MDS_GETATTR_NAME`: looks `name` up in `parent`.
-public struct MDTLookupRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.getattrName
-    public var credentials: MDTCredentials
-    public var parent: LustreFID
-    public var name: String
-
-    public init(credentials: MDTCredentials, parent: LustreFID, name: String) {
-        self.credentials = credentials
-        self.parent = parent
-        self.name = name
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        parent.encode(into: &buffer)
-        buffer.writeWireString(name)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        parent = try buffer.readWireFID("parent FID")
-        name = try buffer.readWireName()
-    }
-}
-
 /// `REINT_CREATE` (and `REINT_OPEN` with `O_CREAT` folded in): makes `name` in `parent`.
 /// `layout` carries requested stripe settings for a file (nil: inherit); `exclusive` false
 /// answers an existing regular file instead of `EEXIST`.
@@ -86,60 +46,6 @@ public struct MDTCreateRequest: MDTRequestRecord {
         guard flags <= 1 else { throw .protocolError("create flags 0x\(String(flags, radix: 16))") }
         exclusive = flags == 1
         layout = try buffer.readWireLayout("requested layout")
-    }
-}
-
-/// `REINT_UNLINK`: removes the non-directory `name` from `parent`.
-public struct MDTUnlinkRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.reint
-    public static let reint: MDTReintOpcode? = .unlink
-    public var credentials: MDTCredentials
-    public var parent: LustreFID
-    public var name: String
-
-    public init(credentials: MDTCredentials, parent: LustreFID, name: String) {
-        self.credentials = credentials
-        self.parent = parent
-        self.name = name
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        parent.encode(into: &buffer)
-        buffer.writeWireString(name)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        parent = try buffer.readWireFID("parent FID")
-        name = try buffer.readWireName()
-    }
-}
-
-/// `REINT_RMENTRY`: removes the empty directory `name` from `parent` (rmdir).
-public struct MDTRmdirRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.reint
-    public static let reint: MDTReintOpcode? = .rmentry
-    public var credentials: MDTCredentials
-    public var parent: LustreFID
-    public var name: String
-
-    public init(credentials: MDTCredentials, parent: LustreFID, name: String) {
-        self.credentials = credentials
-        self.parent = parent
-        self.name = name
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        parent.encode(into: &buffer)
-        buffer.writeWireString(name)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        parent = try buffer.readWireFID("parent FID")
-        name = try buffer.readWireName()
     }
 }
 

@@ -4,32 +4,6 @@ import Glibc
 import LibCFS
 import NIOCore
 
-/// `MDS_GETXATTR`: the value of extended attribute `name` of `fid`.
-public struct MDTGetxattrRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.getxattr
-    public var credentials: MDTCredentials
-    public var fid: LustreFID
-    public var name: String
-
-    public init(credentials: MDTCredentials, fid: LustreFID, name: String) {
-        self.credentials = credentials
-        self.fid = fid
-        self.name = name
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        fid.encode(into: &buffer)
-        buffer.writeWireString(name)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        fid = try buffer.readWireFID("FID")
-        name = try buffer.readXattrName()
-    }
-}
-
 /// `MDS_SETXATTR`: sets extended attribute `name` of `fid` (`flags`: `XATTR_CREATE`/`XATTR_REPLACE`).
 public struct MDTSetxattrRequest: MDTRequestRecord {
     public static let opcode = MDTOpcode.setxattr
@@ -67,54 +41,6 @@ public struct MDTSetxattrRequest: MDTRequestRecord {
             throw LustreError(errno: E2BIG, "xattr value of \(length) bytes (at most \(MDTWireLimits.maxXattrValueLength))")
         }
         value = try buffer.readWireBytes(max: MDTWireLimits.maxXattrValueLength, "xattr value")
-    }
-}
-
-/// `MDS_LISTXATTR`: the names of the extended attributes of `fid`.
-public struct MDTListxattrRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.listxattr
-    public var credentials: MDTCredentials
-    public var fid: LustreFID
-
-    public init(credentials: MDTCredentials, fid: LustreFID) {
-        self.credentials = credentials
-        self.fid = fid
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        fid.encode(into: &buffer)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        fid = try buffer.readWireFID("FID")
-    }
-}
-
-/// `MDS_REMOVEXATTR`: removes extended attribute `name` of `fid`.
-public struct MDTRemovexattrRequest: MDTRequestRecord {
-    public static let opcode = MDTOpcode.removexattr
-    public var credentials: MDTCredentials
-    public var fid: LustreFID
-    public var name: String
-
-    public init(credentials: MDTCredentials, fid: LustreFID, name: String) {
-        self.credentials = credentials
-        self.fid = fid
-        self.name = name
-    }
-
-    public func encode(into buffer: inout ByteBuffer) {
-        credentials.encode(into: &buffer)
-        fid.encode(into: &buffer)
-        buffer.writeWireString(name)
-    }
-
-    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
-        credentials = try MDTCredentials(decoding: &buffer)
-        fid = try buffer.readWireFID("FID")
-        name = try buffer.readXattrName()
     }
 }
 
