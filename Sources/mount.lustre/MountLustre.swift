@@ -115,7 +115,7 @@ enum MountLustre {
             resolved = String(cString: real)
             free(real)
         }
-        if ReadAheadTuning.lustreMounts().contains(resolved) {
+        if MountTable.entries(ofType: "fuse.lustre").contains(where: { $0.mountpoint == resolved }) {
             throw LustreError(errno: EBUSY, "\(path) is already a Lustre mount")
         }
     }

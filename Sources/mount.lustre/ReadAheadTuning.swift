@@ -31,22 +31,4 @@ enum ReadAheadTuning {
             CWARN("mount.lustre: read-ahead left at the kernel default: write \(path): \(String(cString: strerror(errno)))")
         }
     }
-
-    /// Mount points of the Lustre mounts in this mount namespace (`fuse.lustre` in /proc/self/mounts).
-    static func lustreMounts() -> [String] {
-        guard let file = fopen("/proc/self/mounts", "r") else { return [] }
-        defer { fclose(file) }
-        var result: [String] = []
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        defer { free(line) }
-        while getline(&line, &capacity, file) > 0, let line {
-            let fields = String(cString: line).split(separator: " ")
-            if fields.count > 2, fields[2] == "fuse.lustre" {
-                // Spaces in mount points are octal-escaped in /proc/mounts.
-                result.append(String(fields[1]).replacing("\\040", with: " "))
-            }
-        }
-        return result
-    }
 }

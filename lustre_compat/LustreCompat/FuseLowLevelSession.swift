@@ -161,7 +161,7 @@ public final class FuseLowLevelSession: @unchecked Sendable {
         if first == EBUSY, umount2(mountpoint, Int32(MNT_DETACH)) == 0 { return }
         if first == EPERM {
             // Not root: the setuid helper does it.
-            if try Self.spawnWait(["fusermount3", "-u", "-z", mountpoint]) == 0 { return }
+            if try ExternalCommand.run(["fusermount3", "-u", "-z", mountpoint]) == 0 { return }
         }
         throw LustreError(errno: first, "unmount \(mountpoint)")
     }
@@ -182,20 +182,6 @@ public final class FuseLowLevelSession: @unchecked Sendable {
         let major = (st.st_dev >> 8) & 0xfff | (st.st_dev >> 32) & ~0xfff
         let minor = st.st_dev & 0xff | (st.st_dev >> 12) & ~0xff
         return "/sys/class/bdi/\(major):\(minor)"
-    }
-
-    private static func spawnWait(_ argv: [String]) throws(LustreError) -> Int32 {
-        var pid: pid_t = 0
-        var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
-        cArguments.append(nil)
-        defer { for argument in cArguments { Glibc.free(argument) } }
-        let rc = posix_spawnp(&pid, argv[0], nil, nil, cArguments, environ)
-        guard rc == 0 else { throw LustreError(errno: rc, "run \(argv[0])") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw LustreError.fromErrno("wait for \(argv[0])") }
-        }
-        return status
     }
 
     private static func free(_ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ argc: Int) {

@@ -1,4 +1,5 @@
 import LibCFS
+import LustreCompat
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -15,19 +16,7 @@ enum LustreMounts {
     }
 
     static func all() -> [Mount] {
-        guard let file = fopen("/proc/self/mounts", "r") else { return [] }
-        defer { fclose(file) }
-        var result: [Mount] = []
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        defer { free(line) }
-        while getline(&line, &capacity, file) > 0, let line {
-            let fields = String(cString: line).split(separator: " ")
-            if fields.count > 2, fields[2] == "fuse.lustre" {
-                result.append(Mount(source: unescape(fields[0]), mountpoint: unescape(fields[1])))
-            }
-        }
-        return result
+        MountTable.entries(ofType: "fuse.lustre").map { Mount(source: $0.source, mountpoint: $0.mountpoint) }
     }
 
     /// The mount holding `path` (which must exist, or its parent must); `ENOTTY`-like error for a
@@ -61,22 +50,5 @@ enum LustreMounts {
         guard let slash = trimmed.lastIndex(of: "/") else { return (".", String(trimmed)) }
         let parent = trimmed[..<slash]
         return (parent.isEmpty ? "/" : String(parent), String(trimmed[trimmed.index(after: slash)...]))
-    }
-
-    private static func unescape(_ field: Substring) -> String {
-        // /proc/mounts escapes space, tab, newline and backslash as \ooo.
-        var result = ""
-        var i = field.startIndex
-        while i < field.endIndex {
-            if field[i] == "\\", let end = field.index(i, offsetBy: 4, limitedBy: field.endIndex),
-               let code = UInt8(field[field.index(after: i)..<end], radix: 8) {
-                result.append(Character(Unicode.Scalar(code)))
-                i = end
-            } else {
-                result.append(field[i])
-                i = field.index(after: i)
-            }
-        }
-        return result
     }
 }

@@ -1,5 +1,5 @@
 import LustreTargetTools
-import Foundation
+import LustreCompat
 import Glibc
 import LibCFS
 import ObdClass
@@ -77,26 +77,19 @@ struct BackingFormat {
     /// Runs mke2fs; its output is shown only if it fails (or with `verbose`).
     func run(device: String, verbose: Bool) throws(ToolFailure) {
         let arguments = command(device: device)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        let ran: (status: Int32, output: String)
         do {
-            try process.run()
+            ran = try ExternalCommand.output(arguments, includingStandardError: true)
         } catch {
             throw ToolFailure(status: ENOENT, "cannot run \(Self.mke2fs): \(error)")
         }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let status = process.terminationStatus
+        let (status, output) = ran
         if verbose || status != 0 {
             for line in output.split(separator: "\n", omittingEmptySubsequences: false).dropLast(output.hasSuffix("\n") ? 1 : 0) {
                 print("   \(line)")
             }
         }
-        guard process.terminationReason == .exit, status == 0 else {
+        guard status == 0 else {
             throw ToolFailure(status: EIO, "Unable to build fs \(device): mke2fs exited with status \(status)")
         }
     }
