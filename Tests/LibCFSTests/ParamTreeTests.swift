@@ -93,6 +93,12 @@ final class ParamTreeTests: XCTestCase {
         XCTAssertEqual(t.listAll(), ["osc.dev10.a"])
     }
 
+    func testUnregisterByPrefixIgnoresATrailingDot() {
+        let t = tree(["osc.dev1.a", "osc.dev1.b", "osc.dev10.a"])
+        XCTAssertEqual(t.unregister(prefix: "osc.dev1."), 2)
+        XCTAssertEqual(t.listAll(), ["osc.dev10.a"])
+    }
+
     func testUnregisterByExactName() {
         let t = tree(["a.b", "a.c"])
         XCTAssertTrue(t.unregister("a.b"))

@@ -77,10 +77,13 @@ public final class ParamTree: Sendable {
 
     /// Removes `prefix` and every parameter below it, by whole components
     /// (`osc.testfs-OST0000-osc-ffff8800` removes that device's parameters,
-    /// not those of `…-ffff88001`).  Returns how many were removed.
+    /// not those of `…-ffff88001`); a trailing dot is ignored (`osc.X.` is `osc.X`, which three
+    /// devices got wrong when it matched nothing).  Returns how many were removed.
     @discardableResult
     public func unregister(prefix: String) -> Int {
-        let head = ParamPattern(prefix).components
+        var prefix = Substring(prefix)
+        while prefix.hasSuffix(".") { prefix = prefix.dropLast() }
+        let head = ParamPattern(String(prefix)).components
         return entries.withLock { table in
             let doomed = table.values.filter { Array($0.path.components.prefix(head.count)) == head }
             for entry in doomed { table.removeValue(forKey: entry.name) }
