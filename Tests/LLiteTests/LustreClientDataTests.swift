@@ -1,5 +1,6 @@
 import LLite
 import LOV
+import LustreTestSupport
 import LibCFS
 import NIOCore
 import ObdClass

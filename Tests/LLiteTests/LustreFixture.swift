@@ -1,5 +1,6 @@
 import LLite
 import LNet
+import LustreTestSupport
 import LibCFS
 import MDT
 import MGS
@@ -43,16 +44,6 @@ final class LustreFixture: Sendable {
         self.directory = directory
     }
 
-    static func lnetConfiguration(port: Int, listen: Bool) -> LNetConfiguration {
-        var configuration = LNetConfiguration()
-        configuration.acceptPort = port
-        configuration.listen = listen
-        configuration.connectTimeout = 2
-        configuration.transactionTimeout = 10
-        configuration.minReconnectMilliseconds = 20
-        configuration.maxReconnectMilliseconds = 200
-        return configuration
-    }
 
     static func start() async throws -> LustreFixture {
         var template = Array("/tmp/llitetests.XXXXXX".utf8CString)
@@ -92,7 +83,7 @@ final class LustreFixture: Sendable {
                 let osd = try await OSDDevice.open(root: root, options: options)
                 let lnet: LNetInstance
                 do {
-                    lnet = try await LNetInstance.start(nid: nid, configuration: Self.lnetConfiguration(port: port, listen: true))
+                    lnet = try await LNetInstance.start(nid: nid, configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
                 } catch {
                     await osd.close()
                     throw error
@@ -112,7 +103,7 @@ final class LustreFixture: Sendable {
         let lnet: LNetInstance
         do {
             mgs = try await MGSDevice.open(root: root)
-            lnet = try await LNetInstance.start(nid: Self.mdsNID, configuration: Self.lnetConfiguration(port: port, listen: true))
+            lnet = try await LNetInstance.start(nid: Self.mdsNID, configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
         } catch {
             await cleanUp()
             throw error
@@ -158,7 +149,7 @@ final class LustreFixture: Sendable {
         var options = OSDDevice.Options()
         options.commitInterval = 0.2
         let osd = try await OSDDevice.open(root: root, options: options)
-        let lnet = try await LNetInstance.start(nid: nid, configuration: Self.lnetConfiguration(port: port, listen: true))
+        let lnet = try await LNetInstance.start(nid: nid, configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
         let service = OFDService(lnet: lnet, targets: [OFDTarget(name: name, osd: osd)], threads: 4)
         service.start()
         guard let mgs = servers.withLock({ servers -> MGSDevice? in
@@ -209,17 +200,6 @@ final class LustreFixture: Sendable {
     }
 }
 
-/// Removes a directory tree (test scratch only).
-@discardableResult
-func removeTree(_ path: String) -> Int32 {
-    var status: Int32 = 0
-    var pid: pid_t = 0
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("rm"), strdup("-rf"), strdup(path), nil]
-    defer { for argument in argv { free(argument) } }
-    guard posix_spawnp(&pid, "rm", nil, nil, argv, environ) == 0 else { return -1 }
-    waitpid(pid, &status, 0)
-    return status
-}
 
 /// Deterministic bytes for checking what comes back.
 func pattern(_ length: Int, seed: UInt64) -> [UInt8] {
@@ -240,16 +220,4 @@ extension XCTestCase {
         return fixture
     }
 
-    /// Asserts that `body` throws a LustreError with `errno`.
-    func assertErrno<T>(_ errno: Int32, _ body: () async throws -> T, file: StaticString = #filePath,
-                        line: UInt = #line) async {
-        do {
-            _ = try await body()
-            XCTFail("expected errno \(errno), got success", file: file, line: line)
-        } catch let error as LustreError {
-            XCTAssertEqual(error.errno, errno, "\(error)", file: file, line: line)
-        } catch {
-            XCTFail("unexpected \(error)", file: file, line: line)
-        }
-    }
 }

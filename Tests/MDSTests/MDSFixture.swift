@@ -1,5 +1,6 @@
 import LNet
 import LibCFS
+import LustreTestSupport
 import MDC
 @testable import MDT
 import MGS
@@ -79,7 +80,7 @@ final class MDSFixture: Sendable {
     func startMDS() async throws {
         let mgs = try await MGSDevice.open(root: mdtRoot)
         let lnet = try await LNetInstance.start(nid: MDSTestNet.mdsNID,
-                                                configuration: MDSTestNet.lnetConfiguration(port: port, listen: true))
+                                                configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
         let mgsService = MGSService(lnet: lnet, device: mgs, threads: 6)
         mgsService.start()
         try await mgs.register(Self.mdtName, nids: ["\(MDSTestNet.mdsNID)"])
@@ -134,7 +135,7 @@ final class MDSFixture: Sendable {
         let lnet: LNetInstance
         do {
             lnet = try await LNetInstance.start(nid: MDSTestNet.ossNIDs[index],
-                                                configuration: MDSTestNet.lnetConfiguration(port: port, listen: true))
+                                                configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
         } catch {
             await osd.close()
             throw error
@@ -186,7 +187,7 @@ final class MDSFixture: Sendable {
     func clientLNet(_ index: Int) async throws -> LNetInstance {
         let nid = MDSTestNet.clientNIDs[index]
         if let existing = clients.withLock({ $0.first { $0.nid == nid } }) { return existing }
-        let lnet = try await LNetInstance.start(nid: nid, configuration: MDSTestNet.lnetConfiguration(port: port, listen: false))
+        let lnet = try await LNetInstance.start(nid: nid, configuration: TestNetwork.lnetConfiguration(port: port, listen: false))
         clients.withLock { $0.append(lnet) }
         return lnet
     }

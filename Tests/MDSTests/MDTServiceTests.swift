@@ -1,5 +1,6 @@
 import LNet
 import LibCFS
+import LustreTestSupport
 import MDC
 import MDT
 import NIOCore

@@ -1,5 +1,6 @@
 import LNet
 import LibCFS
+import LustreTestSupport
 import MDC
 import MGS
 import NIOCore
@@ -18,16 +19,6 @@ enum MDSTestNet {
     static let ossNIDs = [NID(address: 0x7f00_0702), NID(address: 0x7f00_0703)]
     static let clientNIDs = [NID(address: 0x7f00_070a), NID(address: 0x7f00_070b), NID(address: 0x7f00_070c)]
 
-    static func lnetConfiguration(port: Int, listen: Bool) -> LNetConfiguration {
-        var configuration = LNetConfiguration()
-        configuration.acceptPort = port
-        configuration.listen = listen
-        configuration.connectTimeout = 2
-        configuration.transactionTimeout = 10
-        configuration.minReconnectMilliseconds = 20
-        configuration.maxReconnectMilliseconds = 200
-        return configuration
-    }
 }
 
 /// An MGS in this process on `MDSTestNet.mdsNID`, its target a temporary directory, and client
@@ -71,7 +62,7 @@ final class MGSFixture: Sendable {
         mkdir(root, 0o755)
         let device = try await MGSDevice.open(root: root)
         let lnet = try await LNetInstance.start(nid: MDSTestNet.mdsNID,
-                                                configuration: MDSTestNet.lnetConfiguration(port: port, listen: true))
+                                                configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
         let service = MGSService(lnet: lnet, device: device, threads: 6)
         service.start()
         server.withLock { $0 = Server(lnet: lnet, device: device, service: service) }
@@ -88,7 +79,7 @@ final class MGSFixture: Sendable {
     func clientLNet(_ index: Int) async throws -> LNetInstance {
         let nid = MDSTestNet.clientNIDs[index]
         if let existing = clients.withLock({ $0.first { $0.nid == nid } }) { return existing }
-        let lnet = try await LNetInstance.start(nid: nid, configuration: MDSTestNet.lnetConfiguration(port: port, listen: false))
+        let lnet = try await LNetInstance.start(nid: nid, configuration: TestNetwork.lnetConfiguration(port: port, listen: false))
         clients.withLock { $0.append(lnet) }
         return lnet
     }
@@ -116,17 +107,6 @@ final class MGSFixture: Sendable {
     }
 }
 
-/// Removes a directory tree (test scratch only).
-@discardableResult
-func removeTree(_ path: String) -> Int32 {
-    var status: Int32 = 0
-    var pid: pid_t = 0
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("rm"), strdup("-rf"), strdup(path), nil]
-    defer { for argument in argv { free(argument) } }
-    guard posix_spawnp(&pid, "rm", nil, nil, argv, environ) == 0 else { return -1 }
-    waitpid(pid, &status, 0)
-    return status
-}
 
 extension XCTestCase {
     func makeMGS() async throws -> MGSFixture {
@@ -135,18 +115,6 @@ extension XCTestCase {
         return fixture
     }
 
-    /// Asserts that `body` throws a LustreError with `errno`.
-    func assertErrno<T>(_ errno: Int32, _ body: () async throws -> T, file: StaticString = #filePath,
-                        line: UInt = #line) async {
-        do {
-            _ = try await body()
-            XCTFail("expected errno \(errno), got success", file: file, line: line)
-        } catch let error as LustreError {
-            XCTAssertEqual(error.errno, errno, "\(error)", file: file, line: line)
-        } catch {
-            XCTFail("unexpected \(error)", file: file, line: line)
-        }
-    }
 
     /// Registers `target` at `nids` through the wire, as an OSS does.
     func register(_ target: String, nids: [String], over rpcImport: PtlRPCImport) async throws -> UInt64 {

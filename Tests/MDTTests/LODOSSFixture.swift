@@ -1,5 +1,6 @@
 import LNet
 import LibCFS
+import LustreTestSupport
 import MDT
 import OFD
 import OSD
@@ -61,7 +62,7 @@ final class LODOSSFixture: Sendable {
         for _ in 0..<8 {
             let port = Int.random(in: 20000...40000)
             do {
-                let mdsLNet = try await LNetInstance.start(nid: mdsNID, configuration: lnetConfiguration(port: port, listen: false))
+                let mdsLNet = try await LNetInstance.start(nid: mdsNID, configuration: TestNetwork.lnetConfiguration(port: port, listen: false))
                 let fixture = LODOSSFixture(port: port, directory: directory, mdsLNet: mdsLNet, tmpfsMounts: mounts)
                 do {
                     for index in 0..<ossNIDs.count { try await fixture.startOSS(index) }
@@ -79,16 +80,6 @@ final class LODOSSFixture: Sendable {
         throw lastError ?? LustreError(errno: EADDRINUSE, "no free port")
     }
 
-    static func lnetConfiguration(port: Int, listen: Bool) -> LNetConfiguration {
-        var configuration = LNetConfiguration()
-        configuration.acceptPort = port
-        configuration.listen = listen
-        configuration.connectTimeout = 2
-        configuration.transactionTimeout = 10
-        configuration.minReconnectMilliseconds = 20
-        configuration.maxReconnectMilliseconds = 200
-        return configuration
-    }
 
     /// Starts (or restarts) OSS `index` serving `testfs-OST000<index>`.
     func startOSS(_ index: Int) async throws {
@@ -97,7 +88,7 @@ final class LODOSSFixture: Sendable {
         let osd = try await OSDDevice.open(root: ostRoot(index), options: options)
         let lnet: LNetInstance
         do {
-            lnet = try await LNetInstance.start(nid: Self.ossNIDs[index], configuration: Self.lnetConfiguration(port: port, listen: true))
+            lnet = try await LNetInstance.start(nid: Self.ossNIDs[index], configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
         } catch {
             await osd.close()
             throw error

@@ -1,5 +1,6 @@
 import LibCFS
 import NIOCore
+import LustreTestSupport
 import OFD
 import OSC
 import ObdClass

@@ -1,5 +1,6 @@
 import LNet
 import LibCFS
+import LustreTestSupport
 import NIOCore
 import OFD
 import OSC
@@ -55,16 +56,6 @@ final class OSSFixture: Sendable {
         throw lastError ?? LustreError(errno: EADDRINUSE, "no free port")
     }
 
-    static func lnetConfiguration(port: Int, listen: Bool) -> LNetConfiguration {
-        var configuration = LNetConfiguration()
-        configuration.acceptPort = port
-        configuration.listen = listen
-        configuration.connectTimeout = 2
-        configuration.transactionTimeout = 10
-        configuration.minReconnectMilliseconds = 20
-        configuration.maxReconnectMilliseconds = 200
-        return configuration
-    }
 
     /// (Re)starts the server half: the OSDs are opened again from their directories.
     func startServer() async throws {
@@ -78,7 +69,7 @@ final class OSSFixture: Sendable {
         }
         let lnet: LNetInstance
         do {
-            lnet = try await LNetInstance.start(nid: Self.serverNID, configuration: Self.lnetConfiguration(port: port, listen: true))
+            lnet = try await LNetInstance.start(nid: Self.serverNID, configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
         } catch {
             for osd in osds { await osd.close() }
             throw error
@@ -130,7 +121,7 @@ final class OSSFixture: Sendable {
     private func clientLNet(_ index: Int) async throws -> LNetInstance {
         let nid = Self.clientNIDs[index]
         if let existing = clients.withLock({ $0.first { $0.nid == nid } }) { return existing }
-        let lnet = try await LNetInstance.start(nid: nid, configuration: Self.lnetConfiguration(port: port, listen: false))
+        let lnet = try await LNetInstance.start(nid: nid, configuration: TestNetwork.lnetConfiguration(port: port, listen: false))
         clients.withLock { $0.append(lnet) }
         return lnet
     }
@@ -139,21 +130,10 @@ final class OSSFixture: Sendable {
         FailLoc.value = 0
         for client in clients.withLock({ $0 }) { await client.shutdown() }
         await stopServer()
-        _ = rmtree(directory)
+        _ = removeTree(directory)
     }
 }
 
-/// Removes a directory tree (test scratch only).
-@discardableResult
-func rmtree(_ path: String) -> Int32 {
-    var status: Int32 = 0
-    var pid: pid_t = 0
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("rm"), strdup("-rf"), strdup(path), nil]
-    defer { for argument in argv { free(argument) } }
-    guard posix_spawnp(&pid, "rm", nil, nil, argv, environ) == 0 else { return -1 }
-    waitpid(pid, &status, 0)
-    return status
-}
 
 /// Deterministic bytes for checking what comes back.
 func pattern(_ length: Int, seed: UInt64) -> ByteBuffer {
@@ -196,16 +176,4 @@ extension XCTestCase {
         return fixture
     }
 
-    /// Asserts that `body` throws a LustreError with `errno`.
-    func assertErrno<T>(_ errno: Int32, _ body: () async throws -> T, file: StaticString = #filePath,
-                        line: UInt = #line) async {
-        do {
-            _ = try await body()
-            XCTFail("expected errno \(errno), got success", file: file, line: line)
-        } catch let error as LustreError {
-            XCTAssertEqual(error.errno, errno, "\(error)", file: file, line: line)
-        } catch {
-            XCTFail("unexpected \(error)", file: file, line: line)
-        }
-    }
 }

@@ -1,5 +1,6 @@
 import LNet
 import LibCFS
+import LustreTestSupport
 import NIOCore
 import Synchronization
 import XCTest
@@ -96,19 +97,9 @@ final class PtlRPCServiceTests: XCTestCase {
 
         var service: PtlRPCService? { server.withLock { $0?.1 } }
 
-        static func lnetConfiguration(port: Int, listen: Bool) -> LNetConfiguration {
-            var configuration = LNetConfiguration()
-            configuration.acceptPort = port
-            configuration.listen = listen
-            configuration.connectTimeout = 2
-            configuration.transactionTimeout = 10
-            configuration.minReconnectMilliseconds = 20
-            configuration.maxReconnectMilliseconds = 200
-            return configuration
-        }
 
         static func startServer(port: Int, handler: TestHandler) async throws(LustreError) -> (LNetInstance, PtlRPCService) {
-            let lnet = try await LNetInstance.start(nid: serverNID, configuration: lnetConfiguration(port: port, listen: true))
+            let lnet = try await LNetInstance.start(nid: serverNID, configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
             let service = PtlRPCService(name: "ost_test", lnet: lnet, portals: portals, connectOpcode: Opcode.ostConnect,
                                         disconnectOpcode: Opcode.ostDisconnect, threads: 4, handler: handler)
             service.start()
@@ -155,7 +146,7 @@ final class PtlRPCServiceTests: XCTestCase {
                 continue
             }
             let client = try await LNetInstance.start(nid: Self.clientNID,
-                                                      configuration: Setup.lnetConfiguration(port: port, listen: false))
+                                                      configuration: TestNetwork.lnetConfiguration(port: port, listen: false))
             var configuration = PtlRPCImport.Configuration(portals: Self.portals, connectOpcode: Opcode.ostConnect,
                                                            disconnectOpcode: Opcode.ostDisconnect)
             configuration.minTimeout = minTimeout

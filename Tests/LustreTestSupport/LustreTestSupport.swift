@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import LNet
+import LibCFS
+import LustreCompat
+import XCTest
+
+/// What the component tests that start servers in-process share: fast-failing LNet settings,
+/// scratch directories, and errno assertions.
+public enum TestNetwork {
+    /// LNet settings for tests: short connect and transaction timeouts and quick reconnects, so
+    /// a test about a dead peer fails in seconds, not minutes.
+    public static func lnetConfiguration(port: Int, listen: Bool) -> LNetConfiguration {
+        var configuration = LNetConfiguration()
+        configuration.acceptPort = port
+        configuration.listen = listen
+        configuration.connectTimeout = 2
+        configuration.transactionTimeout = 10
+        configuration.minReconnectMilliseconds = 20
+        configuration.maxReconnectMilliseconds = 200
+        return configuration
+    }
+}
+
+/// Removes a directory tree (test scratch only); returns rm's exit status.
+@discardableResult
+public func removeTree(_ path: String) -> Int32 {
+    (try? ExternalCommand.run(["rm", "-rf", path])) ?? -1
+}
+
+extension XCTestCase {
+    /// Asserts that `body` throws a LustreError with `errno`.
+    public func assertErrno<T>(_ errno: Int32, _ body: () async throws -> T, file: StaticString = #filePath,
+                               line: UInt = #line) async {
+        do {
+            _ = try await body()
+            XCTFail("expected errno \(errno), got success", file: file, line: line)
+        } catch let error as LustreError {
+            XCTAssertEqual(error.errno, errno, "\(error)", file: file, line: line)
+        } catch {
+            XCTFail("unexpected \(error)", file: file, line: line)
+        }
+    }
+}
