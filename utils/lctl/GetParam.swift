@@ -23,27 +23,12 @@ struct GetParam: AsyncParsableCommand {
         let session = AdminSession(command: "get_param")
         var failed = false
         for pattern in patterns {
+            guard let pairs = try session.pairs(of: "get_param", pattern, failed: &failed) else { continue }
             var seen: [(name: String, value: String)] = []
-            var notFound: AdminMessage?
-            for answer in try session.askAll(.request("get_param", [pattern])) {
-                let reply = answer.reply
-                if reply.status == ENOENT { notFound = reply; continue }
-                guard reply.status == 0 else {
-                    session.report(reply, what: answer.daemon)
-                    failed = true
-                    continue
-                }
-                for i in stride(from: 0, to: reply.fields.count - 1, by: 2) {
-                    let pair = (name: reply.fields[i], value: reply.fields[i + 1])
-                    // libcfs's own parameters (debug, fail_loc) exist in every daemon: one line
-                    // when they agree.
-                    if !seen.contains(where: { $0.name == pair.name && $0.value == pair.value }) { seen.append(pair) }
-                }
-            }
-            if seen.isEmpty {
-                if let notFound { session.report(notFound) }
-                failed = true
-                continue
+            for pair in pairs where !seen.contains(where: { $0.name == pair.name && $0.value == pair.value }) {
+                // libcfs's own parameters (debug, fail_loc) exist in every daemon: one line
+                // when they agree.
+                seen.append(pair)
             }
             for (name, value) in seen.sorted(by: { $0.name < $1.name }) {
                 print(Self.format(name: name, value: value, valuesOnly: valuesOnly, namesOnly: namesOnly))
@@ -80,27 +65,37 @@ struct ListParam: AsyncParsableCommand {
         let session = AdminSession(command: "list_param")
         var failed = false
         for pattern in patterns {
+            guard let pairs = try session.pairs(of: "list_param", pattern, failed: &failed) else { continue }
             var names: [String: Bool] = [:]
-            var notFound: AdminMessage?
-            for answer in try session.askAll(.request("list_param", [pattern])) {
-                let reply = answer.reply
-                if reply.status == ENOENT { notFound = reply; continue }
-                guard reply.status == 0 else {
-                    session.report(reply, what: answer.daemon)
-                    failed = true
-                    continue
-                }
-                for i in stride(from: 0, to: reply.fields.count - 1, by: 2) {
-                    names[reply.fields[i], default: false] = names[reply.fields[i], default: false] || reply.fields[i + 1] == "1"
-                }
-            }
-            if names.isEmpty {
-                if let notFound { session.report(notFound) }
-                failed = true
-                continue
-            }
+            for pair in pairs { names[pair.name, default: false] = names[pair.name, default: false] || pair.value == "1" }
             for name in names.keys.sorted() { print(classify && names[name] == true ? name + "=" : name) }
         }
         if failed { throw ExitCode(1) }
+    }
+}
+
+extension AdminSession {
+    /// Asks every daemon for `command pattern` and returns the name/value pairs of all answers;
+    /// nil (with the error reported and `failed` set) when no daemon has a match. A daemon's
+    /// error is reported and sets `failed`, the others' answers still count.
+    func pairs(of command: String, _ pattern: String, failed: inout Bool) throws -> [(name: String, value: String)]? {
+        var pairs: [(name: String, value: String)] = []
+        var notFound: AdminMessage?
+        for answer in try askAll(.request(command, [pattern])) {
+            let reply = answer.reply
+            if reply.status == ENOENT { notFound = reply; continue }
+            guard reply.status == 0 else {
+                report(reply, what: answer.daemon)
+                failed = true
+                continue
+            }
+            for i in stride(from: 0, to: reply.fields.count - 1, by: 2) {
+                pairs.append((name: reply.fields[i], value: reply.fields[i + 1]))
+            }
+        }
+        guard pairs.isEmpty else { return pairs }
+        if let notFound { report(notFound) }
+        failed = true
+        return nil
     }
 }
