@@ -3,6 +3,7 @@ import LibCFS
 import LustreCompat
 import NIOCore
 import ObdClass
+import PtlRPC
 
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,8 @@ final class LustreFuseFileSystem: FuseOperations {
     let entryTimeout: Double
     /// `user_xattr`: whether `user.*` attributes may be used.
     let userXattr: Bool
+    /// Job ids of calling processes (`jobid_var`), cached by pid.
+    let jobIDs = JobIDProcessTable()
 
     init(client: LustreClient, userXattr: Bool = true, attributeTimeout: Double = 1, entryTimeout: Double = 1) {
         self.client = client
@@ -34,14 +37,19 @@ final class LustreFuseFileSystem: FuseOperations {
 
     // MARK: plumbing
 
-    /// Runs `body` in a task; a thrown error becomes the request's errno.
+    /// Runs `body` in a task working for the calling process's job (every RPC it causes carries
+    /// the job id); a thrown error becomes the request's errno.
     private func serve(_ request: FuseRequest, _ body: @escaping @Sendable () async throws(LustreError) -> Void) {
+        let caller = request.caller
+        let jobID = jobIDs.jobID(pid: caller.pid, uid: caller.uid, gid: caller.gid)
         Task {
-            do throws(LustreError) {
-                try await body()
-            } catch {
-                CDEBUG(.vfstrace, "request failed: \(error)")
-                request.reply(error: error.errno)
+            await PtlRPCJobID.$current.withValue(jobID) {
+                do throws(LustreError) {
+                    try await body()
+                } catch {
+                    CDEBUG(.vfstrace, "request failed: \(error)")
+                    request.reply(error: error.errno)
+                }
             }
         }
     }

@@ -6,6 +6,8 @@ struct LLiteDirtyExtent: Sendable {
     var offset: UInt64
     var length: Int
     var slices: [ByteBuffer]
+    /// The job that wrote it, carried by its OST write (a run holds one job's bytes).
+    var jobID: String = ""
 
     /// One buffer for the OSC: the caller's own slice when the extent is one slice (no copy),
     /// else one copy of the slices back to back.
@@ -20,22 +22,28 @@ struct LLiteDirtyExtent: Sendable {
 /// The write-back run of one stripe of one file (the dirty pages of Lustre's `osc_extent`
 /// before it is sent): contiguous cached bytes of the object. Whole RPCs leave as soon as the
 /// run reaches an RPC boundary of the object (offsets that are multiples of the RPC size, so a
-/// stream's RPCs stay aligned and full); a write that does not continue the run sends the run
-/// as it is and starts a new one.
+/// stream's RPCs stay aligned and full); a write that does not continue the run, or comes from
+/// another job, sends the run as it is and starts a new one.
 struct LLiteDirtyRun: Sendable {
     private(set) var start: UInt64 = 0
     private(set) var length = 0
     private var slices: [ByteBuffer] = []
+    /// The job of every byte in the run.
+    private(set) var jobID = ""
 
     var isEmpty: Bool { length == 0 }
     var end: UInt64 { start + UInt64(length) }
 
-    /// Adds `data` at object offset `offset` and returns what is ready to send, in order.
-    mutating func add(offset: UInt64, data: ByteBuffer, rpcBytes: Int) -> [LLiteDirtyExtent] {
+    /// Adds `data` written by job `jobID` at object offset `offset` and returns what is ready to
+    /// send, in order.
+    mutating func add(offset: UInt64, data: ByteBuffer, rpcBytes: Int, jobID: String = "") -> [LLiteDirtyExtent] {
         var ready: [LLiteDirtyExtent] = []
         guard data.readableBytes > 0 else { return ready }
-        if !isEmpty && offset != end, let previous = takeAll() { ready.append(previous) }
-        if isEmpty { start = offset }
+        if !isEmpty && (offset != end || jobID != self.jobID), let previous = takeAll() { ready.append(previous) }
+        if isEmpty {
+            start = offset
+            self.jobID = jobID
+        }
         slices.append(data)
         length += data.readableBytes
         let rpc = UInt64(max(rpcBytes, 1))
@@ -69,7 +77,7 @@ struct LLiteDirtyRun: Sendable {
                 remaining = 0
             }
         }
-        let extent = LLiteDirtyExtent(offset: start, length: bytes, slices: taken)
+        let extent = LLiteDirtyExtent(offset: start, length: bytes, slices: taken, jobID: jobID)
         start += UInt64(bytes)
         length -= bytes
         return extent

@@ -2,6 +2,7 @@ import LOV
 import LibCFS
 import NIOCore
 import ObdClass
+import PtlRPC
 import Synchronization
 
 #if canImport(Glibc)
@@ -104,8 +105,10 @@ final class LLiteInode: Sendable {
 
     /// Caches `data` for file offset `offset` and returns: each stripe piece first takes its bytes
     /// under its OSC's `max_dirty_mb` (waiting while the limit is reached), full RPCs leave at
-    /// once. Errors of the writes themselves come from the next `flush`.
+    /// once. Errors of the writes themselves come from the next `flush`. The OST writes carry
+    /// the job of the calling task, however late they leave.
     func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
+        let jobID = PtlRPCJobID.current
         let length = data.readableBytes
         guard length > 0 else { return }
         guard let lov else { throw LustreError(errno: EIO, "\(fid): file has no OST objects to write to") }
@@ -119,7 +122,8 @@ final class LLiteInode: Sendable {
             await target.dirtyLimit.acquire(piece.length, beforeWaiting: { onDirtyWait(index) })
             let slice = data.getSlice(at: data.readerIndex + Int(piece.fileOffset - offset), length: piece.length)!
             state.withLock { state in
-                let ready = state.runs[piece.stripe].add(offset: piece.objectOffset, data: slice, rpcBytes: target.rpcBytes)
+                let ready = state.runs[piece.stripe].add(offset: piece.objectOffset, data: slice, rpcBytes: target.rpcBytes,
+                                                         jobID: jobID)
                 for extent in ready { send(&state, stripe: piece.stripe, extent) }
                 state.readCache.invalidate(stripe: piece.stripe, objectStart: piece.objectOffset, objectEnd: piece.objectEnd)
             }
@@ -143,7 +147,8 @@ final class LLiteInode: Sendable {
             for write in earlier { await write.value }
             var failure: LustreError?
             do throws(LustreError) {
-                try await lov.writeObject(stripe: stripe, offset: extent.offset, data: extent.gathered())
+                try await lov.writeObject(stripe: stripe, offset: extent.offset, data: extent.gathered(),
+                                          jobID: extent.jobID)
             } catch {
                 failure = error
             }

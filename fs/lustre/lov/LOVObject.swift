@@ -46,15 +46,19 @@ public struct LOVObject: Sendable {
 
     // MARK: Data
 
-    /// Reads `[offset, offset + length)` of stripe `stripe`'s object; short at its end.
-    public func readObject(stripe: Int, offset: UInt64, length: Int) async throws(LustreError) -> ByteBuffer {
-        try await targets[stripe].osc.read(object: objectID(stripe), offset: offset, length: length)
+    /// Reads `[offset, offset + length)` of stripe `stripe`'s object; short at its end. The RPCs
+    /// carry `jobID` (nil: the calling task's `PtlRPCJobID.current`).
+    public func readObject(stripe: Int, offset: UInt64, length: Int,
+                           jobID: String? = nil) async throws(LustreError) -> ByteBuffer {
+        try await targets[stripe].osc.read(object: objectID(stripe), offset: offset, length: length, jobID: jobID)
     }
 
-    /// Writes `data` at `offset` of stripe `stripe`'s object; returns the transno.
+    /// Writes `data` at `offset` of stripe `stripe`'s object for `jobID` (nil: the calling
+    /// task's); returns the transno.
     @discardableResult
-    public func writeObject(stripe: Int, offset: UInt64, data: ByteBuffer) async throws(LustreError) -> UInt64 {
-        try await targets[stripe].osc.write(object: objectID(stripe), offset: offset, data: data)
+    public func writeObject(stripe: Int, offset: UInt64, data: ByteBuffer,
+                            jobID: String? = nil) async throws(LustreError) -> UInt64 {
+        try await targets[stripe].osc.write(object: objectID(stripe), offset: offset, data: data, jobID: jobID)
     }
 
     /// Reads `length` bytes of the file at `offset`, of which the file has `fileSize`: the result

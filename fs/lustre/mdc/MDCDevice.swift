@@ -51,6 +51,8 @@ public final class MDCDevice: Sendable {
         importConfiguration.checksumType = nil
         importConfiguration.recoveryTimeout = configuration.recoveryTimeout
         importConfiguration.minTimeout = configuration.minTimeout
+        importConfiguration.stats = PtlRPCClientStats(
+            opcodes: MDTOpcode.allCases.sorted { $0.rawValue < $1.rawValue }.map { ($0.rawValue, $0.description) })
         let rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: server), targetName: target.uuid,
                                      configuration: importConfiguration)
         self.rpcImport = rpcImport
@@ -69,6 +71,11 @@ public final class MDCDevice: Sendable {
         do {
             try ParamTree.shared.register(prefix + "mds_conn_uuid", get: { "\(rpcImport.target.nid)" })
             try ParamTree.shared.register(prefix + "import_state", get: { rpcImport.status.rawValue })
+            let name = self.name
+            try ParamTree.shared.register(prefix + "import", get: { rpcImport.statusText(deviceName: name) })
+            if let stats = rpcImport.configuration.stats {
+                try ParamTree.shared.register(prefix + "stats", stats: stats.stats)
+            }
         } catch {
             CWARN("\(name): parameters not registered: \(error)")
         }

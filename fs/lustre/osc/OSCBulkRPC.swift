@@ -44,7 +44,8 @@ struct OSCBulkRPC: Sendable {
         while true {
             let response: PtlRPCImport.Response
             do {
-                response = try await rpcImport.call(opcode: opcode.rawValue, buffers: buffers, bulk: bulk)
+                response = try await rpcImport.call(opcode: opcode.rawValue, buffers: buffers, bulk: bulk,
+                                                    jobID: first.jobID)
             } catch {
                 return Array(repeating: .failure(error.adding(context: "\(deviceName): \(opcode) \(first.object)")),
                              count: batch.count)

@@ -81,6 +81,9 @@ public final class OSCDevice: Sendable {
         importConfiguration.checksumType = configuration.checksumType
         importConfiguration.recoveryTimeout = configuration.recoveryTimeout
         importConfiguration.minTimeout = configuration.minTimeout
+        importConfiguration.stats = PtlRPCClientStats(
+            opcodes: OSTOpcode.allCases.sorted { $0.rawValue < $1.rawValue }.map { ($0.rawValue, $0.description) },
+            bulkRead: OSTOpcode.read.rawValue, bulkWrite: OSTOpcode.write.rawValue)
         let rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: server), targetName: target.uuid,
                                      configuration: importConfiguration)
         self.rpcImport = rpcImport
@@ -122,6 +125,14 @@ public final class OSCDevice: Sendable {
             let rpcImport = self.rpcImport
             try ParamTree.shared.register(prefix + "ost_conn_uuid", get: { "\(rpcImport.target.nid)" })
             try ParamTree.shared.register(prefix + "import_state", get: { rpcImport.status.rawValue })
+            let name = self.name
+            try ParamTree.shared.register(prefix + "import", get: { rpcImport.statusText(deviceName: name) })
+            if let stats = rpcImport.configuration.stats {
+                try ParamTree.shared.register(prefix + "stats", stats: stats.stats)
+            }
+            let queue = self.queue
+            try ParamTree.shared.register(prefix + "rpc_stats", get: { queue.rpcStatsText() },
+                                          set: { _ in queue.rpcStats.clear() })
         } catch {
             CWARN("\(name): parameters not registered: \(error)")
         }
@@ -225,20 +236,26 @@ public final class OSCDevice: Sendable {
     /// Writes `data` to `object` at `offset` in RPCs of at most `max_pages_per_rpc`, and returns
     /// the highest transno among them: the write is durable once `lastCommitted` reaches it.
     @discardableResult
-    public func write(object: OSTObjectID, offset: UInt64, data: ByteBuffer) async throws(LustreError) -> UInt64 {
+    ///
+    /// The RPCs carry `jobID` (nil: the calling task's `PtlRPCJobID.current`); writes of different
+    /// jobs never share an RPC.
+    public func write(object: OSTObjectID, offset: UInt64, data: ByteBuffer,
+                      jobID: String? = nil) async throws(LustreError) -> UInt64 {
         let pieces = try split(offset: offset, length: data.readableBytes).map { chunk in
             (offset: chunk.offset, length: chunk.length,
              data: Optional(data.getSlice(at: data.readerIndex + Int(chunk.offset - offset), length: chunk.length)!))
         }
-        let outcome = await queue.perform(.write, object: object, pieces: pieces)
+        let outcome = await queue.perform(.write, object: object, jobID: jobID ?? PtlRPCJobID.current, pieces: pieces)
         if let error = outcome.error { throw error }
         return outcome.transno
     }
 
     /// Reads up to `length` bytes of `object` at `offset`: fewer at the end of the object.
-    public func read(object: OSTObjectID, offset: UInt64, length: Int) async throws(LustreError) -> ByteBuffer {
+    /// The RPCs carry `jobID` (nil: the calling task's).
+    public func read(object: OSTObjectID, offset: UInt64, length: Int,
+                     jobID: String? = nil) async throws(LustreError) -> ByteBuffer {
         let pieces = try split(offset: offset, length: length).map { (offset: $0.offset, length: $0.length, data: ByteBuffer?.none) }
-        let outcome = await queue.perform(.read, object: object, pieces: pieces)
+        let outcome = await queue.perform(.read, object: object, jobID: jobID ?? PtlRPCJobID.current, pieces: pieces)
         if let error = outcome.error { throw error }
         let parts = outcome.buffers.map { $0 ?? ByteBuffer() }
         if parts.count == 1 { return parts[0] }

@@ -13,11 +13,19 @@ struct OSCExtent: Sendable {
     let length: Int
     /// The bytes to write; nil for a read.
     let data: ByteBuffer?
+    /// The job the I/O is for; only extents of one job share an RPC, which carries it.
+    let jobID: String
     /// Who waits for it, and which of its pieces this is.
     let completion: OSCIOCompletion
     let index: Int
 
     var end: UInt64 { offset + UInt64(length) }
+
+    /// 4 KiB pages touched, as Lustre counts pages per RPC.
+    var pages: Int {
+        let page = UInt64(OSCDevice.pageSize)
+        return Int((end + page - 1) / page - offset / page)
+    }
 
     func overlaps(_ other: OSCExtent) -> Bool { offset < other.end && other.offset < end }
 }
@@ -74,12 +82,15 @@ final class OSCIOQueue: Sendable {
     private struct State {
         var pending: [OSCExtent] = []
         var inFlight = 0
+        var readsInFlight = 0
     }
 
     private let state = Mutex(State())
     private let maxRPCsInFlight: Tunable<Int>
     private let maxBytesPerRPC: @Sendable () -> Int
     private let sender: Sender
+    /// `rpc_stats`: tallied as each RPC is formed.
+    let rpcStats = OSCRPCStats()
 
     init(maxRPCsInFlight: Tunable<Int>, maxBytesPerRPC: @escaping @Sendable () -> Int, sender: @escaping Sender) {
         self.maxRPCsInFlight = maxRPCsInFlight
@@ -90,15 +101,28 @@ final class OSCIOQueue: Sendable {
     /// RPCs out now.
     var rpcsInFlight: Int { state.withLock { $0.inFlight } }
 
-    /// Queues `pieces` of one direction and waits until every one is done.
-    func perform(_ direction: OSCExtent.Direction, object: OSTObjectID,
+    /// The `rpc_stats` file: the histograms with the RPCs out and pages queued now.
+    func rpcStatsText() -> String {
+        let (reads, writes, readPages, writePages) = state.withLock { state in
+            var readPages = 0, writePages = 0
+            for extent in state.pending {
+                if extent.direction == .read { readPages += extent.pages } else { writePages += extent.pages }
+            }
+            return (state.readsInFlight, state.inFlight - state.readsInFlight, readPages, writePages)
+        }
+        return rpcStats.format(readsInFlight: reads, writesInFlight: writes, pendingReadPages: readPages,
+                               pendingWritePages: writePages)
+    }
+
+    /// Queues `pieces` of one direction for job `jobID` and waits until every one is done.
+    func perform(_ direction: OSCExtent.Direction, object: OSTObjectID, jobID: String,
                  pieces: [(offset: UInt64, length: Int, data: ByteBuffer?)]) async -> OSCIOCompletion.Outcome {
         guard !pieces.isEmpty else { return OSCIOCompletion.Outcome(buffers: []) }
         return await withCheckedContinuation { continuation in
             let completion = OSCIOCompletion(count: pieces.count, continuation: continuation)
             let extents = pieces.enumerated().map { index, piece in
                 OSCExtent(direction: direction, object: object, offset: piece.offset, length: piece.length,
-                          data: piece.data, completion: completion, index: index)
+                          data: piece.data, jobID: jobID, completion: completion, index: index)
             }
             state.withLock { $0.pending.append(contentsOf: extents) }
             pump()
@@ -120,7 +144,7 @@ final class OSCIOQueue: Sendable {
                     let candidate = state.pending[index]
                     // Overlapping writes stay in separate RPCs, so they land in the order they were queued.
                     if candidate.direction == first.direction, candidate.object == first.object,
-                       total + candidate.length <= cap,
+                       candidate.jobID == first.jobID, total + candidate.length <= cap,
                        candidate.direction == .read || !batch.contains(where: { $0.overlaps(candidate) }) {
                         batch.append(state.pending.remove(at: index))
                         total += candidate.length
@@ -129,6 +153,11 @@ final class OSCIOQueue: Sendable {
                     }
                 }
                 state.inFlight += 1
+                let isWrite = first.direction == .write
+                if !isWrite { state.readsInFlight += 1 }
+                rpcStats.tally(isWrite: isWrite, pages: batch.reduce(0) { $0 + $1.pages },
+                               offset: batch.map(\.offset).min() ?? first.offset,
+                               inFlight: isWrite ? state.inFlight - state.readsInFlight : state.readsInFlight)
                 batches.append(batch)
             }
             return batches
@@ -141,7 +170,10 @@ final class OSCIOQueue: Sendable {
     private func run(_ batch: [OSCExtent]) async {
         let results = await sender(batch)
         for (extent, result) in zip(batch, results) { extent.completion.finish(extent.index, result) }
-        state.withLock { $0.inFlight -= 1 }
+        state.withLock { state in
+            state.inFlight -= 1
+            if batch.first?.direction == .read { state.readsInFlight -= 1 }
+        }
         pump()
     }
 }

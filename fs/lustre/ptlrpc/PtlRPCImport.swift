@@ -26,6 +26,8 @@ public final class PtlRPCImport: Sendable {
         public var recoveryTimeout: Double = 300
         /// Resends after a checksum mismatch before giving up with EIO.
         public var maxChecksumResends = 10
+        /// The device's RPC counters (`osc.*.stats`, `mdc.*.stats`), nil to keep none.
+        public var stats: PtlRPCClientStats?
 
         public init(portals: PtlRPCService.Portals, connectOpcode: UInt32, disconnectOpcode: UInt32) {
             self.portals = portals
@@ -80,6 +82,12 @@ public final class PtlRPCImport: Sendable {
         var replayList: [UInt64: Replay] = [:]
         /// Adaptive timeout estimate of round trip plus service time, in seconds.
         var estimate: Double = 0
+        /// Requests that timed out (`imp_timeouts`).
+        var timeouts: UInt32 = 0
+        /// The transno of the last request replayed (`imp_last_replay_transno`).
+        var lastReplayTransno: UInt64 = 0
+        /// Wall-clock seconds of the last reply (`imp_last_reply_time`), 0 before any.
+        var lastReplyTime: Int64 = 0
     }
 
     /// A request kept for replay, with its bulk data pinned as Lustre pins pages until commit.
@@ -153,13 +161,20 @@ public final class PtlRPCImport: Sendable {
     /// Sends a request and waits for its reply, resending with the same xid
     /// through timeouts and reconnects until `recoveryTimeout` runs out. A
     /// negative status in the reply is returned, not thrown.
-    public func call(opcode: UInt32, buffers: [ByteBuffer], bulk: Bulk? = nil, jobID: String = "",
+    ///
+    /// `jobID` nil: the job of the calling task (`PtlRPCJobID.current`).
+    public func call(opcode: UInt32, buffers: [ByteBuffer], bulk: Bulk? = nil, jobID: String? = nil,
                      recoveryTimeout: Double? = nil) async throws(LustreError) -> Response {
         var xid = newXid()
         defer { _ = state.withLock { $0.inflightXids.remove(xid) } }
         let deadline = Self.now() + UInt64((recoveryTimeout ?? configuration.recoveryTimeout) * 1e9)
         var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
-        message.jobID = jobID
+        message.jobID = PtlRPCJobID.truncated(jobID ?? PtlRPCJobID.current)
+        switch bulk {
+        case .write(let data): configuration.stats?.bulk(isWrite: true, bytes: data.readableBytes)
+        case .read(let maxLength): configuration.stats?.bulk(isWrite: false, bytes: maxLength)
+        case nil: break
+        }
         if bulk != nil, let type = configuration.checksumType {
             // For a read this asks the server to checksum what it sends.
             message.bulkChecksumType = BulkChecksum.wireValue(type)
@@ -235,6 +250,7 @@ public final class PtlRPCImport: Sendable {
                 if Self.now() >= deadline { throw error }
                 switch error.errno {
                 case ETIMEDOUT:
+                    state.withLock { $0.timeouts &+= 1 }
                     CWARN("\(targetName): request xid \(xid) opcode \(opcode) timed out after \(message.timeout) s: reconnecting")
                     markDisconnected(because: "request timed out")
                 case ESHUTDOWN, EIO, EINVAL, EMSGSIZE:
@@ -267,6 +283,43 @@ public final class PtlRPCImport: Sendable {
     /// Requests awaiting commit (for tests and `*.import`).
     public var replayCount: Int { state.withLock { $0.replayList.count } }
 
+    /// What `osc.*.import` and `mdc.*.import` show of this import, at one moment.
+    public struct Snapshot: Sendable, Equatable {
+        public var status: Status
+        /// Connect attempts so far (`imp_conn_cnt`).
+        public var connectionAttempts: UInt32
+        /// Calls waiting for a reply now (`imp_inflight`).
+        public var inflight: Int
+        public var timeouts: UInt32
+        /// Current adaptive estimate of one round trip with service, seconds.
+        public var estimate: Double
+        public var lastReplayTransno: UInt64
+        public var peerCommitted: UInt64
+        /// Wall-clock seconds of the last reply, 0 before any.
+        public var lastReplyTime: Int64
+
+        public init(status: Status, connectionAttempts: UInt32, inflight: Int, timeouts: UInt32, estimate: Double,
+                    lastReplayTransno: UInt64, peerCommitted: UInt64, lastReplyTime: Int64) {
+            self.status = status
+            self.connectionAttempts = connectionAttempts
+            self.inflight = inflight
+            self.timeouts = timeouts
+            self.estimate = estimate
+            self.lastReplayTransno = lastReplayTransno
+            self.peerCommitted = peerCommitted
+            self.lastReplyTime = lastReplyTime
+        }
+    }
+
+    /// The import's state for its status file.
+    public var snapshot: Snapshot {
+        state.withLock { state in
+            Snapshot(status: state.status, connectionAttempts: state.connectionCount, inflight: state.inflightXids.count,
+                     timeouts: state.timeouts, estimate: state.estimate, lastReplayTransno: state.lastReplayTransno,
+                     peerCommitted: state.lastCommitted, lastReplyTime: state.lastReplyTime)
+        }
+    }
+
     /// Sends every uncommitted request again, in transno order, to a server
     /// that restarted and lost them. Runs before the import turns FULL, so no
     /// new request overtakes a replay.
@@ -292,6 +345,7 @@ public final class PtlRPCImport: Sendable {
                        + "\(LustreError(status: reply.status))")
             }
             state.withLock { state in
+                state.lastReplayTransno = max(state.lastReplayTransno, entry.transno)
                 if reply.status >= 0 && reply.transno > reply.lastCommitted {
                     state.replayList[message.xid]?.transno = reply.transno
                 } else {
@@ -340,7 +394,11 @@ public final class PtlRPCImport: Sendable {
         case nil:
             break
         }
-        state.withLock { $0.attempts[message.xid] = promise }
+        let inflight = state.withLock { state in
+            state.attempts[message.xid] = promise
+            return state.attempts.count
+        }
+        configuration.stats?.sent(inflight: inflight)
         let timeout = Double(message.timeout)
         let timer = loop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) {
             promise.fail(LustreError.timedOut("\(self.targetName): no reply to xid \(message.xid) in \(Int(timeout)) s"))
@@ -366,7 +424,11 @@ public final class PtlRPCImport: Sendable {
                 defer { bulkTimer.cancel() }
                 data = try await bulkArrived.futureResult.get()
             }
-            learn(elapsed: Double(Self.now() - sent) / 1e9)
+            let elapsed = Self.now() - sent
+            learn(elapsed: Double(elapsed) / 1e9)
+            configuration.stats?.replied(opcode: message.opcode, microseconds: Int64(elapsed / 1000))
+            let wallNow = WallClock.now().seconds
+            state.withLock { $0.lastReplyTime = wallNow }
             return Response(reply: reply, bulk: data)
         } catch {
             throw LNetInstance.lustreError(error, "\(targetName) xid \(message.xid)")
