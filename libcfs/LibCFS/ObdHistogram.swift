@@ -1,12 +1,16 @@
-import Synchronization
+import Atomics
 
 /// A histogram of 32 buckets as Lustre's `obd_histogram`, for `brw_stats`-like
 /// files: I/O sizes, pages per RPC, RPCs in flight, discontiguous blocks.
+///
+/// Tallied on I/O hot paths by many tasks at once, so each bucket is its own
+/// relaxed atomic: no lock, and a reader sees each bucket's latest count (the
+/// buckets are not one snapshot, which Lustre's readers do not get either).
 public final class ObdHistogram: Sendable {
     /// `OBD_HIST_MAX`.
     public static let bucketCount = 32
 
-    private let state = Mutex<[UInt64]>(Array(repeating: 0, count: ObdHistogram.bucketCount))
+    private let counts: [ManagedAtomic<UInt64>] = (0..<ObdHistogram.bucketCount).map { _ in ManagedAtomic(0) }
 
     /// An empty histogram.
     public init() {}
@@ -15,7 +19,7 @@ public final class ObdHistogram: Sendable {
     /// (`lprocfs_oh_tally`).
     public func tally(_ bucket: Int) {
         let b = Swift.min(Swift.max(bucket, 0), ObdHistogram.bucketCount - 1)
-        state.withLock { $0[b] &+= 1 }
+        counts[b].wrappingIncrement(ordering: .relaxed)
     }
 
     /// Counts `value` in the bucket of the smallest power of two ≥ `value`
@@ -25,14 +29,14 @@ public final class ObdHistogram: Sendable {
     }
 
     /// The bucket counts.
-    public var buckets: [UInt64] { state.withLock { $0 } }
+    public var buckets: [UInt64] { counts.map { $0.load(ordering: .relaxed) } }
 
     /// The number of events (`lprocfs_oh_sum`).
     public var sum: UInt64 { buckets.reduce(0, &+) }
 
     /// Empties the histogram (`lprocfs_oh_clear`).
     public func clear() {
-        state.withLock { for i in $0.indices { $0[i] = 0 } }
+        for count in counts { count.store(0, ordering: .relaxed) }
     }
 
     /// One read/write section of a `brw_stats` file, as `display_brw_stats`

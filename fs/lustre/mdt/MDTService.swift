@@ -11,7 +11,9 @@ import Glibc
 /// The MDT's RPC service (`mdt` in Lustre): one `PtlRPCService` on the MDS portals answering
 /// every metadata request of the MDC for one `MDTDevice`. Replies carry the transno of the
 /// change and `last_committed` of the device, so clients replay what a restart lost. An export
-/// that disconnects has its open files closed. Counters go to `mdt.<target>.md_stats`.
+/// that disconnects has its open files closed. Counters go to `mdt.<target>.md_stats`, per job id
+/// to `mdt.<target>.job_stats`, per client NID to `mdt.<target>.exports.<NID>.stats` (with
+/// `.uuid`, and `num_exports`).
 public final class MDTService: Sendable {
     /// The portals of the MDT service; the MDC uses the same ones.
     public static let portals = PtlRPCService.Portals(request: Portal.mdsRequest, reply: Portal.mdcReply,
@@ -20,8 +22,13 @@ public final class MDTService: Sendable {
     public let device: MDTDevice
     /// `mdt.<target>.md_stats`.
     public let stats: LProcStats
+    /// `mdt.<target>.job_stats`.
+    public let jobStats: JobStats
+    /// `mdt.<target>.exports.*` and `num_exports`.
+    public let exports: ObdNIDStats
     private let service: PtlRPCService
-    private let statsParameter: String
+    /// `mdt.<target>`.
+    private let parameterDevice: String
 
     /// A service for `device` on `lnet` with `threads` handler tasks (each may wait on the
     /// device's disk, so there are more of them than cores). Registers the stats.
@@ -29,14 +36,21 @@ public final class MDTService: Sendable {
         self.device = device
         let stats = MDTServiceCounter.makeStats()
         self.stats = stats
+        let parameterDevice = "mdt.\(device.target)"
+        self.parameterDevice = parameterDevice
+        self.jobStats = JobStats(MDTServiceCounter.declarations)
+        self.exports = ObdNIDStats(device: parameterDevice, makeStats: MDTServiceCounter.makeStats)
         self.service = PtlRPCService(name: "mdt", lnet: lnet, portals: Self.portals,
                                      connectOpcode: Opcode.mdsConnect, disconnectOpcode: Opcode.mdsDisconnect,
-                                     threads: threads, handler: MDTRequestHandler(device: device, stats: stats))
-        self.statsParameter = "mdt.\(device.target).md_stats"
+                                     threads: threads,
+                                     handler: MDTRequestHandler(device: device, stats: stats, jobStats: jobStats,
+                                                                exports: exports))
         do {
-            try ParamTree.shared.register(statsParameter, stats: stats)
+            try ParamTree.shared.register("\(parameterDevice).md_stats", stats: stats)
+            try jobStats.register(device: parameterDevice)
+            try exports.register()
         } catch {
-            CWARN("\(device.target): md_stats not registered: \(error)")
+            CWARN("\(device.target): stats not registered: \(error)")
         }
     }
 
@@ -45,7 +59,9 @@ public final class MDTService: Sendable {
     /// Stops answering once the requests being handled are done, and unregisters the stats.
     public func stop() async {
         await service.stop()
-        _ = ParamTree.shared.unregister(statsParameter)
+        ParamTree.shared.unregister("\(parameterDevice).md_stats")
+        jobStats.unregister(device: parameterDevice)
+        exports.unregister()
     }
 
     /// This start of the service: clients seeing another instance know the MDS restarted.

@@ -13,22 +13,36 @@ import Glibc
 final class MDTRequestHandler: PtlRPCHandler {
     let device: MDTDevice
     let stats: LProcStats
+    let jobStats: JobStats
+    let exports: ObdNIDStats
 
-    init(device: MDTDevice, stats: LProcStats) {
+    init(device: MDTDevice, stats: LProcStats, jobStats: JobStats, exports: ObdNIDStats) {
         self.device = device
         self.stats = stats
+        self.jobStats = jobStats
+        self.exports = exports
     }
 
     func connect(target: String, export: PtlRPCExport) throws(LustreError) {
         guard target == device.target.uuid || target == device.target.description else {
             throw LustreError(errno: ENODEV, "no target \(target) on this MDS (it serves \(device.target))")
         }
+        export.nidStats = exports.connect(handle: export.handle, uuid: export.clientUUID, nid: "\(export.peer.nid)")
+    }
+
+    /// Counts one request's service time in md_stats, the client NID's stats and its job's.
+    private func account(_ counter: MDTServiceCounter, since started: UInt64, _ request: PtlRPCRequest) {
+        let usecs = Int64((MonotonicClock.nanoseconds() - started) / 1000)
+        stats.record(counter, usecs)
+        request.export.nidStats?.record(counter, usecs)
+        jobStats.record(request.message.jobID, counter, usecs)
     }
 
     func lastCommitted(for export: PtlRPCExport) -> UInt64 { device.lastCommitted }
 
     /// The client is gone: close whatever it left open (Lustre's `mdt_export_cleanup`).
     func disconnected(_ export: PtlRPCExport) {
+        exports.disconnect(handle: export.handle)
         let device = self.device
         let owner = export.handle
         Task { await device.closeAll(owner: owner) }
@@ -50,10 +64,10 @@ final class MDTRequestHandler: PtlRPCHandler {
         do throws(LustreError) {
             let body = opcode == .ping ? ByteBuffer() : try request.message.buffer(0, "\(opcode) record")
             let reply = try await dispatch(opcode, body, request, counter: &counter)
-            if let counter { stats.record(counter, Int64((MonotonicClock.nanoseconds() - started) / 1000)) }
+            if let counter { account(counter, since: started, request) }
             return reply
         } catch {
-            if let counter { stats.record(counter, Int64((MonotonicClock.nanoseconds() - started) / 1000)) }
+            if let counter { account(counter, since: started, request) }
             CDEBUG(.rpctrace, "mdt: \(opcode) from \(request.initiator) failed: \(error)")
             return .error(error)
         }

@@ -1,7 +1,8 @@
 import LibCFS
 
-/// The counters of `mdt.<target>.md_stats`, with Lustre's names and order (`LPROC_MDT_*`) and
-/// service times in microseconds. Lustre counts a lookup as getattr, a removexattr and a layout
+/// The counters of `mdt.<target>.md_stats` (and of each client NID's `exports.<NID>.stats` and
+/// each job's entry in `job_stats`), with Lustre's names and order (`LPROC_MDT_*`) and service
+/// times in microseconds with their sum of squares (`LPROCFS_TYPE_LATENCY`). Lustre counts a lookup as getattr, a removexattr and a layout
 /// change as setxattr, a file, symlink or node creation as mknod; `readpage` (our readdir) and
 /// `readlink` are added at the end, as they have no Lustre counter.
 enum MDTServiceCounter: Int, CaseIterable {
@@ -10,7 +11,9 @@ enum MDTServiceCounter: Int, CaseIterable {
 
     var name: String { "\(self)" }
 
-    static func makeStats() -> LProcStats {
-        LProcStats(allCases.map { LProcStats.Counter($0.name, unit: "usecs") })
+    static var declarations: [LProcStats.Counter] {
+        allCases.map { LProcStats.Counter($0.name, unit: "usecs", keepsSumSquare: true) }
     }
+
+    static func makeStats() -> LProcStats { LProcStats(declarations) }
 }

@@ -57,7 +57,16 @@ final class OFDDispatcher: PtlRPCHandler {
         guard let name = try? TargetName(parsing: target), let served = targets[name.description] else {
             throw LustreError(errno: ENODEV, "no target \(target) on this OSS")
         }
-        bound.withLock { $0[export.handle] = served }
+        let previous = bound.withLock { bound in
+            defer { bound[export.handle] = served }
+            return bound[export.handle]
+        }
+        if let previous, previous !== served { previous.disconnected(export) }
+        served.connected(export)
+    }
+
+    func disconnected(_ export: PtlRPCExport) {
+        bound.withLock { $0.removeValue(forKey: export.handle) }?.disconnected(export)
     }
 
     func handle(_ request: PtlRPCRequest) async -> PtlRPCReply {

@@ -1,25 +1,26 @@
 import LibCFS
 
-/// The counters of `obdfilter.<target>.stats`, in Lustre's order and units: bytes moved per
-/// direction, then the service time of each operation.
+/// The counters of `obdfilter.<target>.stats` (and of each client NID's
+/// `exports.<NID>.stats` and each job's entry in `job_stats`), in Lustre's order and units:
+/// bytes moved per direction, then the service time of each operation; with the sum of squares,
+/// as Lustre 2.15 prints them (`LPROCFS_TYPE_BYTES_FULL`, `LPROCFS_TYPE_LATENCY`).
 enum OFDCounter: Int, CaseIterable {
     case readBytes, writeBytes, read, write, getattr, setattr, punch, sync, destroy, create, statfs
 
-    var declaration: LProcStats.Counter {
+    var name: String {
         switch self {
-        case .readBytes: LProcStats.Counter("read_bytes", unit: "bytes")
-        case .writeBytes: LProcStats.Counter("write_bytes", unit: "bytes")
-        case .read: LProcStats.Counter("read", unit: "usecs")
-        case .write: LProcStats.Counter("write", unit: "usecs")
-        case .getattr: LProcStats.Counter("getattr", unit: "usecs")
-        case .setattr: LProcStats.Counter("setattr", unit: "usecs")
-        case .punch: LProcStats.Counter("punch", unit: "usecs")
-        case .sync: LProcStats.Counter("sync", unit: "usecs")
-        case .destroy: LProcStats.Counter("destroy", unit: "usecs")
-        case .create: LProcStats.Counter("create", unit: "usecs")
-        case .statfs: LProcStats.Counter("statfs", unit: "usecs")
+        case .readBytes: "read_bytes"
+        case .writeBytes: "write_bytes"
+        default: "\(self)"
         }
     }
 
-    static func makeStats() -> LProcStats { LProcStats(allCases.map(\.declaration)) }
+    var declaration: LProcStats.Counter {
+        let unit = self == .readBytes || self == .writeBytes ? "bytes" : "usecs"
+        return LProcStats.Counter(name, unit: unit, keepsSumSquare: true)
+    }
+
+    static var declarations: [LProcStats.Counter] { allCases.map(\.declaration) }
+
+    static func makeStats() -> LProcStats { LProcStats(declarations) }
 }

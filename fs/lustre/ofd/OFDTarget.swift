@@ -9,8 +9,10 @@ import Glibc
 #endif
 
 /// One OST served by this process (Lustre's obdfilter device): the OST RPCs turned into calls on
-/// the target's `OSDDevice`, with the replies' transnos taken from the OSD and the target's
-/// counters in `obdfilter.<target>.stats`.
+/// the target's `OSDDevice`, with the replies' transnos taken from the OSD. Its parameters:
+/// `obdfilter.<target>.stats` (every request), `.brw_stats` (the OSD's bulk histograms),
+/// `.job_stats` and `.job_cleanup_interval` (per job id of the requests), `.num_exports`, and
+/// `.exports.<client NID>.uuid`/`.stats` while that client is connected.
 public final class OFDTarget: Sendable {
     /// `testfs-OST0000`.
     public let name: TargetName
@@ -18,7 +20,12 @@ public final class OFDTarget: Sendable {
     public let osd: OSDDevice
     /// `obdfilter.<target>.stats`.
     public let stats: LProcStats
-    private let statsParameter: String
+    /// `obdfilter.<target>.job_stats`.
+    public let jobStats: JobStats
+    /// `obdfilter.<target>.exports.*` and `num_exports`.
+    public let exports: ObdNIDStats
+    /// `obdfilter.<target>`.
+    private let device: String
     /// The target's row in `lctl dl` (`obdfilter testfs-OST0000 testfs-OST0000_UUID`).
     private let obdDevice: ObdDeviceRegistration
 
@@ -27,10 +34,17 @@ public final class OFDTarget: Sendable {
         self.name = name
         self.osd = osd
         self.stats = OFDCounter.makeStats()
-        self.statsParameter = "obdfilter.\(name).stats"
+        self.jobStats = JobStats(OFDCounter.declarations)
+        let device = "obdfilter.\(name)"
+        self.device = device
+        self.exports = ObdNIDStats(device: device, makeStats: OFDCounter.makeStats)
         self.obdDevice = ObdDeviceRegistry.shared.register(type: "obdfilter", name: "\(name)", uuid: name.uuid)
+        let brwStats = osd.brwStats
         do {
-            try ParamTree.shared.register(statsParameter, stats: stats)
+            try ParamTree.shared.register("\(device).stats", stats: stats)
+            try ParamTree.shared.register("\(device).brw_stats", get: { brwStats.format() }, set: { _ in brwStats.clear() })
+            try jobStats.register(device: device)
+            try exports.register()
         } catch {
             // A second target of the same name in one process (tests): serving matters more than stats.
             CWARN("\(name): stats not registered: \(error)")
@@ -39,8 +53,28 @@ public final class OFDTarget: Sendable {
 
     /// Removes the target's parameters; the OSD is closed by whoever opened it.
     public func unregister() {
-        _ = ParamTree.shared.unregister(statsParameter)
+        ParamTree.shared.unregister("\(device).stats")
+        ParamTree.shared.unregister("\(device).brw_stats")
+        jobStats.unregister(device: device)
+        exports.unregister()
         obdDevice.unregister()
+    }
+
+    /// A client connected (or reconnected) to this target: its NID's stats start counting.
+    func connected(_ export: PtlRPCExport) {
+        export.nidStats = exports.connect(handle: export.handle, uuid: export.clientUUID, nid: "\(export.peer.nid)")
+    }
+
+    /// The client's export is gone.
+    func disconnected(_ export: PtlRPCExport) {
+        exports.disconnect(handle: export.handle)
+    }
+
+    /// Counts one sample in the target's stats, the client NID's and the request's job's.
+    private func account(_ counter: OFDCounter, _ value: Int64, _ request: PtlRPCRequest) {
+        stats.record(counter, value)
+        request.export.nidStats?.record(counter, value)
+        jobStats.record(request.message.jobID, counter, value)
     }
 
     /// The highest transno the OSD has made durable.
@@ -51,7 +85,7 @@ public final class OFDTarget: Sendable {
         let started = MonotonicClock.nanoseconds()
         do throws(LustreError) {
             let (reply, counter) = try await dispatch(request, opcode: opcode)
-            if let counter { stats.record(counter, Int64((MonotonicClock.nanoseconds() - started) / 1000)) }
+            if let counter { account(counter, Int64((MonotonicClock.nanoseconds() - started) / 1000), request) }
             return reply
         } catch {
             // The client hears the errno; what deserves the console (oversize BRWs) was said where it was found.
@@ -157,8 +191,11 @@ public final class OFDTarget: Sendable {
             pieces.append((niobuf.offset, data.getSlice(at: cursor, length: Int(niobuf.length))!))
             cursor += Int(niobuf.length)
         }
+        let ioStarted = MonotonicClock.nanoseconds()
         let transno = try await osd.write(obdo.id, pieces: pieces)
-        stats.record(OFDCounter.writeBytes, Int64(total))
+        osd.brwStats.recordBulk(.write, pieces: niobufs.map { ($0.offset, UInt64($0.length)) },
+                                milliseconds: (MonotonicClock.nanoseconds() - ioStarted) / 1_000_000)
+        account(.writeBytes, Int64(total), request)
         return PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno)
     }
 
@@ -173,12 +210,15 @@ public final class OFDTarget: Sendable {
         var parts: [ByteBuffer] = []
         counts.reserveCapacity(niobufs.count)
         parts.reserveCapacity(niobufs.count)
+        let ioStarted = MonotonicClock.nanoseconds()
         for niobuf in niobufs {
             var part = try await osd.read(obdo.id, offset: niobuf.offset, length: Int(niobuf.length))
             if part.readableBytes > Int(niobuf.length) { part = part.getSlice(at: part.readerIndex, length: Int(niobuf.length))! }
             counts.append(UInt32(part.readableBytes))
             parts.append(part)
         }
+        osd.brwStats.recordBulk(.read, pieces: niobufs.map { ($0.offset, UInt64($0.length)) },
+                                milliseconds: (MonotonicClock.nanoseconds() - ioStarted) / 1_000_000)
         let bulk: ByteBuffer
         if parts.count == 1 {
             bulk = parts[0]
@@ -189,7 +229,7 @@ public final class OFDTarget: Sendable {
             bulk = gathered
         }
         let (type, checksum) = try await request.bulkPut(bulk)
-        stats.record(OFDCounter.readBytes, Int64(bulk.readableBytes))
+        account(.readBytes, Int64(bulk.readableBytes), request)
         var reply = PtlRPCReply(buffers: [Self.encode(obdo), OSTBRWReturnCodes(counts: counts).encoded()])
         reply.bulkChecksumType = type
         reply.bulkChecksum = checksum

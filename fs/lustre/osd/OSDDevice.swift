@@ -32,6 +32,8 @@ public final class OSDDevice: Sendable {
     let cache: OSDObjectCache
     let lastIDs: OSDLastIDTable
     let committer: OSDCommitter
+    /// The bulk I/O histograms (`brw_stats`): the OSD tallies each file I/O, the OFD each BRW.
+    public let brwStats = OSDBRWStats()
     private let transnoFD: Int32
     private let allocator = ByteBufferAllocator()
     private let background = Mutex<Task<Void, Never>?>(nil)
@@ -303,7 +305,9 @@ public final class OSDDevice: Sendable {
             }
         }
         defer { for storage in storages { storage.release() } }
+        for operation in operations { brwStats.startIO(.write, bytes: operation.buffer.count) }
         let results = await engine.submit(operations)
+        for _ in operations { brwStats.endIO(.write) }
         for (operation, result) in zip(operations, results) {
             switch result {
             case .success(let written) where written < operation.buffer.count:
@@ -350,6 +354,8 @@ public final class OSDDevice: Sendable {
         var done = 0
         do throws(LustreError) {
             while done < span {
+                brwStats.startIO(.read, bytes: span - done)
+                defer { brwStats.endIO(.read) }
                 let n = try await engine.read(fd: direct ? handle.directFD : handle.fd,
                                               into: UnsafeMutableRawBufferPointer(rebasing: target[done...]),
                                               at: Int64(alignedOffset) + Int64(done))

@@ -18,6 +18,7 @@ public final class PtlRPCExport: Sendable {
         var savedReplies: [UInt64: ByteBuffer] = [:]
         var savedOrder: [UInt64] = []
         var inProgress: Set<UInt64> = []
+        var nidStats: LProcStats?
     }
 
     private let state: Mutex<State>
@@ -32,6 +33,14 @@ public final class PtlRPCExport: Sendable {
 
     /// Where replies to this client go now.
     public var peer: ProcessID { state.withLock { $0.peer } }
+
+    /// The counters of this client's NID on the target it connected to (Lustre's
+    /// `exp_nid_stats`, printed as `<target>.exports.<NID>.stats`): set by the target when the
+    /// client connects, counted by its handlers; nil until then.
+    public var nidStats: LProcStats? {
+        get { state.withLock { $0.nidStats } }
+        set { state.withLock { $0.nidStats = newValue } }
+    }
 
     func reconnected(from peer: ProcessID, connectionCount: UInt32) {
         state.withLock {
