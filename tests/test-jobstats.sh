@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Client stats and job ids on a whole local filesystem (tests/llmount.sh: lustre-mds, 2
+# lustre-oss, mount.lustre): `lctl set_param jobid_var=MYJOB` in mount.lustre makes the writes of
+# `MYJOB=job42 dd` carry job42; osc.*.rpc_stats shows their write RPCs, osc.*.stats their bytes,
+# osc.*.import the FULL connections, and, when the OSTs keep obdfilter.*.job_stats, job42 has
+# exactly the bytes written.
+TEST_NET=${TEST_NET:-127.0.9}
+TEST_PORT=${TEST_PORT:-19909}
+. "$(dirname "$0")/test-framework.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+export FSNAME=testfs OSTCOUNT=2 MOUNT=$TEST_DIR/mnt TMP=$TEST_DIR NETADDR=$TEST_NET PORT=$TEST_PORT
+export MDSSIZE=$((512 * 1024)) OSTSIZE=$((512 * 1024)) LUSTRE_BIN
+export LUSTRE_RUN_DIR=$TEST_DIR/lustre-testfs/run
+mkdir -p "$MOUNT"
+teardown() {
+    bash "$HERE/llmountcleanup.sh" >"$TEST_DIR/cleanup.log" 2>&1
+    cleanup
+}
+trap teardown EXIT
+bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.log" 2>&1 || fail "llmount.sh failed: $(tail -5 "$TEST_DIR/llmount.log")"
+LCTL="$LUSTRE_BIN/lctl"
+# The client's OSCs (instance ffff...), not the MDS's OSPs (testfs-OST0000-osc-MDT0000).
+OSC='osc.*-osc-ffff*'
+
+# jobid_var: disable by default, Lustre's values and variable names accepted, nonsense refused.
+[ "$("$LCTL" get_param -n jobid_var)" = disable ] || fail "jobid_var is not 'disable' by default"
+[ "$("$LCTL" get_param -n jobid_name)" = "%e.%u" ] || fail "jobid_name is not '%e.%u' by default"
+"$LCTL" set_param jobid_var="TWO WORDS" 2>"$TEST_DIR/bad.out" && fail "jobid_var='TWO WORDS' accepted"
+"$LCTL" set_param jobid_var=MYJOB >/dev/null || fail "set_param jobid_var=MYJOB failed"
+[ "$("$LCTL" get_param -n jobid_var)" = MYJOB ] || fail "jobid_var did not become MYJOB"
+
+"$LCTL" set_param -n "$OSC.rpc_stats=clear" && "$LCTL" set_param -n "$OSC.stats=clear" || fail "clearing the OSC stats failed"
+has_job_stats=no
+if "$LCTL" list_param obdfilter.*.job_stats >/dev/null 2>&1; then
+    has_job_stats=yes
+    "$LCTL" set_param -n obdfilter.*.job_stats=clear
+fi
+"$LUSTRE_BIN/lfs" setstripe -c 2 -S 1M "$MOUNT/jobfile" || fail "lfs setstripe failed"
+MYJOB=job42 dd if=/dev/urandom of="$MOUNT/jobfile" bs=1M count=6 conv=fsync status=none || fail "dd failed"
+bytes=$((6 << 20))
+
+# rpc_stats: the write RPCs in the "pages per rpc" table, nothing left in flight or pending.
+"$LCTL" get_param "$OSC.rpc_stats" >"$TEST_DIR/rpc_stats.out" || fail "get_param $OSC.rpc_stats failed"
+assert_contains "$TEST_DIR/rpc_stats.out" "^write RPCs in flight: 0$"
+assert_contains "$TEST_DIR/rpc_stats.out" "^pending write pages:  0$"
+assert_contains "$TEST_DIR/rpc_stats.out" "^pages per rpc         rpcs   % cum % |       rpcs   % cum %$"
+writes=$(awk '/^pages per rpc/ { t = 1; next } t && /^$/ { t = 0 } t { w += $6 } END { print w + 0 }' \
+    "$TEST_DIR/rpc_stats.out")
+[ "$writes" -ge 2 ] || fail "rpc_stats shows $writes write RPCs for 6 MiB over 2 OSTs"
+log "rpc_stats: $writes write RPCs"
+
+# stats: write_bytes of the OSCs sum to the bytes written.
+sum=$("$LCTL" get_param -n "$OSC.stats" | awk '$1 == "write_bytes" { s += $7 } END { print s + 0 }')
+[ "$sum" = "$bytes" ] || fail "$OSC.stats write_bytes sum to $sum, dd wrote $bytes"
+"$LCTL" get_param -n "$OSC.stats" | grep -q "^ost_write " || fail "$OSC.stats has no ost_write line"
+
+# import: both OSCs and the MDC connected.
+[ "$("$LCTL" get_param -n "$OSC.import" | grep -c '^    state: FULL$')" = 2 ] || fail "$OSC.import: not 2 FULL"
+"$LCTL" get_param -n mdc.*.import | grep -q '^    state: FULL$' || fail "mdc.*.import is not FULL"
+"$LCTL" get_param -n "$OSC.import" | grep -q '^       current_connection: "'"$TEST_NET"'\.[23]@tcp"$' ||
+    fail "$OSC.import does not name the OSS's NID"
+
+# Writing to rpc_stats clears it.
+"$LCTL" set_param -n "$OSC.rpc_stats=0"
+left=$("$LCTL" get_param -n "$OSC.rpc_stats" | awk '/^pages per rpc/ { t = 1; next } t && /^$/ { t = 0 } t { w += $6 } END { print w + 0 }')
+[ "$left" = 0 ] || fail "rpc_stats still counts $left write RPCs after being cleared"
+
+if [ "$has_job_stats" = yes ]; then
+    # job42's write_bytes over both OSTs: exactly what dd wrote.
+    jobsum=$("$LCTL" get_param -n obdfilter.*.job_stats | awk '
+        /^- job_id:/ { job = $3 }
+        job == "job42" && /write_bytes:/ { for (i = 1; i <= NF; i++) if ($i == "sum:") { v = $(i + 1); sub(",", "", v); s += v } }
+        END { print s + 0 }')
+    [ "$jobsum" = "$bytes" ] || fail "obdfilter job_stats: job42 wrote $jobsum bytes, dd wrote $bytes"
+    log "job_stats: job42 wrote $jobsum bytes"
+    # procname_uid: the same through dd's name and uid.
+    "$LCTL" set_param jobid_var=procname_uid >/dev/null || fail "set_param jobid_var=procname_uid failed"
+    dd if=/dev/zero of="$MOUNT/jobfile2" bs=64k count=4 conv=fsync status=none || fail "second dd failed"
+    "$LCTL" get_param -n obdfilter.*.job_stats | grep -q "^- job_id: *dd\.$(id -u)$" ||
+        fail "no job dd.$(id -u) in obdfilter job_stats with jobid_var=procname_uid"
+else
+    log "obdfilter.*.job_stats not there yet: job_stats checks skipped"
+fi
+pass
