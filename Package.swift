@@ -185,7 +185,7 @@ let package = Package(
             name: "lustre-mds",
             dependencies: [
                 "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSC", "MDT", "MGS", "MDC",
-                "LustreTargetTools", "LustreAdmin",
+                "LustreTargetTools", "LustreAdmin", "LustreMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/lustre-mds",
@@ -193,7 +193,7 @@ let package = Package(
         .executableTarget(
             name: "mount.lustre",
             dependencies: [
-                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "LLite", "LustreAdmin",
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "LLite", "MDC", "LustreAdmin", "LustreMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -203,7 +203,7 @@ let package = Package(
         .executableTarget(
             name: "lustre-oss",
             dependencies: [
-                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSD", "OFD", "LustreTargetTools", "LustreAdmin", "LustreMetrics",
+                "LibCFS", "LustreCompat", "LNet", "PtlRPC", "ObdClass", "OSD", "OFD", "MDC", "LustreTargetTools", "LustreAdmin", "LustreMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/lustre-oss",

@@ -12,6 +12,8 @@
 #   STRIPE_COUNT, STRIPE_SIZE  the filesystem's default layout (root directory), if set
 #   LUSTRE_BIN        where the binaries are (default: the release build of this checkout)
 #   REFORMAT=no       keep existing targets (restart with their data) instead of formatting
+#   MDS_OPTS, OSS_OPTS  extra lustre-mds / lustre-oss arguments (--metrics-address HOST:PORT)
+#   MOUNT_OPTS        extra mount.lustre -o options (metrics_address=HOST:PORT)
 #
 # Everything it starts is recorded in $TMP/lustre-$FSNAME/pids ("role pid [mountpoint]");
 # llmountcleanup.sh (same environment) stops exactly those processes.
@@ -102,7 +104,7 @@ done
 [ $root = 1 ] || say "not root: --backfs-dir targets in $STATE instead of images"
 
 # --- servers -------------------------------------------------------------------
-"$LUSTRE_BIN/lustre-mds" --nid "$MGSNID" --accept-port "$PORT" --run-dir "$RUN" "$MDT" >"$STATE/mds.log" 2>&1 &
+"$LUSTRE_BIN/lustre-mds" --nid "$MGSNID" --accept-port "$PORT" --run-dir "$RUN" ${MDS_OPTS:-} "$MDT" >"$STATE/mds.log" 2>&1 &
 MDS_PID=$!
 echo "mds $MDS_PID" >>"$PIDS"
 wait_for "$STATE/mds.log" "lustre-mds: serving" 60 $MDS_PID || die "lustre-mds did not start"
@@ -111,7 +113,7 @@ say "lustre-mds  pid $MDS_PID  $FSNAME-MDT0000 + MGS on $MGSNID port $PORT  (log
 for i in $(seq 0 $((OSTCOUNT - 1))); do
     nid=$NETADDR.$((i + 2))@tcp
     name=$(printf '%s-OST%04x' "$FSNAME" "$i")
-    "$LUSTRE_BIN/lustre-oss" --nid "$nid" --accept-port "$PORT" --run-dir "$RUN" --mgsnode "$MGSNID" "${OSTS[$i]}" \
+    "$LUSTRE_BIN/lustre-oss" --nid "$nid" --accept-port "$PORT" --run-dir "$RUN" --mgsnode "$MGSNID" ${OSS_OPTS:-} "${OSTS[$i]}" \
         >"$STATE/oss$((i + 1)).log" 2>&1 &
     pid=$!
     echo "oss$((i + 1)) $pid" >>"$PIDS"
@@ -121,8 +123,10 @@ for i in $(seq 0 $((OSTCOUNT - 1))); do
 done
 
 # --- client --------------------------------------------------------------------
-opts=""
-[ "$PORT" != 988 ] && opts="-o accept_port=$PORT"
+mopts=""
+[ "$PORT" != 988 ] && mopts="accept_port=$PORT"
+[ -n "${MOUNT_OPTS:-}" ] && mopts="${mopts:+$mopts,}$MOUNT_OPTS"
+opts=${mopts:+-o $mopts}
 : >"$STATE/client.log"
 LUSTRE_MOUNT_LOG=$STATE/client.log "$LUSTRE_BIN/mount.lustre" "$MGSNID:/$FSNAME" "$MOUNT" $opts \
     >"$STATE/mount.out" 2>&1 || { cat "$STATE/mount.out" >&2; die "mount.lustre failed"; }

@@ -2,6 +2,7 @@ import ArgumentParser
 import LNet
 import LibCFS
 import LustreAdmin
+import LustreMetrics
 import LustreTargetTools
 import MDT
 import MGS
@@ -29,6 +30,8 @@ struct LustreMDS: AsyncParsableCommand {
     @Option(help: "Where images and devices are mounted (RUN_DIR/mnt/<target>).") var runDir: String = "/run/lustre"
     @Option(help: "MDT request handler tasks.") var threads: Int = 16
     @Option(help: "Seconds between commits of the MDT's log.") var commitInterval: Double = 1.0
+    @Option(help: "Serve Prometheus metrics (lustre_exporter's names) on HOST:PORT, e.g. 0.0.0.0:9169.")
+    var metricsAddress: String?
     @Argument(help: "The target: an ext4 image or device made by mkfs.lustre --mgs --mdt, or a --backfs-dir directory.")
     var target: String?
 
@@ -66,13 +69,23 @@ struct LustreMDS: AsyncParsableCommand {
             throw .invalid("\(prepared.name) has no MGS (format it with mkfs.lustre --mgs --mdt): "
                            + "lustre-mds serves the MGS and the MDT together")
         }
-        let admin = try AdminServer.start(runDir: runDir, daemon: "lustre-mds")
-        defer { admin.stop() }
         var options = MDSServer.Options()
         options.threads = threads
         options.commitInterval = commitInterval
         options.acceptPort = acceptPort
         let server = try await MDSServer.start(target: prepared.name, root: prepared.root, nid: nid, options: options)
+        // After the MGS is up: the socket also takes `lctl set_param -P`.
+        let admin: AdminServer
+        var metrics: MetricsServer?
+        do throws(LustreError) {
+            admin = try AdminServer.start(runDir: runDir, daemon: "lustre-mds",
+                                          persistent: MGSAdminParameters(mgs: server.mgs))
+            if let metricsAddress { metrics = try await MetricsServer.start(address: metricsAddress) }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        defer { admin.stop() }
         print("lustre-mds: serving \(prepared.name) (MGS) on \(nid) port \(acceptPort), pid \(getpid())")
         fflush(stdout)
         SystemdNotify.notify("READY=1\nSTATUS=serving \(prepared.name) and the MGS on \(nid)")
@@ -80,6 +93,7 @@ struct LustreMDS: AsyncParsableCommand {
         await TerminationSignal.wait()
         SystemdNotify.notify("STOPPING=1\nSTATUS=stopping")
         LCONSOLE("lustre-mds: stopping \(prepared.name)")
+        await metrics?.stop()
         await server.stop()
     }
 }

@@ -1,5 +1,7 @@
 import LNet
 import LibCFS
+import LustreAdmin
+import MDC
 import MDT
 import MGS
 import ObdClass
@@ -22,12 +24,16 @@ final class MDSServer: Sendable {
     let lod: LODDevice
     let mdt: MDTDevice
     let mdtService: MDTService
+    /// The `lctl set_param -P` parameters of this filesystem, applied to this process.
+    let parameters: MGCParameters
     private let subscription: UInt64
     /// `lctl dl` rows: `mgs MGS`, `mds MDS`, `mdt <target>`.
     private let devices: [ObdDeviceRegistration]
 
     private init(lnet: LNetInstance, mgs: MGSDevice, mgsService: MGSService, lod: LODDevice, mdt: MDTDevice,
-                 mdtService: MDTService, subscription: UInt64, devices: [ObdDeviceRegistration]) {
+                 mdtService: MDTService, parameters: MGCParameters, subscription: UInt64,
+                 devices: [ObdDeviceRegistration]) {
+        self.parameters = parameters
         self.lnet = lnet
         self.mgs = mgs
         self.mgsService = mgsService
@@ -60,11 +66,14 @@ final class MDSServer: Sendable {
             await lnet.shutdown()
             throw error
         }
-        // OSTs known from earlier runs, then every one that registers from now on.
+        // OSTs known from earlier runs, then every one that registers from now on; the -P
+        // parameters after them, so they reach the OSP devices of OSTs just added.
         let fsname = target.fsname
+        let parameters = MGCParameters()
         let subscription = mgs.subscribe { configuration in
             guard configuration.fsname == fsname else { return }
             addOSTs(configuration, to: lod)
+            parameters.update(configuration)
         }
         if let known = try? mgs.configuration(fsname: fsname) { addOSTs(known, to: lod) }
         let mdt: MDTDevice
@@ -91,8 +100,9 @@ final class MDSServer: Sendable {
             ObdDeviceRegistry.shared.register(type: "mdt", name: "\(target)", uuid: target.uuid,
                                               references: { mdtService.exportCount }),
         ]
+        if let known = try? mgs.configuration(fsname: fsname) { parameters.update(known) }
         return MDSServer(lnet: lnet, mgs: mgs, mgsService: mgsService, lod: lod, mdt: mdt, mdtService: mdtService,
-                         subscription: subscription, devices: devices)
+                         parameters: parameters, subscription: subscription, devices: devices)
     }
 
     /// Stops serving: services first (no new requests), then the MDT (its log committed), the
@@ -116,5 +126,14 @@ final class MDSServer: Sendable {
                 CERROR("\(entry.name) at \(entry.nids.joined(separator: ",")) not added to the object allocator: \(error)")
             }
         }
+    }
+}
+
+/// The MGS's `set_param -P` for `lctl` on this node (the admin socket's `set_param_perm`).
+struct MGSAdminParameters: AdminPersistentParameters {
+    let mgs: MGSDevice
+
+    func setPersistent(_ name: String, value: String?) async throws(LustreError) -> [String] {
+        try await mgs.setPersistentParameter(name, value: value)
     }
 }

@@ -4,6 +4,7 @@ import LibCFS
 import LustreAdmin
 import LustreCompat
 import LustreMetrics
+import MDC
 import LustreTargetTools
 import OFD
 import OSD
@@ -137,6 +138,15 @@ struct LustreOSS: AsyncParsableCommand {
         let mgsNodes = self.mgsNodes(prepared)
         let registration = mgsNodes.isEmpty ? nil
             : MGSRegistration.start(lnet: lnet, nodes: mgsNodes, targets: prepared.map(\.name))
+        // The MGC side: the `lctl set_param -P` parameters of the targets' filesystems, applied
+        // now and whenever they change.
+        let mgc = mgsNodes.isEmpty ? nil : MGCClient(lnet: lnet, nodes: mgsNodes)
+        let parameters = MGCParameters()
+        var watches: [Task<Void, Never>] = []
+        for fsname in Set(prepared.map(\.name.fsname)).sorted() {
+            guard let mgc else { break }
+            watches.append(mgc.watch(fsname: fsname) { configuration in parameters.update(configuration) })
+        }
         print("lustre-oss: serving \(prepared.map(\.name.description).joined(separator: ",")) on \(nid) "
               + "port \(acceptPort), pid \(getpid())")
         fflush(stdout)
@@ -146,6 +156,8 @@ struct LustreOSS: AsyncParsableCommand {
         SystemdNotify.notify("STOPPING=1\nSTATUS=stopping")
         LCONSOLE("lustre-oss: stopping \(prepared.map(\.name.description).joined(separator: ","))")
         registration?.cancel()
+        for watch in watches { watch.cancel() }
+        await mgc?.disconnect()
         await metrics?.stop()
         await service.stop()
         for target in ofdTargets { target.unregister() }

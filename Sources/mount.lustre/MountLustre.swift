@@ -4,6 +4,8 @@ import LibCFS
 import PtlRPC
 import LustreAdmin
 import LustreCompat
+import LustreMetrics
+import MDC
 import ObdClass
 
 #if canImport(Glibc)
@@ -55,6 +57,9 @@ enum MountLustre {
         var options = LustreClient.Options()
         options.checksums = arguments.options.checksums
         options.acceptPort = arguments.options.acceptPort
+        // `lctl set_param -P` parameters, applied at mount and at each configuration change.
+        let parameters = MGCParameters()
+        options.onConfiguration = { parameters.update($0) }
         let client = try await LustreClient.mount(mgs: arguments.mgsNIDs, fsname: arguments.fsname, options: options)
         let filesystem = LustreFuseFileSystem(client: client, userXattr: arguments.options.userXattr)
         var fuseOptions = ["subtype=lustre", "fsname=\(arguments.spec.replacing(",", with: "\\,"))"]
@@ -84,6 +89,14 @@ enum MountLustre {
         let admin = try? AdminServer.start(runDir: AdminClient.environmentRunDir, daemon: "mount.lustre")
         defer { admin?.stop() }
         if admin == nil { CWARN("mount.lustre: no admin socket in \(AdminClient.environmentRunDir): lctl cannot reach this mount") }
+        var metrics: MetricsServer?
+        if let address = arguments.options.metricsAddress {
+            do {
+                metrics = try await MetricsServer.start(address: address)
+            } catch {
+                CWARN("mount.lustre: no metrics on \(address): \(error)")
+            }
+        }
         report?.ready()
 
         let stop = Task {
@@ -93,6 +106,7 @@ enum MountLustre {
         }
         let status = await loop.value
         stop.cancel()
+        await metrics?.stop()
         session.close()
         if status < 0 { CWARN("mount.lustre: FUSE loop ended with \(LustreError(status: status))") }
         let closeError = await filesystem.closeAll()

@@ -12,6 +12,9 @@ struct MountOptions: Equatable {
     var checksums = true
     /// The servers' LNet acceptor port (the `accept_port` LNet parameter).
     var acceptPort = 988
+    /// `metrics_address=HOST:PORT`: serve Prometheus metrics there (as the servers'
+    /// `--metrics-address`).
+    var metricsAddress: String?
     /// Options that changed nothing, for the verbose log.
     var ignored: [String] = []
 
@@ -51,6 +54,12 @@ struct MountOptions: Equatable {
                         throw .invalid("accept_port=\(value ?? ""): expected a TCP port 1-65535")
                     }
                     acceptPort = port
+                case "metrics_address":
+                    guard let value, let colon = value.lastIndex(of: ":"), colon != value.startIndex,
+                          let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else {
+                        throw .invalid("metrics_address=\(value ?? ""): expected HOST:PORT")
+                    }
+                    metricsAddress = value
                 case _ where value == nil && (Self.generic.contains(key) || Self.lustreAccepted.contains(key)):
                     ignored.append(option)
                 case _ where key.hasPrefix("x-") || key == "comment":

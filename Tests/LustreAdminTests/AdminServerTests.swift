@@ -81,6 +81,32 @@ func makeServer(_ dir: TemporaryRunDir, allowedUIDs: Set<uid_t> = [0, geteuid()]
         #expect(tunable.value == 16)
     }
 
+    @Test func checkParamValidatesWithoutSetting() throws {
+        let dir = TemporaryRunDir()
+        let (server, tree, _) = try makeServer(dir)
+        defer { server.stop() }
+        let tunable = Tunable(32, range: 1...4096, unit: .mebibytes)
+        try tree.register("osc.testfs-OST0000-osc-ffff.max_dirty_mb", tunable: tunable)
+        try tree.register("osc.testfs-OST0000-osc-ffff.kbytesfree", get: { "1" })
+        let ok = try AdminClient.send(.request("check_param", ["osc.*.max_dirty_mb", "1G"]), to: server.path)
+        #expect(ok.status == 0)
+        #expect(ok.fields == ["osc.testfs-OST0000-osc-ffff.max_dirty_mb"])
+        let bad = try AdminClient.send(.request("check_param", ["osc.*.max_dirty_mb", "5000"]), to: server.path)
+        #expect(bad.status == EINVAL)
+        #expect(bad.fields.first?.contains("out of range 1..4096") == true)
+        #expect(try AdminClient.send(.request("check_param", ["osc.*.kbytesfree", "2"]), to: server.path).status == EACCES)
+        #expect(try AdminClient.send(.request("check_param", ["llite.*.x", "2"]), to: server.path).status == ENOENT)
+        #expect(tunable.value == 32)
+    }
+
+    @Test func setParamPermOfADaemonWithoutAnMGSIsENODEV() throws {
+        let dir = TemporaryRunDir()
+        let (server, _, _) = try makeServer(dir)
+        defer { server.stop() }
+        #expect(try AdminClient.send(.request("set_param_perm", ["osc.*.max_dirty_mb", "64"]), to: server.path).status == ENODEV)
+        #expect(try AdminClient.send(.request("del_param_perm", ["osc.*.max_dirty_mb"]), to: server.path).status == ENODEV)
+    }
+
     @Test func unknownParameterIsENOENT() throws {
         let dir = TemporaryRunDir()
         let (server, _, _) = try makeServer(dir)

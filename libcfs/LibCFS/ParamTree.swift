@@ -21,12 +21,15 @@ public final class ParamTree: Sendable {
     /// Applies a `set_param` value; throws (ideally a `LustreError` `EINVAL`
     /// with a clear message) and keeps the old value when the text is bad.
     public typealias Setter = @Sendable (String) throws -> Void
+    /// Validates a value without applying it (`check`); throws as the setter would.
+    public typealias Checker = @Sendable (String) throws(LustreError) -> Void
 
     private struct Entry: Sendable {
         let name: String
         let path: ParamPattern
         let get: Getter
         let set: Setter?
+        var check: Checker? = nil
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -58,9 +61,10 @@ public final class ParamTree: Sendable {
     }
 
     /// Registers a tunable: `get_param` prints its text, `set_param` parses,
-    /// validates and sets it.
+    /// validates and sets it, `check` parses and validates only.
     public func register<V>(_ name: String, tunable: Tunable<V>) throws(LustreError) {
         try register(name, get: { tunable.text }, set: { try tunable.set(text: $0) })
+        entries.withLock { $0[name]?.check = { text throws(LustreError) in try tunable.check(text: text) } }
     }
 
     /// Registers a stats file: `get_param` prints it, any `set_param` clears
@@ -134,6 +138,28 @@ public final class ParamTree: Sendable {
         }
         if let firstError { throw firstError }
         return done
+    }
+
+    /// Validates `value` for every parameter matching `pattern` without
+    /// setting anything, and returns the names whose validation ran (tunables;
+    /// other writable parameters can only be judged by setting them).
+    ///
+    /// - Throws: `ENOENT` if nothing matches; `EACCES` if a match is
+    ///   read-only; the first rejection, with the parameter's name in front.
+    @discardableResult
+    public func check(_ pattern: String, value: String) throws(LustreError) -> [String] {
+        var checked: [String] = []
+        for entry in try lookup(pattern) {
+            guard entry.set != nil else { throw LustreError(errno: EACCES, "\(entry.name) is read-only") }
+            guard let check = entry.check else { continue }
+            do {
+                try check(value)
+            } catch {
+                throw error.adding(context: "set \(entry.name)=\(value)")
+            }
+            checked.append(entry.name)
+        }
+        return checked
     }
 
     /// The names matching `pattern` (all names for `*` per level, or use

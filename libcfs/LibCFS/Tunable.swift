@@ -140,6 +140,12 @@ public final class Tunable<Value: TunableValue>: Sendable {
     public func set(text: String) throws(LustreError) {
         try set(try parser(text))
     }
+
+    /// Parses and validates without setting: `lctl set_param -P` refuses a bad value before the
+    /// MGS stores it.
+    public func check(text: String) throws(LustreError) {
+        try validator(try parser(text))
+    }
 }
 
 extension Tunable where Value == Int {

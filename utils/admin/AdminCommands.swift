@@ -15,6 +15,9 @@ import Glibc
 /// | `get_param PATTERN` | 2 per match: name, value |
 /// | `list_param PATTERN` | 2 per match: name, `1` if writable else `0` |
 /// | `set_param PATTERN VALUE` | the names set |
+/// | `check_param PATTERN VALUE` | the names whose validation passed (nothing is set) |
+/// | `set_param_perm NAME VALUE` | the filesystems the MGS recorded it for (`ENODEV`: no MGS here) |
+/// | `del_param_perm NAME` | the filesystems it was deleted from |
 /// | `dk 0\|1` | the debug ring's lines (1: cleared in the same step) |
 /// | `clear` | nothing |
 ///
@@ -28,12 +31,16 @@ public struct AdminCommands: Sendable {
     public let params: ParamTree
     /// The devices listed by `dl`.
     public let devices: ObdDeviceRegistry
+    /// The MGS's `set_param -P` records, in the daemon hosting the MGS; nil elsewhere.
+    public let persistent: (any AdminPersistentParameters)?
 
     /// Commands over the given tree and registry.
-    public init(daemon: String, params: ParamTree = .shared, devices: ObdDeviceRegistry = .shared) {
+    public init(daemon: String, params: ParamTree = .shared, devices: ObdDeviceRegistry = .shared,
+                persistent: (any AdminPersistentParameters)? = nil) {
         self.daemon = daemon
         self.params = params
         self.devices = devices
+        self.persistent = persistent
     }
 
     /// Runs one request; every failure becomes a failed reply.
@@ -76,6 +83,16 @@ public struct AdminCommands: Sendable {
             let names = try params.set(arguments[0], value: arguments[1])
             CDEBUG(.config, "admin: set_param \(arguments[0])=\(arguments[1]) (\(names.count) set)")
             return names
+        case "check_param":
+            try expect(2)
+            return try params.check(arguments[0], value: arguments[1])
+        case "set_param_perm", "del_param_perm":
+            try expect(command == "set_param_perm" ? 2 : 1)
+            guard let persistent else { throw LustreError(errno: ENODEV, "\(daemon) hosts no MGS") }
+            let value = command == "set_param_perm" ? arguments[1] : nil
+            let fsnames = try persistent.setPersistentBlocking(arguments[0], value: value).get()
+            CDEBUG(.config, "admin: \(command) \(arguments.joined(separator: "=")) for \(fsnames.joined(separator: ","))")
+            return fsnames
         case "dk":
             try expect(1)
             guard arguments[0] == "0" || arguments[0] == "1" else { throw .invalid("dk takes 0 or 1, got '\(arguments[0])'") }

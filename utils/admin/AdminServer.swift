@@ -36,12 +36,14 @@ public final class AdminServer: Sendable {
     }
 
     /// Creates `runDir` if needed (mode 0755), removes sockets left there by dead processes of
-    /// the same daemon, binds `<runDir>/<daemon>-<pid>.sock` with mode 0600 and starts serving.
+    /// the same daemon, binds `<runDir>/<daemon>-<pid>.sock` with mode 0600 and starts serving;
+    /// `persistent` is the MGS's `set_param -P` in the daemon hosting it.
     ///
     /// - Throws: `EINVAL` for a daemon name that is empty or holds `/`; `ENAMETOOLONG` when the
     ///   path does not fit a Unix socket address; the errno of `mkdir`, `bind` or `listen`.
-    public static func start(runDir: String, daemon: String) throws(LustreError) -> AdminServer {
-        try start(runDir: runDir, daemon: daemon, commands: AdminCommands(daemon: daemon))
+    public static func start(runDir: String, daemon: String,
+                             persistent: (any AdminPersistentParameters)? = nil) throws(LustreError) -> AdminServer {
+        try start(runDir: runDir, daemon: daemon, commands: AdminCommands(daemon: daemon, persistent: persistent))
     }
 
     /// `start(runDir:daemon:)` with the commands (tree, registry) and the users served given:

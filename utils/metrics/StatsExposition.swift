@@ -1,22 +1,41 @@
 import LibCFS
 import Prometheus
 
-/// Turns the process's Lustre stats files (`obdfilter.*.stats`, `osc.*.stats`, `mdt.*.md_stats`,
-/// `llite.*.stats`, read from the parameter tree in Lustre's text format, as lustre_exporter
-/// reads them from /proc) into Prometheus series named as lustre_exporter names them:
+/// Turns the process's Lustre stats files, read from the parameter tree in Lustre's text formats
+/// at each scrape (as lustre_exporter reads them from /proc), into Prometheus series named as
+/// lustre_exporter names them, each labelled `component` (`ost`, `mdt`, `client`) and `target`
+/// (the device name):
 ///
-/// - a `[bytes]` counter `read_bytes`: `lustre_read_samples_total`, `lustre_read_bytes_total`,
-///   `lustre_read_minimum_size_bytes`, `lustre_read_maximum_size_bytes`;
-/// - any other counter `getattr`: `lustre_stats_total{operation="getattr"}` (its sample count);
+/// - `stats`/`md_stats` (`obdfilter.*.stats`, `mdt.*.md_stats`, `osc.*.stats`, `llite.*.stats`): a
+///   `[bytes]` counter `read_bytes` gives `lustre_read_samples_total`, `lustre_read_bytes_total`,
+///   `lustre_read_minimum_size_bytes`, `lustre_read_maximum_size_bytes`; any other counter
+///   `getattr` gives `lustre_stats_total{operation="getattr"}` (its sample count);
+/// - histograms (`obdfilter.*.brw_stats`, `osc.*.rpc_stats`, `mdc.*.rpc_stats`): see
+///   `HistogramExposition`;
+/// - `job_stats` (`obdfilter.*.job_stats`, `mdt.*.job_stats`): see `JobStatsExposition`;
+/// - `num_exports`: `lustre_exports_total`.
 ///
-/// each labelled `component` (`ost`, `mdt`, `client`) and `target` (the device name).
+/// Files that are not registered (yet) are skipped, so the exposition follows whatever the
+/// components register.
 public enum StatsExposition {
-    /// Parameter patterns read at each scrape, and the component each belongs to.
-    static let sources: [(pattern: String, component: String)] = [
-        ("obdfilter.*.stats", "ost"),
-        ("mdt.*.md_stats", "mdt"),
-        ("osc.*.stats", "client"),
-        ("llite.*.stats", "client"),
+    /// What a parameter's text is.
+    enum Format {
+        case stats, histogram, jobStats, number
+    }
+
+    /// Parameter patterns read at each scrape, their format and the component each belongs to.
+    static let sources: [(pattern: String, format: Format, component: String)] = [
+        ("obdfilter.*.stats", .stats, "ost"),
+        ("mdt.*.md_stats", .stats, "mdt"),
+        ("osc.*.stats", .stats, "client"),
+        ("llite.*.stats", .stats, "client"),
+        ("obdfilter.*.brw_stats", .histogram, "ost"),
+        ("osc.*.rpc_stats", .histogram, "client"),
+        ("mdc.*.rpc_stats", .histogram, "client"),
+        ("obdfilter.*.job_stats", .jobStats, "ost"),
+        ("mdt.*.job_stats", .jobStats, "mdt"),
+        ("obdfilter.*.num_exports", .number, "ost"),
+        ("mdt.*.num_exports", .number, "mdt"),
     ]
 
     /// One counter line of a stats file.
@@ -45,6 +64,7 @@ public enum StatsExposition {
 
     /// Fills `registry` with the current values of every stats file in `tree`.
     public static func collect(from tree: ParamTree = .shared, into registry: PrometheusCollectorRegistry) {
+        let writer = ExpositionWriter(registry: registry)
         for source in sources {
             guard let files = try? tree.get(source.pattern) else { continue }
             for file in files {
@@ -52,40 +72,50 @@ public enum StatsExposition {
                 guard parts.count >= 3 else { continue }
                 let target = parts[1..<(parts.count - 1)].joined(separator: ".")
                 let labels = [("component", source.component), ("target", target)]
-                for line in parse(file.value) {
-                    add(line, labels: labels, to: registry)
+                switch source.format {
+                case .stats:
+                    for line in parse(file.value) { add(line, labels: labels, to: writer) }
+                case .histogram:
+                    HistogramExposition.add(HistogramExposition.parse(file.value), labels: labels, to: writer)
+                case .jobStats:
+                    JobStatsExposition.add(JobStatsExposition.parse(file.value), labels: labels, to: writer)
+                case .number:
+                    guard let value = file.value.split(whereSeparator: \.isWhitespace).first.flatMap({ UInt64($0) }) else { continue }
+                    writer.counter("exports_total", help: "Total number of times the pool has been exported",
+                                   labels: labels, value: value)
                 }
             }
         }
     }
 
-    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "lustre", metricName: metric, unitName: unit, helpText: help)
+    /// lustre_exporter's help texts for the `[bytes]` counters, by operation.
+    static func bytesHelp(_ operation: String) -> (samples: String, total: String, minimum: String, maximum: String) {
+        let past = operation == "read" ? "read" : operation == "write" ? "written" : operation
+        return ("Total number of \(operation)s that have been recorded.",
+                "The total number of bytes that have been \(past).",
+                "The minimum \(operation) size in bytes.", "The maximum \(operation) size in bytes.")
     }
 
-    private static func add(_ line: Line, labels: [(String, String)], to registry: PrometheusCollectorRegistry) {
+    static let statsHelp = "Number of operations the filesystem has performed."
+
+    private static func add(_ line: Line, labels: [(String, String)], to writer: ExpositionWriter) {
         if line.unit == "bytes", line.name.hasSuffix("_bytes") {
             let operation = String(line.name.dropLast("_bytes".count))
-            registry.makeCounter(descriptor: name("\(operation)_samples", "total",
-                                                  "Total number of \(operation)s that have been recorded."), labels: labels)
-                .increment(by: line.count)
+            let help = bytesHelp(operation)
+            writer.counter("\(operation)_samples_total", help: help.samples, labels: labels,
+                           value: UInt64(clamping: line.count))
             if let sum = line.sum {
-                registry.makeCounter(descriptor: name("\(operation)_bytes", "total",
-                                                      "The total number of bytes that have been \(operation)."), labels: labels)
-                    .increment(by: sum)
+                writer.counter("\(operation)_bytes_total", help: help.total, labels: labels, value: UInt64(clamping: sum))
             }
             if let min = line.min {
-                registry.makeGauge(descriptor: name("\(operation)_minimum_size", "bytes",
-                                                    "The minimum \(operation) size in bytes."), labels: labels).set(Double(min))
+                writer.gauge("\(operation)_minimum_size_bytes", help: help.minimum, labels: labels, value: Double(min))
             }
             if let max = line.max {
-                registry.makeGauge(descriptor: name("\(operation)_maximum_size", "bytes",
-                                                    "The maximum \(operation) size in bytes."), labels: labels).set(Double(max))
+                writer.gauge("\(operation)_maximum_size_bytes", help: help.maximum, labels: labels, value: Double(max))
             }
         } else {
-            registry.makeCounter(descriptor: name("stats", "total", "Number of operations the filesystem has performed."),
-                                 labels: labels + [("operation", line.name)])
-                .increment(by: line.count)
+            writer.counter("stats_total", help: statsHelp, labels: labels + [("operation", line.name)],
+                           value: UInt64(clamping: line.count))
         }
     }
 }

@@ -158,6 +158,7 @@ public final class LustreClient: Sendable {
             throw error.adding(context: "mount \(fsname)")
         }
         client.registerParameters()
+        options.onConfiguration?(configuration)
         let watch = mgc.watch(fsname: fsname, knownGeneration: configuration.generation) { [weak client] newer in
             guard let client else { return }
             Task { await client.apply(newer) }
@@ -210,6 +211,7 @@ public final class LustreClient: Sendable {
         } catch {
             CWARN("\(name): OSTs of configuration \(configuration.generation) not all connected: \(error)")
         }
+        options.onConfiguration?(configuration)
     }
 
     private func registerParameters() {

@@ -1,5 +1,6 @@
 import LNet
 import LibCFS
+import ObdClass
 
 extension LustreClient {
     /// How a client mounts and the starting values of its tunables.
@@ -31,6 +32,9 @@ extension LustreClient {
         public var minTimeout: Double = 5
         /// Names this client in device names (`testfs-OST0000-osc-<instance>`); nil: random hex.
         public var instance: String?
+        /// Called with the configuration at mount and with each newer one from the MGS, once
+        /// the devices it adds are set up (mount.lustre applies `set_param -P` parameters).
+        public var onConfiguration: (@Sendable (FilesystemConfiguration) -> Void)?
 
         public init() {}
     }
