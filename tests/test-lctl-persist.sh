@@ -40,6 +40,11 @@ wait_value() {
 wait_value 'osc.*.max_dirty_mb' 64 10 || fail "the client's max_dirty_mb is not 64: $("$LCTL" get_param 'osc.*.max_dirty_mb')"
 log "set_param -P reached the client: $("$LCTL" get_param 'osc.*.max_dirty_mb' | tr '\n' ' ')"
 grep -qx 'param osc.\*.max_dirty_mb=64' "$(config_file)" || fail "no param record in $(config_file)"
+# A name without a filesystem reaches every daemon: lustre-mds, both lustre-oss and the client
+# (get_param prints one line only when all of them agree).
+"$LCTL" set_param -P fail_val=42 || fail "set_param -P fail_val=42 failed"
+wait_value fail_val 42 15 || fail "fail_val is not 42 in every daemon: $("$LCTL" get_param -n fail_val | tr '\n' ' ')"
+"$LCTL" set_param -P -d fail_val || fail "set_param -P -d fail_val failed"
 
 # A bad value is refused before it is stored.
 "$LCTL" set_param -P 'osc.*.max_dirty_mb=99999' 2>"$TEST_DIR/bad.out" && fail "max_dirty_mb=99999 accepted"

@@ -20,7 +20,8 @@ struct MountArguments {
         usage: mount.lustre [-fnsv] [-o OPTIONS] MGSNID[:MGSNID...]:/FSNAME MOUNTPOINT
           MGSNID    the MGS's NID, e.g. 127.0.0.1@tcp (several NIDs of one node: a,b; failover nodes: a:b)
           options   foreground, ro, user_xattr|nouser_xattr, checksum|nochecksum, accept_port=N (LNet
-                    acceptor port of the servers, default 988), flock|localflock|noflock and mount(8)'s
+                    acceptor port of the servers, default 988), metrics_address=HOST:PORT (Prometheus
+                    metrics), flock|localflock|noflock and mount(8)'s
                     generic options (rw, _netdev, defaults, noauto, ...), which are accepted
         """
 
