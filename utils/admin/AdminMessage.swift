@@ -18,7 +18,7 @@ import Glibc
 /// ```
 ///
 /// A request's first field is the command (`dl`, `get_param`, `set_param`, `list_param`, `dk`,
-/// `clear`, `info`), the rest its arguments; a reply's fields are the command's answer, or one
+/// `clear`, `info`, `check_param`, `set_param_perm`, `del_param_perm`), the rest its arguments; a reply's fields are the command's answer, or one
 /// field with the error message when `status` is not 0.
 public struct AdminMessage: Sendable, Equatable {
     /// Request or reply.
