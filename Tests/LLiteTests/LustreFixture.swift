@@ -168,6 +168,8 @@ final class LustreFixture: Sendable {
         await running.mdsLNet.shutdown()
         for server in running.oss {
             await server.service.stop()
+            // The next fixture's targets have the same names: their parameters must be theirs.
+            for target in server.service.targets { target.unregister() }
             await server.lnet.shutdown()
             await server.osd.close()
         }
