@@ -3,7 +3,7 @@
 # lustre-oss, mount.lustre): `lctl set_param jobid_var=MYJOB` in mount.lustre makes the writes of
 # `MYJOB=job42 dd` carry job42; osc.*.rpc_stats shows their write RPCs, osc.*.stats their bytes,
 # osc.*.import the FULL connections, and, when the OSTs keep obdfilter.*.job_stats, job42 has
-# exactly the bytes written.
+# exactly the bytes written (and so has llite-bench's --jobid).
 TEST_NET=${TEST_NET:-127.0.9}
 TEST_PORT=${TEST_PORT:-19909}
 . "$(dirname "$0")/test-framework.sh"
@@ -79,6 +79,14 @@ if [ "$has_job_stats" = yes ]; then
     dd if=/dev/zero of="$MOUNT/jobfile2" bs=64k count=4 conv=fsync status=none || fail "second dd failed"
     "$LCTL" get_param -n obdfilter.*.job_stats | grep -q "^- job_id: *dd\.$(id -u)$" ||
         fail "no job dd.$(id -u) in obdfilter job_stats with jobid_var=procname_uid"
+    # A library client names its job itself.
+    "$LUSTRE_BIN/llite-bench" write --mgs "$TEST_NET.1@tcp" --accept-port "$TEST_PORT" --source "$TEST_NET.20@tcp" \
+        --size 2 --stripe-count 1 --file bench.dat --jobid bench7 >"$TEST_DIR/bench.log" 2>&1 || fail "llite-bench failed"
+    benchsum=$("$LCTL" get_param -n obdfilter.*.job_stats | awk '
+        /^- job_id:/ { job = $3 }
+        job == "bench7" && /write_bytes:/ { for (i = 1; i <= NF; i++) if ($i == "sum:") { v = $(i + 1); sub(",", "", v); s += v } }
+        END { print s + 0 }')
+    [ "$benchsum" = $((2 << 20)) ] || fail "job bench7 of llite-bench wrote $benchsum bytes, not 2 MiB"
 else
     log "obdfilter.*.job_stats not there yet: job_stats checks skipped"
 fi

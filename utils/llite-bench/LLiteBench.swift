@@ -35,6 +35,8 @@ struct LLiteBench: AsyncParsableCommand {
     @Option(help: "osc.*.max_rpcs_in_flight.") var rpcsInFlight: Int = 8
     @Flag(help: "End the write with fsync (committed on the OSTs) inside the timed part.") var fsync = false
     @Flag(help: "Unlink the file at the end.") var unlink = false
+    @Option(help: "Job id every RPC carries (the servers' job_stats count under it); none by default.")
+    var jobid: String = ""
     @Argument(help: "write or read.") var mode: Mode
 
     func validate() throws {
@@ -64,7 +66,15 @@ struct LLiteBench: AsyncParsableCommand {
         }
         var failed = false
         do {
-            let bytes = try await (mode == .write ? writeFile(client) : readFile(client))
+            let bytes = try await LustreClient.withJobID(jobid) { () async throws(LustreError) -> Int in
+                do {
+                    return try await mode == .write ? writeFile(client) : readFile(client)
+                } catch let error as LustreError {
+                    throw error
+                } catch {
+                    throw LustreError(errno: EIO, "\(error)")
+                }
+            }
             if unlink { try await client.unlink(parent: client.rootFID, name: file, credentials: .root) }
             _ = bytes
         } catch {

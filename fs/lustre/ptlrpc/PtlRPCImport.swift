@@ -427,8 +427,6 @@ public final class PtlRPCImport: Sendable {
             let elapsed = Self.now() - sent
             learn(elapsed: Double(elapsed) / 1e9)
             configuration.stats?.replied(opcode: message.opcode, microseconds: Int64(elapsed / 1000))
-            let wallNow = WallClock.now().seconds
-            state.withLock { $0.lastReplyTime = wallNow }
             return Response(reply: reply, bulk: data)
         } catch {
             throw LNetInstance.lustreError(error, "\(targetName) xid \(message.xid)")
@@ -570,8 +568,11 @@ public final class PtlRPCImport: Sendable {
 
     // MARK: Adaptive timeouts
 
+    /// Takes in the round trip of a reply that just came.
     private func learn(elapsed: Double) {
+        let wallNow = WallClock.now().seconds
         state.withLock { state in
+            state.lastReplyTime = wallNow
             // Rise at once, decay slowly: as Lustre's adaptive timeouts keep the worst recent time.
             state.estimate = max(elapsed, state.estimate * 0.95 + elapsed * 0.05)
         }
