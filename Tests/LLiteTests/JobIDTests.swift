@@ -84,9 +84,12 @@ final class JobIDTests: XCTestCase {
         XCTAssertEqual(table.jobID(pid: pid, uid: 9, gid: 8), PtlRPCJobIDCut("\(comm).9"))
         XCTAssertEqual(table.count, 1, "one entry per pid")
         XCTAssertNotNil(JobIDProcessTable.startTime(pid: pid))
-        // A pid nobody has: jobid_name with what is known (no process name).
+        // No process to look at: no job, unless the node's.
         policy.source = .environment("PATH")
-        XCTAssertEqual(table.jobID(pid: 0x3fff_fff0, uid: 5, gid: 5), ".5")
+        XCTAssertEqual(table.jobID(pid: 0x3fff_fff0, uid: 5, gid: 5), "")
+        XCTAssertEqual(table.jobID(pid: 0, uid: 5, gid: 5), "")
+        policy.source = .nodelocal
+        XCTAssertEqual(table.jobID(pid: 0, uid: 5, gid: 5), ".5", "nodelocal: jobid_name (%e.%u) with no process name")
         policy.source = .disable
         XCTAssertEqual(table.jobID(pid: pid, uid: 7, gid: 8), "")
     }

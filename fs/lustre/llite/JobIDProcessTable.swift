@@ -42,7 +42,7 @@ public final class JobIDProcessTable: Sendable {
     }
 
     /// The job id of the process `pid` acting as `uid`/`gid`; empty when job ids are disabled or
-    /// the process is gone before it could be looked at.
+    /// there is no process to look at (pid 0, or gone), unless `nodelocal` names the node's job.
     public func jobID(pid: Int32, uid: UInt32, gid: UInt32) -> String {
         guard policy.isEnabled else { return "" }
         let generation = policy.generation
@@ -60,6 +60,8 @@ public final class JobIDProcessTable: Sendable {
 
     private func refresh(pid: Int32, uid: UInt32, gid: UInt32, generation: UInt64, now: UInt64) -> String {
         guard pid > 0, let startTime = Self.startTime(pid: pid) else {
+            // No process to look at (a kernel request, or it exited): only a node-wide job applies.
+            guard policy.source == .nodelocal else { return "" }
             return policy.jobID(for: .init(pid: pid, uid: uid, gid: gid, name: "", environmentJobID: nil))
         }
         let variable = policy.environmentVariable
