@@ -121,6 +121,8 @@ public final class LustreClient: Sendable {
 
     private static func setUp(mgs: [NID], fsname: String, options: Options, lnet: LNetInstance,
                               ownsLNet: Bool) async throws(LustreError) -> LustreClient {
+        // jobid_var and jobid_name exist before the configuration's `set_param -P` records apply.
+        _ = JobIDPolicy.shared
         let instance = options.instance ?? String(UInt64.random(in: 0xffff_8000_0000_0000...0xffff_ffff_ffff_ffff), radix: 16)
         let mgc = MGCClient(lnet: lnet, nodes: mgs, recoveryTimeout: options.mountTimeout)
         let configuration: FilesystemConfiguration
