@@ -98,4 +98,21 @@ final class LustreClientStatsTests: XCTestCase {
             .map { String($0.filter { $0 != " " }) }
         XCTAssertEqual(sum, String(written), jobStats)
     }
+
+    func testMetadataRPCsCarryTheJobOfTheCaller() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        guard let mdt = ParamTree.shared.list("mdt.*.job_stats").first?.name else {
+            throw XCTSkip("the MDT keeps no mdt.*.job_stats yet")
+        }
+        _ = try ParamTree.shared.set(mdt, value: "clear")
+        _ = try await LustreClient.withJobID("meta.9") { () async throws(LustreError) -> MDTAttributes in
+            try await client.mkdir(parent: client.rootFID, name: "d", mode: 0o755, credentials: .root)
+        }
+        _ = try await client.mkdir(parent: client.rootFID, name: "e", mode: 0o755, credentials: .root)
+        let jobStats = try value(mdt)
+        let ids = jobStats.split(separator: "\n").filter { $0.hasPrefix("- job_id:") }
+            .map { $0.dropFirst("- job_id:".count).filter { $0 != " " } }
+        XCTAssertEqual(ids, ["meta.9"], jobStats)
+    }
 }
