@@ -276,7 +276,7 @@ final class MDTTree: Sendable {
         let parent = try oi.inode(r.parent)
         switch r.disposition {
         case .keep:
-            try unbind(parent, r.name, r.fid, isDirectory: r.isDirectory, live: live)
+            try unbind(parent, r.name, r.fid, isDirectory: r.isDirectory, keepsInode: true, live: live)
             if let inode = try oi.inode(r.fid) { try setLinks(inode, r.links) }
         case .orphan where live:
             guard let parent else { throw LustreError(errno: ESTALE, "unlink: parent \(r.parent) is gone") }
@@ -286,7 +286,7 @@ final class MDTTree: Sendable {
             if let inode = try oi.inode(r.fid) { try setLinks(inode, []) }
         case .destroy, .orphan:
             // In replay an orphan is destroyed at once: nobody holds it open after a restart.
-            try unbind(parent, r.name, r.fid, isDirectory: r.isDirectory, live: live)
+            try unbind(parent, r.name, r.fid, isDirectory: r.isDirectory, keepsInode: false, live: live)
             if !live { try removeHoldingNames(r.fid, isDirectory: r.isDirectory) }
             try oi.remove(r.fid)
         }
@@ -323,7 +323,7 @@ final class MDTTree: Sendable {
         } else {
             if let overwritten { try unlink(overwritten, live: false) }
             if let target { try bind(target, newName, inode) }
-            if !isDirectory { try unbind(source, name, fid, isDirectory: false, live: false) }
+            if !isDirectory { try unbind(source, name, fid, isDirectory: false, keepsInode: true, live: false) }
         }
         try setLinks(inode, links)
     }
@@ -374,7 +374,14 @@ final class MDTTree: Sendable {
             guard let (holder, oldName) = try location(of: inode, ino: own.st_ino) else {
                 throw LustreError(errno: EUCLEAN, "replay: directory \(inode.fid) is nowhere")
             }
-            guard renameat(holder, oldName, parent.fd, name) == 0 else { throw LustreError.fromErrno("replay move \(name)") }
+            if renameat(holder, oldName, parent.fd, name) != 0 {
+                // EINVAL: the new parent is inside this directory, where a record replayed
+                // earlier put it and a later one takes it out again. Hold the branch in between
+                // in REPLAY/ until then.
+                guard errno == EINVAL, try detachBranch(below: inode, ino: own.st_ino, leadingTo: parent),
+                      renameat(holder, oldName, parent.fd, name) == 0
+                else { throw LustreError.fromErrno("replay move \(name)") }
+            }
         } else {
             guard linkat(inode.fd, "", parent.fd, name, MDTSyscalls.atEmptyPath) == 0 else {
                 throw LustreError.fromErrno("replay link \(name)")
@@ -385,6 +392,43 @@ final class MDTTree: Sendable {
                 if held.st.st_ino == own.st_ino { _ = unlinkat(replayFD, holding, 0) }
             }
         }
+    }
+
+    /// Moves the child of `directory` whose subtree holds `descendant` into `REPLAY/`; false
+    /// when `descendant` is not below `directory`.
+    private func detachBranch(below directory: MDTInode, ino: ino_t, leadingTo descendant: MDTInode) throws(LustreError) -> Bool {
+        var current = openat(descendant.fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard current >= 0 else { throw LustreError.fromErrno("open \(descendant.fid)") }
+        defer { Glibc.close(current) }
+        for _ in 0..<4096 {
+            var own = Glibc.stat()
+            let up = openat(current, "..", O_PATH | O_DIRECTORY | O_CLOEXEC)
+            guard up >= 0 else { throw LustreError.fromErrno("open .. of \(descendant.fid)") }
+            var above = Glibc.stat()
+            guard fstat(current, &own) == 0, fstat(up, &above) == 0 else {
+                Glibc.close(up)
+                throw LustreError.fromErrno("stat .. of \(descendant.fid)")
+            }
+            if above.st_ino == own.st_ino {   // the top of the tree: not below `directory`
+                Glibc.close(up)
+                return false
+            }
+            if above.st_ino == ino {
+                Glibc.close(up)
+                for name in try Self.names(in: directory.fd) {
+                    guard let child = try entry(directory.fd, name) else { continue }
+                    defer { Glibc.close(child.fd) }
+                    if child.st.st_ino == own.st_ino {
+                        try displace(directory.fd, name, child)
+                        return true
+                    }
+                }
+                return false
+            }
+            Glibc.close(current)
+            current = up
+        }
+        return false
     }
 
     /// Where a directory is: `REPLAY/<fid>`, or the name its link xattr gives.
@@ -414,13 +458,23 @@ final class MDTTree: Sendable {
     }
 
     /// Removes `name` from `parent` if it still names `fid` (in replay: checked first).
+    /// `keepsInode`: the record leaves the inode alive under other names. In replay those names
+    /// may not be there yet (later records bind them again), so the last name of such an inode
+    /// becomes a holding name in `REPLAY/` rather than going: an inode without names is freed
+    /// by ext4, and the records that need it later would find nothing.
     private func unbind(_ parent: MDTInode?, _ name: String, _ fid: LustreFID, isDirectory: Bool,
-                        live: Bool) throws(LustreError) {
+                        keepsInode: Bool, live: Bool) throws(LustreError) {
         guard let parent else { return }
         if !live {
             guard let occupant = try entry(parent.fd, name) else { return }
             Glibc.close(occupant.fd)
             guard occupant.fid == fid else { return }
+            if keepsInode && !isDirectory && occupant.st.st_nlink <= 1 {
+                guard renameat(parent.fd, name, replayFD, MDTObjectIndex.recordName(fid)) == 0 else {
+                    throw LustreError.fromErrno("replay hold \(name)")
+                }
+                return
+            }
         }
         if unlinkat(parent.fd, name, isDirectory ? AT_REMOVEDIR : 0) == 0 { return }
         if !live && errno == ENOTEMPTY {
@@ -438,9 +492,41 @@ final class MDTTree: Sendable {
     /// with its OI record (a directory with its contents). Returns the FIDs removed with the OST
     /// objects of their layouts, for the caller to destroy.
     func clearReplayLeftovers() throws(LustreError) -> [(LustreFID, [LayoutObject])] {
+        try restoreReplayLeftovers()
         var removed: [(LustreFID, [LayoutObject])] = []
         try clear(directory: replayFD, removed: &removed)
         return removed
+    }
+
+    /// Puts what `REPLAY/` holds back under the names its link xattr gives, where those names
+    /// are free. Every record sets the link xattr of the inodes it touches to their post-state,
+    /// so after a replay the xattr is the last word on where an inode belongs, even when the
+    /// record that last placed it came before the checkpoint and is not in the log.
+    private func restoreReplayLeftovers() throws(LustreError) {
+        for _ in 0..<3 {
+            var restored = 0
+            for holding in try Self.names(in: replayFD) {
+                guard let held = try entry(replayFD, holding) else { continue }
+                defer { Glibc.close(held.fd) }
+                guard let fid = held.fid, let inode = try oi.inode(fid), try inode.stat().st_ino == held.st.st_ino
+                else { continue }
+                for link in try links(of: inode) {
+                    guard link.parent != fid, let parent = try oi.inode(link.parent), parent.isDirectory else { continue }
+                    if let occupant = try entry(parent.fd, link.name) {
+                        Glibc.close(occupant.fd)
+                        continue
+                    }
+                    do throws(LustreError) {
+                        try bind(parent, link.name, inode)
+                        restored += 1
+                    } catch {
+                        CDEBUG(.warning, "replay: \(fid) could not go back to \(link.name) in \(link.parent): \(error)")
+                    }
+                    if inode.isDirectory { break }
+                }
+            }
+            if restored == 0 { return }
+        }
     }
 
     private func clear(directory dirFD: Int32, removed: inout [(LustreFID, [LayoutObject])]) throws(LustreError) {
