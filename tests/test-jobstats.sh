@@ -53,13 +53,22 @@ log "rpc_stats: $writes write RPCs"
 # stats: write_bytes of the OSCs sum to the bytes written.
 sum=$("$LCTL" get_param -n "$OSC.stats" | awk '$1 == "write_bytes" { s += $7 } END { print s + 0 }')
 [ "$sum" = "$bytes" ] || fail "$OSC.stats write_bytes sum to $sum, dd wrote $bytes"
-"$LCTL" get_param -n "$OSC.stats" | grep -q "^ost_write " || fail "$OSC.stats has no ost_write line"
+"$LCTL" get_param -n "$OSC.stats" >"$TEST_DIR/osc_stats.out" || fail "get_param $OSC.stats failed"
+assert_contains "$TEST_DIR/osc_stats.out" "^ost_write "
 
 # import: both OSCs and the MDC connected.
-[ "$("$LCTL" get_param -n "$OSC.import" | grep -c '^    state: FULL$')" = 2 ] || fail "$OSC.import: not 2 FULL"
-"$LCTL" get_param -n mdc.*.import | grep -q '^    state: FULL$' || fail "mdc.*.import is not FULL"
-"$LCTL" get_param -n "$OSC.import" | grep -q '^       current_connection: "'"$TEST_NET"'\.[23]@tcp"$' ||
-    fail "$OSC.import does not name the OSS's NID"
+# (Output goes to files first: with pipefail, `lctl | grep -q` fails when grep stops reading early.)
+"$LCTL" get_param -n "$OSC.import" >"$TEST_DIR/osc_import.out" || fail "get_param $OSC.import failed"
+[ "$(grep -c '^    state: FULL$' "$TEST_DIR/osc_import.out")" = 2 ] || fail "$OSC.import: not 2 FULL"
+"$LCTL" get_param -n mdc.*.import >"$TEST_DIR/mdc_import.out" || fail "get_param mdc.*.import failed"
+assert_contains "$TEST_DIR/mdc_import.out" '^    state: FULL$'
+# mdc rpc_stats: the create and close were modify RPCs, none left out.
+"$LCTL" get_param -n mdc.*.rpc_stats >"$TEST_DIR/mdc_rpc_stats.out" || fail "get_param mdc.*.rpc_stats failed"
+assert_contains "$TEST_DIR/mdc_rpc_stats.out" "^modify_RPCs_in_flight:  0$"
+modifies=$(awk '/^rpcs in flight        rpcs   % cum %$/ { t = 1; next } t && /^$/ { t = 0 } t { m += $2 } END { print m + 0 }' \
+    "$TEST_DIR/mdc_rpc_stats.out")
+[ "$modifies" -ge 2 ] || fail "mdc rpc_stats counts $modifies modify RPCs, the create and close at least"
+assert_contains "$TEST_DIR/osc_import.out" '^       current_connection: "'"$TEST_NET"'\.[23]@tcp"$'
 
 # Writing to rpc_stats clears it.
 "$LCTL" set_param -n "$OSC.rpc_stats=0"
@@ -77,8 +86,8 @@ if [ "$has_job_stats" = yes ]; then
     # procname_uid: the same through dd's name and uid.
     "$LCTL" set_param jobid_var=procname_uid >/dev/null || fail "set_param jobid_var=procname_uid failed"
     dd if=/dev/zero of="$MOUNT/jobfile2" bs=64k count=4 conv=fsync status=none || fail "second dd failed"
-    "$LCTL" get_param -n obdfilter.*.job_stats | grep -q "^- job_id: *dd\.$(id -u)$" ||
-        fail "no job dd.$(id -u) in obdfilter job_stats with jobid_var=procname_uid"
+    "$LCTL" get_param -n obdfilter.*.job_stats >"$TEST_DIR/job_stats.out" || fail "get_param job_stats failed"
+    assert_contains "$TEST_DIR/job_stats.out" "^- job_id: *dd\.$(id -u)$"
     # A library client names its job itself.
     "$LUSTRE_BIN/llite-bench" write --mgs "$TEST_NET.1@tcp" --accept-port "$TEST_PORT" --source "$TEST_NET.20@tcp" \
         --size 2 --stripe-count 1 --file bench.dat --jobid bench7 >"$TEST_DIR/bench.log" 2>&1 || fail "llite-bench failed"

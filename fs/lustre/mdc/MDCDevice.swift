@@ -34,6 +34,8 @@ public final class MDCDevice: Sendable {
     public let rpcImport: PtlRPCImport
     /// This device's row in `lctl dl`.
     private let obdDevice: ObdDeviceRegistration
+    /// `rpc_stats`: modify RPCs in flight.
+    let rpcStats = MDCRPCStats()
 
     /// The portals of the MDT service (the MDS listens on the same).
     public static let portals = PtlRPCService.Portals(request: Portal.mdsRequest, reply: Portal.mdcReply,
@@ -76,6 +78,8 @@ public final class MDCDevice: Sendable {
             if let stats = rpcImport.configuration.stats {
                 try ParamTree.shared.register(prefix + "stats", stats: stats.stats)
             }
+            let rpcStats = self.rpcStats
+            try ParamTree.shared.register(prefix + "rpc_stats", get: { rpcStats.format() }, set: { _ in rpcStats.clear() })
         } catch {
             CWARN("\(name): parameters not registered: \(error)")
         }
@@ -267,7 +271,14 @@ public final class MDCDevice: Sendable {
         guard !name.isEmpty else { throw .invalid("empty xattr name") }
     }
 
+    /// Requests that change the namespace or an inode, counted in `rpc_stats` as Lustre's
+    /// modify RPCs.
+    private static let modifyOpcodes: Set<MDTOpcode> = [.reint, .close, .setxattr, .removexattr, .setLayout]
+
     private func call<R: MDTRequestRecord>(_ record: R) async throws(LustreError) -> PtlRPCImport.Response {
+        let isModify = Self.modifyOpcodes.contains(R.opcode)
+        if isModify { rpcStats.started() }
+        defer { if isModify { rpcStats.finished() } }
         let response = try await rpcImport.call(opcode: R.opcode.rawValue, buffers: [record.encoded()])
         guard response.reply.status >= 0 else {
             throw LustreError(status: response.reply.status, "\(name): \(R.reint.map(\.description) ?? R.opcode.description)")

@@ -1,4 +1,6 @@
 import LibCFS
+import PtlRPC
+import Synchronization
 
 /// The histograms behind `osc.<device>.rpc_stats` (Lustre's `cl_read_page_hist`,
 /// `cl_write_rpc_hist`, `cl_read_offset_hist`… of `client_obd`): for every OST_READ and
@@ -22,6 +24,12 @@ final class OSCRPCStats: Sendable {
 
     let read = Direction()
     let write = Direction()
+    /// When counting started (creation or the last clear): `start_time`.
+    private let start: Mutex<WallClock.Time>
+
+    init(start: WallClock.Time = WallClock.now()) {
+        self.start = Mutex(start)
+    }
 
     /// Counts one RPC of `pages` pages starting at object byte `offset`, sent while `inFlight`
     /// RPCs of its direction (itself included) were out (`osc_build_rpc`).
@@ -35,12 +43,14 @@ final class OSCRPCStats: Sendable {
     func clear() {
         read.clear()
         write.clear()
+        start.withLock { $0 = WallClock.now() }
     }
 
-    /// The file, as `osc_rpc_stats_seq_show` prints it.
+    /// The file, as `osc_rpc_stats_seq_show` prints it (Lustre 2.16, without the direct I/O line
+    /// and latency table: there is no direct I/O here).
     func format(now: WallClock.Time = WallClock.now(), readsInFlight: Int, writesInFlight: Int,
                 pendingReadPages: Int, pendingWritePages: Int) -> String {
-        var out = "snapshot_time:         \(now) (secs.nsecs)\n"
+        var out = PtlRPCClientStats.rpcStatsHeader(now: now, start: start.withLock { $0 })
         out += "read RPCs in flight:  \(readsInFlight)\n"
         out += "write RPCs in flight: \(writesInFlight)\n"
         out += "pending write pages:  \(pendingWritePages)\n"

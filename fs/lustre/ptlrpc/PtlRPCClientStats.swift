@@ -69,6 +69,15 @@ public final class PtlRPCClientStats: Sendable {
         return (bytes, time)
     }
 
+    /// The time header of the clients' `rpc_stats` files (`lprocfs_stats_header` with colons):
+    /// `snapshot_time:`, `start_time:` (creation or last clear), `elapsed_time:`.
+    public static func rpcStatsHeader(now: WallClock.Time, start: WallClock.Time) -> String {
+        func line(_ key: String, _ value: WallClock.Time) -> String {
+            key + String(repeating: " ", count: max(0, 25 - key.count)) + " \(value) secs.nsecs\n"
+        }
+        return line("snapshot_time:", now) + line("start_time:", start) + line("elapsed_time:", now.since(start))
+    }
+
     private static func mean(_ snapshot: LProcStats.Snapshot) -> Int64 {
         snapshot.count > 0 ? snapshot.sum / snapshot.count : 0
     }
