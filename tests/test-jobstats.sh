@@ -88,6 +88,12 @@ if [ "$has_job_stats" = yes ]; then
     dd if=/dev/zero of="$MOUNT/jobfile2" bs=64k count=4 conv=fsync status=none || fail "second dd failed"
     "$LCTL" get_param -n obdfilter.*.job_stats >"$TEST_DIR/job_stats.out" || fail "get_param job_stats failed"
     assert_contains "$TEST_DIR/job_stats.out" "^- job_id: *dd\.$(id -u)$"
+    # nodelocal: jobid_name, expanded.
+    "$LCTL" set_param jobid_var=nodelocal >/dev/null && "$LCTL" set_param jobid_name=batch_%u >/dev/null ||
+        fail "set_param jobid_var=nodelocal jobid_name=batch_%u failed"
+    dd if=/dev/zero of="$MOUNT/jobfile3" bs=64k count=2 conv=fsync status=none || fail "third dd failed"
+    "$LCTL" get_param -n obdfilter.*.job_stats >"$TEST_DIR/job_stats.out" || fail "get_param job_stats failed"
+    assert_contains "$TEST_DIR/job_stats.out" "^- job_id: *batch_$(id -u)$"
     # A library client names its job itself.
     "$LUSTRE_BIN/llite-bench" write --mgs "$TEST_NET.1@tcp" --accept-port "$TEST_PORT" --source "$TEST_NET.20@tcp" \
         --size 2 --stripe-count 1 --file bench.dat --jobid bench7 >"$TEST_DIR/bench.log" 2>&1 || fail "llite-bench failed"
