@@ -80,6 +80,26 @@ import Testing
         #expect(lines.contains("# TYPE lustre_pages_per_bulk_rw_total counter"))
     }
 
+    @Test func mdcModifyTableIsLabelledModify() throws {
+        let text = """
+            snapshot_time:         1795683391.711569509 secs.nsecs
+            modify_RPCs_in_flight:  0
+
+            \t\t\tmodify
+            rpcs in flight        rpcs   % cum %
+            1:\t\t         4 100 100
+            """
+        let sections = HistogramExposition.parse(text)
+        #expect(sections.map(\.operations) == [["modify"]])
+        let tree = ParamTree()
+        try tree.register("mdc.testfs-MDT0000-mdc-ffff.rpc_stats", get: { text })
+        let registry = PrometheusCollectorRegistry()
+        StatsExposition.collect(from: tree, into: registry)
+        let out = registry.emitToString()
+        #expect(out.contains(#"lustre_rpcs_in_flight{component="client",target="testfs-MDT0000-mdc-ffff",operation="modify",size="1"} 4.0"#))
+        #expect(!out.contains(#"operation="read""#))
+    }
+
     @Test func oscRPCStatsInFlightIsAGauge() throws {
         let text = """
             snapshot_time:         1795683391.711569509 secs.nsecs

@@ -16,6 +16,9 @@ enum HistogramExposition {
     struct Section: Equatable {
         var title: String
         var rows: [Row]
+        /// The columns' operations from the header above the table: `read`, `write`, or
+        /// `modify` for the MDC's one-column modify table.
+        var operations: [String] = ["read", "write"]
     }
 
     /// One bucket: its label (`256`, `4K`) and counts (`write` nil in one-column tables).
@@ -42,14 +45,21 @@ enum HistogramExposition {
     /// follow, each starting `label:`, until a blank line or the next table.
     static func parse(_ text: String) -> [Section] {
         var sections: [Section] = []
+        var operations = ["read", "write"]
         for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
             let fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if fields.isEmpty {
                 continue
             }
+            if fields.allSatisfy({ $0 == "|" || $0.allSatisfy(\.isLetter) }) {
+                // A column header: `read | write`, or `modify` alone.
+                operations = fields.filter { $0 != "|" }.map(String.init)
+                continue
+            }
             if let percent = fields.firstIndex(of: "%"), raw.contains("% cum %"), percent >= 2 {
                 // The words before the unit column (`rpcs`, `ios`) are the title.
-                sections.append(Section(title: fields[..<(percent - 1)].joined(separator: " "), rows: []))
+                sections.append(Section(title: fields[..<(percent - 1)].joined(separator: " "), rows: [],
+                                        operations: operations))
                 continue
             }
             guard !sections.isEmpty, fields[0].hasSuffix(":"), fields[0] != "snapshot_time:", fields.count >= 2,
@@ -73,8 +83,9 @@ enum HistogramExposition {
             guard let known = series.first(where: { section.title.hasPrefix($0.title) }) else { continue }
             for row in section.rows {
                 let size = bytes(row.label)
-                for (operation, value) in [("read", row.read), ("write", row.write)] {
-                    guard let value else { continue }
+                for (column, value) in [row.read, row.write].enumerated() {
+                    guard let value, column < section.operations.count else { continue }
+                    let operation = section.operations[column]
                     let rowLabels = labels + [("operation", operation), ("size", size)]
                     if known.gauge {
                         writer.gauge(known.metric, help: known.help, labels: rowLabels, value: Double(value))
