@@ -34,12 +34,22 @@ struct StormTree: Sendable {
 
     private(set) var entries: [String: Entry] = [:]
     private(set) var absentSequence: UInt64 = 0
+    /// Subtrees a failed operation may have changed, with its sequence: a failed rename of a
+    /// directory may have brought names below its destination the model never knew of.
+    private(set) var uncertainSubtrees: [String: UInt64] = [:]
 
     /// The node at `path`; "" is the thread's own directory, always there.
     func node(_ path: String) -> StormNode? { entries[path]?.node }
 
     /// The operation that last changed `path`.
-    func sequence(_ path: String) -> UInt64 { entries[path]?.sequence ?? absentSequence }
+    func sequence(_ path: String) -> UInt64 {
+        if let entry = entries[path] { return entry.sequence }
+        var sequence = absentSequence
+        for (subtree, touched) in uncertainSubtrees where Self.isWithin(path, subtree) {
+            sequence = max(sequence, touched)
+        }
+        return sequence
+    }
 
     /// Every path that exists, sorted.
     var presentPaths: [String] { entries.compactMap { $0.value.node == nil ? nil : $0.key }.sorted() }
@@ -87,6 +97,7 @@ struct StormTree: Sendable {
     mutating func touch(_ path: String, sequence: UInt64) {
         let below = entries.keys.filter { Self.isWithin($0, path) }
         for known in below { entries[known]?.sequence = sequence }
+        uncertainSubtrees[path] = sequence
         if entries[path] == nil { entries[path] = Entry(node: nil, sequence: sequence) }
     }
 
@@ -105,5 +116,6 @@ struct StormTree: Sendable {
     mutating func reset(to server: [String: StormNode], sequence: UInt64) {
         entries = server.mapValues { Entry(node: $0, sequence: sequence) }
         absentSequence = sequence
+        uncertainSubtrees = [:]
     }
 }
