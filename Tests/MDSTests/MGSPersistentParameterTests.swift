@@ -56,6 +56,11 @@ final class MGSPersistentParameterTests: XCTestCase {
         XCTAssertEqual(fetched.parameters, ["osc.testfs-OST0000-osc-*.max_dirty_mb": "64", "jobid_var": "procname_uid"])
         XCTAssertEqual(try device.configuration(fsname: "other").parameters, ["jobid_var": "procname_uid"])
 
+        // A filesystem registering later gets the parameters set for every filesystem, not the
+        // ones named for another.
+        try await device.register(try TargetName(parsing: "later-OST0000"), nids: ["127.0.7.2@tcp"])
+        XCTAssertEqual(try device.configuration(fsname: "later").parameters, ["jobid_var": "procname_uid"])
+
         let deleted = try await device.setPersistentParameter("osc.testfs-OST0000-osc-*.max_dirty_mb", value: nil)
         XCTAssertEqual(deleted, ["testfs"])
         XCTAssertNil(try device.configuration(fsname: "testfs").parameters["osc.testfs-OST0000-osc-*.max_dirty_mb"])

@@ -73,7 +73,19 @@ public final class MGSDevice: Sendable {
             throw .invalid("registration of \(target) with \(nids.count) NIDs (1...\(TargetEntry.maxNIDs))")
         }
         let changed = state.withLock { state -> FilesystemConfiguration? in
-            var configuration = state.configurations[target.fsname] ?? FilesystemConfiguration(fsname: target.fsname)
+            var configuration: FilesystemConfiguration
+            if let known = state.configurations[target.fsname] {
+                configuration = known
+            } else {
+                // A new filesystem gets the `-P` parameters set for every filesystem so far, as
+                // Lustre's one global params log reaches every node of the MGS.
+                configuration = FilesystemConfiguration(fsname: target.fsname)
+                for (_, other) in state.configurations.sorted(by: { $0.key < $1.key }) {
+                    for (name, value) in other.parameters where MGSPersistentParameter.fsnamePattern(of: name) == nil {
+                        if configuration.parameters[name] == nil { configuration.parameters[name] = value }
+                    }
+                }
+            }
             let entry = TargetEntry(name: target, nids: nids)
             var list = target.kind == .mdt ? configuration.mdts : configuration.osts
             if let index = list.firstIndex(where: { $0.name == target }) {
