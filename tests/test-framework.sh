@@ -26,6 +26,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A whole local filesystem for the test (tests/llmount.sh: lustre-mds, OSTCOUNT lustre-oss and
+# mount.lustre on TEST_NET, images in TEST_DIR, mounted at $MOUNT), stopped by llmountcleanup.sh
+# when the test exits. Sets LCTL and TESTS_HOME. Set MDS_OPTS/OSS_OPTS/MOUNT_OPTS before calling.
+start_llmount() {
+    TESTS_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    export FSNAME=${FSNAME:-testfs} OSTCOUNT=${OSTCOUNT:-2} MOUNT=$TEST_DIR/mnt TMP=$TEST_DIR
+    export NETADDR=$TEST_NET PORT=$TEST_PORT MDSSIZE=$((512 * 1024)) OSTSIZE=$((512 * 1024)) LUSTRE_BIN
+    # mount.lustre and lctl find the daemons' admin sockets in LUSTRE_RUN_DIR.
+    export LUSTRE_RUN_DIR=$TEST_DIR/lustre-$FSNAME/run
+    mkdir -p "$MOUNT"
+    trap stop_llmount EXIT
+    bash "$TESTS_HOME/llmount.sh" >"$TEST_DIR/llmount.log" 2>&1 || fail "llmount.sh failed: $(tail -5 "$TEST_DIR/llmount.log")"
+    LCTL="$LUSTRE_BIN/lctl"
+}
+
+stop_llmount() {
+    bash "$TESTS_HOME/llmountcleanup.sh" >"$TEST_DIR/cleanup.log" 2>&1
+    cleanup
+}
+
 log() { echo "[$TEST_NAME] $*"; }
 
 fail() {

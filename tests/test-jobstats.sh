@@ -7,19 +7,7 @@
 TEST_NET=${TEST_NET:-127.0.9}
 TEST_PORT=${TEST_PORT:-19909}
 . "$(dirname "$0")/test-framework.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-
-export FSNAME=testfs OSTCOUNT=2 MOUNT=$TEST_DIR/mnt TMP=$TEST_DIR NETADDR=$TEST_NET PORT=$TEST_PORT
-export MDSSIZE=$((512 * 1024)) OSTSIZE=$((512 * 1024)) LUSTRE_BIN
-export LUSTRE_RUN_DIR=$TEST_DIR/lustre-testfs/run
-mkdir -p "$MOUNT"
-teardown() {
-    bash "$HERE/llmountcleanup.sh" >"$TEST_DIR/cleanup.log" 2>&1
-    cleanup
-}
-trap teardown EXIT
-bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.log" 2>&1 || fail "llmount.sh failed: $(tail -5 "$TEST_DIR/llmount.log")"
-LCTL="$LUSTRE_BIN/lctl"
+start_llmount
 # The client's OSCs (instance ffff...), not the MDS's OSPs (testfs-OST0000-osc-MDT0000).
 OSC='osc.*-osc-ffff*'
 

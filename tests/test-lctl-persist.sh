@@ -7,22 +7,10 @@
 TEST_NET=${TEST_NET:-127.0.10}
 TEST_PORT=${TEST_PORT:-19930}
 . "$(dirname "$0")/test-framework.sh"
-HERE=$(cd "$(dirname "$0")" && pwd)
-
 MDS_METRICS=$TEST_NET.1:19931
 CLIENT_METRICS=$TEST_NET.1:19932
-export FSNAME=testfs OSTCOUNT=2 MOUNT=$TEST_DIR/mnt TMP=$TEST_DIR NETADDR=$TEST_NET PORT=$TEST_PORT
-export MDSSIZE=$((512 * 1024)) OSTSIZE=$((512 * 1024)) LUSTRE_BIN
 export MDS_OPTS="--metrics-address $MDS_METRICS" MOUNT_OPTS="metrics_address=$CLIENT_METRICS"
-export LUSTRE_RUN_DIR=$TEST_DIR/lustre-testfs/run
-mkdir -p "$MOUNT"
-teardown() {
-    bash "$HERE/llmountcleanup.sh" >"$TEST_DIR/cleanup.log" 2>&1
-    cleanup
-}
-trap teardown EXIT
-bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.log" 2>&1 || fail "llmount.sh failed: $(tail -5 "$TEST_DIR/llmount.log")"
-LCTL="$LUSTRE_BIN/lctl"
+start_llmount
 
 # The MGS's record of testfs (an image loop-mounted under the run dir as root, a directory otherwise).
 config_file() { find "$TEST_DIR" -path '*CONFIGS/testfs-client' 2>/dev/null | head -1; }
@@ -86,8 +74,8 @@ check_metrics client "$CLIENT_METRICS" '^lustre_write_bytes_total\{component="cl
 log "metrics: $(wc -l <"$TEST_DIR/mds.prom") lines from lustre-mds, $(wc -l <"$TEST_DIR/client.prom") from mount.lustre"
 
 # Unmount, stop and restart everything: the value comes back from the MGS's record.
-bash "$HERE/llmountcleanup.sh" >"$TEST_DIR/cleanup1.log" 2>&1 || fail "llmountcleanup.sh failed"
-REFORMAT=no bash "$HERE/llmount.sh" >"$TEST_DIR/llmount2.log" 2>&1 || fail "remount failed: $(tail -5 "$TEST_DIR/llmount2.log")"
+bash "$TESTS_HOME/llmountcleanup.sh" >"$TEST_DIR/cleanup1.log" 2>&1 || fail "llmountcleanup.sh failed"
+REFORMAT=no bash "$TESTS_HOME/llmount.sh" >"$TEST_DIR/llmount2.log" 2>&1 || fail "remount failed: $(tail -5 "$TEST_DIR/llmount2.log")"
 wait_value 'osc.*.max_dirty_mb' 64 10 || fail "after remount max_dirty_mb is $("$LCTL" get_param -n 'osc.*.max_dirty_mb' | sort -u)"
 log "after a restart of every daemon and a remount: max_dirty_mb 64"
 

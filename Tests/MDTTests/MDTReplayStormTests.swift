@@ -19,26 +19,6 @@ private struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// Every name under the root with its FID.
-private func namespace(_ mdt: MDTDevice) async throws -> [String: LustreFID] {
-    var result: [String: LustreFID] = [:]
-    var stack: [(LustreFID, String)] = [(mdt.rootFID, "")]
-    while let (fid, path) = stack.popLast() {
-        var cookie: UInt64 = 0
-        while true {
-            let page = try await mdt.readdir(fid, cookie: cookie, maxEntries: 100, credentials: .root)
-            for entry in page.entries {
-                let child = path.isEmpty ? entry.name : path + "/" + entry.name
-                result[child] = entry.fid
-                if entry.type == 4 { stack.append((entry.fid, child)) }
-            }
-            if let last = page.entries.last { cookie = last.cookie }
-            if page.end { break }
-        }
-    }
-    return result
-}
-
 /// The storm `tests/test-mds-crash.sh` drives, without processes: random creates, hard links,
 /// renames (over existing names too) and unlinks among a few directories and names, then a
 /// crash and a replay of the whole log over a tree that already holds every effect. Replay
@@ -89,11 +69,11 @@ struct MDTReplayStormTests {
                 // ENOENT, EEXIST, EISDIR, ENOTEMPTY, EINVAL...: the storm asks blindly.
             }
         }
-        let before = try await namespace(mdt)
+        let before = try await snapshot(mdt)
         _ = try await mdt.sync()
         mdt.simulateCrash()
         mdt = try await scratch.open()
-        let after = try await namespace(mdt)
+        let after = try await snapshot(mdt)
         let lost = before.filter { after[$0.key] != $0.value }.keys.sorted()
         let extra = after.filter { before[$0.key] == nil }.keys.sorted()
         #expect(lost.isEmpty && extra.isEmpty, "seed \(seed): lost \(lost), extra \(extra)")

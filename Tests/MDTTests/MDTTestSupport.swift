@@ -124,3 +124,23 @@ extension MDTDevice {
         }
     }
 }
+
+/// Every name under the root with its FID and type, for comparing trees.
+func snapshot(_ mdt: MDTDevice) async throws -> [String: LustreFID] {
+    var result: [String: LustreFID] = [:]
+    var stack: [(LustreFID, String)] = [(mdt.rootFID, "")]
+    while let (fid, path) = stack.popLast() {
+        var cookie: UInt64 = 0
+        while true {
+            let page = try await mdt.readdir(fid, cookie: cookie, maxEntries: 100, credentials: .root)
+            for entry in page.entries {
+                let child = path.isEmpty ? entry.name : path + "/" + entry.name
+                result[child] = entry.fid
+                if entry.type == 4 { stack.append((entry.fid, child)) }
+            }
+            if let last = page.entries.last { cookie = last.cookie }
+            if page.end { break }
+        }
+    }
+    return result
+}
