@@ -183,6 +183,28 @@ final class LNetInstanceTests: XCTestCase {
         XCTAssertEqual(seen.withLock { $0 }, Set((0..<count).map(UInt64.init)))
     }
 
+    /// Frames queued faster than the loop writes them go out as batches: small payloads
+    /// coalesced with their headers, large ones as buffers of their own, beyond the peer
+    /// credits. Every one must arrive whole and in the order it was queued.
+    func testBurstOfMixedSizePutsWithoutCompletionArrivesInOrderAndIntact() async throws {
+        let (a, b, _) = try await startPair()
+        let sizes = (0..<300).map { i in [0, 1, 100, 8 << 10, (8 << 10) + 1, 12_000][i % 6] }
+        let received = Mutex([ByteBuffer]())
+        let done = b.eventLoopGroup.any().makePromise(of: Void.self)
+        _ = b.attach(portal: Self.testPortal, matchBits: 7, md: .sink(maxLength: 16 << 10, threshold: nil) { delivery in
+            delivery.release()
+            let total = received.withLock { $0.append(delivery.payload); return $0.count }
+            if total == sizes.count { done.succeed(()) }
+        })
+        try await a.ping(b.nid) // connected first, so the burst queues on one connection
+        let sent = sizes.enumerated().map { randomPayload($0.element, seed: UInt64($0.offset)) }
+        for payload in sent {
+            a.putWithoutCompletion(to: b.processID, portal: Self.testPortal, matchBits: 7, payload: payload)
+        }
+        try await settle(done.futureResult, "\(sizes.count) PUTs")
+        XCTAssertTrue(received.withLock { $0 } == sent, "payloads reordered or corrupted")
+    }
+
     func testPingOfAddressNobodyListensOnFailsFastWithECONNREFUSED() async throws {
         let (a, _, _) = try await startPair()
         let start = monotonicSeconds()

@@ -68,13 +68,23 @@ final class LNetConnection: Sendable {
             return (false, false)
         }
         if refused {
-            promise?.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
+            if let promise {
+                promise.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
+            } else {
+                CDEBUG(.net, "\(header.type) to \(peer) not sent: connection closed")
+            }
         } else if schedule {
             channel.eventLoop.execute { self.flush() }
         }
     }
 
     /// Writes every ready frame and flushes once. Runs on the event loop.
+    ///
+    /// Headers and small payloads of the whole batch go into one buffer (one
+    /// allocation, one iovec); only large payloads are written as buffers of
+    /// their own. One promise, on the batch's last write, returns the batch's
+    /// credits and completes the senders' promises: writes complete in order,
+    /// so the last one done means all are.
     private func flush() {
         let frames = state.withLock { state -> [Frame] in
             state.flushScheduled = false
@@ -82,35 +92,44 @@ final class LNetConnection: Sendable {
             swap(&frames, &state.ready)
             return frames
         }
+        guard !frames.isEmpty else { return }
+        var coalescedBytes = 0
         for frame in frames {
             let payloadLength = frame.payload?.readableBytes ?? 0
-            let coalesce = payloadLength <= Self.coalesceLimit
-            var head = channel.allocator.buffer(capacity: LNetHeader.size + (coalesce ? payloadLength : 0))
+            coalescedBytes += LNetHeader.size + (payloadLength <= Self.coalesceLimit ? payloadLength : 0)
+        }
+        var head = channel.allocator.buffer(capacity: coalescedBytes)
+        for frame in frames {
             frame.header.encode(into: &head)
-            let written = channel.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenComplete { result in
-                self.returnCredit()
-                frame.promise?.completeWith(result)
-            }
-            if coalesce {
-                if let payload = frame.payload { head.writeImmutableBuffer(payload) }
-                channel.write(head, promise: written)
+            guard let payload = frame.payload, payload.readableBytes > 0 else { continue }
+            if payload.readableBytes <= Self.coalesceLimit {
+                head.writeImmutableBuffer(payload)
             } else {
                 channel.write(head, promise: nil)
-                channel.write(frame.payload!, promise: written)
+                channel.write(payload, promise: nil)
+                coalescedBytes -= head.readableBytes
+                head = channel.allocator.buffer(capacity: coalescedBytes)
             }
         }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { result in
+            self.returnCredits(frames.count)
+            for frame in frames { frame.promise?.completeWith(result) }
+        }
+        // An empty buffer still carries the batch's promise, behind the last payload.
+        channel.write(head, promise: written)
         channel.flush()
     }
 
-    private func returnCredit() {
+    private func returnCredits(_ count: Int) {
         let schedule = state.withLock { state -> Bool in
-            if state.blocked.isEmpty {
-                state.credits += 1
-                return false
+            var freed = count
+            while freed > 0, !state.blocked.isEmpty {
+                state.ready.append(state.blocked.removeFirst())
+                freed -= 1
             }
-            state.ready.append(state.blocked.removeFirst())
-            if state.flushScheduled { return false }
+            state.credits += freed
+            guard freed < count, !state.flushScheduled else { return false }
             state.flushScheduled = true
             return true
         }

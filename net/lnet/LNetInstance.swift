@@ -181,6 +181,19 @@ public final class LNetInstance: Sendable {
         return acked.map { _ in () }
     }
 
+    /// Sends a PUT nobody waits on, such as a PtlRPC reply: no promise and no
+    /// completion callback are made for it, which a server pays per request
+    /// otherwise. A send that fails is only logged.
+    public func putWithoutCompletion(to target: ProcessID, portal: UInt32, matchBits: UInt64, payload: ByteBuffer) {
+        guard payload.readableBytes <= LNetLimits.maxPayload else {
+            CERROR("dropping PUT of \(payload.readableBytes) bytes to \(target): exceeds \(LNetLimits.maxPayload)")
+            return
+        }
+        let header = LNetHeader(type: .put, payloadLength: UInt32(payload.readableBytes), source: processID,
+                                destination: target, portal: portal, matchBits: matchBits)
+        transmit(header, payload: payload, to: target, promise: nil)
+    }
+
     /// Sends a GET for at most `length` bytes of the target's descriptor;
     /// the future carries the bytes of the REPLY.
     public func get(from target: ProcessID, portal: UInt32, matchBits: UInt64, length: Int,
@@ -285,12 +298,13 @@ public final class LNetInstance: Sendable {
 
     // MARK: Sending
 
-    private func transmit(_ header: LNetHeader, payload: ByteBuffer?, to target: ProcessID, promise: EventLoopPromise<Void>) {
+    /// Sends a frame; `promise` (if any) completes once the kernel has it.
+    private func transmit(_ header: LNetHeader, payload: ByteBuffer?, to target: ProcessID, promise: EventLoopPromise<Void>?) {
         if target == processID || target.nid.netType == .lo {
             // Talking to ourselves: no socket, deliver on a loop thread.
-            promise.futureResult.eventLoop.execute {
+            (promise?.futureResult.eventLoop ?? group.any()).execute {
                 self.deliver(LNetMessage(header: header, payload: payload ?? ByteBuffer()), on: nil)
-                promise.succeed(())
+                promise?.succeed(())
             }
             return
         }
@@ -305,13 +319,18 @@ public final class LNetInstance: Sendable {
             case .success(let connection):
                 self.send(header, payload: payload, on: connection, promise: promise)
             case .failure(let error):
-                promise.fail(Self.lustreError(error, "send to \(target)"))
+                let error = Self.lustreError(error, "send to \(target)")
+                if let promise {
+                    promise.fail(error)
+                } else {
+                    CDEBUG(.net, "\(header.type) to \(target) not sent: \(error)")
+                }
             }
         }
     }
 
     private func send(_ header: LNetHeader, payload: ByteBuffer?, on connection: LNetConnection,
-                      promise: EventLoopPromise<Void>) {
+                      promise: EventLoopPromise<Void>?) {
         let awaitsAnswer = header.type == .get
             || (header.type == .put && header.flagsOrStatus & LNetHeader.ackRequested != 0)
         if awaitsAnswer {
@@ -582,7 +601,7 @@ public final class LNetInstance: Sendable {
             let ack = LNetHeader(type: .ack, source: processID, destination: header.source, portal: header.portal,
                                  flagsOrStatus: status, matchBits: header.matchBits, cookie: header.cookie,
                                  length: status == 0 ? header.payloadLength : 0)
-            transmit(ack, payload: nil, to: header.source, promise: group.any().makePromise())
+            transmit(ack, payload: nil, to: header.source, promise: nil)
         }
     }
 
@@ -590,18 +609,19 @@ public final class LNetInstance: Sendable {
         let md = portals.withLock { $0.match(portal: header.portal, matchBits: header.matchBits, from: header.source) }
         var reply = LNetHeader(type: .reply, source: processID, destination: header.source, portal: header.portal,
                                matchBits: header.matchBits, cookie: header.cookie)
-        let sent = group.any().makePromise(of: Void.self)
         guard case .source(let buffer, let onGet) = md?.kind else {
             CDEBUG(.net, "GET from \(header.source) portal \(header.portal) match \(header.matchBits): no match")
             reply.flagsOrStatus = -ENOENT
-            transmit(reply, payload: nil, to: header.source, promise: sent)
+            transmit(reply, payload: nil, to: header.source, promise: nil)
             return
         }
         let data = buffer.getSlice(at: buffer.readerIndex, length: min(Int(header.length), buffer.readableBytes))!
         reply.payloadLength = UInt32(data.readableBytes)
+        var sent: EventLoopPromise<Void>?
         if let onGet {
             let initiator = header.source
-            sent.futureResult.whenSuccess { onGet(initiator) }
+            sent = group.any().makePromise(of: Void.self)
+            sent?.futureResult.whenSuccess { onGet(initiator) }
         }
         transmit(reply, payload: data, to: header.source, promise: sent)
     }

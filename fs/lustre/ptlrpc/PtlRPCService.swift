@@ -215,7 +215,8 @@ public final class PtlRPCService: Sendable {
             return
         case .resend(let reply):
             CDEBUG(.rpctrace, "\(name): xid \(message.xid) resent: reconstructing the saved reply")
-            lnet.put(to: delivery.initiator, portal: portals.reply, matchBits: message.xid, payload: reply)
+            lnet.putWithoutCompletion(to: delivery.initiator, portal: portals.reply, matchBits: message.xid,
+                                      payload: reply)
             return
         case .handle:
             break
@@ -290,10 +291,8 @@ public final class PtlRPCService: Sendable {
             CDEBUG(.rpctrace, "\(name): fail_loc drops the reply to xid \(request.xid)")
             return
         }
-        lnet.put(to: initiator, portal: portals.reply, matchBits: request.xid, payload: encoded)
-            .whenFailure { error in
-                CDEBUG(.rpctrace, "reply to \(initiator) xid \(request.xid) not sent: \(error)")
-            }
+        // Nobody waits for a reply to leave: no promise per request (LNet logs a failed send).
+        lnet.putWithoutCompletion(to: initiator, portal: portals.reply, matchBits: request.xid, payload: encoded)
     }
 
     static func now() -> UInt64 {
