@@ -154,9 +154,11 @@ struct LNetFrameReadAllocator: RecvByteBufferAllocator {
         return buffer
     }
 
-    /// No pooled reuse: a reused buffer may be larger than the frame, and
-    /// payloads handed out keep their buffers anyway.
-    func nextBufferSize() -> Int? { nil }
+    /// Control connections read into NIO's pooled buffers, which NIO reuses
+    /// once nothing holds a slice of them (no malloc and free of 64 KiB per
+    /// read); bulk connections get a fresh buffer sized to the frame, since a
+    /// reused one may be larger and bulk payloads keep their buffers anyway.
+    func nextBufferSize() -> Int? { plan.frameAligned ? nil : LNetReadPlan.defaultReadSize }
 
     /// Always "may grow": NIO then never reads into a buffer it kept from an
     /// earlier read, which we may still hold slices of (that would copy it).
