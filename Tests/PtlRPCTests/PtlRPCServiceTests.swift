@@ -333,6 +333,37 @@ final class PtlRPCServiceTests: XCTestCase {
         XCTAssertGreaterThan(Self.seconds() - start, 0.5, "the first reply was dropped: a timeout must have passed")
     }
 
+    /// Requests share one timeout timer, armed for the earliest deadline: a lost reply
+    /// must still time out at its own deadline while later requests keep coming.
+    func testLostReplyTimesOutOnTimeWhileOtherCallsKeepGoing() async throws {
+        let setup = try await makeSetup(minTimeout: 1, recoveryTimeout: 10)
+        try await setup.importer.connect()
+        FailLoc.value = FailLoc.once | PtlRPCFail.dropReply
+        let importer = setup.importer
+        let start = Self.seconds()
+        let latencies = try await withThrowingTaskGroup(of: (Double, Bool).self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var longest = 0.0
+                    var echoed = true
+                    while Self.seconds() - start < 2.5 {
+                        let began = Self.seconds()
+                        let text = ByteBuffer(string: "worker \(worker)")
+                        let response = try await importer.call(opcode: TestOpcode.echo, buffers: [text])
+                        echoed = echoed && response.reply.buffers == [text]
+                        longest = max(longest, Self.seconds() - began)
+                    }
+                    return (longest, echoed)
+                }
+            }
+            return try await group.reduce(into: [(Double, Bool)]()) { $0.append($1) }
+        }
+        XCTAssertTrue(latencies.allSatisfy(\.1), "a call got someone else's reply")
+        let longest = latencies.map(\.0).max() ?? 0
+        XCTAssertGreaterThan(longest, 0.9, "one reply was dropped: its call must have waited out a 1 s timeout")
+        XCTAssertLessThan(longest, 2.5, "the timeout fired late (\(longest) s for a 1 s timeout)")
+    }
+
     func testDroppedRequestIsResent() async throws {
         let setup = try await makeSetup(minTimeout: 1, recoveryTimeout: 10)
         try await setup.importer.connect()

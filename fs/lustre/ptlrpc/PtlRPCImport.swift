@@ -73,7 +73,9 @@ public final class PtlRPCImport: Sendable {
         var reconnecting = false
         var waiters: [UInt64: CheckedContinuation<Void, Error>] = [:]
         /// Attempts in flight, failed at once when the connection is lost.
-        var attempts: [UInt64: EventLoopPromise<PtlRPCMessage>] = [:]
+        var attempts: [UInt64: Attempt] = [:]
+        /// When the timeout sweep is due, nil when none is scheduled.
+        var sweepAt: NIODeadline?
         var inflightXids: Set<UInt64> = []
         var highestXid: UInt64 = 0
         var lastCommitted: UInt64 = 0
@@ -88,6 +90,13 @@ public final class PtlRPCImport: Sendable {
         var lastReplayTransno: UInt64 = 0
         /// Wall-clock seconds of the last reply (`imp_last_reply_time`), 0 before any.
         var lastReplyTime: Int64 = 0
+    }
+
+    /// One send waiting for its reply, failed when its deadline passes.
+    private struct Attempt {
+        var reply: EventLoopPromise<PtlRPCMessage>
+        var deadline: NIODeadline
+        var seconds: UInt32
     }
 
     /// A request kept for replay, with its bulk data pinned as Lustre pins pages until commit.
@@ -151,7 +160,7 @@ public final class PtlRPCImport: Sendable {
                 state.waiters = [:]
                 state.attempts = [:]
             }
-            return (Array(state.waiters.values), Array(state.attempts.values))
+            return (Array(state.waiters.values), state.attempts.values.map(\.reply))
         }
         let error = LustreError(errno: ESHUTDOWN, "import to \(targetName) closed")
         for waiter in waiters { waiter.resume(throwing: error) }
@@ -394,20 +403,18 @@ public final class PtlRPCImport: Sendable {
         case nil:
             break
         }
-        let inflight = state.withLock { state in
-            state.attempts[message.xid] = promise
-            return state.attempts.count
-        }
-        configuration.stats?.sent(inflight: inflight)
         let timeout = Double(message.timeout)
-        let timer = loop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) {
-            promise.fail(LustreError.timedOut("\(self.targetName): no reply to xid \(message.xid) in \(Int(timeout)) s"))
+        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+        let (inflight, armSweep) = state.withLock { state -> (Int, Bool) in
+            state.attempts[message.xid] = Attempt(reply: promise, deadline: deadline, seconds: message.timeout)
+            return (state.attempts.count, Self.claimSweep(&state, deadline))
         }
+        if armSweep { scheduleSweep(at: deadline, on: loop) }
+        configuration.stats?.sent(inflight: inflight)
         let sent = Self.now()
         lnet.put(to: target, portal: configuration.portals.request, matchBits: message.xid,
                  payload: message.encoded()).whenFailure { promise.fail($0) }
         defer {
-            timer.cancel()
             lnet.unlink(replyMD)
             if let bulkMD { lnet.unlink(bulkMD) }
             bulkArrived?.fail(LustreError(errno: ECANCELED, "attempt over"))
@@ -431,6 +438,47 @@ public final class PtlRPCImport: Sendable {
         } catch {
             throw LNetInstance.lustreError(error, "\(targetName) xid \(message.xid)")
         }
+    }
+
+    // MARK: Reply timeouts
+
+    /// Whether an attempt due at `deadline` needs the sweep scheduled: none is,
+    /// or the one scheduled comes later. Attempts share one NIO timer rather
+    /// than each scheduling and cancelling its own, which from a task thread
+    /// costs a wake-up of the event loop per request.
+    private static func claimSweep(_ state: inout State, _ deadline: NIODeadline) -> Bool {
+        if let due = state.sweepAt, due <= deadline { return false }
+        state.sweepAt = deadline
+        return true
+    }
+
+    private func scheduleSweep(at deadline: NIODeadline, on loop: EventLoop) {
+        loop.scheduleTask(deadline: deadline) { [weak self] in self?.sweepTimeouts(on: loop) }
+    }
+
+    /// Fails the attempts past their deadline and schedules the sweep again
+    /// for the earliest deadline left.
+    private func sweepTimeouts(on loop: EventLoop) {
+        let now = NIODeadline.now()
+        let (expired, next) = state.withLock { state -> ([(UInt64, Attempt)], NIODeadline?) in
+            var expired: [(UInt64, Attempt)] = []
+            var next: NIODeadline?
+            for (xid, attempt) in state.attempts {
+                if attempt.deadline <= now {
+                    expired.append((xid, attempt))
+                } else if next.map({ attempt.deadline < $0 }) ?? true {
+                    next = attempt.deadline
+                }
+            }
+            // A sweep scheduled for an earlier deadline (a shorter timeout) ran already or still will.
+            if let due = state.sweepAt, due > now, next.map({ due <= $0 }) ?? true { return (expired, nil) }
+            state.sweepAt = next
+            return (expired, next)
+        }
+        for (xid, attempt) in expired {
+            attempt.reply.fail(LustreError.timedOut("\(targetName): no reply to xid \(xid) in \(attempt.seconds) s"))
+        }
+        if let next { scheduleSweep(at: next, on: loop) }
     }
 
     // MARK: Connection management
@@ -546,7 +594,7 @@ public final class PtlRPCImport: Sendable {
             guard state.status == .full else { return [] }
             state.status = .disconnected
             defer { state.attempts = [:] }
-            return Array(state.attempts.values)
+            return state.attempts.values.map(\.reply)
         }
         CDEBUG(.ha, "\(targetName): connection to \(target.nid) lost: \(reason)")
         let error = LustreError(errno: ECONNRESET, "connection to \(targetName) lost")
