@@ -109,10 +109,15 @@ public struct PtlRPCMessage: Sendable, Equatable {
               let transno = input.readInteger(endianness: .little, as: UInt64.self),
               let lastCommitted = input.readInteger(endianness: .little, as: UInt64.self),
               let lastXid = input.readInteger(endianness: .little, as: UInt64.self),
-              let handle = input.readInteger(endianness: .little, as: UInt64.self),
-              let job = input.readBytes(length: 32),
-              let count = input.readInteger(endianness: .little, as: UInt32.self)
+              let handle = input.readInteger(endianness: .little, as: UInt64.self)
         else { throw .protocolError("truncated PtlRPC message (\(input.readableBytes) bytes)") }
+        // The job id is read in place, not through an array: this runs for every request and reply.
+        let jobLength = input.withUnsafeReadableBytes { $0.prefix(32).firstIndex(of: 0) ?? min(32, $0.count) }
+        let jobID = jobLength == 0 ? "" : input.getString(at: input.readerIndex, length: jobLength) ?? ""
+        input.moveReaderIndex(forwardBy: 32)
+        guard let count = input.readInteger(endianness: .little, as: UInt32.self) else {
+            throw .protocolError("truncated PtlRPC message (\(input.readableBytes) bytes)")
+        }
         guard magic == Self.magic else {
             throw .protocolError("bad PtlRPC magic 0x\(String(magic, radix: 16))")
         }
@@ -122,17 +127,14 @@ public struct PtlRPCMessage: Sendable, Equatable {
         guard count <= Self.maxBuffers else {
             throw .protocolError("PtlRPC message with \(count) buffers (at most \(Self.maxBuffers))")
         }
-        var lengths: [Int] = []
-        lengths.reserveCapacity(Int(count))
-        for _ in 0..<count {
-            guard let length = input.readInteger(endianness: .little, as: UInt32.self) else {
-                throw .protocolError("truncated PtlRPC buffer lengths")
-            }
-            lengths.append(Int(length))
+        // The lengths are read from a slice (no array of them): this runs for every request and reply.
+        guard var lengths = input.readSlice(length: 4 * Int(count)) else {
+            throw .protocolError("truncated PtlRPC buffer lengths")
         }
         var buffers: [ByteBuffer] = []
-        buffers.reserveCapacity(lengths.count)
-        for length in lengths {
+        buffers.reserveCapacity(Int(count))
+        while let length32 = lengths.readInteger(endianness: .little, as: UInt32.self) {
+            let length = Int(length32)
             guard length <= input.readableBytes, Self.padded(length) <= input.readableBytes + 7,
                   let buffer = input.readSlice(length: length)
             else { throw .protocolError("PtlRPC buffer of \(length) bytes overruns the message") }
@@ -152,7 +154,7 @@ public struct PtlRPCMessage: Sendable, Equatable {
         self.lastCommitted = lastCommitted
         self.lastXid = lastXid
         self.handle = handle
-        self.jobID = String(decoding: job.prefix { $0 != 0 }, as: UTF8.self)
+        self.jobID = jobID
         self.buffers = buffers
     }
 
