@@ -3,20 +3,22 @@ import Synchronization
 /// The queue between LNet delivering requests and a service's handler tasks.
 ///
 /// Pushing never blocks (it runs on an event loop); a handler waiting in
-/// `pop` is resumed directly with the item. Memory stays bounded because LNet
+/// `pop` is resumed directly with the item. Waiters are unsafe continuations:
+/// each is resumed exactly once (by `push` or `close`, after leaving the
+/// list under the lock), and a checked one costs an allocation per request. Memory stays bounded because LNet
 /// stops reading a connection whose delivered messages are not yet released.
 final class RequestQueue<Item: Sendable>: Sendable {
     private struct State {
         var items: [Item] = []
         var head = 0
-        var waiters: [CheckedContinuation<Item?, Never>] = []
+        var waiters: [UnsafeContinuation<Item?, Never>] = []
         var closed = false
     }
 
     private let state = Mutex(State())
 
     func push(_ item: Item) {
-        let waiter = state.withLock { state -> CheckedContinuation<Item?, Never>? in
+        let waiter = state.withLock { state -> UnsafeContinuation<Item?, Never>? in
             if state.closed { return nil }
             if !state.waiters.isEmpty { return state.waiters.removeLast() }
             state.items.append(item)
@@ -28,7 +30,7 @@ final class RequestQueue<Item: Sendable>: Sendable {
     /// The next item, or nil once the queue is closed and drained.
     func pop() async -> Item? {
         if let item = state.withLock({ Self.take(&$0) }) { return item }
-        return await withCheckedContinuation { continuation in
+        return await withUnsafeContinuation { continuation in
             let ready = state.withLock { state -> Item?? in
                 if let item = Self.take(&state) { return .some(item) }
                 if state.closed { return .some(nil) }
@@ -40,7 +42,7 @@ final class RequestQueue<Item: Sendable>: Sendable {
     }
 
     func close() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Item?, Never>] in
+        let waiters = state.withLock { state -> [UnsafeContinuation<Item?, Never>] in
             state.closed = true
             defer { state.waiters = [] }
             return state.waiters
