@@ -44,6 +44,29 @@ final class LODDestroyTests: XCTestCase {
         XCTAssertEqual(segments(fixture), 0, "log segments left after every record was cancelled")
     }
 
+    func testADestroyWaitsForTheMDTToCommitItsOperation() async throws {
+        let fixture = try await makeLODFixture()
+        let lod = try await fixture.startLOD()
+        let objects = try await lod.allocate(for: lodFID(1), layout: lodLayout(count: 2)).objects
+        lod.mdtCommitted(10)
+        try await lod.destroy(objects, of: lodFID(1), committingWith: 12)
+        // Transno 12 is not committed: were the MDS to crash now and lose it, the file would
+        // still exist, so its objects must too.
+        try await Task.sleep(for: .milliseconds(500))
+        XCTAssertEqual(lod.pendingDestroyCount, 2)
+        for object in objects { XCTAssertTrue(fixture.objectExists(object.id, on: Int(object.ostIndex))) }
+        lod.mdtCommitted(11)
+        try await Task.sleep(for: .milliseconds(300))
+        for object in objects { XCTAssertTrue(fixture.objectExists(object.id, on: Int(object.ostIndex))) }
+        lod.mdtCommitted(12)
+        await lodWait(15, "destroy committed") { lod.pendingDestroyCount == 0 }
+        for object in objects { XCTAssertFalse(fixture.objectExists(object.id, on: Int(object.ostIndex))) }
+        // A checkpoint makes the record durable before the MDT trims its log; then it is gone.
+        try await lod.checkpoint()
+        XCTAssertEqual(try OSPSyncLog.liveRecords(directory: "\(fixture.mdtRoot)/\(LODDevice.syncLogDirectory)").count, 0)
+        await lod.stop()
+    }
+
     func testDestroyLogIsReplayedAfterACrash() async throws {
         let fixture = try await makeLODFixture()
         let first = try await fixture.startLOD()

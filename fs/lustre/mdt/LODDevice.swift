@@ -80,6 +80,10 @@ public final class LODDevice: MDTObjectAllocator {
         var replayDone = false
         var started = false
         var stopped = false
+        /// The MDT's `lastCommitted` as last told, and destroys waiting for it to reach the
+        /// transno of their operation.
+        var mdtCommitted: UInt64 = 0
+        var awaitingCommit: [(transno: UInt64, items: [(ostIndex: UInt32, destroy: PendingDestroy)])] = []
     }
 
     /// The MDT root holding `lov_objid` and the destroy log.
@@ -334,6 +338,29 @@ public final class LODDevice: MDTObjectAllocator {
     }
 
     public func destroy(_ objects: [LayoutObject], of fid: LustreFID) async throws(LustreError) {
+        try await destroy(objects, of: fid, committingWith: nil)
+    }
+
+    /// Lustre's osp_sync sends a destroy only once the MDT transaction that logged it has
+    /// committed; so here: the record is written to the destroy log at once (made durable by the
+    /// next sync or checkpoint, the MDT log holding the destroy meanwhile) and sent when the MDT
+    /// reports `transno` committed. The unlink's reply waits for neither.
+    public func destroy(_ objects: [LayoutObject], of fid: LustreFID, committingWith transno: UInt64) async throws(LustreError) {
+        try await destroy(objects, of: fid, committingWith: Optional(transno))
+    }
+
+    public func mdtCommitted(_ transno: UInt64) {
+        let ready = state.withLock { state -> [(ostIndex: UInt32, destroy: PendingDestroy)] in
+            guard transno > state.mdtCommitted else { return [] }
+            state.mdtCommitted = transno
+            let due = state.awaitingCommit.filter { $0.transno <= transno }
+            state.awaitingCommit.removeAll { $0.transno <= transno }
+            return due.flatMap(\.items)
+        }
+        dispatch(ready)
+    }
+
+    private func destroy(_ objects: [LayoutObject], of fid: LustreFID, committingWith transno: UInt64?) async throws(LustreError) {
         guard !objects.isEmpty else { return }
         if let bad = objects.first(where: { $0.ostIndex > LODObjectIDFile.maxOSTIndex }) {
             throw .invalid("\(name): destroy of \(bad.id) on OST index \(bad.ostIndex) (above \(LODObjectIDFile.maxOSTIndex))")
@@ -343,9 +370,15 @@ public final class LODDevice: MDTObjectAllocator {
         }
         let now = UInt64(clamping: WallClock.now().seconds)
         let records = objects.map { OSPSyncRecord(ostIndex: $0.ostIndex, object: $0.id, parent: fid, time: now) }
-        let ids = try await log.append(records)
+        let ids = try await log.append(records, durable: transno == nil)
         noteLogged(objects)
-        dispatch(zip(objects, ids).map { ($0.ostIndex, ($1, $0.id)) })
+        let items = zip(objects, ids).map { (ostIndex: $0.ostIndex, destroy: ($1, $0.id)) }
+        let sendNow = state.withLock { state -> Bool in
+            guard let transno, transno > state.mdtCommitted else { return true }
+            state.awaitingCommit.append((transno, items))
+            return false
+        }
+        if sendNow { dispatch(items) }
     }
 
     /// Objects handed out are in the MDT's log now (or their destroy is in the destroy log).
@@ -469,6 +502,8 @@ public final class LODDevice: MDTObjectAllocator {
 
     public func checkpoint() async throws(LustreError) {
         try await writeObjectIDFile()
+        // The MDT trims its log next: the destroys it held must be durable here by then.
+        if let log = state.withLock({ $0.log }) { try await log.sync() }
     }
 
     public func ostStatfs() async -> [(index: UInt32, statfs: ObdStatfs?)] {
@@ -480,7 +515,9 @@ public final class LODDevice: MDTObjectAllocator {
 
     /// Destroys logged and not yet committed on their OSTs.
     public var pendingDestroyCount: Int {
-        let (osps, unassigned) = state.withLock { ($0.osps, $0.unassigned.values.reduce(0) { $0 + $1.count }) }
+        let (osps, unassigned) = state.withLock {
+            ($0.osps, $0.unassigned.values.reduce(0) { $0 + $1.count } + $0.awaitingCommit.reduce(0) { $0 + $1.items.count })
+        }
         return osps.reduce(unassigned) { $0 + $1.pendingDestroyCount }
     }
 

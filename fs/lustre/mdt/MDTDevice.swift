@@ -130,6 +130,7 @@ public final class MDTDevice: Sendable {
             return true
         }
         guard advanced else { return }
+        allocator.mdtCommitted(committed)
         for callback in callbacks.withLock({ $0 }) { callback(committed) }
     }
 
@@ -252,9 +253,16 @@ public final class MDTDevice: Sendable {
         default:
             break
         }
+        // Live, the record was just appended: the last transno appended is its own or a later
+        // one, whose commit covers it.
+        let transno = replay ? 0 : log.lastTransno
         for (fid, objects) in destroy where !objects.isEmpty {
             do throws(LustreError) {
-                try await allocator.destroy(objects, of: fid)
+                if replay {
+                    try await allocator.destroy(objects, of: fid)
+                } else {
+                    try await allocator.destroy(objects, of: fid, committingWith: transno)
+                }
             } catch {
                 CDEBUG(.warning, "\(target): destroy of the objects of \(fid) failed: \(error)")
             }

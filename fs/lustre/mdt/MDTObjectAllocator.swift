@@ -11,6 +11,13 @@ public protocol MDTObjectAllocator: Sendable {
     /// Makes the destruction of these objects durable (persistent llog) and performs it in the
     /// background; idempotent (replaying the same request is harmless).
     func destroy(_ objects: [LayoutObject], of fid: LustreFID) async throws(LustreError)
+    /// `destroy` for an operation whose MDT log record has transno `transno`: its objects must
+    /// not go before that record is committed (were it lost in a crash, the file would still
+    /// exist), and until then the MDT log, which replay reads, already holds the destroy, so the
+    /// allocator need not make its own record durable before returning (`checkpoint` does).
+    func destroy(_ objects: [LayoutObject], of fid: LustreFID, committingWith transno: UInt64) async throws(LustreError)
+    /// The MDT's `lastCommitted` advanced to `transno`.
+    func mdtCommitted(_ transno: UInt64)
     /// During MDT log replay at start: these objects are in use (bumps lov_objid).
     func noteInUse(_ objects: [LayoutObject])
     /// Objects handed out by `allocate` whose file's log record has just been appended (called
@@ -34,4 +41,10 @@ extension MDTObjectAllocator {
     public func noteLogged(_ objects: [LayoutObject]) {}
     /// Default: nothing to reconcile.
     public func replayFinished() async {}
+    /// Default: destroyed at once, durably.
+    public func destroy(_ objects: [LayoutObject], of fid: LustreFID, committingWith transno: UInt64) async throws(LustreError) {
+        try await destroy(objects, of: fid)
+    }
+    /// Default: commits do not matter.
+    public func mdtCommitted(_ transno: UInt64) {}
 }

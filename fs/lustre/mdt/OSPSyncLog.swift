@@ -99,8 +99,9 @@ final class OSPSyncLog: Sendable {
 
     // MARK: Appending
 
-    /// Appends `records` and returns once they are durable, with where each landed.
-    func append(_ records: [OSPSyncRecord]) async throws(LustreError) -> [OSPSyncRecordID] {
+    /// Appends `records` and returns, once they are durable unless `durable` is false (then the
+    /// next `sync()` or durable append covers them), with where each landed.
+    func append(_ records: [OSPSyncRecord], durable: Bool = true) async throws(LustreError) -> [OSPSyncRecordID] {
         guard !records.isEmpty else { return [] }
         var ids: [OSPSyncRecordID] = []
         ids.reserveCapacity(records.count)
@@ -147,11 +148,20 @@ final class OSPSyncLog: Sendable {
             throw failure
         }
         let segmentsWritten = Set(ids.map(\.segment))
+        guard durable else {
+            syncState.withLock { $0.dirtySegments.formUnion(segmentsWritten) }
+            return ids
+        }
         if let error = await commit(segments: segmentsWritten) {
             cancelReservations(ids)
             throw error
         }
         return ids
+    }
+
+    /// Makes every record appended so far durable.
+    func sync() async throws(LustreError) {
+        if let error = await commit(segments: []) { throw error }
     }
 
     /// Seals the active segment and starts the next one (called with the state locked; a rare,
