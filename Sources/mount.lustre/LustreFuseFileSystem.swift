@@ -198,21 +198,31 @@ final class LustreFuseFileSystem: FuseOperations {
     func create(_ request: FuseRequest, parent: UInt64, name: String, mode: UInt32, file: FuseFileInfo) {
         serve(request) { [self] () throws(LustreError) in
             let credentials = credentials(request)
-            let opened = try await client.create(parent: try nodes.fid(of: parent), name: name,
-                                                 mode: mode | UInt32(S_IFREG), credentials: credentials, layout: nil,
-                                                 exclusive: file.flags & O_EXCL != 0,
-                                                 flags: file.flags & ~(O_CREAT | O_EXCL | O_TRUNC))
-            let handle = handles.add(OpenFile(file: opened, flags: file.flags))
-            let attributes: MDTAttributes
+            let parentFID = try nodes.fid(of: parent)
+            let flags = file.flags & ~(O_CREAT | O_EXCL | O_TRUNC)
+            // The kernel asks to create only after its lookup found no such name, so the create
+            // is exclusive: the file it makes is empty and the attributes of its open are whole,
+            // no getattr or OST glimpse needed. Another client may have made the name since; then,
+            // without O_EXCL, that file is opened (and truncated by O_TRUNC) as open(2) would.
+            let opened: LustreFile
+            var attributes: MDTAttributes
             do throws(LustreError) {
-                // A file this create made is empty: the MDS's attributes are whole, no OST glimpse needed.
-                attributes = file.flags & O_EXCL != 0
-                    ? try await client.mdc.getattr(opened.fid, credentials: credentials)
-                    : try await client.getattr(opened.fid, credentials: credentials)
+                opened = try await client.create(parent: parentFID, name: name, mode: mode | UInt32(S_IFREG),
+                                                 credentials: credentials, layout: nil, exclusive: true, flags: flags)
+                attributes = opened.openAttributes
             } catch {
-                if let open = handles.removeFile(handle) { try? await open.file.close() }
-                throw error
+                guard error.errno == EEXIST, file.flags & O_EXCL == 0 else { throw error }
+                opened = try await client.create(parent: parentFID, name: name, mode: mode | UInt32(S_IFREG),
+                                                 credentials: credentials, layout: nil, exclusive: false,
+                                                 flags: flags | (file.flags & O_TRUNC))
+                do throws(LustreError) {
+                    attributes = try await client.getattr(opened.fid, credentials: credentials)
+                } catch {
+                    try? await opened.close()
+                    throw error
+                }
             }
+            let handle = handles.add(OpenFile(file: opened, flags: file.flags))
             request.reply(create: entry(attributes), open: FuseOpenReply(handle: handle))
         }
     }

@@ -306,7 +306,7 @@ public final class LustreClient: Sendable {
             try? await mdc.close(handle: handle, size: nil, blocks: nil)
             throw error
         }
-        let file = LustreFile(client: self, inode: opened.inode, handle: handle, flags: flags)
+        let file = LustreFile(client: self, inode: opened.inode, handle: handle, flags: flags, openAttributes: attributes)
         track(file)
         do throws(LustreError) {
             // Revalidate the size on the OSTs: another client may have written since the MDS last heard.

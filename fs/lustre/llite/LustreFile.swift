@@ -17,6 +17,9 @@ public final class LustreFile: Sendable {
     public let flags: Int32
     /// The file's layout, with its objects (nil for a file without any).
     public var layout: LustreLayout? { inode.layout }
+    /// The MDS's attributes at open: whole for a file this open's create made (empty, nothing on
+    /// the OSTs yet); otherwise size and blocks are the MDS's (`size` asks the OSTs).
+    public let openAttributes: MDTAttributes
 
     private let client: LustreClient
     let inode: LLiteInode
@@ -27,8 +30,9 @@ public final class LustreFile: Sendable {
     }
     private let state = Mutex(State())
 
-    init(client: LustreClient, inode: LLiteInode, handle: UInt64, flags: Int32) {
+    init(client: LustreClient, inode: LLiteInode, handle: UInt64, flags: Int32, openAttributes: MDTAttributes) {
         self.client = client
+        self.openAttributes = openAttributes
         self.inode = inode
         self.handle = handle
         self.flags = flags
