@@ -86,10 +86,9 @@ struct PortalTable {
 
     @discardableResult
     mutating func unlink(_ handle: MDHandle) -> Bool {
-        if var entries = exact[handle.portal]?[handle.matchBits],
-           let index = entries.firstIndex(where: { $0.id == handle.id }) {
-            entries.remove(at: index)
-            exact[handle.portal]![handle.matchBits] = entries.isEmpty ? nil : entries
+        if let index = exact[handle.portal]?[handle.matchBits]?.firstIndex(where: { $0.id == handle.id }) {
+            exact[handle.portal]![handle.matchBits]!.remove(at: index)
+            if exact[handle.portal]![handle.matchBits]!.isEmpty { exact[handle.portal]![handle.matchBits] = nil }
             return true
         }
         if let index = wildcard[handle.portal]?.firstIndex(where: { $0.id == handle.id }) {
@@ -101,20 +100,18 @@ struct PortalTable {
 
     /// Finds the descriptor an operation lands in and consumes one use of it.
     mutating func match(portal: UInt32, matchBits: UInt64, from initiator: ProcessID) -> MemoryDescriptor? {
-        if var entries = exact[portal]?[matchBits],
-           let index = entries.firstIndex(where: { $0.md.peer == nil || $0.md.peer == initiator }) {
-            let md = Self.consume(&entries, at: index)
-            exact[portal]![matchBits] = entries.isEmpty ? nil : entries
+        // Entries are consumed in place in the tables (a copy of the list would be
+        // copied again on write): this runs for every message delivered.
+        if let index = exact[portal]?[matchBits]?.firstIndex(where: { $0.md.peer == nil || $0.md.peer == initiator }) {
+            let md = Self.consume(&exact[portal]![matchBits]!, at: index)
+            if exact[portal]![matchBits]!.isEmpty { exact[portal]![matchBits] = nil }
             return md
         }
-        guard var entries = wildcard[portal],
-              let index = entries.firstIndex(where: {
+        guard let index = wildcard[portal]?.firstIndex(where: {
                   ($0.matchBits == matchBits & ~$0.ignoreBits) && ($0.md.peer == nil || $0.md.peer == initiator)
               })
         else { return nil }
-        let md = Self.consume(&entries, at: index)
-        wildcard[portal] = entries
-        return md
+        return Self.consume(&wildcard[portal]!, at: index)
     }
 
     /// Uses up one operation of the entry's threshold, unlinking it at zero.
