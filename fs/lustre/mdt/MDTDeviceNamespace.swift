@@ -22,6 +22,7 @@ extension MDTDevice {
     /// The attributes of an inode; a regular file's size and blocks are those reported at close.
     func attributes(_ inode: MDTInode) throws(LustreError) -> MDTAttributes {
         let st = try inode.stat()
+        tree.oi.note(inode, st)
         var attributes = MDTAttributes()
         attributes.fid = inode.fid
         attributes.mode = st.st_mode
@@ -47,8 +48,15 @@ extension MDTDevice {
     }
 
     /// Looks `name` up in `directory`: the inode (cached in the OI) and its FID, nil if absent or
-    /// not yet labelled (a create in progress).
+    /// not yet labelled (a create in progress). An inode the OI holds open is found by the
+    /// number `fstatat` gives, without opening the name or reading its FID.
     func child(_ directory: MDTInode, _ name: String) throws(LustreError) -> MDTInode? {
+        var st = Glibc.stat()
+        if fstatat(directory.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+            if let known = tree.oi.cached(st) { return known }
+        } else if errno == ENOENT {
+            return nil
+        }
         guard let entry = try tree.entry(directory.fd, name) else { return nil }
         guard let fid = entry.fid else {
             Glibc.close(entry.fd)
@@ -59,6 +67,7 @@ extension MDTDevice {
             return cached
         }
         let inode = MDTInode(fd: entry.fd, fid: fid, type: entry.st.st_mode & UInt32(S_IFMT))
+        inode.inodeNumber.store(UInt64(entry.st.st_ino), ordering: .relaxed)
         tree.oi.remember(inode)
         return inode
     }

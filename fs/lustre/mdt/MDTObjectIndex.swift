@@ -26,11 +26,30 @@ final class MDTObjectIndex: Sendable {
     /// A descriptor of the target's root directory, for `open_by_handle_at`.
     let mountFD: Int32
     private let buckets: [Int32]
-    private let cache = Mutex<[LustreFID: MDTInode]>([:])
+    private let cache = Mutex(Cache())
+    /// The device of the target's filesystem (inode numbers are unique within it).
+    private let device: UInt64
+
+    /// Open inodes by FID, and those whose number is known by inode number, for lookups that
+    /// find a name's inode with one `fstatat`: while an inode is held open here its number
+    /// cannot be reused, so a name with that number is that inode.
+    private struct Cache {
+        var byFID: [LustreFID: MDTInode] = [:]
+        var byNumber: [UInt64: MDTInode] = [:]
+
+        mutating func drop(_ inode: MDTInode) {
+            inode.stopCaching()
+            let number = inode.inodeNumber.load(ordering: .relaxed)
+            if number != 0, byNumber[number] === inode { byNumber.removeValue(forKey: number) }
+        }
+    }
 
     /// Opens (creating if needed) `oi/` under the target root `rootFD`.
     init(rootFD: Int32) throws(LustreError) {
         mountFD = rootFD
+        var st = Glibc.stat()
+        guard fstat(rootFD, &st) == 0 else { throw LustreError.fromErrno("stat the target root") }
+        device = UInt64(st.st_dev)
         if mkdirat(rootFD, "oi", 0o700) != 0 && errno != EEXIST { throw LustreError.fromErrno("mkdir oi") }
         var fds: [Int32] = []
         for bucket in 0..<Self.bucketCount {
@@ -113,7 +132,7 @@ final class MDTObjectIndex: Sendable {
     /// The inode of `fid`: from the cache, else through its record. Nil when there is no record
     /// or the recorded inode is gone (a stale record).
     func inode(_ fid: LustreFID) throws(LustreError) -> MDTInode? {
-        if let cached = cache.withLock({ $0[fid] }) { return cached }
+        if let cached = cache.withLock({ $0.byFID[fid] }) { return cached }
         guard let handle = try handle(of: fid) else { return nil }
         let fd: Int32
         switch MDTSyscalls.open(handle: handle, mountFD: mountFD, flags: O_PATH | O_CLOEXEC | O_NOFOLLOW) {
@@ -128,23 +147,53 @@ final class MDTObjectIndex: Sendable {
             return nil
         }
         let inode = MDTInode(fd: fd, fid: fid, type: st.st_mode & UInt32(S_IFMT))
+        inode.inodeNumber.store(UInt64(st.st_ino), ordering: .relaxed)
         remember(inode)
         return inode
     }
 
-    /// Caches an inode opened by other means (lookup, create).
+    /// Caches an inode opened by other means (lookup, create), replacing any other for its FID.
+    /// The root stays (`MDTTree.root` is the one that keeps the root's values).
     func remember(_ inode: MDTInode) {
         cache.withLock { cache in
-            if cache.count >= Self.cacheCapacity {
-                for key in cache.keys.prefix(Self.cacheCapacity / 8) { cache.removeValue(forKey: key) }
+            if cache.byFID.count >= Self.cacheCapacity {
+                var evicted: [LustreFID] = []
+                for (fid, old) in cache.byFID where fid != MDTFIDSequencer.rootFID {
+                    cache.drop(old)
+                    evicted.append(fid)
+                    if evicted.count >= Self.cacheCapacity / 8 { break }
+                }
+                for fid in evicted { cache.byFID.removeValue(forKey: fid) }
             }
-            cache[inode.fid] = inode
+            if let old = cache.byFID.updateValue(inode, forKey: inode.fid), old !== inode { cache.drop(old) }
+            let number = inode.inodeNumber.load(ordering: .relaxed)
+            if number != 0 { cache.byNumber[number] = inode }
         }
     }
 
-    func cached(_ fid: LustreFID) -> MDTInode? { cache.withLock { $0[fid] } }
+    /// Records the inode number of `inode` (from its `stat`), so lookups find it by number.
+    func note(_ inode: MDTInode, _ st: Glibc.stat) {
+        guard inode.inodeNumber.load(ordering: .relaxed) == 0 else { return }
+        let number = UInt64(st.st_ino)
+        inode.inodeNumber.store(number, ordering: .relaxed)
+        cache.withLock { cache in
+            if cache.byFID[inode.fid] === inode { cache.byNumber[number] = inode }
+        }
+    }
 
-    func forget(_ fid: LustreFID) { _ = cache.withLock { $0.removeValue(forKey: fid) } }
+    func cached(_ fid: LustreFID) -> MDTInode? { cache.withLock { $0.byFID[fid] } }
+
+    /// The cached inode that `st` (a `stat` of some name) describes, if any.
+    func cached(_ st: Glibc.stat) -> MDTInode? {
+        guard UInt64(st.st_dev) == device else { return nil }
+        return cache.withLock { $0.byNumber[UInt64(st.st_ino)] }
+    }
+
+    func forget(_ fid: LustreFID) {
+        cache.withLock { cache in
+            if let old = cache.byFID.removeValue(forKey: fid) { cache.drop(old) }
+        }
+    }
 
     /// Every FID with a record (for the checker), bucket by bucket.
     func allRecords() throws(LustreError) -> [LustreFID] {

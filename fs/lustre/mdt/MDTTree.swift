@@ -94,14 +94,43 @@ final class MDTTree: Sendable {
         }
     }
 
-    /// An xattr of the inode, nil when absent.
+    /// An xattr of the inode, nil when absent; the MDT's own (size, layout, names) from what the
+    /// inode remembers when it can.
     func xattr(_ inode: MDTInode, _ name: String) throws(LustreError) -> [UInt8]? {
+        let slot = cachedSlot(name)
+        var generation: UInt64 = 0
+        if let slot {
+            let known = inode.cached(slot)
+            if let value = known.value { return value }
+            generation = known.generation
+        }
         switch MDTSyscalls.getxattr(inode.path, name) {
-        case .success(let bytes): return bytes
+        case .success(let bytes):
+            if let slot { inode.fill(slot, bytes, generation: generation) }
+            return bytes
         case .failure(let error):
-            if error.errno == ENODATA { return nil }
+            if error.errno == ENODATA {
+                if let slot { inode.fill(slot, nil, generation: generation) }
+                return nil
+            }
             throw error.adding(context: "\(inode.fid)")
         }
+    }
+
+    /// The slot in which an inode remembers the xattr `name`, nil for one it does not keep.
+    func cachedSlot(_ name: String) -> MDTInode.CachedXattr? {
+        if name == somName { return .sizeOnMDS }
+        if name == lovName { return .layout }
+        if name == linkName { return .links }
+        return nil
+    }
+
+    /// Remembers the MDT xattrs of an inode `finish` just labelled from `r`.
+    private func labelled(_ inode: MDTInode, _ r: MDTCreateRecord) -> MDTInode {
+        inode.stored(.links, MDTLinkXattr.encode([MDTLink(parent: r.parent, name: r.name)]), succeeded: true)
+        inode.stored(.layout, r.layout.isEmpty ? nil : r.layout, succeeded: true)
+        inode.stored(.sizeOnMDS, nil, succeeded: true)
+        return inode
     }
 
     func links(of inode: MDTInode) throws(LustreError) -> [MDTLink] {
@@ -180,6 +209,7 @@ final class MDTTree: Sendable {
         case .setxattr(let fid, let name, let value):
             guard let inode = try oi.inode(fid) else { return nil }
             let rc = value.map { MDTSyscalls.setxattr(inode.path, name, $0) } ?? MDTSyscalls.removexattr(inode.path, name)
+            if let slot = cachedSlot(name) { inode.stored(slot, value, succeeded: rc == 0 || (value == nil && rc == ENODATA)) }
             guard rc == 0 || (value == nil && rc == ENODATA) else { throw LustreError(errno: rc, "xattr \(name) of \(fid)") }
         case .destroyOrphan(let fid, _):
             try removeHoldingNames(fid, isDirectory: false)
@@ -203,7 +233,7 @@ final class MDTTree: Sendable {
                     // This create, cut short between making the inode and labelling it.
                     let fd = dup(occupant.fd)
                     try finish(fd: fd, r, useFD: false)
-                    let inode = MDTInode(fd: fd, fid: r.fid, type: type)
+                    let inode = labelled(MDTInode(fd: fd, fid: r.fid, type: type), r)
                     oi.remember(inode)
                     return inode
                 }
@@ -244,7 +274,7 @@ final class MDTTree: Sendable {
                 throw error
             }
         }
-        let inode = MDTInode(fd: fd, fid: r.fid, type: type)
+        let inode = labelled(MDTInode(fd: fd, fid: r.fid, type: type), r)
         oi.remember(inode)
         return inode
     }
@@ -329,7 +359,9 @@ final class MDTTree: Sendable {
     }
 
     func setLinks(_ inode: MDTInode, _ links: [MDTLink]) throws(LustreError) {
-        let rc = MDTSyscalls.setxattr(inode.path, linkName, MDTLinkXattr.encode(links))
+        let value = MDTLinkXattr.encode(links)
+        let rc = MDTSyscalls.setxattr(inode.path, linkName, value)
+        inode.stored(.links, value, succeeded: rc == 0)
         guard rc == 0 else { throw LustreError(errno: rc, "set the names of \(inode.fid)") }
     }
 
@@ -345,7 +377,9 @@ final class MDTTree: Sendable {
             guard chmod(inode.path, change.mode & 0o7777) == 0 else { throw LustreError.fromErrno("chmod \(inode.fid)") }
         }
         if change.valid.contains(.size) && inode.isRegular {
-            let rc = MDTSyscalls.setxattr(inode.path, somName, MDTSizeOnMDS(size: change.size, blocks: blocks).encoded())
+            let value = MDTSizeOnMDS(size: change.size, blocks: blocks).encoded()
+            let rc = MDTSyscalls.setxattr(inode.path, somName, value)
+            inode.stored(.sizeOnMDS, value, succeeded: rc == 0)
             guard rc == 0 else { throw LustreError(errno: rc, "set the size of \(inode.fid)") }
         }
         let times = change.valid.intersection([.atime, .mtime])
