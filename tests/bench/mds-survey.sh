@@ -2,7 +2,8 @@
 # MDS benchmark: mds-survey's create, lookup, getattr, setattr (chmod) and destroy (unlink)
 # rates over RPC against a running lustre-mds with two OSTs (files with no objects, stripe count
 # 0, and with one object each, stripe count 1), beside the same operations on raw ext4 on the
-# same disk (open(O_CREAT)/close, fstatat, stat, chmod, unlink), from the same harness, the same
+# same disk (open(O_CREAT)/close, fstatat, stat, chmod, unlink; as root on an ext4 image formatted
+# and loop-mounted as the MDT's is), from the same harness, the same
 # threads and files, in one run. Each figure is the median of ROUNDS rounds, every round
 # measuring everything once. The target: MDS creates >= 0.5 of raw ext4 creates.
 # Prints a table, `RESULT mds-survey <figure> <ops/s> ops/s` and `RATIO mds-survey <figure>
@@ -31,7 +32,7 @@ finish() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do for _ in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$p" 2>/dev/null; done
     wait 2>/dev/null
-    for m in "$dir"/run/mnt/*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+    for m in "$dir"/run/mnt/* "$dir/ext4"; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
     rm -rf "$dir"
 }
 trap finish EXIT
@@ -72,8 +73,17 @@ wait_log "$dir/oss1.log" "serving bench-OST0001"
 wait_log "$dir/mds.log" "registered bench-OST0001"
 sleep 2   # the MDS connects to the OSTs and fills its precreated pools
 
+# The baseline: as root, an ext4 image formatted as mkfs.lustre formats an MDT (1 KiB inodes, one
+# per 4 KiB, dir_index) and loop-mounted like the MDT's, so both go through a loop device to the
+# same disk; otherwise a directory beside the targets.
 local_dir=$dir/ext4
 mkdir -p "$local_dir"
+if [ "$(id -u)" = 0 ]; then
+    truncate -s $((2048 * 1024 * 1024)) "$dir/ext4.img"
+    mkfs.ext4 -q -F -I 1024 -i 4096 -O dir_index -E lazy_itable_init=0,lazy_journal_init=0 "$dir/ext4.img" &&
+        mount -o loop "$dir/ext4.img" "$local_dir" ||
+        { echo "mds-survey.sh: cannot make the ext4 baseline image" >&2; exit 1; }
+fi
 declare -A samples
 record() { # label logfile
     for op in $OPS; do
