@@ -20,8 +20,11 @@ extension MDTDevice {
             return try attributes(try inode(up))
         }
         try MDTPermission.checkName(name)
-        guard let found = try child(directory, name) else { throw LustreError(errno: ENOENT, "\(name) in \(parent)") }
-        return try attributes(found)
+        var entryStat: Glibc.stat?
+        guard let found = try child(directory, name, stat: &entryStat) else {
+            throw LustreError(errno: ENOENT, "\(name) in \(parent)")
+        }
+        return try attributes(found, stat: entryStat)
     }
 
     /// A file's layout (with its objects), or a directory's default layout; nil if none.

@@ -20,8 +20,10 @@ extension MDTDevice {
     }
 
     /// The attributes of an inode; a regular file's size and blocks are those reported at close.
-    func attributes(_ inode: MDTInode) throws(LustreError) -> MDTAttributes {
-        let st = try inode.stat()
+    /// `known`: a `stat` of the inode the caller just made.
+    func attributes(_ inode: MDTInode, stat known: Glibc.stat? = nil) throws(LustreError) -> MDTAttributes {
+        let st: Glibc.stat
+        if let known { st = known } else { st = try inode.stat() }
         tree.oi.note(inode, st)
         var attributes = MDTAttributes()
         attributes.fid = inode.fid
@@ -51,9 +53,18 @@ extension MDTDevice {
     /// not yet labelled (a create in progress). An inode the OI holds open is found by the
     /// number `fstatat` gives, without opening the name or reading its FID.
     func child(_ directory: MDTInode, _ name: String) throws(LustreError) -> MDTInode? {
+        var unused: Glibc.stat?
+        return try child(directory, name, stat: &unused)
+    }
+
+    /// `child`, and when the inode was found by number, the `stat` that found it.
+    func child(_ directory: MDTInode, _ name: String, stat found: inout Glibc.stat?) throws(LustreError) -> MDTInode? {
         var st = Glibc.stat()
         if fstatat(directory.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-            if let known = tree.oi.cached(st) { return known }
+            if let known = tree.oi.cached(st) {
+                found = st
+                return known
+            }
         } else if errno == ENOENT {
             return nil
         }

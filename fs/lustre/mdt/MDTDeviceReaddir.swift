@@ -36,13 +36,14 @@ extension MDTDevice {
                 let type = buffer[offset + 18]
                 let nameBytes = UnsafeRawBufferPointer(rebasing: buffer[(offset + 19)..<(offset + length)])
                 let name = String(decoding: nameBytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+                let number = buffer.load(fromByteOffset: offset, as: UInt64.self)   // d_ino
                 offset += length
                 if name == "." || name == ".." { continue }
-                let entryFID: LustreFID?
-                switch MDTSyscalls.getxattr(prefix + name, tree.lmaName, noFollow: true) {
-                case .success(let bytes): entryFID = try? MDTLMA(decoding: bytes).fid
-                case .failure: entryFID = nil   // gone meanwhile, or a create still in progress
+                var entryFID = tree.oi.cachedFID(number: number)
+                if entryFID == nil, case .success(let bytes) = MDTSyscalls.getxattr(prefix + name, tree.lmaName, noFollow: true) {
+                    entryFID = try? MDTLMA(decoding: bytes).fid
                 }
+                // No FID: gone meanwhile, or a create still in progress.
                 guard let entryFID else { continue }
                 entries.append(MDTDirEntry(name: name, fid: entryFID, type: type, cookie: UInt64(bitPattern: next)))
                 if entries.count == limit { return MDTDirPage(entries: entries, end: false) }

@@ -18,6 +18,10 @@ final class MDTInode: Sendable {
     let fid: LustreFID
     /// The `S_IFMT` bits of the inode.
     let type: UInt32
+    /// Whether `fd` is an `O_PATH` descriptor, which the f*xattr calls refuse: then xattrs go
+    /// through `path` (a procfs path walk each). Directories and regular files are held open
+    /// `O_RDONLY` (or as created, `O_WRONLY`) where the MDT can, so their xattrs cost no walk.
+    let isPathOnly: Bool
     /// The inode number once known (0 before), for `MDTObjectIndex`'s lookup by inode number.
     let inodeNumber = Atomic<UInt64>(0)
     private let remembered = Mutex(MDTInodeXattrs())
@@ -26,6 +30,7 @@ final class MDTInode: Sendable {
         self.fd = fd
         self.fid = fid
         self.type = type
+        isPathOnly = fcntl(fd, F_GETFL) & O_PATH != 0
     }
 
     deinit { Glibc.close(fd) }
@@ -35,6 +40,28 @@ final class MDTInode: Sendable {
     var isSymlink: Bool { type == UInt32(S_IFLNK) }
     /// Where path-taking calls (xattrs, chmod, utimensat) reach this inode.
     var path: String { MDTSyscalls.procPath(fd) }
+
+    /// Reads xattr `name` (`ENODATA` when absent).
+    func getxattr(_ name: String) -> Result<[UInt8], LustreError> {
+        isPathOnly ? MDTSyscalls.getxattr(path, name) : MDTSyscalls.fgetxattr(fd, name)
+    }
+
+    /// Sets xattr `name` (nil: removes it); 0 or the errno.
+    func setxattr(_ name: String, _ value: [UInt8]?) -> Int32 {
+        guard let value else { return isPathOnly ? MDTSyscalls.removexattr(path, name) : MDTSyscalls.fremovexattr(fd, name) }
+        return isPathOnly ? MDTSyscalls.setxattr(path, name, value) : MDTSyscalls.fsetxattr(fd, name, value)
+    }
+
+    /// Changes the permission bits; 0 or the errno.
+    func chmod(_ mode: UInt32) -> Int32 {
+        (isPathOnly ? Glibc.chmod(path, mode) : Glibc.fchmod(fd, mode)) == 0 ? 0 : errno
+    }
+
+    /// Sets access and modification times (`UTIME_OMIT` leaves one); 0 or the errno.
+    func setTimes(_ specs: [timespec]) -> Int32 {
+        let rc = isPathOnly ? utimensat(AT_FDCWD, path, specs, 0) : futimens(fd, specs)
+        return rc == 0 ? 0 : errno
+    }
 
     func stat() throws(LustreError) -> Glibc.stat {
         var st = Glibc.stat()

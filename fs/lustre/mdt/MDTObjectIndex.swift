@@ -146,7 +146,16 @@ final class MDTObjectIndex: Sendable {
             Glibc.close(fd)
             return nil
         }
-        let inode = MDTInode(fd: fd, fid: fid, type: st.st_mode & UInt32(S_IFMT))
+        let type = st.st_mode & UInt32(S_IFMT)
+        var held = fd
+        if type == UInt32(S_IFREG) || type == UInt32(S_IFDIR),
+           case .success(let readable) = MDTSyscalls.open(handle: handle, mountFD: mountFD, flags: O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW) {
+            // The same inode (the handle holds its generation), open so its xattrs need no
+            // procfs path walk.
+            Glibc.close(fd)
+            held = readable
+        }
+        let inode = MDTInode(fd: held, fid: fid, type: type)
         inode.inodeNumber.store(UInt64(st.st_ino), ordering: .relaxed)
         remember(inode)
         return inode
@@ -188,6 +197,10 @@ final class MDTObjectIndex: Sendable {
         guard UInt64(st.st_dev) == device else { return nil }
         return cache.withLock { $0.byNumber[UInt64(st.st_ino)] }
     }
+
+    /// The FID of the cached inode numbered `number`, if any (readdir: a directory entry's
+    /// number is that inode while the cache holds it open).
+    func cachedFID(number: UInt64) -> LustreFID? { cache.withLock { $0.byNumber[number]?.fid } }
 
     func forget(_ fid: LustreFID) {
         cache.withLock { cache in

@@ -14,6 +14,8 @@ enum MDTSyscalls {
     private typealias ListX = @convention(c) (UnsafePointer<CChar>, UnsafeMutablePointer<CChar>?, Int) -> Int
     private typealias RemoveX = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>) -> Int32
     private typealias FSetX = @convention(c) (Int32, UnsafePointer<CChar>, UnsafeRawPointer?, Int, Int32) -> Int32
+    private typealias FGetX = @convention(c) (Int32, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int
+    private typealias FRemoveX = @convention(c) (Int32, UnsafePointer<CChar>) -> Int32
     private typealias NameToHandle = @convention(c) (Int32, UnsafePointer<CChar>, UnsafeMutableRawPointer, UnsafeMutablePointer<Int32>, Int32) -> Int32
     private typealias OpenByHandle = @convention(c) (Int32, UnsafeMutableRawPointer, Int32) -> Int32
     private typealias GetDents = @convention(c) (Int32, UnsafeMutableRawPointer, Int) -> Int
@@ -24,6 +26,8 @@ enum MDTSyscalls {
     private static let setX = symbol("setxattr", SetX.self)
     private static let lsetX = symbol("lsetxattr", SetX.self)
     private static let fsetX = symbol("fsetxattr", FSetX.self)
+    private static let fgetX = symbol("fgetxattr", FGetX.self)
+    private static let fremoveX = symbol("fremovexattr", FRemoveX.self)
     private static let getX = symbol("getxattr", GetX.self)
     private static let lgetX = symbol("lgetxattr", GetX.self)
     private static let listX = symbol("listxattr", ListX.self)
@@ -55,6 +59,27 @@ enum MDTSyscalls {
         guard let fsetX else { return ENOTSUP }
         return value.withUnsafeBytes { fsetX(fd, name, $0.baseAddress, $0.count, 0) } == 0 ? 0 : errno
     }
+
+    /// Reads xattr `name` of the open (not `O_PATH`) file `fd`, like `getxattr`.
+    static func fgetxattr(_ fd: Int32, _ name: String) -> Result<[UInt8], LustreError> {
+        guard let fgetX else { return .failure(LustreError(errno: ENOTSUP, "fgetxattr")) }
+        var size = 256
+        while true {
+            var buffer = [UInt8](repeating: 0, count: size)
+            let n = buffer.withUnsafeMutableBytes { fgetX(fd, name, $0.baseAddress, $0.count) }
+            if n >= 0 { return .success(Array(buffer[0..<n])) }
+            let error = errno
+            if error == ERANGE && size < maxXattrSize { size = maxXattrSize; continue }
+            return .failure(LustreError(errno: error, "getxattr \(name)"))
+        }
+    }
+
+    /// Removes xattr `name` of the open (not `O_PATH`) file `fd`; 0 or the errno.
+    static func fremovexattr(_ fd: Int32, _ name: String) -> Int32 {
+        guard let fremoveX else { return ENOTSUP }
+        return fremoveX(fd, name) == 0 ? 0 : errno
+    }
+
 
     /// Reads xattr `name`; the value or the errno (`ENODATA` when absent).
     static func getxattr(_ path: String, _ name: String, noFollow: Bool = false) -> Result<[UInt8], LustreError> {

@@ -104,7 +104,7 @@ final class MDTTree: Sendable {
             if let value = known.value { return value }
             generation = known.generation
         }
-        switch MDTSyscalls.getxattr(inode.path, name) {
+        switch inode.getxattr(name) {
         case .success(let bytes):
             if let slot { inode.fill(slot, bytes, generation: generation) }
             return bytes
@@ -208,7 +208,7 @@ final class MDTTree: Sendable {
             try setattr(inode, change, blocks: blocks)
         case .setxattr(let fid, let name, let value):
             guard let inode = try oi.inode(fid) else { return nil }
-            let rc = value.map { MDTSyscalls.setxattr(inode.path, name, $0) } ?? MDTSyscalls.removexattr(inode.path, name)
+            let rc = inode.setxattr(name, value)
             if let slot = cachedSlot(name) { inode.stored(slot, value, succeeded: rc == 0 || (value == nil && rc == ENODATA)) }
             guard rc == 0 || (value == nil && rc == ENODATA) else { throw LustreError(errno: rc, "xattr \(name) of \(fid)") }
         case .destroyOrphan(let fid, _):
@@ -265,10 +265,12 @@ final class MDTTree: Sendable {
             default: rc = mknodat(dirFD, name, r.mode, dev_t(r.rdev))
             }
             guard rc == 0 else { throw LustreError.fromErrno("create \(r.name)") }
-            fd = openat(dirFD, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+            // A directory is held open for reading, so its xattrs need no procfs path.
+            let isDirectory = type == UInt32(S_IFDIR)
+            fd = openat(dirFD, name, (isDirectory ? O_RDONLY | O_DIRECTORY : O_PATH) | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { throw LustreError.fromErrno("open \(r.name)") }
             do throws(LustreError) {
-                try finish(fd: fd, r, useFD: false)
+                try finish(fd: fd, r, useFD: isDirectory)
             } catch {
                 Glibc.close(fd)
                 throw error
@@ -360,7 +362,7 @@ final class MDTTree: Sendable {
 
     func setLinks(_ inode: MDTInode, _ links: [MDTLink]) throws(LustreError) {
         let value = MDTLinkXattr.encode(links)
-        let rc = MDTSyscalls.setxattr(inode.path, linkName, value)
+        let rc = inode.setxattr(linkName, value)
         inode.stored(.links, value, succeeded: rc == 0)
         guard rc == 0 else { throw LustreError(errno: rc, "set the names of \(inode.fid)") }
     }
@@ -374,11 +376,12 @@ final class MDTTree: Sendable {
             }
         }
         if change.valid.contains(.mode) && !inode.isSymlink {
-            guard chmod(inode.path, change.mode & 0o7777) == 0 else { throw LustreError.fromErrno("chmod \(inode.fid)") }
+            let rc = inode.chmod(change.mode & 0o7777)
+            guard rc == 0 else { throw LustreError(errno: rc, "chmod \(inode.fid)") }
         }
         if change.valid.contains(.size) && inode.isRegular {
             let value = MDTSizeOnMDS(size: change.size, blocks: blocks).encoded()
-            let rc = MDTSyscalls.setxattr(inode.path, somName, value)
+            let rc = inode.setxattr(somName, value)
             inode.stored(.sizeOnMDS, value, succeeded: rc == 0)
             guard rc == 0 else { throw LustreError(errno: rc, "set the size of \(inode.fid)") }
         }
@@ -388,8 +391,8 @@ final class MDTTree: Sendable {
                 set ? timespec(tv_sec: Int(time.seconds), tv_nsec: Int(time.nanoseconds))
                     : timespec(tv_sec: 0, tv_nsec: Int((1 << 30) - 2))   // UTIME_OMIT
             }
-            var specs = [spec(times.contains(.atime), change.atime), spec(times.contains(.mtime), change.mtime)]
-            guard utimensat(AT_FDCWD, inode.path, &specs, 0) == 0 else { throw LustreError.fromErrno("utimes \(inode.fid)") }
+            let rc = inode.setTimes([spec(times.contains(.atime), change.atime), spec(times.contains(.mtime), change.mtime)])
+            guard rc == 0 else { throw LustreError(errno: rc, "utimes \(inode.fid)") }
         }
     }
 
