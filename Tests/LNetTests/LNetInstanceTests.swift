@@ -196,7 +196,7 @@ final class LNetInstanceTests: XCTestCase {
             let total = received.withLock { $0.append(delivery.payload); return $0.count }
             if total == sizes.count { done.succeed(()) }
         })
-        try await a.ping(b.nid) // connected first, so the burst queues on one connection
+        _ = try await a.ping(b.nid) // connected first, so the burst queues on one connection
         let sent = sizes.enumerated().map { randomPayload($0.element, seed: UInt64($0.offset)) }
         for payload in sent {
             a.putWithoutCompletion(to: b.processID, portal: Self.testPortal, matchBits: 7, payload: payload)

@@ -45,6 +45,13 @@ struct MDTRequestRecordTests {
                                                layout: layout, exclusive: layout == nil))
             }
         }
+        // Create with the open intent: only a regular file can be opened so.
+        try roundTrip(MDTCreateRequest(credentials: user, parent: dir, name: "f", kind: .file, mode: 0o100644,
+                                       layout: Self.layout, exclusive: true, openFlags: O_RDWR | O_APPEND))
+        var openDirectory = MDTCreateRequest(credentials: user, parent: dir, name: "d", kind: .directory, mode: 0o40755,
+                                             layout: nil, exclusive: true)
+        openDirectory.openFlags = O_RDONLY
+        expectErrno(EPROTO) { _ = try MDTCreateRequest(decodingRequest: openDirectory.encoded()) }
         try roundTrip(MDTUnlinkRequest(credentials: user, parent: dir, name: "f"))
         try roundTrip(MDTRmdirRequest(credentials: user, parent: dir, name: "d"))
         try roundTrip(MDTRenameRequest(credentials: user, from: dir, name: "a", to: file, newName: "b"))

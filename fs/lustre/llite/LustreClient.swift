@@ -281,10 +281,9 @@ public final class LustreClient: Sendable {
                        flags: Int32 = O_RDWR) async throws(LustreError) -> LustreFile {
         try await stats.timed(.create) { () async throws(LustreError) in
             try layout?.validateSettings()
-            let (created, _) = try await mdc.create(parent: parent, name: name, kind: .file, mode: mode,
-                                                    credentials: credentials, layout: layout, exclusive: exclusive)
-            let (attributes, openedLayout, handle) = try await mdc.open(created.fid, flags: flags & ~(O_CREAT | O_EXCL),
-                                                                        credentials: credentials)
+            let (attributes, openedLayout, handle) = try await mdc.createOpen(
+                parent: parent, name: name, mode: mode, credentials: credentials, layout: layout,
+                exclusive: exclusive, openFlags: flags & ~(O_CREAT | O_EXCL))
             return try await makeFile(attributes: attributes, layout: openedLayout, handle: handle, flags: flags,
                                       isNew: exclusive)
         }

@@ -133,6 +133,19 @@ public final class MDCDevice: Sendable {
         return (reply.attributes, reply.layout)
     }
 
+    /// Creates a regular file and opens it in the same RPC (Lustre's open intent): its
+    /// attributes, layout and open handle. `openFlags` as for `open` (no O_CREAT/O_EXCL).
+    public func createOpen(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials,
+                           layout: LustreLayout?, exclusive: Bool, openFlags: Int32) async throws(LustreError)
+        -> (MDTAttributes, LustreLayout?, handle: UInt64) {
+        try Self.check(name)
+        let reply = try await body(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: .file,
+                                                    mode: mode, layout: layout, exclusive: exclusive,
+                                                    openFlags: openFlags))
+        guard reply.handle != 0 else { throw .protocolError("\(name): create with open answered no open handle") }
+        return (reply.attributes, reply.layout, reply.handle)
+    }
+
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
         try Self.check(name)
         _ = try await call(MDTUnlinkRequest(credentials: credentials, parent: parent, name: name))

@@ -186,6 +186,13 @@ final class MDTRequestHandler: PtlRPCHandler {
             let made = try await device.create(parent: record.parent, name: record.name, kind: record.kind,
                                                mode: record.mode, credentials: record.credentials,
                                                layout: record.layout, exclusive: record.exclusive)
+            if let openFlags = record.openFlags {
+                // The open intent: the creator opens what it made (its own permission checks).
+                let opened = try await device.open(made.attributes.fid, flags: openFlags, credentials: record.credentials,
+                                                   owner: owner)
+                return Self.reply(MDTBodyReply(attributes: opened.0, layout: opened.1, handle: opened.handle),
+                                  transno: made.transno)
+            }
             return Self.reply(MDTBodyReply(attributes: made.attributes, layout: made.layout), transno: made.transno)
         case .open:
             counter = .open

@@ -14,9 +14,15 @@ public struct MDTCreateRequest: MDTRequestRecord {
     public var mode: UInt32
     public var layout: LustreLayout?
     public var exclusive: Bool
+    /// Open the new regular file too, with these flags (Lustre's open intent on a create): the
+    /// reply carries the open handle, and the client saves a round trip.
+    public var openFlags: Int32?
+
+    static let exclusiveFlag: UInt32 = 1
+    static let openFlag: UInt32 = 2
 
     public init(credentials: MDTCredentials, parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32,
-                layout: LustreLayout?, exclusive: Bool) {
+                layout: LustreLayout?, exclusive: Bool, openFlags: Int32? = nil) {
         self.credentials = credentials
         self.parent = parent
         self.name = name
@@ -24,6 +30,7 @@ public struct MDTCreateRequest: MDTRequestRecord {
         self.mode = mode
         self.layout = layout
         self.exclusive = exclusive
+        self.openFlags = openFlags
     }
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -32,8 +39,10 @@ public struct MDTCreateRequest: MDTRequestRecord {
         buffer.writeWireString(name)
         kind.encode(into: &buffer)
         buffer.writeInteger(mode, endianness: .little)
-        buffer.writeInteger(UInt32(exclusive ? 1 : 0), endianness: .little)
+        buffer.writeInteger((exclusive ? Self.exclusiveFlag : 0) | (openFlags == nil ? 0 : Self.openFlag),
+                            endianness: .little)
         buffer.writeWireLayout(layout)
+        if let openFlags { buffer.writeInteger(openFlags, endianness: .little) }
     }
 
     public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
@@ -43,9 +52,15 @@ public struct MDTCreateRequest: MDTRequestRecord {
         kind = try MDTCreateKind(decoding: &buffer)
         mode = try buffer.readWireInteger("mode")
         let flags: UInt32 = try buffer.readWireInteger("create flags")
-        guard flags <= 1 else { throw .protocolError("create flags 0x\(String(flags, radix: 16))") }
-        exclusive = flags == 1
+        guard flags & ~(Self.exclusiveFlag | Self.openFlag) == 0 else {
+            throw .protocolError("create flags 0x\(String(flags, radix: 16))")
+        }
+        exclusive = flags & Self.exclusiveFlag != 0
         layout = try buffer.readWireLayout("requested layout")
+        openFlags = flags & Self.openFlag != 0 ? try buffer.readWireInteger("open flags") : nil
+        if openFlags != nil, case .file = kind {} else if openFlags != nil {
+            throw .protocolError("create with an open of something other than a regular file")
+        }
     }
 }
 
