@@ -10,8 +10,10 @@ import Synchronization
 /// Opened inodes stay in an in-memory cache of `O_PATH` descriptors.
 final class MDTObjectIndex: Sendable {
     static let bucketCount = 256
-    /// Descriptors kept open at most: an eighth of the descriptor limit (raised to its hard
-    /// limit first), at most 16384; beyond, an eighth of the cache is dropped.
+    /// Descriptors kept open at most: half the descriptor limit (raised to its hard limit
+    /// first; the other half is for connections, logs and OSTs), at most 16384; beyond, an eighth
+    /// of the cache is dropped. Every lookup, getattr and create that misses costs an
+    /// `open_by_handle_at` or an `openat` and xattr reads, so the cache should hold the working set.
     static let cacheCapacity: Int = {
         var limit = rlimit()
         guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 128 }
@@ -20,7 +22,7 @@ final class MDTObjectIndex: Sendable {
             raised.rlim_cur = limit.rlim_max
             if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
         }
-        return max(64, min(16384, Int(limit.rlim_cur / 8)))
+        return max(64, min(16384, Int(limit.rlim_cur / 2)))
     }()
 
     /// A descriptor of the target's root directory, for `open_by_handle_at`.
