@@ -333,7 +333,7 @@ let package = Package(
         .testTarget(name: "LustreAdminTests", dependencies: ["LustreAdmin", "LustreMetrics", "ObdClass", "LibCFS",
                                                            .product(name: "Prometheus", package: "swift-prometheus")],
                     path: "Tests/LustreAdminTests", swiftSettings: gnuSource),
-        .testTarget(name: "LNetTests", dependencies: ["LNet", "LibCFS", .product(name: "NIOEmbedded", package: "swift-nio")],
+        .testTarget(name: "LNetTests", dependencies: ["LustreTestSupport", "LNet", "LibCFS", .product(name: "NIOEmbedded", package: "swift-nio")],
                     path: "Tests/LNetTests",
                     swiftSettings: gnuSource),
         .testTarget(name: "PtlRPCTests", dependencies: ["LustreTestSupport", "PtlRPC", "LNet", "LibCFS"],

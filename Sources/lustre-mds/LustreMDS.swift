@@ -53,14 +53,7 @@ struct LustreMDS: AsyncParsableCommand {
     }
 
     private func serve() async throws(LustreError) {
-        let nid: NID
-        if let text = self.nid {
-            nid = try NID(parsing: text)
-        } else if let first = try LNetNetworks.localNIDs().first {
-            nid = first
-        } else {
-            throw .invalid("no NID: give --nid, or 'options lnet networks=' in /etc/lustre/lustre.conf")
-        }
+        let nid = try LNetNetworks.serverNID(self.nid)
         let device = try ldev.map { label throws(LustreError) in try LDevConfiguration.load().device(for: label) } ?? target!
         let prepared = try ServerTarget.prepare(device, runDir: runDir, role: .mdt)
         // Unmounting needs every file of the MDT closed: the devices live in `run` only.

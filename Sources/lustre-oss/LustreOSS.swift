@@ -59,14 +59,7 @@ struct LustreOSS: AsyncParsableCommand {
     }
 
     private func serve() async throws(LustreError) {
-        let nid: NID
-        if let text = self.nid {
-            nid = try NID(parsing: text)
-        } else if let first = try LNetNetworks.localNIDs().first {
-            nid = first
-        } else {
-            throw .invalid("no NID: give --nid, or 'options lnet networks=' in /etc/lustre/lustre.conf")
-        }
+        let nid = try LNetNetworks.serverNID(self.nid)
         var prepared: [ServerTarget] = []
         // Unmounting needs every file of the OSDs closed, which their deinit does: so they live in
         // `run` only, and the targets are released once it has returned.

@@ -1,6 +1,7 @@
 import LibCFS
 import NIOCore
 import NIOEmbedded
+import LustreTestSupport
 import XCTest
 
 @testable import LNet

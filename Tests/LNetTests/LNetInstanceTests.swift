@@ -2,6 +2,7 @@ import LibCFS
 import NIOCore
 import NIOPosix
 import Synchronization
+import LustreTestSupport
 import XCTest
 
 @testable import LNet

@@ -3,38 +3,11 @@ import NIOCore
 import XCTest
 
 @testable import LNet
+import LustreTestSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// SplitMix64: a tiny seeded generator, so every fuzz failure reproduces from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(count)
-        while out.count < count {
-            var word = next()
-            for _ in 0..<min(8, count - out.count) {
-                out.append(UInt8(truncatingIfNeeded: word))
-                word >>= 8
-            }
-        }
-        return out
-    }
-}
 
 /// Applies one to a few random mutations (flip, overwrite, insert, delete, truncate,
 /// extend, poke a little-endian integer) to `bytes`.
@@ -74,14 +47,7 @@ func randomTestPort() -> Int { Int.random(in: 20000...40000) }
 
 /// Configuration for test instances: few threads, short timeouts.
 func testConfiguration(port: Int, listen: Bool = true) -> LNetConfiguration {
-    var configuration = LNetConfiguration()
-    configuration.acceptPort = port
-    configuration.listen = listen
-    configuration.connectTimeout = 2
-    configuration.transactionTimeout = 10
-    configuration.minReconnectMilliseconds = 20
-    configuration.maxReconnectMilliseconds = 200
-    return configuration
+    TestNetwork.lnetConfiguration(port: port, listen: listen)
 }
 
 struct TestTimeout: Error, CustomStringConvertible {

@@ -4,20 +4,9 @@ import Glibc
 import Foundation
 import LibCFS
 import ObdClass
+import LustreTestSupport
 import Testing
 @testable import MDT
-
-/// A small deterministic generator, so a failing seed replays the same storm.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The storm `tests/test-mds-crash.sh` drives, without processes: random creates, hard links,
 /// renames (over existing names too) and unlinks among a few directories and names, then a
@@ -33,7 +22,7 @@ struct MDTReplayStormTests {
     }
 
     private func storm(seed: UInt64) async throws {
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         let scratch = MDTScratch()
         var mdt = try await scratch.open()
         let root = mdt.rootFID

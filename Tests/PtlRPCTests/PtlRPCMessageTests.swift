@@ -1,5 +1,6 @@
 import LibCFS
 import NIOCore
+import LustreTestSupport
 import XCTest
 
 @testable import PtlRPC
@@ -7,22 +8,6 @@ import XCTest
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// SplitMix64: a tiny seeded generator, so every fuzz failure reproduces from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) }
-    }
-}
 
 final class PtlRPCMessageTests: XCTestCase {
     private func sample(buffers: [ByteBuffer]) -> PtlRPCMessage {

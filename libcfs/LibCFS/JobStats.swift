@@ -164,22 +164,22 @@ public final class JobStats: Sendable {
         guard !jobs.isEmpty else { return "" }
         var out = "job_stats:\n"
         for job in jobs {
-            out += "- " + LProcStats.pad("job_id:", 16) + " " + Self.yamlJobID(job.id) + "\n"
+            out += "- " + LProcText.left("job_id:", 16) + " " + Self.yamlJobID(job.id) + "\n"
             let latest = WallClock.Time(seconds: 0, nanoseconds: job.latest.load(ordering: .relaxed))
             let start = job.stats.startTime
-            out += "  " + LProcStats.pad("snapshot_time:", 16) + " \(latest) secs.nsecs\n"
-            out += "  " + LProcStats.pad("start_time:", 16) + " \(start) secs.nsecs\n"
-            out += "  " + LProcStats.pad("elapsed_time:", 16) + " \(latest.since(start)) secs.nsecs\n"
+            out += "  " + LProcText.left("snapshot_time:", 16) + " \(latest) secs.nsecs\n"
+            out += "  " + LProcText.left("start_time:", 16) + " \(start) secs.nsecs\n"
+            out += "  " + LProcText.left("elapsed_time:", 16) + " \(latest.since(start)) secs.nsecs\n"
             for (index, counter) in counters.enumerated() {
                 let s = job.stats.snapshot(index)
                 out += "  \(counter.name):" + String(repeating: " ", count: 15 - Swift.min(counter.name.count, 15))
-                    + " { samples: " + Self.leftPad(String(s.count), 11)
-                if !counter.unit.isEmpty { out += ", unit: " + Self.leftPad(counter.unit, 5) }
+                    + " { samples: " + LProcText.right(String(s.count), 11)
+                if !counter.unit.isEmpty { out += ", unit: " + LProcText.right(counter.unit, 5) }
                 if counter.keepsMinMaxSum {
-                    out += ", min: " + Self.leftPad(String(s.min), 8) + ", max: " + Self.leftPad(String(s.max), 8)
-                        + ", sum: " + Self.leftPad(String(s.sum), 16)
+                    out += ", min: " + LProcText.right(String(s.min), 8) + ", max: " + LProcText.right(String(s.max), 8)
+                        + ", sum: " + LProcText.right(String(s.sum), 16)
                 }
-                if counter.keepsSumSquare { out += ", sumsq: " + Self.leftPad(String(s.sumSquare), 18) }
+                if counter.keepsSumSquare { out += ", sumsq: " + LProcText.right(String(s.sumSquare), 18) }
                 out += " }\n"
             }
         }
@@ -221,10 +221,6 @@ public final class JobStats: Sendable {
             input = input.dropFirst(3)
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func leftPad(_ s: String, _ width: Int) -> String {
-        s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
     }
 
     /// Registers `<device>.job_stats` (read; write `clear` or a job id) and

@@ -140,7 +140,7 @@ public final class LProcStats: Sendable {
         for (index, counter) in counters.enumerated() {
             let s = snapshot(index)
             guard s.count > 0 else { continue }
-            out += LProcStats.pad(counter.name, 25) + " \(s.count) samples [\(counter.unit)]"
+            out += LProcText.left(counter.name, 25) + " \(s.count) samples [\(counter.unit)]"
             if counter.keepsMinMaxSum {
                 out += " \(s.min) \(s.max) \(s.sum)"
                 if counter.keepsSumSquare { out += " \(s.sumSquare)" }
@@ -153,14 +153,8 @@ public final class LProcStats: Sendable {
     /// Lustre's stats header (`lprocfs_stats_header`, key column 25 wide):
     /// `snapshot_time`, `start_time` and `elapsed_time`, each `secs.nsecs`.
     public static func header(now: WallClock.Time, start: WallClock.Time) -> String {
-        pad("snapshot_time", 25) + " \(now) secs.nsecs\n"
-            + pad("start_time", 25) + " \(start) secs.nsecs\n"
-            + pad("elapsed_time", 25) + " \(now.since(start)) secs.nsecs\n"
-    }
-
-    /// `%-<width>s`.
-    static func pad(_ s: String, _ width: Int) -> String {
-        let n = s.count
-        return n >= width ? s : s + String(repeating: " ", count: width - n)
+        LProcText.left("snapshot_time", 25) + " \(now) secs.nsecs\n"
+            + LProcText.left("start_time", 25) + " \(start) secs.nsecs\n"
+            + LProcText.left("elapsed_time", 25) + " \(now.since(start)) secs.nsecs\n"
     }
 }

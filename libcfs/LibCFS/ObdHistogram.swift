@@ -56,8 +56,8 @@ public final class ObdHistogram: Sendable {
         let r = read.buckets, w = write.buckets
         let readTotal = r.reduce(0, &+), writeTotal = w.reduce(0, &+)
         var out = "\n" + String(repeating: " ", count: 26) + " read      |     write\n"
-        out += LProcStats.pad(name, 22) + " " + LProcStats.pad(units, 5) + " % cum % |  "
-            + LProcStats.pad(units, 11) + " % cum %\n"
+        out += LProcText.left(name, 22) + " " + LProcText.left(units, 5) + " % cum % |  "
+            + LProcText.left(units, 11) + " % cum %\n"
         var readCum: UInt64 = 0, writeCum: UInt64 = 0
         for i in 0..<bucketCount {
             readCum += r[i]
@@ -73,18 +73,11 @@ public final class ObdHistogram: Sendable {
             } else {
                 label = "\(scale << UInt64(i - 20))M"
             }
-            out += label + ":\t\t" + leftPad(r[i], 10) + " " + leftPad(pct(r[i], readTotal), 3)
-                + " " + leftPad(pct(readCum, readTotal), 3) + "   | " + leftPad(w[i], 4)
-                + " " + leftPad(pct(w[i], writeTotal), 3) + " " + leftPad(pct(writeCum, writeTotal), 3) + "\n"
+            out += label + ":\t\t" + LProcText.right(r[i], 10) + " " + LProcText.right(LProcText.percent(r[i], readTotal), 3)
+                + " " + LProcText.right(LProcText.percent(readCum, readTotal), 3) + "   | " + LProcText.right(w[i], 4)
+                + " " + LProcText.right(LProcText.percent(w[i], writeTotal), 3) + " " + LProcText.right(LProcText.percent(writeCum, writeTotal), 3) + "\n"
             if readCum == readTotal && writeCum == writeTotal { break }
         }
         return out
-    }
-
-    private static func pct(_ a: UInt64, _ b: UInt64) -> UInt64 { b == 0 ? 0 : a * 100 / b }
-
-    private static func leftPad(_ v: UInt64, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
     }
 }

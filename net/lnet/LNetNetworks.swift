@@ -24,6 +24,15 @@ public enum LNetNetworks {
         return [NID(address: 0x7f00_0001)]
     }
 
+    /// The NID a server serves at: `given` (its `--nid`), else the first this node answers to.
+    public static func serverNID(_ given: String?) throws(LustreError) -> NID {
+        if let given { return try NID(parsing: given) }
+        guard let first = try localNIDs().first else {
+            throw .invalid("no NID: give --nid, or 'options lnet networks=' in /etc/lustre/lustre.conf")
+        }
+        return first
+    }
+
     /// Parses a `networks=` value such as `tcp0(eth0),tcp1(eth1)` or `tcp`.
     public static func parse(_ spec: String, interfaces: [(name: String, address: UInt32)],
                              source: String = "networks") throws(LustreError) -> [NID] {

@@ -50,23 +50,16 @@ final class MDCRPCStats: Sendable {
         var sum: UInt64 = 0
         for (bucket, count) in buckets.enumerated() {
             sum += count
-            out += "\(bucket):\t\t" + Self.right(count, 10) + " " + Self.right(Self.pct(count, total), 3) + " "
-                + Self.right(Self.pct(sum, total), 3) + "\n"
+            out += "\(bucket):\t\t" + LProcText.right(count, 10) + " " + LProcText.right(LProcText.percent(count, total), 3) + " "
+                + LProcText.right(LProcText.percent(sum, total), 3) + "\n"
             if sum == total { break }
         }
         out += "\nread RPCs in flight:  0\nwrite RPCs in flight: 0\npending write pages:  0\npending read pages:   0\n"
         for (title, label) in [("pages per rpc", "1"), ("rpcs in flight", "1"), ("offset", "0")] {
-            out += "\n\t\t\tread\t\t\twrite\n" + title + String(repeating: " ", count: 22 - title.count)
+            out += "\n\t\t\tread\t\t\twrite\n" + LProcText.left(title, 22)
                 + "rpcs   % cum % |       rpcs   % cum %\n"
             out += label + ":\t\t         0   0   0   |          0   0   0\n"
         }
         return out
-    }
-
-    private static func pct(_ part: UInt64, _ total: UInt64) -> UInt64 { total == 0 ? 0 : part * 100 / total }
-
-    private static func right(_ value: UInt64, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
     }
 }

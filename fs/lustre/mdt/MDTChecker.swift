@@ -215,14 +215,10 @@ public enum MDTChecker {
         }
 
         func names(_ directory: String) -> [String] {
-            guard let dir = opendir(MDTSyscalls.procPath(rootFD) + "/" + directory) else { return [] }
-            defer { closedir(dir) }
-            var names: [String] = []
-            while let entry = Glibc.readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            return names
+            let fd = openat(rootFD, directory, O_PATH | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { return [] }
+            defer { Glibc.close(fd) }
+            return (try? MDTTree.names(in: fd)) ?? []
         }
     }
 }

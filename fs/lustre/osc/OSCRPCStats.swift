@@ -67,27 +67,20 @@ final class OSCRPCStats: Sendable {
         let r = read.buckets, w = write.buckets
         let readTotal = r.reduce(0, &+), writeTotal = w.reduce(0, &+)
         var out = "\n\t\t\tread\t\t\twrite\n"
-        out += pad(title, 22) + "rpcs   % cum % |       rpcs   % cum %\n"
+        out += LProcText.left(title, 22) + "rpcs   % cum % |       rpcs   % cum %\n"
+        /// `rpcs % cum %` of one direction.
+        func column(_ count: UInt64, _ cumulative: UInt64, _ total: UInt64) -> String {
+            LProcText.right(count, 10) + " " + LProcText.right(LProcText.percent(count, total), 3) + " "
+                + LProcText.right(LProcText.percent(cumulative, total), 3)
+        }
         var readSum: UInt64 = 0, writeSum: UInt64 = 0
         for bucket in first..<ObdHistogram.bucketCount {
             readSum += r[bucket]
             writeSum += w[bucket]
-            out += "\(label(bucket)):\t\t" + right(r[bucket], 10) + " " + right(pct(r[bucket], readTotal), 3) + " "
-                + right(pct(readSum, readTotal), 3) + "   | " + right(w[bucket], 10) + " "
-                + right(pct(w[bucket], writeTotal), 3) + " " + right(pct(writeSum, writeTotal), 3) + "\n"
+            out += "\(label(bucket)):\t\t" + column(r[bucket], readSum, readTotal) + "   | "
+                + column(w[bucket], writeSum, writeTotal) + "\n"
             if readSum == readTotal && writeSum == writeTotal { break }
         }
         return out
-    }
-
-    private static func pct(_ part: UInt64, _ total: UInt64) -> UInt64 { total == 0 ? 0 : part * 100 / total }
-
-    private static func right(_ value: UInt64, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
-    }
-
-    private static func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
     }
 }
