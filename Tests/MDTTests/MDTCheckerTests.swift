@@ -33,8 +33,9 @@ struct MDTCheckerTests {
         await mdt.close()
         let root = scratch.path
         #expect(MDTSyscalls.removexattr(root + "/ROOT/a", mdt.tree.lmaName) == 0)
-        let record = "\(root)/oi/\(MDTObjectIndex.hex2(MDTObjectIndex.bucket(of: b.fid)))/\(MDTObjectIndex.recordName(b.fid))"
-        #expect(unlink(record) == 0)
+        let rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try MDTObjectIndexTable(rootFD: rootFD).remove(b.fid)
+        close(rootFD)
         #expect(MDTSyscalls.setxattr(root + "/ROOT/d", mdt.tree.linkName, MDTLinkXattr.encode([])) == 0)
         #expect(mkdir(root + "/ROOT/raw", 0o755) == 0)
         let report = try MDTChecker.check(root: root)

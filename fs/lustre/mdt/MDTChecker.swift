@@ -18,6 +18,8 @@ public struct MDTCheckReport: Sendable {
     var staleRecords: [LustreFID] = []
     var unreachableRecords: [LustreFID] = []
     var linkMismatches: [LustreFID: [MDTLink]] = [:]
+    /// Entries whose FID has no OI record resolving to them (path under `ROOT/`).
+    var missingRecords: [LustreFID: String] = [:]
 
     public var isClean: Bool { problems.isEmpty }
 }
@@ -52,9 +54,11 @@ public enum MDTChecker {
         var report = MDTCheckReport()
         var seen: [LustreFID: Seen] = [:]
         var subdirectories: [LustreFID: Int] = [:]
+        let index: MDTObjectIndex
 
         init(rootFD: Int32) throws(LustreError) {
             self.rootFD = rootFD
+            index = try MDTObjectIndex(rootFD: rootFD, migrating: false)
             let rootPath = MDTSyscalls.procPath(rootFD) + "/" + MDTTree.rootDirectory
             guard access(rootPath, F_OK) == 0 else { throw LustreError(errno: ENOENT, "no ROOT directory: not an MDT target") }
             if case .success = MDTSyscalls.getxattr(rootPath, "trusted.lma") {
@@ -79,20 +83,9 @@ public enum MDTChecker {
 
         /// The inode the OI record of `fid` resolves to: its stat, or why not.
         func resolve(_ fid: LustreFID) -> Result<Glibc.stat, LustreError> {
-            let bucket = "oi/" + MDTObjectIndex.hex2(MDTObjectIndex.bucket(of: fid)) + "/" + MDTObjectIndex.recordName(fid)
-            var buffer = [CChar](repeating: 0, count: 300)
-            let n = readlinkat(rootFD, bucket, &buffer, buffer.count)
-            guard n > 0 else { return .failure(LustreError(errno: ENOENT, "no OI record")) }
-            let text = buffer[0..<n].map { UInt8(bitPattern: $0) }
-            var bytes: [UInt8] = []
-            var i = 0
-            while i + 1 < text.count {
-                guard let byte = UInt8(String(decoding: text[i..<i + 2], as: UTF8.self), radix: 16) else {
-                    return .failure(.protocolError("corrupt OI record"))
-                }
-                bytes.append(byte)
-                i += 2
-            }
+            let found: [UInt8]?
+            do { found = try index.handle(of: fid) } catch { return .failure(error) }
+            guard let bytes = found else { return .failure(LustreError(errno: ENOENT, "no OI record")) }
             switch MDTSyscalls.open(handle: bytes, mountFD: rootFD, flags: O_PATH | O_NOFOLLOW | O_CLOEXEC) {
             case .failure(let error): return .failure(error)
             case .success(let fd):
@@ -146,7 +139,9 @@ public enum MDTChecker {
                         report.problems.append("\(childRelative): link xattr of \(fid) does not name this entry")
                     }
                     switch resolve(fid) {
-                    case .failure(let error): report.problems.append("\(childRelative): OI record of \(fid): \(error)")
+                    case .failure(let error):
+                        report.problems.append("\(childRelative): OI record of \(fid): \(error)")
+                        report.missingRecords[fid] = childRelative
                     case .success(let resolved) where resolved.st_ino != cst.st_ino:
                         report.problems.append("\(childRelative): OI record of \(fid) resolves to another inode")
                     default: break
@@ -191,7 +186,9 @@ public enum MDTChecker {
         }
 
         mutating func checkIndex() throws(LustreError) {
-            let index = try MDTObjectIndex(rootFD: rootFD)
+            if faccessat(rootFD, "oi/00", F_OK, 0) == 0 {
+                report.problems.append("oi/: records in the first OI format (symlinks); starting the MDS converts them")
+            }
             let pending = Set(names(MDTTree.pendingDirectory))
             for name in names(MDTTree.replayDirectory) {
                 report.problems.append("REPLAY/\(name): left over by log replay")

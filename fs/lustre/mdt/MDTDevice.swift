@@ -118,6 +118,10 @@ public final class MDTDevice: Sendable {
 
     /// Commits everything now; returns `lastCommitted`.
     public func sync() async throws(LustreError) -> UInt64 {
+        // OI records first: a committed create then has its record on disk even before the
+        // checkpoint's syncfs (replay would write it again anyway, but a later rename could
+        // have moved the inode away from the name replay looks under).
+        try await tree.oi.sync()
         let committed = try await log.commit()
         report(committed)
         return committed
@@ -196,7 +200,8 @@ public final class MDTDevice: Sendable {
     }
 
     /// Leaves no trace of the replay: removes what `REPLAY/` still holds (and destroys the
-    /// objects of files removed so), drops OI records of inodes gone or unreachable, and sets
+    /// objects of files removed so), drops OI records of inodes gone or unreachable, writes those
+    /// of entries that lack one (lost with the page cache: records are table data), and sets
     /// link xattrs to the names the files really have. The checkpoint that follows makes it durable.
     private func repairAfterReplay() async {
         var destroy: [(LustreFID, [LayoutObject])] = []
@@ -208,6 +213,12 @@ public final class MDTDevice: Sendable {
         do throws(LustreError) {
             let report = try MDTChecker.check(root: rootPath)
             for fid in report.staleRecords { try tree.oi.remove(fid) }
+            for (fid, path) in report.missingRecords {
+                let fd = openat(rootFD, MDTTree.rootDirectory + "/" + path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                defer { Glibc.close(fd) }
+                try tree.oi.insert(fid, fd: fd)
+            }
             for fid in report.unreachableRecords {
                 if let inode = try tree.oi.inode(fid), inode.isRegular, let layout = try? tree.layout(of: inode),
                    layout.isInstantiated {

@@ -3,13 +3,12 @@ import LibCFS
 import ObdClass
 import Synchronization
 
-/// The object index (OI): FID → inode. Each FID has a record `oi/<oid % 256>/<seq:oid:ver>`, a
-/// fast symlink whose target is the inode's ext4 file handle in hex (inode number and
-/// generation), so any object is opened in O(1) by `open_by_handle_at` wherever renames moved it,
-/// and a freed inode reads as stale (`ESTALE`) instead of aliasing a reused inode number.
-/// Opened inodes stay in an in-memory cache of `O_PATH` descriptors.
+/// The object index (OI): FID → inode. Each FID has a record in its sequence's table
+/// (`MDTObjectIndexTable`) holding the inode's ext4 file handle, so any object is opened in O(1)
+/// by `open_by_handle_at` wherever renames moved it, and a freed inode reads as stale (`ESTALE`)
+/// instead of aliasing a reused inode number. Opened inodes stay in an in-memory cache of
+/// descriptors.
 final class MDTObjectIndex: Sendable {
-    static let bucketCount = 256
     /// Descriptors kept open at most: half the descriptor limit (raised to its hard limit
     /// first; the other half is for connections, logs and OSTs), at most 16384; beyond, an eighth
     /// of the cache is dropped. Every lookup, getattr and create that misses costs an
@@ -27,7 +26,7 @@ final class MDTObjectIndex: Sendable {
 
     /// A descriptor of the target's root directory, for `open_by_handle_at`.
     let mountFD: Int32
-    private let buckets: [Int32]
+    private let table: MDTObjectIndexTable
     private let cache = Mutex(Cache())
     /// The device of the target's filesystem (inode numbers are unique within it).
     private let device: UInt64
@@ -46,89 +45,48 @@ final class MDTObjectIndex: Sendable {
         }
     }
 
-    /// Opens (creating if needed) `oi/` under the target root `rootFD`.
-    init(rootFD: Int32) throws(LustreError) {
+    /// Opens (creating if needed) `oi/` under the target root `rootFD`; with `migrating`, records
+    /// of the first format (symlinks) move into the tables.
+    init(rootFD: Int32, migrating: Bool = true) throws(LustreError) {
         mountFD = rootFD
         var st = Glibc.stat()
         guard fstat(rootFD, &st) == 0 else { throw LustreError.fromErrno("stat the target root") }
         device = UInt64(st.st_dev)
-        if mkdirat(rootFD, "oi", 0o700) != 0 && errno != EEXIST { throw LustreError.fromErrno("mkdir oi") }
-        var fds: [Int32] = []
-        for bucket in 0..<Self.bucketCount {
-            let name = "oi/" + Self.hex2(bucket)
-            if mkdirat(rootFD, name, 0o700) != 0 && errno != EEXIST {
-                let error = LustreError.fromErrno("mkdir \(name)")
-                fds.forEach { _ = Glibc.close($0) }
-                throw error
-            }
-            let fd = openat(rootFD, name, O_PATH | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else {
-                let error = LustreError.fromErrno("open \(name)")
-                fds.forEach { _ = Glibc.close($0) }
-                throw error
-            }
-            fds.append(fd)
-        }
-        buckets = fds
+        table = try MDTObjectIndexTable(rootFD: rootFD)
+        if migrating { try table.migrateSymlinkBuckets() }
     }
 
-    deinit { buckets.forEach { _ = Glibc.close($0) } }
-
-    static func hex2(_ value: Int) -> String {
-        let text = String(value, radix: 16)
-        return text.count == 1 ? "0" + text : text
-    }
-
-    /// The record's name inside its bucket.
+    /// A FID as a file name (`0x<seq>:0x<oid>:0x<ver>`), for the inodes `PENDING/` and `REPLAY/`
+    /// hold by FID.
     static func recordName(_ fid: LustreFID) -> String {
         "0x\(String(fid.sequence, radix: 16)):0x\(String(fid.objectID, radix: 16)):0x\(String(fid.version, radix: 16))"
     }
 
-    static func bucket(of fid: LustreFID) -> Int { Int(fid.objectID % UInt32(bucketCount)) }
-
-    private func bucketFD(_ fid: LustreFID) -> Int32 { buckets[Self.bucket(of: fid)] }
-
     /// Records that `fid` lives in the inode open at `fd` (replacing any older record).
     func insert(_ fid: LustreFID, fd: Int32) throws(LustreError) {
         let handle = try MDTSyscalls.handle(of: fd).get()
-        let target = handle.map { Self.hex2(Int($0)) }.joined()
-        let name = Self.recordName(fid)
-        let dir = bucketFD(fid)
-        if symlinkat(target, dir, name) == 0 { return }
-        guard errno == EEXIST else { throw LustreError.fromErrno("OI insert \(fid)") }
-        guard unlinkat(dir, name, 0) == 0 || errno == ENOENT, symlinkat(target, dir, name) == 0 else {
-            throw LustreError.fromErrno("OI replace \(fid)")
-        }
+        try table.insert(fid, handle: handle)
     }
 
     /// Removes the record of `fid` (absent is fine) and its cached descriptor.
     func remove(_ fid: LustreFID) throws(LustreError) {
         forget(fid)
-        guard unlinkat(bucketFD(fid), Self.recordName(fid), 0) == 0 || errno == ENOENT else {
-            throw LustreError.fromErrno("OI remove \(fid)")
-        }
+        try table.remove(fid)
     }
 
     /// The handle recorded for `fid`, nil without a record.
-    func handle(of fid: LustreFID) throws(LustreError) -> [UInt8]? {
-        var buffer = [CChar](repeating: 0, count: 300)
-        let n = readlinkat(bucketFD(fid), Self.recordName(fid), &buffer, buffer.count)
-        if n < 0 {
-            if errno == ENOENT { return nil }
-            throw LustreError.fromErrno("OI lookup \(fid)")
+    func handle(of fid: LustreFID) throws(LustreError) -> [UInt8]? { try table.handle(of: fid) }
+
+    /// Makes the records written so far durable (`fdatasync` of the tables written since the
+    /// last call, on an OS thread).
+    func sync() async throws(LustreError) {
+        let dirty = table.takeDirty()
+        guard !dirty.isEmpty else { return }
+        let rc = await runOnOSThread(named: "mdt-sync") { () -> Int32 in
+            for fd in dirty where fdatasync(fd) != 0 { return errno }
+            return 0
         }
-        let text = buffer[0..<n].map { UInt8(bitPattern: $0) }
-        guard text.count % 2 == 0 else { throw .protocolError("OI record of \(fid) is corrupt") }
-        var bytes: [UInt8] = []
-        var i = 0
-        while i < text.count {
-            guard let byte = UInt8(String(decoding: text[i..<i + 2], as: UTF8.self), radix: 16) else {
-                throw .protocolError("OI record of \(fid) is corrupt")
-            }
-            bytes.append(byte)
-            i += 2
-        }
-        return bytes
+        guard rc == 0 else { throw LustreError(errno: rc, "fdatasync of the OI") }
     }
 
     /// The inode of `fid`: from the cache, else through its record. Nil when there is no record
@@ -210,21 +168,6 @@ final class MDTObjectIndex: Sendable {
         }
     }
 
-    /// Every FID with a record (for the checker), bucket by bucket.
-    func allRecords() throws(LustreError) -> [LustreFID] {
-        var fids: [LustreFID] = []
-        for fd in buckets {
-            let dirFD = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard dirFD >= 0, let dir = fdopendir(dirFD) else { throw LustreError.fromErrno("open OI bucket") }
-            defer { closedir(dir) }
-            while let entry = Glibc.readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name == "." || name == ".." { continue }
-                if let fid = try? LustreFID(parsing: name) { fids.append(fid) }
-            }
-        }
-        return fids
-    }
+    /// Every FID with a record (for the checker).
+    func allRecords() throws(LustreError) -> [LustreFID] { try table.allRecords() }
 }

@@ -229,6 +229,15 @@ final class MDTTree: Sendable {
             }
             if let parent, let occupant = try entry(parent.fd, r.name) {
                 defer { Glibc.close(occupant.fd) }
+                if occupant.fid == r.fid {
+                    // This create's own inode, whose OI record a power loss took (records are
+                    // table data, made durable by commits and checkpoints, not by the journal).
+                    try oi.insert(r.fid, fd: occupant.fd)
+                    if let inode = try oi.inode(r.fid) {
+                        try setLinks(inode, [MDTLink(parent: r.parent, name: r.name)])
+                        return inode
+                    }
+                }
                 if occupant.fid == nil && occupant.st.st_mode & UInt32(S_IFMT) == type && type != UInt32(S_IFREG) {
                     // This create, cut short between making the inode and labelling it.
                     let fd = dup(occupant.fd)
