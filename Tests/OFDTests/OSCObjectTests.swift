@@ -116,6 +116,32 @@ final class OSCObjectTests: XCTestCase {
         _ = try ParamTree.shared.set(prefix + "max_rpcs_in_flight", value: "16")
         XCTAssertEqual(osc.maxRPCsInFlight.value, 16)
         XCTAssertThrowsError(try ParamTree.shared.set(prefix + "max_pages_per_rpc", value: "2048"))
+        XCTAssertEqual(try ParamTree.shared.get(prefix + "short_io_bytes").first?.value, "16384")
+        _ = try ParamTree.shared.set(prefix + "short_io_bytes", value: "0")
+        XCTAssertEqual(osc.shortIOBytes.value, 0)
+        XCTAssertThrowsError(try ParamTree.shared.set(prefix + "short_io_bytes", value: "65537"))
+    }
+
+    func testSmallIOIsTheSameWithAndWithoutShortIO() async throws {
+        let oss = try await makeOSS()
+        let short = try await oss.osc()
+        let bulk = try await oss.osc(client: 1) { $0.shortIOBytes = 0 }
+        let id = OSTObjectID(objectID: try await short.precreate(count: 1).lowerBound)
+        // 4 KiB pieces at unaligned offsets, written alternately by either device.
+        for piece in 0..<8 {
+            let writer = piece % 2 == 0 ? short : bulk
+            try await writer.write(object: id, offset: UInt64(piece * 4096 + 100), data: pattern(4096, seed: UInt64(piece)))
+        }
+        let end = 8 * 4096 + 100
+        for reader in [short, bulk] {
+            for piece in 0..<8 {
+                let back = try await reader.read(object: id, offset: UInt64(piece * 4096 + 100), length: 4096)
+                XCTAssertEqual(back, pattern(4096, seed: UInt64(piece)), "piece \(piece)")
+            }
+            // Across the end of the object: the short read returns only what is there.
+            let tail = try await reader.read(object: id, offset: UInt64(end - 1000), length: 16 << 10)
+            XCTAssertEqual(tail, pattern(4096, seed: 7).getSlice(at: 4096 - 1000, length: 1000))
+        }
     }
 
     func testTwoTargetsBehindOneServiceKeepTheirObjectsApart() async throws {

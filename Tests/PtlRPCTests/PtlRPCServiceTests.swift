@@ -30,13 +30,17 @@ func crc32c(_ buffer: ByteBuffer) -> UInt32 { CRC32C.checksum(buffer.readableByt
 /// (push a pattern with bulkPut); counts how often each opcode ran.
 final class TestHandler: PtlRPCHandler {
     private let calls = Mutex([UInt32: Int]())
+    private let shortIOCalls = Mutex([UInt32: Int]())
     let lastWrite = Mutex<ByteBuffer?>(nil)
 
     func count(_ opcode: UInt32) -> Int { calls.withLock { $0[opcode] ?? 0 } }
+    /// Requests of `opcode` that asked for short I/O.
+    func shortIOCount(_ opcode: UInt32) -> Int { shortIOCalls.withLock { $0[opcode] ?? 0 } }
 
     func handle(_ request: PtlRPCRequest) async -> PtlRPCReply {
         let opcode = request.message.opcode
         calls.withLock { $0[opcode, default: 0] += 1 }
+        if request.message.flags.contains(.shortIO) { shortIOCalls.withLock { $0[opcode, default: 0] += 1 } }
         do throws(LustreError) {
             switch opcode {
             case TestOpcode.echo:
@@ -57,10 +61,8 @@ final class TestHandler: PtlRPCHandler {
                       let seed = body.readInteger(endianness: .little, as: UInt64.self) else {
                     throw LustreError.protocolError("short bulk read request")
                 }
-                let (type, checksum) = try await request.bulkPut(bulkPattern(length: Int(length), seed: seed))
                 var reply = PtlRPCReply()
-                reply.bulkChecksumType = type
-                reply.bulkChecksum = checksum
+                try await request.bulkPut(bulkPattern(length: Int(length), seed: seed), into: &reply)
                 return reply
             default:
                 return PtlRPCReply(status: -EOPNOTSUPP)
@@ -81,14 +83,16 @@ final class PtlRPCServiceTests: XCTestCase {
     /// What a test runs against; the server half can be replaced by a restart.
     final class Setup: Sendable {
         let port: Int
+        let connectFlags: PtlRPCConnectFlags
         let handler: TestHandler
         let client: LNetInstance
         let importer: PtlRPCImport
         private let server: Mutex<(LNetInstance, PtlRPCService)?>
 
-        init(port: Int, handler: TestHandler, client: LNetInstance, importer: PtlRPCImport, server: LNetInstance,
-             service: PtlRPCService) {
+        init(port: Int, connectFlags: PtlRPCConnectFlags, handler: TestHandler, client: LNetInstance,
+             importer: PtlRPCImport, server: LNetInstance, service: PtlRPCService) {
             self.port = port
+            self.connectFlags = connectFlags
             self.handler = handler
             self.client = client
             self.importer = importer
@@ -98,10 +102,12 @@ final class PtlRPCServiceTests: XCTestCase {
         var service: PtlRPCService? { server.withLock { $0?.1 } }
 
 
-        static func startServer(port: Int, handler: TestHandler) async throws(LustreError) -> (LNetInstance, PtlRPCService) {
+        static func startServer(port: Int, connectFlags: PtlRPCConnectFlags,
+                                handler: TestHandler) async throws(LustreError) -> (LNetInstance, PtlRPCService) {
             let lnet = try await LNetInstance.start(nid: serverNID, configuration: TestNetwork.lnetConfiguration(port: port, listen: true))
             let service = PtlRPCService(name: "ost_test", lnet: lnet, portals: portals, connectOpcode: Opcode.ostConnect,
-                                        disconnectOpcode: Opcode.ostDisconnect, threads: 4, handler: handler)
+                                        disconnectOpcode: Opcode.ostDisconnect, threads: 4, connectFlags: connectFlags,
+                                        handler: handler)
             service.start()
             return (lnet, service)
         }
@@ -116,7 +122,7 @@ final class PtlRPCServiceTests: XCTestCase {
         /// Starts a new server on the same NID and port.
         func restartServer() async throws(LustreError) {
             await stopServer()
-            let started = try await Self.startServer(port: port, handler: handler)
+            let started = try await Self.startServer(port: port, connectFlags: connectFlags, handler: handler)
             server.withLock { $0 = started }
         }
 
@@ -133,14 +139,17 @@ final class PtlRPCServiceTests: XCTestCase {
         super.tearDown()
     }
 
-    private func makeSetup(minTimeout: Double = 1, recoveryTimeout: Double = 10) async throws -> Setup {
+    /// `shortIOBytes`: the import's short I/O limit (none by default); `connectFlags`: what the
+    /// server says it can do.
+    private func makeSetup(minTimeout: Double = 1, recoveryTimeout: Double = 10, shortIOBytes: Int? = nil,
+                           connectFlags: PtlRPCConnectFlags = [.shortIO]) async throws -> Setup {
         var lastError: LustreError?
         for _ in 0..<8 {
             let port = Int.random(in: 20000...40000)
             let handler = TestHandler()
             let server: (LNetInstance, PtlRPCService)
             do {
-                server = try await Setup.startServer(port: port, handler: handler)
+                server = try await Setup.startServer(port: port, connectFlags: connectFlags, handler: handler)
             } catch {
                 lastError = error
                 continue
@@ -152,10 +161,11 @@ final class PtlRPCServiceTests: XCTestCase {
             configuration.minTimeout = minTimeout
             configuration.maxTimeout = 5
             configuration.recoveryTimeout = recoveryTimeout
+            configuration.shortIOBytes = shortIOBytes.map { Tunable($0, range: 0...(64 << 10)) }
             let importer = PtlRPCImport(lnet: client, target: ProcessID(nid: Self.serverNID), targetName: "OST0000",
                                         configuration: configuration)
-            let setup = Setup(port: port, handler: handler, client: client, importer: importer, server: server.0,
-                              service: server.1)
+            let setup = Setup(port: port, connectFlags: connectFlags, handler: handler, client: client,
+                              importer: importer, server: server.0, service: server.1)
             addTeardownBlock { await setup.tearDown() }
             return setup
         }
@@ -320,6 +330,62 @@ final class PtlRPCServiceTests: XCTestCase {
         XCTAssertEqual(response.reply.status, 0)
         XCTAssertEqual(response.reply.bulkChecksumType, ChecksumType.crc32c.rawValue, "the read was not checksummed")
         XCTAssertTrue(response.bulk == bulkPattern(length: 4096, seed: 4))
+    }
+
+    // MARK: Short I/O
+
+    func testShortReadComesBackInTheReply() async throws {
+        let setup = try await makeSetup(shortIOBytes: 16 << 10)
+        let response = try await setup.importer.call(opcode: TestOpcode.bulkRead, buffers: [lengthBuffer(4096, seed: 11)],
+                                                      bulk: .read(maxLength: 4096))
+        XCTAssertEqual(response.reply.status, 0)
+        XCTAssertEqual(setup.handler.shortIOCount(TestOpcode.bulkRead), 1, "the read did not ask for short I/O")
+        XCTAssertTrue(response.bulk == bulkPattern(length: 4096, seed: 11), "client got different bytes")
+        XCTAssertEqual(response.reply.buffers.count, 0, "the data was left among the reply's buffers")
+        XCTAssertEqual(response.reply.bulkChecksumType, ChecksumType.crc32c.rawValue, "the short read was not checksummed")
+        XCTAssertEqual(response.reply.bulkChecksum, crc32c(bulkPattern(length: 4096, seed: 11)))
+    }
+
+    func testShortWriteTravelsInTheRequest() async throws {
+        let setup = try await makeSetup(shortIOBytes: 16 << 10)
+        let data = bulkPattern(length: 8192, seed: 12)
+        let response = try await setup.importer.call(opcode: TestOpcode.bulkWrite, buffers: [lengthBuffer(data.readableBytes)],
+                                                      bulk: .write(data))
+        XCTAssertEqual(response.reply.status, 0)
+        XCTAssertEqual(setup.handler.shortIOCount(TestOpcode.bulkWrite), 1, "the write did not go as short I/O")
+        XCTAssertTrue(setup.handler.lastWrite.withLock { $0 } == data, "server got different bytes")
+    }
+
+    func testReadAboveShortIOBytesGoesAsBulk() async throws {
+        let setup = try await makeSetup(shortIOBytes: 16 << 10)
+        let length = (16 << 10) + 4096
+        let response = try await setup.importer.call(opcode: TestOpcode.bulkRead, buffers: [lengthBuffer(length, seed: 13)],
+                                                      bulk: .read(maxLength: length))
+        XCTAssertEqual(setup.handler.shortIOCount(TestOpcode.bulkRead), 0)
+        XCTAssertTrue(response.bulk == bulkPattern(length: length, seed: 13))
+    }
+
+    func testNoShortIOWithAServerThatCannot() async throws {
+        let setup = try await makeSetup(shortIOBytes: 16 << 10, connectFlags: [])
+        let response = try await setup.importer.call(opcode: TestOpcode.bulkRead, buffers: [lengthBuffer(4096, seed: 14)],
+                                                      bulk: .read(maxLength: 4096))
+        let data = bulkPattern(length: 4096, seed: 15)
+        _ = try await setup.importer.call(opcode: TestOpcode.bulkWrite, buffers: [lengthBuffer(data.readableBytes)],
+                                          bulk: .write(data))
+        XCTAssertEqual(setup.handler.shortIOCount(TestOpcode.bulkRead) + setup.handler.shortIOCount(TestOpcode.bulkWrite), 0)
+        XCTAssertTrue(response.bulk == bulkPattern(length: 4096, seed: 14))
+        XCTAssertTrue(setup.handler.lastWrite.withLock { $0 } == data)
+    }
+
+    func testShortReadChecksumCorruptedAtSenderOnceIsResent() async throws {
+        let setup = try await makeSetup(recoveryTimeout: 8, shortIOBytes: 16 << 10)
+        try await setup.importer.connect()
+        FailLoc.value = FailLoc.once | PtlRPCFail.checksumSend
+        let response = try await setup.importer.call(opcode: TestOpcode.bulkRead, buffers: [lengthBuffer(4096, seed: 16)],
+                                                      bulk: .read(maxLength: 4096))
+        XCTAssertEqual(setup.handler.count(TestOpcode.bulkRead), 2, "one corrupted answer, one good")
+        XCTAssertEqual(setup.handler.shortIOCount(TestOpcode.bulkRead), 2)
+        XCTAssertTrue(response.bulk == bulkPattern(length: 4096, seed: 16))
     }
 
     func testDroppedReplyIsReconstructedWithoutRunningTheHandlerAgain() async throws {

@@ -27,7 +27,8 @@ public final class OFDService: Sendable {
         self.targets = targets
         self.service = PtlRPCService(name: "ost", lnet: lnet, portals: Self.portals,
                                      connectOpcode: Opcode.ostConnect, disconnectOpcode: Opcode.ostDisconnect,
-                                     threads: threads, handler: OFDDispatcher(targets: targets))
+                                     threads: threads, connectFlags: [.shortIO],
+                                     handler: OFDDispatcher(targets: targets))
     }
 
     /// Starts answering requests.

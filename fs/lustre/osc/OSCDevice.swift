@@ -20,6 +20,9 @@ public final class OSCDevice: Sendable {
         public var maxRPCsInFlight = 8
         /// `max_pages_per_rpc` in 4 KiB pages, 1...1024 (1024 = 4 MiB).
         public var maxPagesPerRPC = 1024
+        /// `short_io_bytes`, 0...65536: RPCs moving at most this much data carry it inside the
+        /// request or reply instead of a bulk transfer (Lustre's default, 16 KiB).
+        public var shortIOBytes = 16 << 10
         /// Bulk checksum algorithm, nil for none (`checksums=0`).
         public var checksumType: ChecksumType? = .crc32c
         /// How long a call keeps retrying through reconnects before it fails with ETIMEDOUT.
@@ -37,6 +40,8 @@ public final class OSCDevice: Sendable {
 
     /// Bytes per page of `max_pages_per_rpc`.
     public static let pageSize = 4096
+    /// Upper bound of `short_io_bytes` (Lustre's `OBD_MAX_SHORT_IO_BYTES`).
+    public static let maxShortIOBytes = 64 << 10
 
     /// The target served at the other end.
     public let target: TargetName
@@ -48,6 +53,8 @@ public final class OSCDevice: Sendable {
     public let maxRPCsInFlight: Tunable<Int>
     /// `osc.<name>.max_pages_per_rpc`.
     public let maxPagesPerRPC: Tunable<Int>
+    /// `osc.<name>.short_io_bytes`.
+    public let shortIOBytes: Tunable<Int>
     /// The import carrying every RPC.
     public let rpcImport: PtlRPCImport
     private let queue: OSCIOQueue
@@ -74,13 +81,19 @@ public final class OSCDevice: Sendable {
         self.name = "\(target)-osc-\(instance ?? String(UInt64.random(in: 0x1000_0000_0000...0xffff_ffff_ffff), radix: 16))"
         let maxRPCs = Tunable(configuration.maxRPCsInFlight, range: 1...256)
         let maxPages = Tunable(configuration.maxPagesPerRPC, range: 1...(OSTBRWLimits.maxBytes / Self.pageSize))
+        guard (0...Self.maxShortIOBytes).contains(configuration.shortIOBytes) else {
+            throw .invalid("short_io_bytes \(configuration.shortIOBytes) out of 0...\(Self.maxShortIOBytes)")
+        }
         self.maxRPCsInFlight = maxRPCs
         self.maxPagesPerRPC = maxPages
+        let shortIO = Tunable(configuration.shortIOBytes, range: 0...Self.maxShortIOBytes)
+        self.shortIOBytes = shortIO
         var importConfiguration = PtlRPCImport.Configuration(
             portals: OSCDevice.portals, connectOpcode: Opcode.ostConnect, disconnectOpcode: Opcode.ostDisconnect)
         importConfiguration.checksumType = configuration.checksumType
         importConfiguration.recoveryTimeout = configuration.recoveryTimeout
         importConfiguration.minTimeout = configuration.minTimeout
+        importConfiguration.shortIOBytes = shortIO
         importConfiguration.stats = PtlRPCClientStats(
             opcodes: OSTOpcode.allCases.sorted { $0.rawValue < $1.rawValue }.map { ($0.rawValue, $0.description) },
             bulkRead: OSTOpcode.read.rawValue, bulkWrite: OSTOpcode.write.rawValue)
@@ -118,6 +131,7 @@ public final class OSCDevice: Sendable {
         do {
             try ParamTree.shared.register(prefix + "max_rpcs_in_flight", tunable: maxRPCsInFlight)
             try ParamTree.shared.register(prefix + "max_pages_per_rpc", tunable: maxPagesPerRPC)
+            try ParamTree.shared.register(prefix + "short_io_bytes", tunable: shortIOBytes)
             // The import's checksum settings are fixed when it is made, so these are read-only here.
             try ParamTree.shared.register(prefix + "checksums", get: { checksumType == nil ? "0" : "1" })
             try ParamTree.shared.register(prefix + "checksum_type",

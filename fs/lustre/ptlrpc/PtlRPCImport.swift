@@ -28,6 +28,10 @@ public final class PtlRPCImport: Sendable {
         public var maxChecksumResends = 10
         /// The device's RPC counters (`osc.*.stats`, `mdc.*.stats`), nil to keep none.
         public var stats: PtlRPCClientStats?
+        /// Bulk of at most this many bytes travels inside the request (a write) or the reply (a
+        /// read) when the server can do it (`osc.*.short_io_bytes`; nil or 0: never). A small
+        /// read is then one message each way, a small write one round trip instead of two.
+        public var shortIOBytes: Tunable<Int>?
 
         public init(portals: PtlRPCService.Portals, connectOpcode: UInt32, disconnectOpcode: UInt32) {
             self.portals = portals
@@ -110,6 +114,8 @@ public final class PtlRPCImport: Sendable {
     private let xids: ManagedAtomic<UInt64>
     private let nextWaiter = ManagedAtomic<UInt64>(1)
     private let observer = Mutex<UInt64?>(nil)
+    /// `PtlRPCConnectFlags` of the server's last connect reply.
+    private let serverFlags = ManagedAtomic<UInt64>(0)
 
     public init(lnet: LNetInstance, target: ProcessID, targetName: String, clientUUID: String = PtlRPCImport.makeUUID(),
                 configuration: Configuration) {
@@ -373,8 +379,30 @@ public final class PtlRPCImport: Sendable {
         return xid
     }
 
+    /// Whether `bulk` goes as short I/O, inside the messages: small enough, and the server can.
+    private func isShort(_ bulk: Bulk?) -> Bool {
+        let length: Int
+        switch bulk {
+        case .write(let data): length = data.readableBytes
+        case .read(let maxLength): length = maxLength
+        case nil: return false
+        }
+        guard let limit = configuration.shortIOBytes?.value, length <= limit else { return false }
+        return PtlRPCConnectFlags(rawValue: serverFlags.load(ordering: .relaxed)).contains(.shortIO)
+    }
+
+    /// `message` marked as short I/O, with a write's data as its last buffer (a read's comes in the reply).
+    private static func carryingShortIO(_ message: PtlRPCMessage, _ bulk: Bulk?) -> PtlRPCMessage {
+        var message = message
+        message.flags.insert(.shortIO)
+        if case .write(let data) = bulk { message.buffers.append(data) }
+        return message
+    }
+
     /// One send of `message` and the wait for its reply (and bulk).
     private func attempt(_ message: PtlRPCMessage, bulk: Bulk?) async throws(LustreError) -> Response {
+        let short = isShort(bulk)
+        let message = short ? Self.carryingShortIO(message, bulk) : message
         let loop = lnet.eventLoop(for: target)
         let promise = loop.makePromise(of: PtlRPCMessage.self)
         let replyMD = lnet.attach(portal: configuration.portals.reply, matchBits: message.xid,
@@ -388,7 +416,7 @@ public final class PtlRPCImport: Sendable {
                                   })
         var bulkMD: MDHandle?
         var bulkArrived: EventLoopPromise<ByteBuffer>?
-        switch bulk {
+        switch short ? nil : bulk {
         case .write(let data):
             bulkMD = lnet.attach(portal: configuration.portals.bulk, matchBits: message.xid,
                                  md: .source(data, threshold: nil, peer: target))
@@ -421,8 +449,13 @@ public final class PtlRPCImport: Sendable {
             state.withLock { $0.attempts[message.xid] = nil }
         }
         do {
-            let reply = try await promise.futureResult.get()
+            var reply = try await promise.futureResult.get()
             var data: ByteBuffer?
+            if short, reply.flags.contains(.shortIO), !reply.buffers.isEmpty {
+                data = reply.buffers.removeLast()
+            } else if short, reply.status >= 0, case .read = bulk {
+                throw LustreError(errno: EPROTO, "\(targetName): short read xid \(message.xid) answered without its data")
+            }
             if let bulkArrived, reply.status >= 0 {
                 // The reply can overtake the bulk, which rides another connection.
                 let bulkTimer = loop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) {
@@ -562,6 +595,8 @@ public final class PtlRPCImport: Sendable {
         }
         var body = try reply.buffer(0, "server instance")
         let instance = body.readInteger(endianness: .little, as: UInt64.self) ?? 0
+        // Before any replay below: a replayed request goes as this server can take it.
+        serverFlags.store(body.readInteger(endianness: .little, as: UInt64.self) ?? 0, ordering: .relaxed)
         let restarted = state.withLock { $0.serverInstance != 0 && $0.serverInstance != instance }
         if restarted {
             LCONSOLE("\(targetName): server restarted (instance \(instance)), reconnected")

@@ -19,6 +19,11 @@ public struct PtlRPCMessage: Sendable, Equatable {
         public static let resent = Flags(rawValue: 0x0002)
         /// Replayed after a server restart (transno already assigned).
         public static let replay = Flags(rawValue: 0x0004)
+        /// The bulk rides in the message itself, as its last buffer, instead of a separate LNet
+        /// GET or PUT (Lustre's short I/O, `OBD_FL_SHORT_IO`): in a request, the client asks for
+        /// it (a write carries its data); in a reply, the server did it (a read's data). Saves a
+        /// round trip for a small write and a message, a descriptor and a wake-up for a small read.
+        public static let shortIO = Flags(rawValue: 0x0100)
     }
 
     public var opcode: UInt32

@@ -25,10 +25,18 @@ public struct PtlRPCRequest: Sendable {
             throw .invalid("bulk of \(length) bytes exceeds the \(LNetLimits.maxPayload) cap")
         }
         let data: ByteBuffer
-        do {
-            data = try await lnet.get(from: initiator, portal: bulkPortal, matchBits: message.xid, length: length).get()
-        } catch {
-            throw LNetInstance.lustreError(error, "bulk GET from \(initiator) xid \(message.xid)")
+        if message.flags.contains(.shortIO) {
+            // Short I/O: the client sent the bytes as the request's last buffer.
+            guard let inline = message.buffers.last else {
+                throw LustreError(errno: EPROTO, "short I/O request xid \(message.xid) from \(initiator) has no data")
+            }
+            data = inline
+        } else {
+            do {
+                data = try await lnet.get(from: initiator, portal: bulkPortal, matchBits: message.xid, length: length).get()
+            } catch {
+                throw LNetInstance.lustreError(error, "bulk GET from \(initiator) xid \(message.xid)")
+            }
         }
         guard data.readableBytes == length else {
             throw LustreError(errno: EPROTO, "bulk GET from \(initiator) xid \(message.xid): "
@@ -58,6 +66,22 @@ public struct PtlRPCRequest: Sendable {
         }
         return (type.map { BulkChecksum.wireValue($0) } ?? 0, sum)
     }
+
+    /// Sends `data` to the client (a read) and puts its checksum in `reply`. When the client
+    /// asked for short I/O the bytes go in the reply itself: no PUT, no wait for it, one
+    /// message on the wire.
+    public func bulkPut(_ data: ByteBuffer, into reply: inout PtlRPCReply) async throws(LustreError) {
+        guard message.flags.contains(.shortIO) else {
+            (reply.bulkChecksumType, reply.bulkChecksum) = try await bulkPut(data)
+            return
+        }
+        let type = BulkChecksum.type(of: message)
+        var sum = type.map { BulkChecksum.compute($0, data) } ?? 0
+        if FailLoc.check(PtlRPCFail.checksumSend) { sum ^= 1 }
+        reply.bulkChecksumType = type.map { BulkChecksum.wireValue($0) } ?? 0
+        reply.bulkChecksum = sum
+        reply.inlineBulk = data
+    }
 }
 
 /// What a handler answers.
@@ -67,6 +91,8 @@ public struct PtlRPCReply: Sendable {
     public var transno: UInt64 = 0
     public var bulkChecksumType: UInt32 = 0
     public var bulkChecksum: UInt32 = 0
+    /// A short read's data, sent as the reply's last buffer (`PtlRPCRequest.bulkPut(_:into:)`).
+    public var inlineBulk: ByteBuffer?
 
     public init(status: Int32 = 0, buffers: [ByteBuffer] = [], transno: UInt64 = 0) {
         self.status = status
@@ -121,6 +147,8 @@ public final class PtlRPCService: Sendable {
     let connectOpcode: UInt32
     let disconnectOpcode: UInt32
     let threads: Int
+    /// What the connect reply says this service can do.
+    let connectFlags: PtlRPCConnectFlags
     /// Largest request message accepted.
     static let maxRequestSize = 1 << 20
 
@@ -135,13 +163,14 @@ public final class PtlRPCService: Sendable {
     private let started = Mutex<(MDHandle?, [Task<Void, Never>])>((nil, []))
 
     public init(name: String, lnet: LNetInstance, portals: Portals, connectOpcode: UInt32, disconnectOpcode: UInt32,
-                threads: Int = 8, handler: any PtlRPCHandler) {
+                threads: Int = 8, connectFlags: PtlRPCConnectFlags = [], handler: any PtlRPCHandler) {
         self.name = name
         self.lnet = lnet
         self.portals = portals
         self.connectOpcode = connectOpcode
         self.disconnectOpcode = disconnectOpcode
         self.threads = threads
+        self.connectFlags = connectFlags
         self.handler = handler
         self.instance = lnet.incarnation
         self.exports = Mutex(Exports(nextHandle: lnet.incarnation &* 0x9e37_79b9_7f4a_7c15 | 1))
@@ -261,6 +290,7 @@ public final class PtlRPCService: Sendable {
             CDEBUG(.ha, "\(name): \(reconnect ? "reconnect" : "connect") from \(clientUUID)@\(initiator) to \(target)")
             var body = ByteBuffer()
             body.writeInteger(instance, endianness: .little)
+            body.writeInteger(connectFlags.rawValue, endianness: .little)
             send(PtlRPCReply(buffers: [body]), to: message, initiator: initiator, export: export, started: started)
         } catch {
             CWARN("\(name): refused connect from \(initiator): \(error)")
@@ -271,6 +301,10 @@ public final class PtlRPCService: Sendable {
     private func send(_ reply: PtlRPCReply, to request: PtlRPCMessage, initiator: ProcessID, export: PtlRPCExport?,
                       started: UInt64) {
         var out = PtlRPCMessage(opcode: request.opcode, xid: request.xid, buffers: reply.buffers)
+        if let inline = reply.inlineBulk {
+            out.buffers.append(inline)
+            out.flags.insert(.shortIO)
+        }
         out.status = reply.status
         out.transno = reply.transno
         out.lastCommitted = export.map { handler.lastCommitted(for: $0) } ?? 0
