@@ -4,6 +4,10 @@ import NIOCore
 import ObdClass
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import OSD
 
 /// An engine that passes everything to a real one and remembers the memory it was handed.
@@ -41,7 +45,7 @@ final class RecordingEngine: IOEngine {
 
 @Suite("OSD zero copy")
 struct OSDZeroCopyTests {
-    @Test("a 1 MiB write reaches the engine from the ByteBuffer's own memory, and a read lands in the returned buffer")
+    @Test("a 1 MiB write reaches the engine from the ByteBuffer's own memory, and a read from disk lands in the returned buffer")
     func noCopy() async throws {
         let scratch = try ScratchDirectory()
         let engine = RecordingEngine(try makeIOEngine(kind: .ioUring, queueDepth: 8))
@@ -52,11 +56,32 @@ struct OSDZeroCopyTests {
         _ = try await osd.write(object1, pieces: [(offset: 0, data: data)])
         #expect(engine.writeAddresses.withLock { $0 }.contains(address))
 
+        // Out of the page cache, so the read has to go to the engine.
+        let fd = open("\(scratch.path)/\(object1.path)", O_RDONLY)
+        #expect(fd >= 0)
+        #expect(fsync(fd) == 0)
+        #expect(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0)
+        close(fd)
         engine.readAddresses.withLock { $0.removeAll() }
         let back = try await osd.read(object1, offset: 0, length: 1 << 20)
         let readAddress = back.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
         #expect(engine.readAddresses.withLock { $0 }.first == readAddress)
         #expect(back == data)
+        await osd.close()
+    }
+
+    @Test("a read of bytes the page cache holds is copied at once, without the engine")
+    func cachedRead() async throws {
+        let scratch = try ScratchDirectory()
+        let engine = RecordingEngine(try makeIOEngine(kind: .ioUring, queueDepth: 8))
+        let osd = try await OSDDevice.open(root: scratch.path, options: .init(), engine: engine)
+        _ = try await osd.create(object1, attributes: ObdAttributes())
+        let data = ByteBuffer(bytes: pattern(64 << 10))
+        _ = try await osd.write(object1, pieces: [(offset: 0, data: data)])
+        engine.readAddresses.withLock { $0.removeAll() }
+        let back = try await osd.read(object1, offset: 4096, length: 8192)
+        #expect(engine.readAddresses.withLock { $0 }.isEmpty)
+        #expect(back == data.getSlice(at: 4096, length: 8192))
         await osd.close()
     }
 }
