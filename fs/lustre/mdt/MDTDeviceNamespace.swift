@@ -158,9 +158,12 @@ extension MDTDevice {
             default: throw .invalid("node of mode 0o\(String(mode, radix: 8)): not a fifo, socket or device")
             }
         }
-        let (directory, _) = try self.directory(parent)
-        if let existing = try child(directory, name) {
-            guard !exclusive, type == UInt32(S_IFREG), case .file = kind else {
+        let directory = try inode(parent)
+        guard directory.isDirectory else { throw LustreError(errno: ENOTDIR, "\(parent) is not a directory") }
+        // O_CREAT without O_EXCL on an existing file allocates nothing; an exclusive create finds
+        // an existing name under the lock below (one lookup instead of two).
+        if !exclusive, let existing = try child(directory, name) {
+            guard type == UInt32(S_IFREG), case .file = kind else {
                 throw LustreError(errno: EEXIST, "\(name) exists")
             }
             return try openExisting(existing, directory: directory, credentials: credentials)
@@ -187,19 +190,21 @@ extension MDTDevice {
         do throws(LustreError) {
             return try await locked([parent]) { () async throws(LustreError) in
                 let dirStat = try directory.stat()
-                try MDTPermission.check(credentials, dirStat, MDTPermission.write | MDTPermission.execute,
-                                        "create \(name) in \(parent)")
-                guard dirStat.st_nlink > 0 else { throw LustreError(errno: ENOENT, "\(parent) was removed") }
+                // As Linux: an existing name is EEXIST (or opened) with search permission alone.
+                try MDTPermission.check(credentials, dirStat, MDTPermission.execute, "lookup in \(parent)")
                 if let existing = try child(directory, name) {
-                    guard !exclusive, type == UInt32(S_IFREG), case .file = kind else {
-                        throw LustreError(errno: EEXIST, "\(name) exists")
-                    }
                     if let objects = instantiated?.objects, !objects.isEmpty {
                         try? await allocator.destroy(objects, of: fid)
                     }
                     instantiated = nil
+                    guard !exclusive, type == UInt32(S_IFREG), case .file = kind else {
+                        throw LustreError(errno: EEXIST, "\(name) exists")
+                    }
                     return try openExisting(existing, directory: directory, credentials: credentials)
                 }
+                try MDTPermission.check(credentials, dirStat, MDTPermission.write | MDTPermission.execute,
+                                        "create \(name) in \(parent)")
+                guard dirStat.st_nlink > 0 else { throw LustreError(errno: ENOENT, "\(parent) was removed") }
                 var gid = credentials.gid
                 if dirStat.st_mode & UInt32(S_ISGID) != 0 {
                     gid = dirStat.st_gid
