@@ -78,7 +78,7 @@ final class MDSServer: Sendable {
         if let known = try? mgs.configuration(fsname: fsname) { addOSTs(known, to: lod) }
         let mdt: MDTDevice
         do {
-            try await lod.start()
+            try await lod.start(holdingLoggedDestroys: true)
             var mdtOptions = MDTDevice.Options()
             mdtOptions.commitInterval = options.commitInterval
             if let known = try? mgs.configuration(fsname: fsname) { mdtOptions.defaultLayout = known.defaultLayout }

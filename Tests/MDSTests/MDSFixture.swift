@@ -96,7 +96,7 @@ final class MDSFixture: Sendable {
                 try? lod.addOST(index: entry.index, nids: entry.nids.compactMap { try? NID(parsing: $0) })
             }
         }
-        try await lod.start()
+        try await lod.start(holdingLoggedDestroys: true)
         var mdtOptions = MDTDevice.Options()
         mdtOptions.commitInterval = commitInterval.withLock { $0 }
         let mdt = try await MDTDevice.open(root: mdtRoot, target: Self.mdtName, allocator: lod, options: mdtOptions)

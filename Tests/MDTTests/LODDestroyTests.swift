@@ -100,6 +100,46 @@ final class LODDestroyTests: XCTestCase {
         await second.stop()
     }
 
+    /// A power loss can keep destroy records while the MDT loses the unlinks they belong to:
+    /// the files are still there after its replay, and must keep their objects.
+    func testLoggedDestroysOfFilesTheMDTStillHasAreDropped() async throws {
+        let fixture = try await makeLODFixture()
+        let first = try await fixture.startLOD()
+        var objectsOf: [LustreFID: [LayoutObject]] = [:]
+        for n in UInt32(1)...6 {
+            objectsOf[lodFID(n)] = try await first.allocate(for: lodFID(n), layout: lodLayout(count: 2)).objects
+        }
+        await fixture.stopOSS(0)
+        await fixture.stopOSS(1)
+        for (fid, objects) in objectsOf { try await first.destroy(objects, of: fid) }
+        await first.crash()
+        try await fixture.startOSS(0)
+        try await fixture.startOSS(1)
+        let second = try await fixture.startLOD(holdingLoggedDestroys: true)
+        // Nothing goes before the MDT's replay has answered.
+        try await Task.sleep(for: .milliseconds(500))
+        for objects in objectsOf.values {
+            for object in objects { XCTAssertTrue(fixture.objectExists(object.id, on: Int(object.ostIndex))) }
+        }
+        // Files 1-3 are still there with their layouts; 4-6 are gone (and file 2 only keeps its
+        // first object: the second was swapped out, and goes).
+        let survivors: Set<LustreFID> = [lodFID(1), lodFID(2), lodFID(3)]
+        let layouts = objectsOf.mapValues { $0 }.merging([lodFID(2): [objectsOf[lodFID(2)]![0]]]) { $1 }
+        await second.replayFinished(referenced: { fid, object in
+            survivors.contains(fid) && layouts[fid]!.contains(object)
+        })
+        await lodWait(20, "the other destroys committed") { second.pendingDestroyCount == 0 }
+        for (fid, objects) in objectsOf {
+            for object in objects {
+                let kept = survivors.contains(fid) && layouts[fid]!.contains(object)
+                XCTAssertEqual(fixture.objectExists(object.id, on: Int(object.ostIndex)), kept, "\(fid) \(object.id)")
+            }
+        }
+        try await second.checkpoint()
+        XCTAssertEqual(try OSPSyncLog.liveRecords(directory: "\(fixture.mdtRoot)/\(LODDevice.syncLogDirectory)").count, 0)
+        await second.stop()
+    }
+
     func testReplayedDestroyOfAGoneObjectCompletes() async throws {
         let fixture = try await makeLODFixture()
         let lod = try await fixture.startLOD()

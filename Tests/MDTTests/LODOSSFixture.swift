@@ -108,7 +108,8 @@ final class LODOSSFixture: Sendable {
     }
 
     /// A LOD on the MDT root with both OSTs added, started, and (by default) both OSTs usable.
-    func startLOD(waitForOSTs: Bool = true, configure: (inout LODDevice.Options) -> Void = { _ in }) async throws -> LODDevice {
+    func startLOD(waitForOSTs: Bool = true, holdingLoggedDestroys: Bool = false,
+                  configure: (inout LODDevice.Options) -> Void = { _ in }) async throws -> LODDevice {
         var options = LODDevice.Options()
         options.qosMaxAge = 0.5
         options.createTimeout = 10
@@ -120,7 +121,7 @@ final class LODOSSFixture: Sendable {
         for index in 0..<Self.ossNIDs.count {
             try lod.addOST(index: UInt32(index), nids: [Self.ossNIDs[index]])
         }
-        try await lod.start()
+        try await lod.start(holdingLoggedDestroys: holdingLoggedDestroys)
         if waitForOSTs {
             let deadline = Date().addingTimeInterval(15)
             while lod.usableOSTCount < Self.ossNIDs.count, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }

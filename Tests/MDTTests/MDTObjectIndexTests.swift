@@ -109,6 +109,23 @@ struct MDTObjectIndexTests {
         #expect(report.problems.isEmpty, "\(report.problems)")
     }
 
+    @Test("the allocator's replay check: a file uses exactly the objects its layout lists, until it is unlinked")
+    func usesObjects() async throws {
+        let scratch = MDTScratch()
+        let mdt = try await scratch.open()
+        let root = mdt.rootFID
+        let file = try await mdt.mkfile(root, "f")
+        let objects = try #require(try mdt.tree.layout(of: try mdt.inode(file.fid))?.objects)
+        #expect(!objects.isEmpty)
+        for object in objects { #expect(mdt.uses(file.fid, object)) }
+        let other = LayoutObject(ostIndex: objects[0].ostIndex, id: OSTObjectID(objectID: objects[0].id.objectID + 1000))
+        #expect(!mdt.uses(file.fid, other))
+        #expect(!mdt.uses(root, objects[0]))
+        _ = try await mdt.unlink(parent: root, name: "f", credentials: .root)
+        for object in objects { #expect(!mdt.uses(file.fid, object)) }
+        await mdt.close()
+    }
+
     private func format2(_ value: Int) -> String {
         let text = String(value, radix: 16)
         return text.count == 1 ? "0" + text : text

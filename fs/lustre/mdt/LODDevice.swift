@@ -78,6 +78,9 @@ public final class LODDevice: MDTObjectAllocator {
         var replaySeen: [UInt32: Set<UInt64>] = [:]
         var replayHighest: [UInt32: UInt64] = [:]
         var replayDone = false
+        /// Destroys read from the log at a `start(holdingLoggedDestroys: true)`, sent once the
+        /// MDT's replay tells which of them a file still uses (`replayFinished(referenced:)`).
+        var held: [(id: OSPSyncRecordID, record: OSPSyncRecord)] = []
         var started = false
         var stopped = false
         /// The MDT's `lastCommitted` as last told, and destroys waiting for it to reach the
@@ -182,8 +185,12 @@ public final class LODDevice: MDTObjectAllocator {
         if let log { osp.start(log: log) }
     }
 
-    /// Replays the destroy log, writes `lov_objid` and starts every OSP.
-    public func start() async throws(LustreError) {
+    /// Replays the destroy log, writes `lov_objid` and starts every OSP. With
+    /// `holdingLoggedDestroys` (an MDT will replay its log and call `replayFinished`), the
+    /// destroys read from the log wait for that call: a power loss can keep a destroy record
+    /// while losing the MDT log record of the unlink it belongs to, and such a file is still
+    /// there and must keep its objects.
+    public func start(holdingLoggedDestroys: Bool = false) async throws(LustreError) {
         let opened = try OSPSyncLog.open(directory: "\(root)/\(Self.syncLogDirectory)",
                                          recordsPerSegment: options.syncLogRecordsPerSegment)
         let toStart: [OSPDevice]? = state.withLock { state in
@@ -201,7 +208,11 @@ public final class LODDevice: MDTObjectAllocator {
         }
         // An object waiting for its destroy was handed out: never hand it out again.
         noteInUse(opened.live.map { LayoutObject(ostIndex: $0.record.ostIndex, id: $0.record.object) })
-        dispatch(opened.live.map { ($0.record.ostIndex, ($0.id, $0.record.object)) })
+        if holdingLoggedDestroys {
+            state.withLock { $0.held = opened.live }
+        } else {
+            dispatch(opened.live.map { ($0.record.ostIndex, ($0.id, $0.record.object)) })
+        }
         try await checkpoint()
         for osp in toStart { osp.start(log: opened.log) }
     }
@@ -403,7 +414,25 @@ public final class LODDevice: MDTObjectAllocator {
     /// destroy log. These are the ids of `lov_objid_unlogged` and those between `lov_objid` and
     /// the highest id replay noted, on each OST. Ids above that are the OST's precreated
     /// objects, handed out again.
-    public func replayFinished() async {
+    public func replayFinished(referenced: @Sendable (LustreFID, LayoutObject) -> Bool) async {
+        let held = state.withLock { state in
+            defer { state.held = [] }
+            return state.held
+        }
+        var kept: [OSPSyncRecordID] = []
+        var due: [(ostIndex: UInt32, destroy: PendingDestroy)] = []
+        for (id, record) in held {
+            if record.parent != .zero, referenced(record.parent, LayoutObject(ostIndex: record.ostIndex, id: record.object)) {
+                kept.append(id)
+            } else {
+                due.append((record.ostIndex, (id, record.object)))
+            }
+        }
+        if !kept.isEmpty, let log = state.withLock({ $0.log }) {
+            LCONSOLE("\(name): \(kept.count) logged object destroys dropped: their files are still there (the unlink was lost)")
+            log.cancel(kept)
+        }
+        dispatch(due)
         let orphans = state.withLock { state -> [UInt32: [UInt64]]? in
             guard !state.replayDone else { return nil }
             state.replayDone = true

@@ -78,13 +78,21 @@ public final class MDTDevice: Sendable {
             throw error.adding(context: "MDT \(target)")
         }
         await device.replay(records)
-        await allocator.replayFinished()
+        await allocator.replayFinished(referenced: { [device] fid, object in device.uses(fid, object) })
         if !records.isEmpty { await device.repairAfterReplay() }
         await device.destroyOrphans()
         if !records.isEmpty { try await device.checkpoint() }
         device.startCommitter()
         CDEBUG(.info, "\(target): MDT at \(root) up, \(records.count) log records replayed, last transno \(device.log.lastTransno)")
         return device
+    }
+
+    /// Whether the file `fid` exists and its layout lists `object` (a destroy of it logged by
+    /// the allocator belongs to an unlink the MDT lost).
+    func uses(_ fid: LustreFID, _ object: LayoutObject) -> Bool {
+        guard let inode = try? tree.oi.inode(fid), inode.isRegular,
+              let layout = try? tree.layout(of: inode) else { return false }
+        return layout.objects.contains { $0.ostIndex == object.ostIndex && $0.id == object.id }
     }
 
     /// Stops the group commit, syncs the tree and trims the log.

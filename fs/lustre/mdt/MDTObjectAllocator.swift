@@ -26,8 +26,10 @@ public protocol MDTObjectAllocator: Sendable {
     /// next start unless replay notes them in use.
     func noteLogged(_ objects: [LayoutObject])
     /// The MDT has finished its log replay at start (every `noteInUse` of the replay is done):
-    /// objects handed out before the restart that replay did not note are destroyed.
-    func replayFinished() async
+    /// objects handed out before the restart that replay did not note are destroyed, and
+    /// destroys found in the allocator's own log go ahead unless `referenced` says the file
+    /// still exists and uses that object.
+    func replayFinished(referenced: @Sendable (LustreFID, LayoutObject) -> Bool) async
     /// Called by the MDT before it trims its write-ahead log: persist lov_objid etc.
     func checkpoint() async throws(LustreError)
     /// Statfs of every OST known, by index (nil: unreachable).
@@ -40,7 +42,9 @@ extension MDTObjectAllocator {
     /// Default: the allocator does not track unlogged objects.
     public func noteLogged(_ objects: [LayoutObject]) {}
     /// Default: nothing to reconcile.
-    public func replayFinished() async {}
+    public func replayFinished(referenced: @Sendable (LustreFID, LayoutObject) -> Bool) async {}
+    /// After a start without an MDT namespace to ask: every logged destroy goes ahead.
+    public func replayFinished() async { await replayFinished(referenced: { _, _ in false }) }
     /// Default: destroyed at once, durably.
     public func destroy(_ objects: [LayoutObject], of fid: LustreFID, committingWith transno: UInt64) async throws(LustreError) {
         try await destroy(objects, of: fid)
