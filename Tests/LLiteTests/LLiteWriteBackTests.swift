@@ -90,6 +90,25 @@ final class LLiteWriteBackTests: XCTestCase {
         XCTAssertEqual(state.record(offset: 13 * mib + 4096, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib), 8 * mib)
     }
 
+    func testReadAheadKeepsAStreamWhoseReadsArriveOutOfOrder() {
+        var state = LLiteReadAhead()
+        let mib: UInt64 = 1 << 20
+        func read(_ at: UInt64) -> UInt64 {
+            state.record(offset: at * mib, length: 1 << 20, minimumWindow: 8 * mib, maximum: 64 * mib)
+        }
+        XCTAssertEqual(read(0), 8 * mib)
+        XCTAssertEqual(read(2), 16 * mib)
+        // Behind the furthest read (ending at 3 MiB): the stream and its read-ahead end stay.
+        XCTAssertEqual(read(1), mib + 16 * mib)
+        XCTAssertEqual(read(5), 32 * mib)
+        XCTAssertEqual(read(3), 2 * mib + 32 * mib)
+        XCTAssertEqual(read(4), mib + 32 * mib)
+        XCTAssertEqual(read(6), 64 * mib)
+        // Far behind the stream is a seek: the window closes.
+        XCTAssertEqual(read(200), 0)
+        XCTAssertEqual(read(100), 0)
+    }
+
     func testReadCacheKeysCoverARangeInWholeChunks() {
         let keys = LLiteReadCache.keys(stripe: 1, objectStart: 3 << 20, objectEnd: (9 << 20) + 1, chunkBytes: rpc)
         XCTAssertEqual(keys.map(\.start), [0, 4 << 20, 8 << 20])

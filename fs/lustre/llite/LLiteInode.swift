@@ -273,7 +273,10 @@ final class LLiteInode: Sendable {
                                           chunkBytes: lov.targets[stripe].rpcBytes)
         }
         let chunks = state.withLock { state -> [LLiteReadCache.Key: LLiteReadCache.Chunk] in
-            state.readCache.trim(low: { mapping.objectSize(forFileSize: offset, stripe: $0) },
+            // Reads of a stream arrive out of order (FUSE keeps several in flight): what lies
+            // a little behind this one may still be asked for.
+            let behind = offset - min(offset, LLiteReadAhead.reorder)
+            state.readCache.trim(low: { mapping.objectSize(forFileSize: behind, stripe: $0) },
                                  high: { stripe in
                                      mapping.objectSize(forFileSize: aheadEnd, stripe: stripe)
                                          + UInt64(lov.targets[stripe].rpcBytes) })
