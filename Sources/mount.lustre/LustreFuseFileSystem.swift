@@ -250,12 +250,14 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     /// `close(2)`: data written through this file goes to the OSTs now, so close reports write
-    /// errors as Lustre's does and another client sees the bytes.
+    /// errors as Lustre's does and another client sees the bytes. Nothing written: answered on
+    /// the FUSE thread, as `close(2)` waits for it (every write was answered before, so its
+    /// `dirty` mark is set by now).
     func flush(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
-        serve(request) { [self] () throws(LustreError) in
-            guard let open = try? handles.file(file.handle), open.dirty.exchange(false, ordering: .relaxed) else {
-                return request.reply(error: 0)
-            }
+        guard let open = try? handles.file(file.handle), open.dirty.exchange(false, ordering: .relaxed) else {
+            return request.reply(error: 0)
+        }
+        serve(request) { () throws(LustreError) in
             try await open.file.fsync()
             request.reply(error: 0)
         }
