@@ -260,7 +260,8 @@ extension MDTDevice {
     private func remove(parent: LustreFID, name: String, directory wantDirectory: Bool,
                         credentials: MDTCredentials) async throws(LustreError) -> UInt64 {
         try MDTPermission.checkName(name)
-        let (directory, _) = try self.directory(parent)
+        let directory = try inode(parent)
+        guard directory.isDirectory else { throw LustreError(errno: ENOTDIR, "\(parent) is not a directory") }
         for _ in 0..<16 {
             guard let victim = try child(directory, name) else { throw LustreError(errno: ENOENT, "\(name) in \(parent)") }
             if wantDirectory && !victim.isDirectory { throw LustreError(errno: ENOTDIR, "\(name) is not a directory") }

@@ -26,11 +26,12 @@ final class MDTInode: Sendable {
     let inodeNumber = Atomic<UInt64>(0)
     private let remembered = Mutex(MDTInodeXattrs())
 
-    init(fd: Int32, fid: LustreFID, type: UInt32) {
+    /// `pathOnly`: whether `fd` was opened `O_PATH`, when the caller knows (else asked of it).
+    init(fd: Int32, fid: LustreFID, type: UInt32, pathOnly: Bool? = nil) {
         self.fd = fd
         self.fid = fid
         self.type = type
-        isPathOnly = fcntl(fd, F_GETFL) & O_PATH != 0
+        isPathOnly = pathOnly ?? (fcntl(fd, F_GETFL) & O_PATH != 0)
     }
 
     deinit { Glibc.close(fd) }

@@ -285,7 +285,9 @@ final class MDTTree: Sendable {
                 throw error
             }
         }
-        let inode = labelled(MDTInode(fd: fd, fid: r.fid, type: type), r)
+        // Made here: a regular file `O_WRONLY`, a directory `O_RDONLY`, anything else `O_PATH`.
+        let pathOnly = type != UInt32(S_IFREG) && type != UInt32(S_IFDIR)
+        let inode = labelled(MDTInode(fd: fd, fid: r.fid, type: type, pathOnly: pathOnly), r)
         oi.remember(inode)
         return inode
     }
