@@ -6,6 +6,8 @@
 # and loop-mounted as the MDT's is), from the same harness, the same
 # threads and files, in one run. Each figure is the median of ROUNDS rounds, every round
 # measuring everything once. The issue's target: MDS creates >= 0.5 of raw ext4 creates.
+# Also prints the MDS CPU per operation (user + system from /proc, over all five phases), the
+# figure that decides throughput on a machine the MDS shares with its clients.
 # Prints a table, `RESULT mds-survey <figure> <ops/s> ops/s` and `RATIO mds-survey <figure>
 # <ours/ext4>`. Not a test: it asserts nothing.
 #
@@ -90,14 +92,20 @@ record() { # label logfile
         samples[$1,$op]+=" $(sed -n "s/^RESULT mds-survey $1_$op \([0-9.]*\) ops\/s/\1/p" "$2")"
     done
 }
+# CPU seconds (user + system) a process has used, from /proc (clock ticks).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+tick=$(getconf CLK_TCK)
 for round in $(seq "$ROUNDS"); do
     for stripes in 0 1; do
+        mds_before=$(cpu_ticks "$mds_pid")
         # Bounded: if the MDS dies the MDC would wait out its whole recovery timeout.
         timeout "${SURVEY_TIMEOUT:-300}" "$LUSTRE_BIN/mds-survey" --mds "$NET.1@tcp" --accept-port "$PORT" \
             --source "$NET.10@tcp" --fsname bench --threads "$THREADS" --files "$FILES" --stripe-count "$stripes" \
             >"$dir/survey-$stripes.out" 2>&1 ||
             { echo "mds-survey (stripe count $stripes, round $round) failed:" >&2; tail -5 "$dir/survey-$stripes.out" >&2; }
         record "stripe$stripes" "$dir/survey-$stripes.out"
+        # MDS CPU per operation: every phase does THREADS x FILES operations.
+        samples[stripe$stripes,mds_cpu]+=" $(python3 -c "print(round(($(cpu_ticks "$mds_pid") - $mds_before) / $tick * 1e6 / ($THREADS * $FILES * 5), 1))")"
         kill -0 "$mds_pid" 2>/dev/null || { echo "mds-survey.sh: lustre-mds died:" >&2; grep -m3 -A12 "crashed\|Fatal" "$dir/mds.log" >&2; exit 1; }
     done
     sync
@@ -126,9 +134,15 @@ for op in $OPS; do
         "$(ratio "${value[stripe0,$op]}" "${value[ext4,$op]}")" "$(ratio "${value[stripe1,$op]}" "${value[ext4,$op]}")"
 done
 echo "target: stripe1 create >= 0.5 of ext4 create: $(ratio "${value[stripe1,create]}" "${value[ext4,create]}")"
+# shellcheck disable=SC2086
+echo "MDS CPU per operation (all five phases): stripe0 $(median ${samples[stripe0,mds_cpu]:-}) us, stripe1 $(median ${samples[stripe1,mds_cpu]:-}) us"
 echo
 for label in stripe0 stripe1 ext4; do
     for op in $OPS; do echo "RESULT mds-survey ${label}_$op ${value[$label,$op]} ops/s"; done
+done
+for label in stripe0 stripe1; do
+    # shellcheck disable=SC2086
+    echo "RESULT mds-survey ${label}_mds_cpu_per_op $(median ${samples[$label,mds_cpu]:-}) us"
 done
 for label in stripe0 stripe1; do
     for op in $OPS; do echo "RATIO mds-survey ${label}_$op $(ratio "${value[$label,$op]}" "${value[ext4,$op]}")"; done

@@ -62,7 +62,7 @@ final class MDTRequestHandler: PtlRPCHandler {
         let started = MonotonicClock.nanoseconds()
         var counter: MDTServiceCounter?
         do throws(LustreError) {
-            let body = opcode == .ping ? ByteBuffer() : try request.message.buffer(0, "\(opcode) record")
+            let body = opcode == .ping ? ByteBuffer() : try request.message.buffer(0, "MDT request record")
             let reply = try await dispatch(opcode, body, request, counter: &counter)
             if let counter { account(counter, since: started, request) }
             return reply
