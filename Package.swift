@@ -308,6 +308,7 @@ let package = Package(
                 "LibCFS", "LNet", "PtlRPC", "ObdClass", "MDC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "utils/mds-survey",
             exclude: ["README.md"],
