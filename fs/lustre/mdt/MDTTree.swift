@@ -419,9 +419,10 @@ final class MDTTree: Sendable {
             try displace(parent.fd, name, occupant)
         }
         if inode.isDirectory {
-            guard let (holder, oldName) = try location(of: inode, ino: own.st_ino) else {
+            guard let (holder, oldName, heldOpen) = try location(of: inode, ino: own.st_ino) else {
                 throw LustreError(errno: EUCLEAN, "replay: directory \(inode.fid) is nowhere")
             }
+            defer { withExtendedLifetime(heldOpen) {} }
             if renameat(holder, oldName, parent.fd, name) != 0 {
                 // EINVAL: the new parent is inside this directory, where a record replayed
                 // earlier put it and a later one takes it out again. Hold the branch in between
@@ -479,18 +480,39 @@ final class MDTTree: Sendable {
         return false
     }
 
-    /// Where a directory is: `REPLAY/<fid>`, or the name its link xattr gives.
-    private func location(of inode: MDTInode, ino: ino_t) throws(LustreError) -> (Int32, String)? {
+    /// Where a directory is: `REPLAY/<fid>`, the name its link xattr gives, or (the xattr lagging
+    /// a rename a crash cut short) the entry for it in the directory its `..` names. The last
+    /// element keeps the holding directory open while the caller renames out of it.
+    private func location(of inode: MDTInode, ino: ino_t) throws(LustreError) -> (Int32, String, MDTInode?)? {
         let holding = MDTObjectIndex.recordName(inode.fid)
         if let held = try entry(replayFD, holding) {
             Glibc.close(held.fd)
-            if held.st.st_ino == ino { return (replayFD, holding) }
+            if held.st.st_ino == ino { return (replayFD, holding, nil) }
         }
         for link in try links(of: inode) {
             guard let parent = try oi.inode(link.parent), let found = try entry(parent.fd, link.name) else { continue }
             Glibc.close(found.fd)
-            // The parent stays cached (and open) while the caller renames out of it.
-            if found.st.st_ino == ino { return (parent.fd, link.name) }
+            // The parent stays open (the caller holds it) while the caller renames out of it.
+            if found.st.st_ino == ino { return (parent.fd, link.name, parent) }
+        }
+        // A directory's link xattr can lag its place: a crash between a rename and the xattr
+        // write that follows it. Its `..` still names where it is; find its entry there.
+        guard inode.isDirectory else { return nil }
+        let up = openat(inode.fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard up >= 0 else { return nil }
+        let holder = MDTInode(fd: up, fid: .zero, type: UInt32(S_IFDIR), pathOnly: false)
+        let listFD = openat(up, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard listFD >= 0, let dir = fdopendir(listFD) else {
+            if listFD >= 0 { Glibc.close(listFD) }
+            return nil
+        }
+        defer { closedir(dir) }
+        while let entry = Glibc.readdir(dir) {
+            guard entry.pointee.d_ino == ino else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { return (up, name, holder) }
         }
         return nil
     }
