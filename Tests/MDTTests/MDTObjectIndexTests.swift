@@ -58,12 +58,12 @@ struct MDTObjectIndexTests {
             for fid in fids {
                 let handle = try #require(try table.handle(of: fid))
                 let hex = handle.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-                let bucket = format2(Int(fid.objectID % 256))
+                let bucket = MDTObjectIndexTable.bucketName(Int(fid.objectID % 256))
                 _ = mkdirat(rootFD, "oi/" + bucket, 0o700)
                 #expect(symlinkat(hex, rootFD, "oi/\(bucket)/\(MDTObjectIndex.recordName(fid))") == 0)
             }
-            for bucket in 0..<256 where faccessat(rootFD, "oi/" + format2(bucket), F_OK, 0) != 0 {
-                #expect(mkdirat(rootFD, "oi/" + format2(bucket), 0o700) == 0)
+            for bucket in 0..<256 where faccessat(rootFD, "oi/" + MDTObjectIndexTable.bucketName(bucket), F_OK, 0) != 0 {
+                #expect(mkdirat(rootFD, "oi/" + MDTObjectIndexTable.bucketName(bucket), 0o700) == 0)
             }
             var sequences = Set(fids.map(\.sequence))
             for sequence in sequences.sorted() {
@@ -124,10 +124,5 @@ struct MDTObjectIndexTests {
         _ = try await mdt.unlink(parent: root, name: "f", credentials: .root)
         for object in objects { #expect(!mdt.uses(file.fid, object)) }
         await mdt.close()
-    }
-
-    private func format2(_ value: Int) -> String {
-        let text = String(value, radix: 16)
-        return text.count == 1 ? "0" + text : text
     }
 }

@@ -20,19 +20,10 @@ struct MDSSurvey: AsyncParsableCommand {
     /// NIO's event loops and a reply resumes its task on the loop it arrived on instead of
     /// hopping to the pool: ~25 % less harness CPU per operation, which the MDS shares.
     static func main() async {
-        let first = CommandLine.arguments.dropFirst().first ?? ""
-        if first == "run" || first.isEmpty || (first.hasPrefix("-") && !["-h", "--help", "--version"].contains(first)) {
+        let first = CommandLine.arguments.dropFirst().first ?? "run"
+        if !["storm", "verify", "config", "help"].contains(first) {
             _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         }
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await main(nil)
     }
 }

@@ -12,10 +12,16 @@ extension MDTDevice {
         return inode
     }
 
-    /// The directory `fid` (with its stat), or `ESTALE`/`ENOTDIR`.
-    func directory(_ fid: LustreFID) throws(LustreError) -> (MDTInode, Glibc.stat) {
+    /// The directory `fid`, or `ESTALE`/`ENOTDIR`.
+    func directoryInode(_ fid: LustreFID) throws(LustreError) -> MDTInode {
         let inode = try inode(fid)
         guard inode.isDirectory else { throw LustreError(errno: ENOTDIR, "\(fid) is not a directory") }
+        return inode
+    }
+
+    /// The directory `fid` with its stat, or `ESTALE`/`ENOTDIR`.
+    func directory(_ fid: LustreFID) throws(LustreError) -> (MDTInode, Glibc.stat) {
+        let inode = try directoryInode(fid)
         return (inode, try inode.stat())
     }
 
@@ -158,8 +164,7 @@ extension MDTDevice {
             default: throw .invalid("node of mode 0o\(String(mode, radix: 8)): not a fifo, socket or device")
             }
         }
-        let directory = try inode(parent)
-        guard directory.isDirectory else { throw LustreError(errno: ENOTDIR, "\(parent) is not a directory") }
+        let directory = try directoryInode(parent)
         // O_CREAT without O_EXCL on an existing file allocates nothing; an exclusive create finds
         // an existing name under the lock below (one lookup instead of two).
         if !exclusive, let existing = try child(directory, name) {
@@ -260,8 +265,7 @@ extension MDTDevice {
     private func remove(parent: LustreFID, name: String, directory wantDirectory: Bool,
                         credentials: MDTCredentials) async throws(LustreError) -> UInt64 {
         try MDTPermission.checkName(name)
-        let directory = try inode(parent)
-        guard directory.isDirectory else { throw LustreError(errno: ENOTDIR, "\(parent) is not a directory") }
+        let directory = try directoryInode(parent)
         for _ in 0..<16 {
             guard let victim = try child(directory, name) else { throw LustreError(errno: ENOENT, "\(name) in \(parent)") }
             if wantDirectory && !victim.isDirectory { throw LustreError(errno: ENOTDIR, "\(name) is not a directory") }
@@ -342,8 +346,8 @@ extension MDTDevice {
                        credentials: MDTCredentials) async throws(LustreError) -> UInt64 {
         try MDTPermission.checkName(name)
         try MDTPermission.checkName(newName)
-        let (source, _) = try directory(from)
-        let (target, _) = try directory(to)
+        let source = try directoryInode(from)
+        let target = try directoryInode(to)
         for _ in 0..<16 {
             guard let moving = try child(source, name) else { throw LustreError(errno: ENOENT, "\(name) in \(from)") }
             let victim = try child(target, newName)
@@ -422,7 +426,7 @@ extension MDTDevice {
         try MDTPermission.checkName(name)
         let object = try inode(fid)
         guard !object.isDirectory else { throw LustreError(errno: EPERM, "hard link to a directory") }
-        let (directory, _) = try self.directory(parent)
+        let directory = try directoryInode(parent)
         return try await locked([parent, fid]) { () async throws(LustreError) in
             let dirStat = try directory.stat()
             try MDTPermission.check(credentials, dirStat, MDTPermission.write | MDTPermission.execute,

@@ -41,7 +41,7 @@ final class MDTObjectIndexTable: Sendable {
     static func tableName(_ sequence: UInt64) -> String { "0x" + String(sequence, radix: 16) }
 
     /// A bucket directory of the first OI format: two hex digits.
-    private static func bucketName(_ bucket: Int) -> String {
+    static func bucketName(_ bucket: Int) -> String {
         let text = String(bucket, radix: 16)
         return text.count == 1 ? "0" + text : text
     }
@@ -110,39 +110,32 @@ final class MDTObjectIndexTable: Sendable {
         var record = [UInt8](repeating: 0, count: Self.recordSize)
         let n = pread(fd, &record, record.count, Self.offset(fid))
         guard n >= 0 else { throw LustreError.fromErrno("OI lookup \(fid)") }
-        guard n == record.count else { return nil }
-        return try Self.decode(record[...], fid: fid)
+        guard n == record.count, let (version, handle) = try Self.decode(record[...], fid) else { return nil }
+        return version == fid.version ? handle : nil
     }
 
-    /// The handle in a record, nil for an empty slot or another version of the FID.
-    private static func decode(_ record: ArraySlice<UInt8>, fid: LustreFID) throws(LustreError) -> [UInt8]? {
-        let fields: (UInt32, UInt32, Int)? = record.withUnsafeBytes { raw in
+    /// The FID version and handle in a record, nil for an empty slot; `fid` names it in errors.
+    private static func decode(_ record: ArraySlice<UInt8>, _ fid: @autoclosure () -> LustreFID) throws(LustreError)
+        -> (version: UInt32, handle: [UInt8])? {
+        let (magic, version, length) = record.withUnsafeBytes { raw in
             (UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)),
              UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
              Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self))))
         }
-        guard let (magic, version, length) = fields, magic != 0 else { return nil }
+        guard magic != 0 else { return nil }
         guard magic == Self.magic, length >= 4, length <= maximumHandle else {
-            throw .protocolError("OI record of \(fid) is corrupt")
+            throw .protocolError("OI record of \(fid()) is corrupt")
         }
-        guard version == fid.version else { return nil }
         let start = record.startIndex + 12
-        return Array(record[start..<start + length])
+        return (version, Array(record[start..<start + length]))
     }
 
     /// Every FID with a record, table by table (for the checker), skipping the tables' holes.
     func allRecords() throws(LustreError) -> [LustreFID] {
-        var fids: [LustreFID] = []
-        let listFD = openat(directoryFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard listFD >= 0, let dir = fdopendir(listFD) else { throw LustreError.fromErrno("open oi") }
-        var sequences: [UInt64] = []
-        while let entry = Glibc.readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name.hasPrefix("0x"), let sequence = UInt64(name.dropFirst(2), radix: 16) { sequences.append(sequence) }
+        let sequences = try MDTTree.names(in: directoryFD).compactMap { name in
+            name.hasPrefix("0x") ? UInt64(name.dropFirst(2), radix: 16) : nil
         }
-        closedir(dir)
+        var fids: [LustreFID] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         for sequence in sequences.sorted() {
             guard let fd = try table(sequence, create: false) else { continue }
@@ -151,14 +144,12 @@ final class MDTObjectIndexTable: Sendable {
                 position -= position % off_t(Self.recordSize)
                 let n = pread(fd, &chunk, chunk.count, position)
                 guard n > 0 else { break }
-                var at = 0
-                while at + Self.recordSize <= n {
+                for at in stride(from: 0, to: n - Self.recordSize + 1, by: Self.recordSize) {
                     let oid = UInt32(truncatingIfNeeded: (Int64(position) + Int64(at)) / Int64(Self.recordSize))
                     let slot = chunk[at..<at + Self.recordSize]
-                    let version = slot.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
-                    let fid = LustreFID(sequence: sequence, objectID: oid, version: version)
-                    if try Self.decode(slot, fid: fid) != nil { fids.append(fid) }
-                    at += Self.recordSize
+                    if let (version, _) = try Self.decode(slot, LustreFID(sequence: sequence, objectID: oid)) {
+                        fids.append(LustreFID(sequence: sequence, objectID: oid, version: version))
+                    }
                 }
                 position = lseek(fd, position + off_t(n), SEEK_DATA)
             }
@@ -167,49 +158,36 @@ final class MDTObjectIndexTable: Sendable {
     }
 
     /// Moves the records of the first OI format (`oi/<oid % 256>/0x<seq>:0x<oid>:0x<ver>` fast
-    /// symlinks whose target is the handle in hex) into the tables, then removes them: targets
-    /// formatted before the tables keep their index.
+    /// symlinks whose target is the handle in hex, in 256 buckets made together) into the
+    /// tables, then removes them: targets formatted before the tables keep their index.
     func migrateSymlinkBuckets() throws(LustreError) {
-        var migrated: [(bucket: String, name: String)] = []
-        for name in (0..<256).map(Self.bucketName) {
-            let fd = openat(directoryFD, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if fd < 0 {
-                if errno == ENOENT { continue }
-                throw LustreError.fromErrno("open oi/\(name)")
-            }
-            guard let dir = fdopendir(fd) else {
-                Glibc.close(fd)
-                throw LustreError.fromErrno("open oi/\(name)")
-            }
-            defer { closedir(dir) }
-            while let entry = Glibc.readdir(dir) {
-                let record = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        guard faccessat(directoryFD, Self.bucketName(0), F_OK, 0) == 0 else { return }
+        var migrated = 0
+        var records: [(bucket: String, name: String)] = []
+        for bucket in (0..<256).map(Self.bucketName) {
+            let bucketFD = openat(directoryFD, bucket, O_PATH | O_DIRECTORY | O_CLOEXEC)
+            guard bucketFD >= 0 else { continue }
+            defer { Glibc.close(bucketFD) }
+            for name in try MDTTree.names(in: bucketFD) {
+                records.append((bucket, name))
+                guard let fid = try? LustreFID(parsing: name) else { continue }
+                var buffer = [UInt8](repeating: 0, count: 300)
+                let n = buffer.withUnsafeMutableBufferPointer { raw in
+                    raw.withMemoryRebound(to: CChar.self) { readlinkat(bucketFD, name, $0.baseAddress!, $0.count) }
                 }
-                guard record != ".", record != "..", let fid = try? LustreFID(parsing: record) else { continue }
-                var buffer = [CChar](repeating: 0, count: 300)
-                let n = readlinkat(dirfd(dir), record, &buffer, buffer.count)
                 guard n > 0, n % 2 == 0 else { continue }
-                var handle: [UInt8] = []
-                var i = 0
-                while i < n {
-                    guard let byte = UInt8(String(decoding: buffer[i..<i + 2].map { UInt8(bitPattern: $0) }, as: UTF8.self), radix: 16) else { break }
-                    handle.append(byte)
-                    i += 2
-                }
+                let handle = stride(from: 0, to: n, by: 2).compactMap { UInt8(String(decoding: buffer[$0..<$0 + 2], as: UTF8.self), radix: 16) }
                 guard handle.count == n / 2 else { continue }
                 try insert(fid, handle: handle)
-                migrated.append((name, record))
+                migrated += 1
             }
         }
-        let buckets = (0..<256).map(Self.bucketName)
-        guard buckets.contains(where: { faccessat(directoryFD, $0, F_OK, 0) == 0 }) else { return }
         // The tables are durable before the symlinks go.
         try tables.withLock { tables throws(LustreError) in
             for fd in tables.values where fsync(fd) != 0 { throw LustreError.fromErrno("fsync OI table") }
         }
-        for (bucket, record) in migrated { _ = unlinkat(directoryFD, bucket + "/" + record, 0) }
-        for bucket in buckets { _ = unlinkat(directoryFD, bucket, AT_REMOVEDIR) }
-        CDEBUG(.info, "OI: moved \(migrated.count) records from symlink buckets into tables")
+        for (bucket, name) in records { _ = unlinkat(directoryFD, bucket + "/" + name, 0) }
+        for bucket in (0..<256).map(Self.bucketName) { _ = unlinkat(directoryFD, bucket, AT_REMOVEDIR) }
+        CDEBUG(.info, "OI: moved \(migrated) records from symlink buckets into tables")
     }
 }

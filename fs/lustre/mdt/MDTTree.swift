@@ -501,20 +501,8 @@ final class MDTTree: Sendable {
         let up = openat(inode.fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard up >= 0 else { return nil }
         let holder = MDTInode(fd: up, fid: .zero, type: UInt32(S_IFDIR), pathOnly: false)
-        let listFD = openat(up, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard listFD >= 0, let dir = fdopendir(listFD) else {
-            if listFD >= 0 { Glibc.close(listFD) }
-            return nil
-        }
-        defer { closedir(dir) }
-        while let entry = Glibc.readdir(dir) {
-            guard entry.pointee.d_ino == ino else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { return (up, name, holder) }
-        }
-        return nil
+        guard let found = try Self.entries(in: up).first(where: { $0.ino == UInt64(ino) }) else { return nil }
+        return (up, found.name, holder)
     }
 
     /// Moves an inode out of the way into `REPLAY/` (or drops this one of its several names).
@@ -626,8 +614,8 @@ final class MDTTree: Sendable {
         }
     }
 
-    /// The names in a directory (`.` and `..` left out).
-    static func names(in dirFD: Int32) throws(LustreError) -> [String] {
+    /// The entries of a directory, name and inode number (`.` and `..` left out).
+    static func entries(in dirFD: Int32) throws(LustreError) -> [(name: String, ino: UInt64)] {
         let fd = openat(dirFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw LustreError.fromErrno("open directory") }
         guard let dir = fdopendir(fd) else {
@@ -635,13 +623,16 @@ final class MDTTree: Sendable {
             throw LustreError.fromErrno("open directory")
         }
         defer { closedir(dir) }
-        var names: [String] = []
+        var entries: [(name: String, ino: UInt64)] = []
         while let entry = Glibc.readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." { entries.append((name, UInt64(entry.pointee.d_ino))) }
         }
-        return names
+        return entries
     }
+
+    /// The names in a directory (`.` and `..` left out).
+    static func names(in dirFD: Int32) throws(LustreError) -> [String] { try entries(in: dirFD).map(\.name) }
 
     /// Removes `PENDING/<fid>` and `REPLAY/<fid>`.
     private func removeHoldingNames(_ fid: LustreFID, isDirectory: Bool) throws(LustreError) {
