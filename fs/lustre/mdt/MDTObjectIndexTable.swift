@@ -14,7 +14,7 @@ import Synchronization
 /// Records are file data, not journalled metadata: a power loss can lose a record written after
 /// the last checkpoint while the name it indexes survives. That is safe because the checkpoint
 /// `syncfs`es the tables before it trims the MDT log, and replaying a create record writes its OI
-/// record again (`MDTTree.make` finds its own labelled inode by name).
+/// record again (`MDTTree`'s create finds its own labelled inode by name).
 final class MDTObjectIndexTable: Sendable {
     /// Bytes per record: magic, FID version, handle length, handle (type first).
     static let recordSize = 64

@@ -83,6 +83,20 @@ final class OSCIOQueue: Sendable {
         var pending: [OSCExtent] = []
         var inFlight = 0
         var readsInFlight = 0
+
+        /// Takes an RPC credit and tallies the RPC in `rpc_stats`.
+        mutating func admit(isWrite: Bool, pages: Int, offset: UInt64, stats: OSCRPCStats) {
+            inFlight += 1
+            if !isWrite { readsInFlight += 1 }
+            stats.tally(isWrite: isWrite, pages: pages, offset: offset,
+                        inFlight: isWrite ? inFlight - readsInFlight : readsInFlight)
+        }
+
+        /// Gives an RPC's credit back.
+        mutating func release(isWrite: Bool) {
+            inFlight -= 1
+            if !isWrite { readsInFlight -= 1 }
+        }
     }
 
     private let state = Mutex(State())
@@ -143,18 +157,12 @@ final class OSCIOQueue: Sendable {
         let isWrite = extent.direction == .write
         let admitted = state.withLock { state -> Bool in
             guard state.pending.isEmpty, state.inFlight < limit else { return false }
-            state.inFlight += 1
-            if !isWrite { state.readsInFlight += 1 }
-            rpcStats.tally(isWrite: isWrite, pages: extent.pages, offset: extent.offset,
-                           inFlight: isWrite ? state.inFlight - state.readsInFlight : state.readsInFlight)
+            state.admit(isWrite: isWrite, pages: extent.pages, offset: extent.offset, stats: rpcStats)
             return true
         }
         guard admitted else { return nil }
         let result = await sender([extent]).first ?? .failure(.protocolError("no outcome for a sent extent"))
-        state.withLock { state in
-            state.inFlight -= 1
-            if !isWrite { state.readsInFlight -= 1 }
-        }
+        state.withLock { $0.release(isWrite: isWrite) }
         pump()
         switch result {
         case .success(let value): return OSCIOCompletion.Outcome(buffers: [value.data], transno: value.transno)
@@ -185,12 +193,8 @@ final class OSCIOQueue: Sendable {
                         index += 1
                     }
                 }
-                state.inFlight += 1
-                let isWrite = first.direction == .write
-                if !isWrite { state.readsInFlight += 1 }
-                rpcStats.tally(isWrite: isWrite, pages: batch.reduce(0) { $0 + $1.pages },
-                               offset: batch.map(\.offset).min() ?? first.offset,
-                               inFlight: isWrite ? state.inFlight - state.readsInFlight : state.readsInFlight)
+                state.admit(isWrite: first.direction == .write, pages: batch.reduce(0) { $0 + $1.pages },
+                            offset: batch.map(\.offset).min() ?? first.offset, stats: rpcStats)
                 batches.append(batch)
             }
             return batches
@@ -203,10 +207,7 @@ final class OSCIOQueue: Sendable {
     private func run(_ batch: [OSCExtent]) async {
         let results = await sender(batch)
         for (extent, result) in zip(batch, results) { extent.completion.finish(extent.index, result) }
-        state.withLock { state in
-            state.inFlight -= 1
-            if batch.first?.direction == .read { state.readsInFlight -= 1 }
-        }
+        state.withLock { $0.release(isWrite: batch.first?.direction != .read) }
         pump()
     }
 }
