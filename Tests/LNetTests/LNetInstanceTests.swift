@@ -206,6 +206,54 @@ final class LNetInstanceTests: XCTestCase {
         XCTAssertTrue(received.withLock { $0 } == sent, "payloads reordered or corrupted")
     }
 
+    /// Spaced-out frames go out from the sender's thread; bursts through the loop; and
+    /// once the receiver stops reading, direct writes meet a full socket and the loop
+    /// finishes them. Whatever path each took, all arrive whole and in order.
+    func testDirectAndLoopSendsInterleaveInOrderThroughAFullSocket() async throws {
+        let (a, b, _) = try await startPair()
+        let count = 1200
+        let sizes = (0..<count).map { i in [0, 100, 8 << 10, 15_000, 40_000, 64 << 10][i % 6] }
+        let received = Mutex([ByteBuffer]())
+        let held = Mutex([LNetDelivery]())
+        let holding = Atomic<Bool>(true)
+        let done = b.eventLoopGroup.any().makePromise(of: Void.self)
+        _ = b.attach(portal: Self.testPortal, matchBits: 9, md: .sink(maxLength: 64 << 10, threshold: nil) { delivery in
+            // Unreleased deliveries use up the receive credits: the socket stops being read.
+            if holding.load(ordering: .relaxed) {
+                held.withLock { $0.append(delivery) }
+            } else {
+                delivery.release()
+            }
+            let total = received.withLock { $0.append(delivery.payload); return $0.count }
+            if total == count { done.succeed(()) }
+        })
+        _ = try await a.ping(b.nid)
+        let sent = sizes.enumerated().map { randomPayload($0.element, seed: 1000 + UInt64($0.offset)) }
+        for (i, payload) in sent.enumerated() {
+            a.putWithoutCompletion(to: b.processID, portal: Self.testPortal, matchBits: 9, payload: payload)
+            if i % 10 < 7 { usleep(100) } // quiet gaps: direct sends; the rest come in bursts
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        holding.store(false, ordering: .relaxed)
+        for delivery in held.withLock({ $0 }) { delivery.release() }
+        try await settle(done.futureResult, seconds: 30, "\(count) PUTs")
+        let got = received.withLock { $0 }
+        XCTAssertEqual(got.count, sent.count)
+        // Order holds per connection: small payloads travel on the control one, large on bulk.
+        for bulk in [false, true] {
+            let onConnection = { (payload: ByteBuffer) in (payload.readableBytes > (16 << 10)) == bulk }
+            let expected = sent.filter(onConnection)
+            XCTAssertFalse(expected.isEmpty)
+            for (i, (payload, sentPayload)) in zip(got.filter(onConnection), expected).enumerated() where payload != sentPayload {
+                XCTFail("\(bulk ? "bulk" : "control") frame \(i) of \(sentPayload.readableBytes) bytes reordered or corrupted")
+                break
+            }
+        }
+        let (whole, split) = a.directSends
+        XCTAssertGreaterThan(whole, 0, "no frame went out from the sender's thread")
+        XCTAssertGreaterThan(split, 0, "no direct write met a full socket")
+    }
+
     func testPingOfAddressNobodyListensOnFailsFastWithECONNREFUSED() async throws {
         let (a, _, _) = try await startPair()
         let start = monotonicSeconds()

@@ -59,13 +59,28 @@ final class LNetConnectionHandler: ChannelInboundHandler {
             fail(context: context, error)
             return
         }
+        var helloWritten: EventLoopFuture<Void>?
         if case .passive = role {
             var buffer = context.channel.allocator.buffer(capacity: LNetHello.size)
             lnet.hello(type: hello.connectionType, to: hello.source).encode(into: &buffer)
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            helloWritten = context.writeAndFlush(wrapOutboundOut(buffer))
         }
         let connection = lnet.register(channel: context.channel, hello: hello)
         self.connection = connection
+        // Frames may bypass NIO once our hello is out: the peer answering ours means it is.
+        let channel = context.channel
+        let enable = { @Sendable in
+            if let socket = LNetSocketDescriptor.duplicate(of: channel) {
+                connection.enableDirectSend(socket: socket)
+            } else {
+                CDEBUG(.net, "no socket descriptor found for \(connection.peer): sending through the event loop only")
+            }
+        }
+        if let helloWritten {
+            helloWritten.whenSuccess(enable)
+        } else {
+            enable()
+        }
         if case .active(_, _, let established) = role {
             role = .passive // the promise is completed exactly once
             established.succeed(connection)

@@ -531,6 +531,17 @@ public final class LNetInstance: Sendable {
         return connection
     }
 
+    /// Frames written by senders' threads over the open connections: whole, and begun there
+    /// but finished by the event loop (the socket was full).
+    var directSends: (whole: Int, split: Int) {
+        peers.withLock { peers in
+            peers.values.flatMap { $0.connections.values.joined() }.reduce(into: (0, 0)) { sum, connection in
+                sum.0 += connection.directFrames.load(ordering: .relaxed)
+                sum.1 += connection.splitFrames.load(ordering: .relaxed)
+            }
+        }
+    }
+
     func unregister(_ connection: LNetConnection) {
         connection.closed()
         let lastGone = peers.withLock { peers -> Bool in
