@@ -206,12 +206,12 @@ final class LNetInstanceTests: XCTestCase {
         XCTAssertTrue(received.withLock { $0 } == sent, "payloads reordered or corrupted")
     }
 
-    /// Spaced-out frames go out from the sender's thread; bursts through the loop; and
+    /// Lone frames go out from the sender's thread; bursts through the loop; and
     /// once the receiver stops reading, direct writes meet a full socket and the loop
     /// finishes them. Whatever path each took, all arrive whole and in order.
     func testDirectAndLoopSendsInterleaveInOrderThroughAFullSocket() async throws {
         let (a, b, _) = try await startPair()
-        let count = 1200
+        let count = 1600
         let sizes = (0..<count).map { i in [0, 100, 8 << 10, 15_000, 40_000, 64 << 10][i % 6] }
         let received = Mutex([ByteBuffer]())
         let held = Mutex([LNetDelivery]())
@@ -230,8 +230,11 @@ final class LNetInstanceTests: XCTestCase {
         _ = try await a.ping(b.nid)
         let sent = sizes.enumerated().map { randomPayload($0.element, seed: 1000 + UInt64($0.offset)) }
         for (i, payload) in sent.enumerated() {
-            a.putWithoutCompletion(to: b.processID, portal: Self.testPortal, matchBits: 9, payload: payload)
-            if i % 10 < 7 { usleep(100) } // quiet gaps: direct sends; the rest come in bursts
+            // Lone frames go out directly, until the socket is full; the rest come in bursts
+            // through the loop.
+            let alone = i < count / 2 || i % 10 < 7
+            a.putWithoutCompletion(to: b.processID, portal: Self.testPortal, matchBits: 9, payload: payload, alone: alone)
+            if alone { usleep(100) }
         }
         try await Task.sleep(for: .milliseconds(200))
         holding.store(false, ordering: .relaxed)

@@ -7,9 +7,10 @@ import Synchronization
 
 /// One established, typed socket LND connection to a peer.
 ///
-/// A frame sent while nothing else waits to go out is written by the sender's
-/// own thread, without blocking: no hand-off to the event loop and no wake-up of
-/// it, which is most of a small RPC's latency. Otherwise sending is batched:
+/// A frame its sender marks `alone` (nothing else of its in flight), sent while
+/// nothing else waits to go out, is written by the sender's own thread without
+/// blocking: no hand-off to the event loop and no wake-up of it, a third of a
+/// small RPC's round trip. Otherwise sending is batched:
 /// frames are queued under a lock and one task on the channel's event loop
 /// writes everything queued with a single flush, so many small messages share
 /// a wake-up and a `writev`. Credits (`peer_credits`)
@@ -26,10 +27,6 @@ final class LNetConnection: Sendable {
     /// Frames with payloads at most this long may be written by the sender's thread;
     /// bulk stays on the event loop, where a megabyte's copy holds no lock.
     static let directLimit = 64 << 10
-    /// A frame goes out from the sender's thread only when the previous one left at least
-    /// this long ago: under a stream of frames, one event-loop flush batching many is cheaper
-    /// than a `sendmsg` (and a wake-up of the peer) for each.
-    static let directIdleNanoseconds: UInt64 = 50_000
 
     private struct Frame {
         /// Nil for the unsent rest of a frame the sender's thread began: `payload` is already framed.
@@ -50,14 +47,27 @@ final class LNetConnection: Sendable {
         var socket: CInt = -1
         /// Batches handed to NIO and not yet written: while any is, frames queue behind them.
         var batchesInNIO = 0
-        /// When the last frame was sent or queued (CLOCK_MONOTONIC, ns).
-        var lastSend: UInt64 = 0
 
-        /// Whether a frame may go out now from the sender's thread: the connection is quiet
-        /// and nothing queued could be overtaken.
-        func mayWriteDirectly(payloadLength: Int, now: UInt64) -> Bool {
-            socket >= 0 && credits > 0 && ready.isEmpty && blocked.isEmpty && !flushScheduled && batchesInNIO == 0
-                && payloadLength <= LNetConnection.directLimit && now &- lastSend >= LNetConnection.directIdleNanoseconds
+        /// A sender's thread is writing a frame outside the lock; the loop waits for it.
+        var directSending = false
+
+        /// Whether a frame may go out now from the sender's thread: nothing queued could be overtaken.
+        func mayWriteDirectly(payloadLength: Int) -> Bool {
+            socket >= 0 && !directSending && credits > 0 && ready.isEmpty && blocked.isEmpty && !flushScheduled
+                && batchesInNIO == 0 && payloadLength <= LNetConnection.directLimit
+        }
+
+        /// Queues `frame` for the loop; whether the caller must schedule a flush.
+        mutating func enqueue(_ frame: Frame) -> Bool {
+            guard credits > 0 else {
+                blocked.append(frame)
+                return false
+            }
+            credits -= 1
+            ready.append(frame)
+            guard !flushScheduled, !directSending else { return false }
+            flushScheduled = true
+            return true
         }
     }
 
@@ -78,55 +88,81 @@ final class LNetConnection: Sendable {
     }
 
     /// Sends a frame, or queues it; `promise` completes once the kernel has the bytes.
-    func send(_ header: LNetHeader, payload: ByteBuffer?, promise: EventLoopPromise<Void>?) {
-        var frame = Frame(header: header, payload: payload, promise: promise)
-        var sent = false
-        let (schedule, refused) = state.withLock { state -> (Bool, Bool) in
-            if state.closed { return (false, true) }
-            let now = Self.now()
-            defer { state.lastSend = now }
-            if state.mayWriteDirectly(payloadLength: payload?.readableBytes ?? 0, now: now) {
-                // Under the lock, so no other frame can slip in between this one's pieces.
-                var head = channel.allocator.buffer(capacity: LNetHeader.size)
-                header.encode(into: &head)
-                let length = head.readableBytes + (payload?.readableBytes ?? 0)
-                let written = LNetSocketDescriptor.send(state.socket, head, payload)
-                if written == length {
-                    directFrames.add(1, ordering: .relaxed)
-                    sent = true
-                    return (false, false)
-                }
-                splitFrames.add(1, ordering: .relaxed)
-                // The socket is full (or failing): the rest goes through the event loop,
-                // which waits for room or meets the error and closes.
-                var rest = channel.allocator.buffer(capacity: length - written)
-                rest.writeImmutableBuffer(head)
-                if let payload { rest.writeImmutableBuffer(payload) }
-                rest.moveReaderIndex(forwardBy: written)
-                frame = Frame(header: nil, payload: rest, promise: promise)
-            }
-            if state.credits > 0 {
-                state.credits -= 1
-                state.ready.append(frame)
-                if !state.flushScheduled {
-                    state.flushScheduled = true
-                    return (true, false)
-                }
-            } else {
-                state.blocked.append(frame)
-            }
-            return (false, false)
+    /// `alone`: the sender has nothing else in flight, so batching would gain nothing.
+    func send(_ header: LNetHeader, payload: ByteBuffer?, promise: EventLoopPromise<Void>?, alone: Bool = false) {
+        enum Step {
+            case direct(CInt)
+            case queued(schedule: Bool)
+            case refused
         }
-        if sent {
-            promise?.succeed()
-        } else if refused {
+        let frame = Frame(header: header, payload: payload, promise: promise)
+        let step = state.withLock { state -> Step in
+            if state.closed { return .refused }
+            if alone, state.mayWriteDirectly(payloadLength: payload?.readableBytes ?? 0) {
+                // Frames sent meanwhile queue, and the loop leaves them until this one is out.
+                state.directSending = true
+                return .direct(state.socket)
+            }
+            return .queued(schedule: state.enqueue(frame))
+        }
+        switch step {
+        case .direct(let socket):
+            sendDirectly(frame, on: socket)
+        case .queued(let schedule):
+            if schedule { channel.eventLoop.execute { self.flush() } }
+        case .refused:
             if let promise {
                 promise.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
             } else {
                 CDEBUG(.net, "\(header.type) to \(peer) not sent: connection closed")
             }
-        } else if schedule {
-            channel.eventLoop.execute { self.flush() }
+        }
+    }
+
+    /// Writes `frame` on `socket` from the caller's thread, without the lock: a loopback
+    /// `sendmsg` runs the peer's receive path too, and other senders need not wait for it.
+    private func sendDirectly(_ frame: Frame, on socket: CInt) {
+        var head = channel.allocator.buffer(capacity: LNetHeader.size)
+        frame.header?.encode(into: &head)
+        let length = head.readableBytes + (frame.payload?.readableBytes ?? 0)
+        let written = LNetSocketDescriptor.send(socket, head, frame.payload)
+        var rest: Frame?
+        if written == length {
+            directFrames.add(1, ordering: .relaxed)
+        } else {
+            // The socket is full (or failing): the rest goes first through the event loop,
+            // which waits for room or meets the error and closes.
+            splitFrames.add(1, ordering: .relaxed)
+            var bytes = channel.allocator.buffer(capacity: length - written)
+            bytes.writeImmutableBuffer(head)
+            if let payload = frame.payload { bytes.writeImmutableBuffer(payload) }
+            bytes.moveReaderIndex(forwardBy: written)
+            rest = Frame(header: nil, payload: bytes, promise: frame.promise)
+        }
+        let (schedule, closed) = state.withLock { state -> (Bool, Bool) in
+            state.directSending = false
+            if state.closed {
+                // `closed()` left the descriptor to us, as it was in use.
+                if state.socket >= 0 {
+                    close(state.socket)
+                    state.socket = -1
+                }
+                return (false, true)
+            }
+            if let rest {
+                // Ahead of whatever queued meanwhile, even past the credits (by one frame).
+                state.credits -= 1
+                state.ready.insert(rest, at: 0)
+            }
+            guard !state.ready.isEmpty, !state.flushScheduled else { return (false, false) }
+            state.flushScheduled = true
+            return (true, false)
+        }
+        if schedule { channel.eventLoop.execute { self.flush() } }
+        if rest == nil {
+            frame.promise?.succeed()
+        } else if closed {
+            frame.promise?.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
         }
     }
 
@@ -140,6 +176,8 @@ final class LNetConnection: Sendable {
     private func flush() {
         let frames = state.withLock { state -> [Frame] in
             state.flushScheduled = false
+            // A direct write in progress schedules the flush again when it is done.
+            if state.directSending { return [] }
             var frames: [Frame] = []
             swap(&frames, &state.ready)
             if !frames.isEmpty { state.batchesInNIO += 1 }
@@ -175,12 +213,6 @@ final class LNetConnection: Sendable {
         channel.flush()
     }
 
-    private static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
-
     private func returnCredits(_ count: Int) {
         let schedule = state.withLock { state -> Bool in
             var freed = count
@@ -212,7 +244,7 @@ final class LNetConnection: Sendable {
     func closed() {
         let frames = state.withLock { state -> [Frame] in
             state.closed = true
-            if state.socket >= 0 {
+            if state.socket >= 0, !state.directSending {
                 close(state.socket)
                 state.socket = -1
             }

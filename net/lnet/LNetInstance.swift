@@ -158,9 +158,13 @@ public final class LNetInstance: Sendable {
 
     /// Sends a PUT. The future completes when the bytes are handed to the
     /// kernel, or with `ack`, when the target acknowledged the match.
+    ///
+    /// `alone` says the caller has nothing else in flight to this peer (one RPC, not
+    /// a stream): the frame is then written from this thread if the connection is
+    /// quiet, saving a wake-up of the event loop; frames of a stream are batched by it.
     @discardableResult
     public func put(to target: ProcessID, portal: UInt32, matchBits: UInt64, headerData: UInt64 = 0,
-                    payload: ByteBuffer, ack: Bool = false) -> EventLoopFuture<Void> {
+                    payload: ByteBuffer, ack: Bool = false, alone: Bool = false) -> EventLoopFuture<Void> {
         let loop = eventLoop(for: target)
         guard payload.readableBytes <= LNetLimits.maxPayload else {
             return loop.makeFailedFuture(LustreError(errno: EMSGSIZE, "PUT of \(payload.readableBytes) bytes to \(target)"))
@@ -169,7 +173,7 @@ public final class LNetInstance: Sendable {
                                 destination: target, portal: portal, matchBits: matchBits, headerData: headerData)
         guard ack else {
             let sent = loop.makePromise(of: Void.self)
-            transmit(header, payload: payload, to: target, promise: sent)
+            transmit(header, payload: payload, to: target, promise: sent, alone: alone)
             return sent.futureResult
         }
         header.flagsOrStatus = LNetHeader.ackRequested
@@ -177,21 +181,22 @@ public final class LNetInstance: Sendable {
         header.cookie = cookie
         let sent = loop.makePromise(of: Void.self)
         sent.futureResult.whenFailure { self.completePending(cookie, .failure($0)) }
-        transmit(header, payload: payload, to: target, promise: sent)
+        transmit(header, payload: payload, to: target, promise: sent, alone: alone)
         return acked.map { _ in () }
     }
 
     /// Sends a PUT nobody waits on, such as a PtlRPC reply: no promise and no
     /// completion callback are made for it, which a server pays per request
-    /// otherwise. A send that fails is only logged.
-    public func putWithoutCompletion(to target: ProcessID, portal: UInt32, matchBits: UInt64, payload: ByteBuffer) {
+    /// otherwise. A send that fails is only logged. `alone` as for `put`.
+    public func putWithoutCompletion(to target: ProcessID, portal: UInt32, matchBits: UInt64, payload: ByteBuffer,
+                                     alone: Bool = false) {
         guard payload.readableBytes <= LNetLimits.maxPayload else {
             CERROR("dropping PUT of \(payload.readableBytes) bytes to \(target): exceeds \(LNetLimits.maxPayload)")
             return
         }
         let header = LNetHeader(type: .put, payloadLength: UInt32(payload.readableBytes), source: processID,
                                 destination: target, portal: portal, matchBits: matchBits)
-        transmit(header, payload: payload, to: target, promise: nil)
+        transmit(header, payload: payload, to: target, promise: nil, alone: alone)
     }
 
     /// Sends a GET for at most `length` bytes of the target's descriptor;
@@ -299,7 +304,8 @@ public final class LNetInstance: Sendable {
     // MARK: Sending
 
     /// Sends a frame; `promise` (if any) completes once the kernel has it.
-    private func transmit(_ header: LNetHeader, payload: ByteBuffer?, to target: ProcessID, promise: EventLoopPromise<Void>?) {
+    private func transmit(_ header: LNetHeader, payload: ByteBuffer?, to target: ProcessID, promise: EventLoopPromise<Void>?,
+                          alone: Bool = false) {
         if target == processID || target.nid.netType == .lo {
             // Talking to ourselves: no socket, deliver on a loop thread.
             (promise?.futureResult.eventLoop ?? group.any()).execute {
@@ -311,7 +317,7 @@ public final class LNetInstance: Sendable {
         let type: LNetConnectionType = (payload?.readableBytes ?? 0) > configuration.minBulk ? .bulk : .control
         if let connection = establishedConnection(to: target, type: type) {
             // The common case: no future, no hop to another thread.
-            send(header, payload: payload, on: connection, promise: promise)
+            send(header, payload: payload, on: connection, promise: promise, alone: alone)
             return
         }
         connection(to: target, type: type).whenComplete { result in
@@ -330,13 +336,13 @@ public final class LNetInstance: Sendable {
     }
 
     private func send(_ header: LNetHeader, payload: ByteBuffer?, on connection: LNetConnection,
-                      promise: EventLoopPromise<Void>?) {
+                      promise: EventLoopPromise<Void>?, alone: Bool = false) {
         let awaitsAnswer = header.type == .get
             || (header.type == .put && header.flagsOrStatus & LNetHeader.ackRequested != 0)
         if awaitsAnswer {
             pending.withLock { $0[header.cookie]?.connection = ObjectIdentifier(connection) }
         }
-        connection.send(header, payload: payload, promise: promise)
+        connection.send(header, payload: payload, promise: promise, alone: alone)
     }
 
     /// An open connection of `type` to `peer`; for a peer without an acceptor,

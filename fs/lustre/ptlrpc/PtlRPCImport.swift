@@ -440,8 +440,9 @@ public final class PtlRPCImport: Sendable {
         if armSweep { scheduleSweep(at: deadline, on: loop) }
         configuration.stats?.sent(inflight: inflight)
         let sent = Self.now()
+        // A lone RPC goes out from this thread; a stream of them is batched by the loop.
         lnet.put(to: target, portal: configuration.portals.request, matchBits: message.xid,
-                 payload: message.encoded()).whenFailure { promise.fail($0) }
+                 payload: message.encoded(), alone: inflight == 1).whenFailure { promise.fail($0) }
         defer {
             lnet.unlink(replyMD)
             if let bulkMD { lnet.unlink(bulkMD) }

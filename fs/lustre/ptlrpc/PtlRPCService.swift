@@ -326,7 +326,9 @@ public final class PtlRPCService: Sendable {
             return
         }
         // Nobody waits for a reply to leave: no promise per request (LNet logs a failed send).
-        lnet.putWithoutCompletion(to: initiator, portal: portals.reply, matchBits: request.xid, payload: encoded)
+        // The only request in the service replies from this thread; replies of many are batched.
+        lnet.putWithoutCompletion(to: initiator, portal: portals.reply, matchBits: request.xid, payload: encoded,
+                                  alone: queue.isAlone(handlers: threads))
     }
 
     static func now() -> UInt64 {

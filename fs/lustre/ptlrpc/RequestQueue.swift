@@ -41,6 +41,12 @@ final class RequestQueue<Item: Sendable>: Sendable {
         }
     }
 
+    /// Whether nothing waits in the queue and `handlers - 1` handlers wait for work:
+    /// the caller's request is the only one in the service.
+    func isAlone(handlers: Int) -> Bool {
+        state.withLock { $0.head == $0.items.count && $0.waiters.count >= handlers - 1 }
+    }
+
     func close() {
         let waiters = state.withLock { state -> [UnsafeContinuation<Item?, Never>] in
             state.closed = true
