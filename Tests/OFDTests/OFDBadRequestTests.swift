@@ -38,6 +38,25 @@ final class OFDBadRequestTests: XCTestCase {
         try await assertStillServes(osc)
     }
 
+    func testMalformedOrOversizeDestroyListIsRefusedAndNothingIsDestroyed() async throws {
+        let oss = try await makeOSS()
+        let good = try await oss.osc()
+        let rpcImport = try await oss.rawImport()
+        let id = OSTObjectID(objectID: try await good.precreate(count: 1).lowerBound)
+        var ragged = OSTDestroyBatch.encodeRest(of: [id, OSTObjectID(objectID: 5)])
+        ragged.writeInteger(UInt8(1))
+        let status = try await rpcImport.call(opcode: OSTOpcode.destroy.rawValue,
+                                              buffers: [encode(obdo(id)), ragged]).reply.status
+        XCTAssertEqual(status, -EPROTO)
+        let tooMany = Array(repeating: id, count: OSTDestroyBatch.maxObjects + 1)
+        let oversize = try await rpcImport.call(opcode: OSTOpcode.destroy.rawValue,
+                                                buffers: [encode(obdo(id)), OSTDestroyBatch.encodeRest(of: tooMany)]).reply.status
+        XCTAssertEqual(oversize, -EINVAL)
+        await assertErrno(EINVAL) { _ = try await good.destroy(tooMany) }
+        _ = try await good.getattr(id) // still there
+        try await assertStillServes(good)
+    }
+
     func testOffsetOverflowIsEFBIG() async throws {
         let oss = try await makeOSS()
         let good = try await oss.osc()

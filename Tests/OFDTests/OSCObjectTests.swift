@@ -74,6 +74,29 @@ final class OSCObjectTests: XCTestCase {
         await assertErrno(ENOENT) { try await osc.getattr(attributes.id) }
     }
 
+    func testBatchDestroyAnswersEachObjectAndOneTransnoCoversThem() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let range = try await osc.precreate(count: 6)
+        let ids = range.map { OSTObjectID(objectID: $0) }
+        try await osc.write(object: ids[2], offset: 0, data: pattern(70_000, seed: 4))
+        let missing = OSTObjectID(objectID: range.upperBound + 1000)
+        let asked = [ids[0], ids[1], missing, ids[2], ids[3]]
+        let (statuses, transno) = try await osc.destroy(asked)
+        XCTAssertEqual(statuses, [0, 0, -ENOENT, 0, 0])
+        XCTAssertGreaterThan(transno, 0)
+        for id in asked { await assertErrno(ENOENT) { try await osc.getattr(id) } }
+        _ = try await osc.getattr(ids[4]) // not asked for: still there
+        // Committed once the OST says so: the transno is the batch's last.
+        let committed = try await osc.sync()
+        XCTAssertGreaterThanOrEqual(committed, transno)
+        // One object alone, and a batch of only missing objects.
+        let (single, _) = try await osc.destroy([ids[4]])
+        XCTAssertEqual(single, [0])
+        let (gone, _) = try await osc.destroy([ids[0], ids[1]])
+        XCTAssertEqual(gone, [-ENOENT, -ENOENT])
+    }
+
     func testStatfsDescribesTheTarget() async throws {
         let oss = try await makeOSS()
         let osc = try await oss.osc()

@@ -58,6 +58,8 @@ extension MDTDevice {
     }
 
     private func finishClose(_ fid: LustreFID, size: UInt64?, blocks: UInt64?, destroy: Bool) async throws(LustreError) -> UInt64 {
+        // Most closes change nothing (the client wrote nothing): no inode to find.
+        if !destroy && size == nil { return 0 }
         guard let object = try tree.oi.inode(fid) else { return 0 }
         if destroy {
             let objects = try tree.layout(of: object)?.objects ?? []

@@ -423,51 +423,63 @@ final class OSPDevice: Sendable {
         }
     }
 
-    /// Sends destroys, at most `max_rpcs_in_flight` at once.
+    /// Sends destroys, many objects per RPC (`OSTDestroyBatch`), at most `max_rpcs_in_flight`
+    /// RPCs at once: the batch is cut into that many RPCs, none over the batch limit.
     private func send(_ batch: [(record: OSPSyncRecordID, object: OSTObjectID)]) async
         -> (sent: [SentDestroy], failed: [(record: OSPSyncRecordID, object: OSTObjectID)]) {
         let osc = self.osc
         let restarts = osc.serverRestarts
         let window = max(1, osc.maxRPCsInFlight.value)
-        // Each child returns the record it sent (no index into `batch` crosses the task
+        let perRPC = min(OSTDestroyBatch.maxObjects, max(1, (batch.count + window - 1) / window))
+        let chunks = stride(from: 0, to: batch.count, by: perRPC).map { Array(batch[$0..<min($0 + perRPC, batch.count)]) }
+        // Each child returns the records it sent (no index into `batch` crosses the task
         // boundary: release builds trapped on `batch[index]` with the index a child returned).
-        return await withTaskGroup(of: (OSPSyncRecordID, OSTObjectID, Result<UInt64?, LustreError>).self) { group in
+        typealias Chunk = [(record: OSPSyncRecordID, object: OSTObjectID)]
+        return await withTaskGroup(of: (Chunk, Result<(statuses: [Int32], transno: UInt64), LustreError>).self) { group in
             var sent: [SentDestroy] = []
             var failed: [(record: OSPSyncRecordID, object: OSTObjectID)] = []
             var next = 0
             var running = 0
             while true {
-                // Keep `window` destroys in flight; after a failure start no more.
-                while next < batch.count, running < window, failed.isEmpty {
-                    let record = batch[next].record
-                    let object = batch[next].object
+                // Keep `window` RPCs in flight; after a failure start no more.
+                while next < chunks.count, running < window, failed.isEmpty {
+                    let chunk = chunks[next]
                     next += 1
                     running += 1
-                    group.addTask { (record, object, await Self.destroyResult(osc, object)) }
+                    group.addTask {
+                        do throws(LustreError) {
+                            return (chunk, .success(try await osc.destroy(chunk.map(\.object))))
+                        } catch {
+                            return (chunk, .failure(error))
+                        }
+                    }
                 }
-                guard let (record, object, result) = await group.next() else { break }
+                guard let (chunk, result) = await group.next() else { break }
                 running -= 1
                 switch result {
-                case .success(let transno):
-                    sent.append(SentDestroy(record: record, object: object, transno: transno,
-                                            restarts: restarts, sentAt: MonotonicClock.nanoseconds()))
+                case .success(let (statuses, transno)):
+                    let now = MonotonicClock.nanoseconds()
+                    for (item, status) in zip(chunk, statuses) {
+                        if status == 0 || status == -ENOENT {
+                            // ENOENT: already gone; nil makes the sync loop ask for a commit first.
+                            sent.append(SentDestroy(record: item.record, object: item.object,
+                                                    transno: status == 0 ? transno : nil,
+                                                    restarts: restarts, sentAt: now))
+                        } else {
+                            if failed.isEmpty {
+                                CDEBUG(.ha, "\(name): destroy of \(item.object) failed: \(LustreError(status: status, "destroy"))")
+                            }
+                            failed.append(item)
+                        }
+                    }
                 case .failure(let error):
-                    if failed.isEmpty { CDEBUG(.ha, "\(name): destroy of \(object) failed: \(error)") }
-                    failed.append((record, object))
+                    if failed.isEmpty { CDEBUG(.ha, "\(name): destroy of \(chunk.count) objects failed: \(error)") }
+                    failed += chunk
                 }
             }
             // After a failure the rest of the batch waits for the next round.
-            if next < batch.count { failed += batch[next...] }
+            for chunk in chunks[next...] { failed += chunk }
             return (sent, failed)
-        }
-    }
-
-    /// One destroy RPC: its reply's transno, nil when the object was already gone (ENOENT).
-    private static func destroyResult(_ osc: OSCDevice, _ object: OSTObjectID) async -> Result<UInt64?, LustreError> {
-        do throws(LustreError) {
-            return .success(try await osc.destroy(object))
-        } catch {
-            return error.errno == ENOENT ? .success(nil) : .failure(error)
         }
     }
 

@@ -94,6 +94,29 @@ public final class OFDTarget: Sendable {
         }
     }
 
+    /// OST_DESTROY of one object, or of a batch (`OSTDestroyBatch`): each object's failure is
+    /// its own status, and the transno is the last one the batch took.
+    private func destroy(_ request: PtlRPCRequest, _ obdo: ObdAttributes) async throws(LustreError) -> PtlRPCReply {
+        guard request.message.buffers.count > 1 else {
+            let transno = try await osd.destroy(obdo.id)
+            return PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno)
+        }
+        let ids = try OSTDestroyBatch.decode(first: obdo.id, list: try request.message.buffer(1, "destroy list"))
+        var statuses: [Int32] = []
+        statuses.reserveCapacity(ids.count)
+        var transno: UInt64 = 0
+        for id in ids {
+            do throws(LustreError) {
+                transno = max(transno, try await osd.destroy(id))
+                statuses.append(0)
+            } catch {
+                if error.errno != ENOENT { CDEBUG(.rpctrace, "\(name): destroy of \(id) failed: \(error)") }
+                statuses.append(error.status)
+            }
+        }
+        return PtlRPCReply(buffers: [Self.encode(obdo), OSTDestroyBatch.encode(statuses: statuses)], transno: transno)
+    }
+
     private func dispatch(_ request: PtlRPCRequest, opcode: OSTOpcode) async throws(LustreError)
         -> (PtlRPCReply, OFDCounter?) {
         if opcode == .statfs {
@@ -112,8 +135,7 @@ public final class OFDTarget: Sendable {
         case .create:
             return (try await create(request, obdo), .create)
         case .destroy:
-            let transno = try await osd.destroy(obdo.id)
-            return (PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno), .destroy)
+            return (try await destroy(request, obdo), .destroy)
         case .punch:
             // As Lustre: the range travels in o_size (start) and o_blocks (end, OBD_OBJECT_EOF for all).
             guard obdo.size <= obdo.blocks else {

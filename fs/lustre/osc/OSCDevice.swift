@@ -207,6 +207,42 @@ public final class OSCDevice: Sendable {
         try await call(.destroy, [Self.encode(Self.obdo(id))]).reply.transno
     }
 
+    /// Destroys `ids` (at most `OSTDestroyBatch.maxObjects`) in one RPC: each object's status
+    /// (0, or a negative errno such as -ENOENT for one already gone) and the transno covering
+    /// them. A server without batches destroys the first only; the rest go one by one.
+    public func destroy(_ ids: [OSTObjectID]) async throws(LustreError) -> (statuses: [Int32], transno: UInt64) {
+        guard let first = ids.first else { return ([], 0) }
+        guard ids.count <= OSTDestroyBatch.maxObjects else {
+            throw .invalid("destroy of \(ids.count) objects in one RPC exceeds \(OSTDestroyBatch.maxObjects)")
+        }
+        if ids.count == 1 {
+            do throws(LustreError) {
+                return ([0], try await destroy(first))
+            } catch where error.errno == ENOENT {
+                return ([error.status], 0)
+            }
+        }
+        let response = try await rpcImport.call(opcode: OSTOpcode.destroy.rawValue,
+                                                 buffers: [Self.encode(Self.obdo(first)), OSTDestroyBatch.encodeRest(of: ids)])
+        let reply = response.reply
+        if reply.buffers.count > 1 {
+            guard reply.status >= 0 else { throw LustreError(status: reply.status, "\(name): \(OSTOpcode.destroy)") }
+            return (try OSTDestroyBatch.decode(statuses: reply.buffers[1], count: ids.count), reply.transno)
+        }
+        // An older server: it saw the first object only.
+        var statuses = [reply.status]
+        var transno = reply.transno
+        for id in ids.dropFirst() {
+            do throws(LustreError) {
+                transno = max(transno, try await destroy(id))
+                statuses.append(0)
+            } catch where error.errno == ENOENT {
+                statuses.append(error.status)
+            }
+        }
+        return (statuses, transno)
+    }
+
     /// The attributes of an object (size, blocks, times, owner, parent FID).
     public func getattr(_ id: OSTObjectID) async throws(LustreError) -> ObdAttributes {
         let response = try await call(.getattr, [Self.encode(Self.obdo(id))])
