@@ -37,4 +37,19 @@ for ost in testfs-OST0000 testfs-OST0001; do
 done
 [ "$sum" = $((8 << 20)) ] || fail "the OSTs counted $sum bytes written, the test wrote $((8 << 20))"
 log "OST write_bytes: $sum = the 8 MiB written through the mount"
+
+# The bound of data pinned until commit: writers wait at max_cached_mb while the OSTs commit, and
+# what they wrote reads back whole.
+"$LCTL" get_param -n llite.*.max_cached_mb | grep -q "^max_cached_mb: 256$" || fail "max_cached_mb is not 128 MiB x 2 OSCs"
+"$LCTL" set_param llite.*.max_cached_mb=4 >/dev/null || fail "set_param llite.*.max_cached_mb=4 failed"
+"$LCTL" set_param llite.*.max_cached_mb=-1 2>/dev/null && fail "max_cached_mb=-1 accepted"
+dd if=/dev/urandom of="$TEST_DIR/pinned" bs=1M count=32 status=none
+dd if="$TEST_DIR/pinned" of="$MOUNT/pinned" bs=1M conv=fsync status=none || fail "dd under max_cached_mb=4 failed"
+"$LCTL" get_param -n llite.*.max_cached_mb >"$TEST_DIR/cached.out"
+cat "$TEST_DIR/cached.out"
+assert_contains "$TEST_DIR/cached.out" "max_cached_mb: 4"
+awk '$1 == "reclaim_count:" { exit !($2 > 0) }' "$TEST_DIR/cached.out" || fail "no writer waited at max_cached_mb=4"
+cmp "$TEST_DIR/pinned" "$MOUNT/pinned" || fail "data written under max_cached_mb=4 reads back different"
+"$LCTL" get_param osc.*.unstable_stats llite.*.unstable_stats | grep -q "unstable_mb:" || fail "no unstable_stats"
+[ "$("$LCTL" get_param -n obdfilter.*.soft_sync_limit | sort -u)" = 16 ] || fail "soft_sync_limit is not 16"
 pass

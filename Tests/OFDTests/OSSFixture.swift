@@ -23,6 +23,8 @@ final class OSSFixture: Sendable {
     let port: Int
     let directory: String
     let names: [TargetName]
+    /// Seconds between the OSDs' background commits; 0: commits only when asked.
+    let commitInterval: Double
     private struct Server {
         var lnet: LNetInstance
         var service: OFDService
@@ -31,21 +33,23 @@ final class OSSFixture: Sendable {
     private let server = Mutex<Server?>(nil)
     private let clients = Mutex<[LNetInstance]>([])
 
-    private init(port: Int, directory: String, names: [TargetName]) {
+    private init(port: Int, directory: String, names: [TargetName], commitInterval: Double) {
         self.port = port
         self.directory = directory
         self.names = names
+        self.commitInterval = commitInterval
     }
 
     /// Starts an OSS serving `targets` on a free random port.
-    static func start(targets: [String] = ["testfs-OST0000"]) async throws -> OSSFixture {
+    static func start(targets: [String] = ["testfs-OST0000"], commitInterval: Double = 0.2) async throws -> OSSFixture {
         var template = Array("/tmp/ofdtests.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw LustreError.fromErrno("mkdtemp") }
         let directory = String(cString: made)
         let names = try targets.map { try TargetName(parsing: $0) }
         var lastError: Error?
         for _ in 0..<8 {
-            let fixture = OSSFixture(port: Int.random(in: 20000...40000), directory: directory, names: names)
+            let fixture = OSSFixture(port: Int.random(in: 20000...40000), directory: directory, names: names,
+                                     commitInterval: commitInterval)
             do {
                 try await fixture.startServer()
                 return fixture
@@ -64,7 +68,7 @@ final class OSSFixture: Sendable {
             let root = "\(directory)/\(name)"
             mkdir(root, 0o755)
             var options = OSDDevice.Options()
-            options.commitInterval = 0.2
+            options.commitInterval = commitInterval
             osds.append(try await OSDDevice.open(root: root, options: options))
         }
         let lnet: LNetInstance
@@ -170,8 +174,8 @@ func obdo(_ id: OSTObjectID) -> ObdAttributes {
 
 extension XCTestCase {
     /// An OSS torn down with the test.
-    func makeOSS(targets: [String] = ["testfs-OST0000"]) async throws -> OSSFixture {
-        let fixture = try await OSSFixture.start(targets: targets)
+    func makeOSS(targets: [String] = ["testfs-OST0000"], commitInterval: Double = 0.2) async throws -> OSSFixture {
+        let fixture = try await OSSFixture.start(targets: targets, commitInterval: commitInterval)
         addTeardownBlock { await fixture.tearDown() }
         return fixture
     }

@@ -63,7 +63,13 @@ public final class ParamTree: Sendable {
     /// Registers a tunable: `get_param` prints its text, `set_param` parses,
     /// validates and sets it, `check` parses and validates only.
     public func register<V>(_ name: String, tunable: Tunable<V>) throws(LustreError) {
-        try register(name, get: { tunable.text }, set: { try tunable.set(text: $0) })
+        try register(name, tunable: tunable, get: { tunable.text })
+    }
+
+    /// Registers a tunable whose file `get` prints (Lustre files that show more than the value,
+    /// such as `max_cached_mb`); setting and checking are the tunable's.
+    public func register<V>(_ name: String, tunable: Tunable<V>, get: @escaping Getter) throws(LustreError) {
+        try register(name, get: get, set: { try tunable.set(text: $0) })
         entries.withLock { $0[name]?.check = { text throws(LustreError) in try tunable.check(text: text) } }
     }
 

@@ -36,6 +36,9 @@ public final class LustreClient: Sendable {
     public let maxReadAheadMB: Tunable<Int>
     /// `llite.<name>.stats`.
     public let stats: LProcStats
+    /// Shared by the OSCs: bounds the write data pinned until the OSTs commit it
+    /// (`llite.<name>.max_cached_mb`, `unstable_stats`).
+    public let cache: OSCClientCache
 
     let options: Options
     let inodes = LLiteInodeTable()
@@ -67,6 +70,7 @@ public final class LustreClient: Sendable {
         self.rootFID = rootFID
         self.maxReadAheadMB = Tunable(min(max(options.maxReadAheadMB, 0), 65536), range: 0...65536, unit: .mebibytes)
         self.stats = LLiteStat.makeStats()
+        self.cache = OSCClientCache(maxCachedMB: options.maxCachedMB)
         self.state = Mutex(State(configuration: configuration))
         self.obdDevices = [
             ObdDeviceRegistry.shared.register(type: "lov", name: lov.name, uuid: mdc.rpcImport.clientUUID),
@@ -183,6 +187,7 @@ public final class LustreClient: Sendable {
         oscConfiguration.checksumType = options.checksums ? options.checksumType : nil
         oscConfiguration.recoveryTimeout = options.recoveryTimeout
         oscConfiguration.minTimeout = options.minTimeout
+        oscConfiguration.cache = cache
         let configuration = oscConfiguration
         let fresh = osts.filter { !lov.contains($0.index) }
         let made = try await withTypedTaskGroup(fresh) { [lnet, instance] (entry) async throws(LustreError) in
@@ -221,6 +226,12 @@ public final class LustreClient: Sendable {
         do {
             try ParamTree.shared.register(prefix + "max_read_ahead_mb", tunable: maxReadAheadMB)
             try ParamTree.shared.register(prefix + "stats", stats: stats)
+            let cache = self.cache
+            // Set as Lustre's: a number of MiB (a unit suffix allowed); read in Lustre's layout.
+            try ParamTree.shared.register(prefix + "max_cached_mb", tunable: cache.maxCachedMB,
+                                          get: { cache.maxCachedText() })
+            try ParamTree.shared.register(prefix + "unstable_stats",
+                                          get: { OSCClientCache.unstableStatsText(bytes: cache.unstableBytes, check: true) })
             let fsname = self.fsname
             try ParamTree.shared.register(prefix + "fstype", get: { "lustre" })
             try ParamTree.shared.register(prefix + "uuid", get: { "\(fsname)-clilmv-\(fsname)" })

@@ -9,6 +9,9 @@ extension LustreClient {
         public var maxReadAheadMB = 64
         /// `osc.*.max_dirty_mb`: write-back data cached per OSC before writers wait.
         public var maxDirtyMB = 32
+        /// `llite.*.max_cached_mb`: write data pinned until commit, across the OSCs, before writers
+        /// wait for the OSTs to commit; 0: `OSCClientCache.automaticMBPerOSC` per OSC, at most half the RAM.
+        public var maxCachedMB = 0
         /// `osc.*.max_rpcs_in_flight`.
         public var maxRPCsInFlight = 8
         /// `osc.*.max_pages_per_rpc` in 4 KiB pages (1024 = 4 MiB RPCs).

@@ -8,8 +8,11 @@ public struct OSTNiobuf: Equatable, Sendable {
     public var offset: UInt64
     /// Bytes in this piece.
     public var length: UInt32
-    /// `OBD_BRW_*` flags; none are interpreted yet, they travel for Lustre's layout.
+    /// `OBD_BRW_*` flags; only `softSync` is interpreted.
     public var flags: UInt32
+
+    /// `OBD_BRW_SOFT_SYNC`: the client is pinning much uncommitted data, the OST should commit soon.
+    public static let softSync: UInt32 = 0x4000
 
     /// `sizeof(struct niobuf_remote)`.
     public static let wireSize = 16

@@ -3,6 +3,7 @@ import NIOCore
 import OSD
 import ObdClass
 import PtlRPC
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,11 @@ public final class OFDTarget: Sendable {
     private let device: String
     /// The target's row in `lctl dl` (`obdfilter testfs-OST0000 testfs-OST0000_UUID`).
     private let obdDevice: ObdDeviceRegistration
+    /// `obdfilter.<target>.soft_sync_limit`: after this many writes marked `OBD_BRW_SOFT_SYNC`
+    /// (a client pinning much uncommitted data) the target commits at once; 0 ignores the mark.
+    public let softSyncLimit = Tunable(16, range: 0...Int(Int32.max))
+    /// Marked writes since the last early commit, and whether one is running.
+    private let softSyncs = Mutex<(count: Int, committing: Bool)>((0, false))
 
     /// Serves `osd` as `name` and registers its stats in `ParamTree.shared`.
     public init(name: TargetName, osd: OSDDevice) {
@@ -43,6 +49,7 @@ public final class OFDTarget: Sendable {
         do {
             try ParamTree.shared.register("\(device).stats", stats: stats)
             try ParamTree.shared.register("\(device).brw_stats", get: { brwStats.format() }, set: { _ in brwStats.clear() })
+            try ParamTree.shared.register("\(device).soft_sync_limit", tunable: softSyncLimit)
             try jobStats.register(device: device)
             try exports.register()
         } catch {
@@ -55,6 +62,7 @@ public final class OFDTarget: Sendable {
     public func unregister() {
         ParamTree.shared.unregister("\(device).stats")
         ParamTree.shared.unregister("\(device).brw_stats")
+        ParamTree.shared.unregister("\(device).soft_sync_limit")
         jobStats.unregister(device: device)
         exports.unregister()
         obdDevice.unregister()
@@ -218,7 +226,31 @@ public final class OFDTarget: Sendable {
         osd.brwStats.recordBulk(.write, pieces: niobufs.map { ($0.offset, UInt64($0.length)) },
                                 milliseconds: (MonotonicClock.nanoseconds() - ioStarted) / 1_000_000)
         account(.writeBytes, Int64(total), request)
+        if niobufs.contains(where: { $0.flags & OSTNiobuf.softSync != 0 }) { softSyncRequested() }
         return PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno)
+    }
+
+    /// Counts a write marked `OBD_BRW_SOFT_SYNC`; at `soft_sync_limit` of them the OSD commits now,
+    /// in the background (Lustre's `dt_commit_async`), unless an early commit is still running.
+    private func softSyncRequested() {
+        let limit = softSyncLimit.value
+        guard limit > 0 else { return }
+        let start = softSyncs.withLock { state -> Bool in
+            state.count += 1
+            guard state.count >= limit, !state.committing else { return false }
+            state = (0, true)
+            return true
+        }
+        guard start else { return }
+        CDEBUG(.rpctrace, "\(name): \(limit) soft-sync writes: committing early")
+        Task { [self] in
+            do throws(LustreError) {
+                _ = try await osd.sync()
+            } catch {
+                CWARN("\(name): early commit for soft-sync writes failed: \(error)")
+            }
+            softSyncs.withLock { $0.committing = false }
+        }
     }
 
     private func read(_ request: PtlRPCRequest, _ obdo: ObdAttributes) async throws(LustreError) -> PtlRPCReply {

@@ -12,6 +12,8 @@ import Glibc
 struct OSCBulkRPC: Sendable {
     let rpcImport: PtlRPCImport
     let deviceName: String
+    /// Whether writes should ask the OST to commit early (`OBD_BRW_SOFT_SYNC`).
+    let softSync: @Sendable () -> Bool
     /// Times an RPC answered `-EAGAIN` (bulk dropped or corrupted on the way) is sent again.
     static let maxResends = 10
 
@@ -25,7 +27,10 @@ struct OSCBulkRPC: Sendable {
 
     func send(_ batch: [OSCExtent]) async -> [Outcome] {
         guard let first = batch.first else { return [] }
-        let spans = Self.spans(of: batch)
+        var spans = Self.spans(of: batch)
+        if first.direction == .write, softSync() {
+            for index in spans.indices { spans[index].niobuf.flags |= OSTNiobuf.softSync }
+        }
         var obdo = ObdAttributes()
         obdo.valid = [.id, .groupID]
         obdo.id = first.object

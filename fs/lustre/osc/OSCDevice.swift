@@ -4,6 +4,7 @@ import LibCFS
 import NIOCore
 import ObdClass
 import PtlRPC
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +35,9 @@ public final class OSCDevice: Sendable {
         public var obdType = "osc"
         /// See `obdType`; nil: the import's client uuid.
         public var obdUUID: String?
+        /// The cache this device shares with the client's other OSCs, which bounds the write
+        /// data pinned until commit; nil: unbounded (the MDT's OSP, tools).
+        public var cache: OSCClientCache?
 
         public init() {}
     }
@@ -58,6 +62,9 @@ public final class OSCDevice: Sendable {
     /// The import carrying every RPC.
     public let rpcImport: PtlRPCImport
     private let queue: OSCIOQueue
+    private let cache: OSCClientCache?
+    /// The `OST_SYNC` asked for by writers at the cache's bound, shared by all of them.
+    private let commitTask = Mutex<Task<Void, Never>?>(nil)
     private let lnet: LNetInstance
     private let restarts = ManagedAtomic<UInt64>(0)
     private let observerToken: UInt64
@@ -94,13 +101,23 @@ public final class OSCDevice: Sendable {
         importConfiguration.recoveryTimeout = configuration.recoveryTimeout
         importConfiguration.minTimeout = configuration.minTimeout
         importConfiguration.shortIOBytes = shortIO
+        let cache = configuration.cache
+        self.cache = cache
+        if let cache {
+            importConfiguration.unstableObserver = { delta in cache.add(delta) }
+        }
         importConfiguration.stats = PtlRPCClientStats(
             opcodes: OSTOpcode.allCases.sorted { $0.rawValue < $1.rawValue }.map { ($0.rawValue, $0.description) },
             bulkRead: OSTOpcode.read.rawValue, bulkWrite: OSTOpcode.write.rawValue)
         let rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: server), targetName: target.uuid,
                                      configuration: importConfiguration)
         self.rpcImport = rpcImport
-        let sender = OSCBulkRPC(rpcImport: rpcImport, deviceName: name)
+        let softSync: @Sendable () -> Bool = { [weak rpcImport] in
+            guard let cache, let rpcImport else { return false }
+            return cache.wantsSoftSync(deviceBytes: rpcImport.unstableBytes,
+                                       windowBytes: maxPages.value * OSCDevice.pageSize * maxRPCs.value)
+        }
+        let sender = OSCBulkRPC(rpcImport: rpcImport, deviceName: name, softSync: softSync)
         self.queue = OSCIOQueue(maxRPCsInFlight: maxRPCs,
                                 maxBytesPerRPC: { maxPages.value * OSCDevice.pageSize },
                                 sender: { batch in await sender.send(batch) })
@@ -114,9 +131,11 @@ public final class OSCDevice: Sendable {
         self.obdDevice = ObdDeviceRegistry.shared.register(type: configuration.obdType, name: name,
                                                              uuid: configuration.obdUUID ?? rpcImport.clientUUID)
         registerParameters(checksumType: configuration.checksumType)
+        cache?.register(self)
     }
 
     deinit {
+        cache?.unregister(self)
         lnet.removeObserver(observerToken)
         obdDevice.unregister()
         _ = ParamTree.shared.unregister(prefix: "osc.\(name)")
@@ -138,6 +157,8 @@ public final class OSCDevice: Sendable {
                                           get: { ChecksumType.formatChoices(active: checksumType ?? .default) })
             let rpcImport = self.rpcImport
             try ParamTree.shared.register(prefix + "ost_conn_uuid", get: { "\(rpcImport.target.nid)" })
+            try ParamTree.shared.register(prefix + "unstable_stats",
+                                          get: { OSCClientCache.unstableStatsText(bytes: rpcImport.unstableBytes) })
             try ParamTree.shared.register(prefix + "import_state", get: { rpcImport.status.rawValue })
             let name = self.name
             try ParamTree.shared.register(prefix + "import", get: { rpcImport.statusText(deviceName: name) })
@@ -281,6 +302,25 @@ public final class OSCDevice: Sendable {
         return rpcImport.lastCommitted
     }
 
+    /// Asks the OST to commit (`OST_SYNC`) for writers waiting at the cache's bound; writers that
+    /// come while one is out wait for that one.
+    func commitUnstable() async {
+        let task = commitTask.withLock { current -> Task<Void, Never> in
+            if let current { return current }
+            let task = Task { [self] in
+                do throws(LustreError) {
+                    try await sync()
+                } catch {
+                    CDEBUG(.rpctrace, "\(name): OST_SYNC for unstable pages failed: \(error)")
+                }
+                commitTask.withLock { $0 = nil }
+            }
+            current = task
+            return task
+        }
+        await task.value
+    }
+
     // MARK: Data
 
     /// Writes `data` to `object` at `offset` in RPCs of at most `max_pages_per_rpc`, and returns
@@ -291,6 +331,7 @@ public final class OSCDevice: Sendable {
     /// jobs never share an RPC.
     public func write(object: OSTObjectID, offset: UInt64, data: ByteBuffer,
                       jobID: String? = nil) async throws(LustreError) -> UInt64 {
+        if let cache, cache.isFull { await cache.throttle() }
         let pieces = try split(offset: offset, length: data.readableBytes).map { chunk in
             (offset: chunk.offset, length: chunk.length,
              data: Optional(data.getSlice(at: data.readerIndex + Int(chunk.offset - offset), length: chunk.length)!))

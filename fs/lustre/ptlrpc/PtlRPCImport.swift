@@ -32,6 +32,9 @@ public final class PtlRPCImport: Sendable {
         /// read) when the server can do it (`osc.*.short_io_bytes`; nil or 0: never). A small
         /// read is then one message each way, a small write one round trip instead of two.
         public var shortIOBytes: Tunable<Int>?
+        /// Told of every change of `unstableBytes` (the difference), under the import's lock: a
+        /// client's OSCs add theirs up to bound the write data it pins (`OSCClientCache`).
+        public var unstableObserver: (@Sendable (Int) -> Void)?
 
         public init(portals: PtlRPCService.Portals, connectOpcode: UInt32, disconnectOpcode: UInt32) {
             self.portals = portals
@@ -86,6 +89,8 @@ public final class PtlRPCImport: Sendable {
         /// Requests the server executed but has not yet committed, by xid: they are
         /// sent again (`MSG_REPLAY`) if the server restarts before committing them.
         var replayList: [UInt64: Replay] = [:]
+        /// Bulk write bytes pinned by `replayList` (Lustre's unstable pages of this import).
+        var unstableBytes = 0
         /// Adaptive timeout estimate of round trip plus service time, in seconds.
         var estimate: Double = 0
         /// Requests that timed out (`imp_timeouts`).
@@ -108,6 +113,12 @@ public final class PtlRPCImport: Sendable {
         var message: PtlRPCMessage
         var bulk: Bulk?
         var transno: UInt64
+
+        /// The write data this request pins.
+        var bulkBytes: Int {
+            if case .write(let data) = bulk { return data.readableBytes }
+            return 0
+        }
     }
 
     private let state = Mutex(State())
@@ -134,6 +145,9 @@ public final class PtlRPCImport: Sendable {
 
     deinit {
         if let token = observer.withLock({ $0 }) { lnet.removeObserver(token) }
+        // What this import pinned is freed with it.
+        let pinned = state.withLock { $0.unstableBytes }
+        if pinned != 0 { configuration.unstableObserver?(-pinned) }
     }
 
     public static func makeUUID() -> String {
@@ -286,17 +300,30 @@ public final class PtlRPCImport: Sendable {
                 state.lastCommitted = reply.lastCommitted
                 let committed = state.lastCommitted
                 state.replayList = state.replayList.filter { $0.value.transno > committed }
+                changeUnstable(&state, by: state.replayList.values.reduce(0) { $0 + $1.bulkBytes } - state.unstableBytes)
             }
             if reply.transno > state.lastCommitted {
                 var kept = message
                 kept.flags.remove(.resent)
-                state.replayList[message.xid] = Replay(message: kept, bulk: bulk, transno: reply.transno)
+                let entry = Replay(message: kept, bulk: bulk, transno: reply.transno)
+                changeUnstable(&state, by: entry.bulkBytes - (state.replayList[message.xid]?.bulkBytes ?? 0))
+                state.replayList[message.xid] = entry
             }
         }
     }
 
+    private func changeUnstable(_ state: inout State, by delta: Int) {
+        guard delta != 0 else { return }
+        state.unstableBytes += delta
+        configuration.unstableObserver?(delta)
+    }
+
     /// Requests awaiting commit (for tests and `*.import`).
     public var replayCount: Int { state.withLock { $0.replayList.count } }
+
+    /// Bytes of bulk writes the server executed but has not committed: pinned here for replay
+    /// until it does (Lustre's unstable pages).
+    public var unstableBytes: Int { state.withLock { $0.unstableBytes } }
 
     /// What `osc.*.import` and `mdc.*.import` show of this import, at one moment.
     public struct Snapshot: Sendable, Equatable {
@@ -363,8 +390,8 @@ public final class PtlRPCImport: Sendable {
                 state.lastReplayTransno = max(state.lastReplayTransno, entry.transno)
                 if reply.status >= 0 && reply.transno > reply.lastCommitted {
                     state.replayList[message.xid]?.transno = reply.transno
-                } else {
-                    state.replayList[message.xid] = nil
+                } else if let dropped = state.replayList.removeValue(forKey: message.xid) {
+                    changeUnstable(&state, by: -dropped.bulkBytes)
                 }
             }
         }
