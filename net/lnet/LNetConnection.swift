@@ -32,7 +32,7 @@ final class LNetConnection: Sendable {
         /// Nil for the unsent rest of a frame the sender's thread began: `payload` is already framed.
         var header: LNetHeader?
         var payload: ByteBuffer?
-        var promise: EventLoopPromise<Void>?
+        var completion: LNetSendCompletion?
     }
 
     private struct State {
@@ -87,15 +87,15 @@ final class LNetConnection: Sendable {
         self.receiveLimit = receiveLimit
     }
 
-    /// Sends a frame, or queues it; `promise` completes once the kernel has the bytes.
+    /// Sends a frame, or queues it; `completion` completes once the kernel has the bytes.
     /// `alone`: the sender has nothing else in flight, so batching would gain nothing.
-    func send(_ header: LNetHeader, payload: ByteBuffer?, promise: EventLoopPromise<Void>?, alone: Bool = false) {
+    func send(_ header: LNetHeader, payload: ByteBuffer?, completion: LNetSendCompletion?, alone: Bool = false) {
         enum Step {
             case direct(CInt)
             case queued(schedule: Bool)
             case refused
         }
-        let frame = Frame(header: header, payload: payload, promise: promise)
+        let frame = Frame(header: header, payload: payload, completion: completion)
         let step = state.withLock { state -> Step in
             if state.closed { return .refused }
             if alone, state.mayWriteDirectly(payloadLength: payload?.readableBytes ?? 0) {
@@ -111,8 +111,8 @@ final class LNetConnection: Sendable {
         case .queued(let schedule):
             if schedule { channel.eventLoop.execute { self.flush() } }
         case .refused:
-            if let promise {
-                promise.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
+            if let completion {
+                completion.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
             } else {
                 CDEBUG(.net, "\(header.type) to \(peer) not sent: connection closed")
             }
@@ -137,7 +137,7 @@ final class LNetConnection: Sendable {
             bytes.writeImmutableBuffer(head)
             if let payload = frame.payload { bytes.writeImmutableBuffer(payload) }
             bytes.moveReaderIndex(forwardBy: written)
-            rest = Frame(header: nil, payload: bytes, promise: frame.promise)
+            rest = Frame(header: nil, payload: bytes, completion: frame.completion)
         }
         let (schedule, closed) = state.withLock { state -> (Bool, Bool) in
             state.directSending = false
@@ -160,9 +160,9 @@ final class LNetConnection: Sendable {
         }
         if schedule { channel.eventLoop.execute { self.flush() } }
         if rest == nil {
-            frame.promise?.succeed()
+            frame.completion?.succeed()
         } else if closed {
-            frame.promise?.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
+            frame.completion?.fail(LustreError(errno: ECONNRESET, "connection to \(peer) closed"))
         }
     }
 
@@ -171,7 +171,7 @@ final class LNetConnection: Sendable {
     /// Headers and small payloads of the whole batch go into one buffer (one
     /// allocation, one iovec); only large payloads are written as buffers of
     /// their own. One promise, on the batch's last write, returns the batch's
-    /// credits and completes the senders' promises: writes complete in order,
+    /// credits and completes the senders' completions: writes complete in order,
     /// so the last one done means all are.
     private func flush() {
         let frames = state.withLock { state -> [Frame] in
@@ -206,7 +206,7 @@ final class LNetConnection: Sendable {
         written.futureResult.whenComplete { result in
             self.state.withLock { $0.batchesInNIO -= 1 }
             self.returnCredits(frames.count)
-            for frame in frames { frame.promise?.completeWith(result) }
+            for frame in frames { frame.completion?.complete(with: result) }
         }
         // An empty buffer still carries the batch's promise, behind the last payload.
         channel.write(head, promise: written)
@@ -254,7 +254,7 @@ final class LNetConnection: Sendable {
             return frames
         }
         let error = LustreError(errno: ECONNRESET, "connection to \(peer) closed")
-        for frame in frames { frame.promise?.fail(error) }
+        for frame in frames { frame.completion?.fail(error) }
     }
 
     var isClosed: Bool { state.withLock { $0.closed } }

@@ -173,7 +173,7 @@ public final class LNetInstance: Sendable {
                                 destination: target, portal: portal, matchBits: matchBits, headerData: headerData)
         guard ack else {
             let sent = loop.makePromise(of: Void.self)
-            transmit(header, payload: payload, to: target, promise: sent, alone: alone)
+            transmit(header, payload: payload, to: target, completion: .promise(sent), alone: alone)
             return sent.futureResult
         }
         header.flagsOrStatus = LNetHeader.ackRequested
@@ -181,22 +181,24 @@ public final class LNetInstance: Sendable {
         header.cookie = cookie
         let sent = loop.makePromise(of: Void.self)
         sent.futureResult.whenFailure { self.completePending(cookie, .failure($0)) }
-        transmit(header, payload: payload, to: target, promise: sent, alone: alone)
+        transmit(header, payload: payload, to: target, completion: .promise(sent), alone: alone)
         return acked.map { _ in () }
     }
 
-    /// Sends a PUT nobody waits on, such as a PtlRPC reply: no promise and no
-    /// completion callback are made for it, which a server pays per request
-    /// otherwise. A send that fails is only logged. `alone` as for `put`.
+    /// Sends a PUT nobody waits on, such as a PtlRPC reply or a request whose reply is awaited:
+    /// no promise is made for it, which costs a wake-up of the event loop when a send written
+    /// from the caller's thread completes it. A send that fails is reported to `onFailure` (from
+    /// whichever thread met the failure), or only logged without one. `alone` as for `put`.
     public func putWithoutCompletion(to target: ProcessID, portal: UInt32, matchBits: UInt64, payload: ByteBuffer,
-                                     alone: Bool = false) {
+                                     alone: Bool = false, onFailure: (@Sendable (any Error) -> Void)? = nil) {
         guard payload.readableBytes <= LNetLimits.maxPayload else {
-            CERROR("dropping PUT of \(payload.readableBytes) bytes to \(target): exceeds \(LNetLimits.maxPayload)")
+            let error = LustreError(errno: EMSGSIZE, "PUT of \(payload.readableBytes) bytes to \(target)")
+            if let onFailure { onFailure(error) } else { CERROR("dropping \(error)") }
             return
         }
         let header = LNetHeader(type: .put, payloadLength: UInt32(payload.readableBytes), source: processID,
                                 destination: target, portal: portal, matchBits: matchBits)
-        transmit(header, payload: payload, to: target, promise: nil, alone: alone)
+        transmit(header, payload: payload, to: target, completion: onFailure.map { .onFailure($0) }, alone: alone)
     }
 
     /// Sends a GET for at most `length` bytes of the target's descriptor;
@@ -209,7 +211,7 @@ public final class LNetInstance: Sendable {
                                 matchBits: matchBits, cookie: cookie, length: UInt32(clamping: length))
         let sent = loop.makePromise(of: Void.self)
         sent.futureResult.whenFailure { self.completePending(cookie, .failure($0)) }
-        transmit(header, payload: nil, to: target, promise: sent)
+        transmit(header, payload: nil, to: target, completion: .promise(sent))
         return reply
     }
 
@@ -304,30 +306,30 @@ public final class LNetInstance: Sendable {
     // MARK: Sending
 
     /// Sends a frame; `promise` (if any) completes once the kernel has it.
-    private func transmit(_ header: LNetHeader, payload: ByteBuffer?, to target: ProcessID, promise: EventLoopPromise<Void>?,
+    private func transmit(_ header: LNetHeader, payload: ByteBuffer?, to target: ProcessID, completion: LNetSendCompletion?,
                           alone: Bool = false) {
         if target == processID || target.nid.netType == .lo {
             // Talking to ourselves: no socket, deliver on a loop thread.
-            (promise?.futureResult.eventLoop ?? group.any()).execute {
+            (completion?.eventLoop ?? group.any()).execute {
                 self.deliver(LNetMessage(header: header, payload: payload ?? ByteBuffer()), on: nil)
-                promise?.succeed(())
+                completion?.succeed()
             }
             return
         }
         let type: LNetConnectionType = (payload?.readableBytes ?? 0) > configuration.minBulk ? .bulk : .control
         if let connection = establishedConnection(to: target, type: type) {
             // The common case: no future, no hop to another thread.
-            send(header, payload: payload, on: connection, promise: promise, alone: alone)
+            send(header, payload: payload, on: connection, completion: completion, alone: alone)
             return
         }
         connection(to: target, type: type).whenComplete { result in
             switch result {
             case .success(let connection):
-                self.send(header, payload: payload, on: connection, promise: promise)
+                self.send(header, payload: payload, on: connection, completion: completion)
             case .failure(let error):
                 let error = Self.lustreError(error, "send to \(target)")
-                if let promise {
-                    promise.fail(error)
+                if let completion {
+                    completion.fail(error)
                 } else {
                     CDEBUG(.net, "\(header.type) to \(target) not sent: \(error)")
                 }
@@ -336,13 +338,13 @@ public final class LNetInstance: Sendable {
     }
 
     private func send(_ header: LNetHeader, payload: ByteBuffer?, on connection: LNetConnection,
-                      promise: EventLoopPromise<Void>?, alone: Bool = false) {
+                      completion: LNetSendCompletion?, alone: Bool = false) {
         let awaitsAnswer = header.type == .get
             || (header.type == .put && header.flagsOrStatus & LNetHeader.ackRequested != 0)
         if awaitsAnswer {
             pending.withLock { $0[header.cookie]?.connection = ObjectIdentifier(connection) }
         }
-        connection.send(header, payload: payload, promise: promise, alone: alone)
+        connection.send(header, payload: payload, completion: completion, alone: alone)
     }
 
     /// An open connection of `type` to `peer`; for a peer without an acceptor,
@@ -618,7 +620,7 @@ public final class LNetInstance: Sendable {
             let ack = LNetHeader(type: .ack, source: processID, destination: header.source, portal: header.portal,
                                  flagsOrStatus: status, matchBits: header.matchBits, cookie: header.cookie,
                                  length: status == 0 ? header.payloadLength : 0)
-            transmit(ack, payload: nil, to: header.source, promise: nil)
+            transmit(ack, payload: nil, to: header.source, completion: nil)
         }
     }
 
@@ -629,7 +631,7 @@ public final class LNetInstance: Sendable {
         guard case .source(let buffer, let onGet) = md?.kind else {
             CDEBUG(.net, "GET from \(header.source) portal \(header.portal) match \(header.matchBits): no match")
             reply.flagsOrStatus = -ENOENT
-            transmit(reply, payload: nil, to: header.source, promise: nil)
+            transmit(reply, payload: nil, to: header.source, completion: nil)
             return
         }
         let data = buffer.getSlice(at: buffer.readerIndex, length: min(Int(header.length), buffer.readableBytes))!
@@ -640,7 +642,7 @@ public final class LNetInstance: Sendable {
             sent = group.any().makePromise(of: Void.self)
             sent?.futureResult.whenSuccess { onGet(initiator) }
         }
-        transmit(reply, payload: data, to: header.source, promise: sent)
+        transmit(reply, payload: data, to: header.source, completion: sent.map { .promise($0) })
     }
 
     private func attachPingResponder() {

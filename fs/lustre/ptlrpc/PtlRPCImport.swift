@@ -103,7 +103,7 @@ public final class PtlRPCImport: Sendable {
 
     /// One send waiting for its reply, failed when its deadline passes.
     private struct Attempt {
-        var reply: EventLoopPromise<PtlRPCMessage>
+        var reply: PtlRPCWaiter<PtlRPCMessage>
         var deadline: NIODeadline
         var seconds: UInt32
     }
@@ -431,7 +431,7 @@ public final class PtlRPCImport: Sendable {
         let short = isShort(bulk)
         let message = short ? Self.carryingShortIO(message, bulk) : message
         let loop = lnet.eventLoop(for: target)
-        let promise = loop.makePromise(of: PtlRPCMessage.self)
+        let promise = PtlRPCWaiter<PtlRPCMessage>()
         let replyMD = lnet.attach(portal: configuration.portals.reply, matchBits: message.xid,
                                   md: .sink(maxLength: PtlRPCService.maxRequestSize, peer: target) { delivery in
                                       defer { delivery.release() }
@@ -442,13 +442,13 @@ public final class PtlRPCImport: Sendable {
                                       }
                                   })
         var bulkMD: MDHandle?
-        var bulkArrived: EventLoopPromise<ByteBuffer>?
+        var bulkArrived: PtlRPCWaiter<ByteBuffer>?
         switch short ? nil : bulk {
         case .write(let data):
             bulkMD = lnet.attach(portal: configuration.portals.bulk, matchBits: message.xid,
                                  md: .source(data, threshold: nil, peer: target))
         case .read(let maxLength):
-            let arrived = loop.makePromise(of: ByteBuffer.self)
+            let arrived = PtlRPCWaiter<ByteBuffer>()
             bulkArrived = arrived
             bulkMD = lnet.attach(portal: configuration.portals.bulk, matchBits: message.xid,
                                  md: .sink(maxLength: maxLength, peer: target) { delivery in
@@ -468,8 +468,9 @@ public final class PtlRPCImport: Sendable {
         configuration.stats?.sent(inflight: inflight)
         let sent = Self.now()
         // A lone RPC goes out from this thread; a stream of them is batched by the loop.
-        lnet.put(to: target, portal: configuration.portals.request, matchBits: message.xid,
-                 payload: message.encoded(), alone: inflight == 1).whenFailure { promise.fail($0) }
+        // Only a failed send is news here (the reply says the rest), so no promise wakes the loop.
+        lnet.putWithoutCompletion(to: target, portal: configuration.portals.request, matchBits: message.xid,
+                                  payload: message.encoded(), alone: inflight == 1) { promise.fail($0) }
         defer {
             lnet.unlink(replyMD)
             if let bulkMD { lnet.unlink(bulkMD) }
@@ -477,7 +478,7 @@ public final class PtlRPCImport: Sendable {
             state.withLock { $0.attempts[message.xid] = nil }
         }
         do {
-            var reply = try await promise.futureResult.get()
+            var reply = try await promise.value()
             var data: ByteBuffer?
             if short, reply.flags.contains(.shortIO), !reply.buffers.isEmpty {
                 data = reply.buffers.removeLast()
@@ -490,7 +491,7 @@ public final class PtlRPCImport: Sendable {
                     bulkArrived.fail(LustreError.timedOut("\(self.targetName): bulk of xid \(message.xid) never came"))
                 }
                 defer { bulkTimer.cancel() }
-                data = try await bulkArrived.futureResult.get()
+                data = try await bulkArrived.value()
             }
             let elapsed = Self.now() - sent
             learn(elapsed: Double(elapsed) / 1e9)
@@ -653,7 +654,7 @@ public final class PtlRPCImport: Sendable {
     }
 
     private func markDisconnected(because reason: String) {
-        let attempts = state.withLock { state -> [EventLoopPromise<PtlRPCMessage>] in
+        let attempts = state.withLock { state -> [PtlRPCWaiter<PtlRPCMessage>] in
             guard state.status == .full else { return [] }
             state.status = .disconnected
             defer { state.attempts = [:] }
