@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An OST formatted by mkfs.lustre, served by lustre-oss: 256 MiB written and read back through
-# the OSC with verified contents; a second OSS on the same target is refused; SIGTERM stops the
-# OSS cleanly and unmounts the target.
+# the OSC with verified contents; an image's loop device does direct I/O; a second OSS on the
+# same target is refused; SIGTERM stops the OSS cleanly and unmounts the target.
 . "$(dirname "$0")/test-framework.sh"
 
 trap stop_and_unmount EXIT
@@ -12,6 +12,19 @@ OSS_PID=$LAST_PID
 wait_for_log oss "serving testfs-OST0000 on $OSS_NID"
 assert_contains "$TEST_DIR/oss.log" "testfs-OST0000: new disk, initializing"
 log "lustre-oss serving testfs-OST0000 (pid $OSS_PID)"
+
+# An image is served through a loop device doing direct I/O when the image's filesystem can
+# (ext4, xfs: O_DIRECT), and says it stays buffered when it cannot (tmpfs).
+if [ "$(id -u)" = 0 ] && [ -f "$TARGET" ]; then
+    loop=$(findmnt -n -o SOURCE "$RUN_DIR/mnt/testfs-OST0000")
+    dio=$(cat "/sys/block/$(basename "$loop")/loop/dio")
+    if [ "$(stat -f -c %T "$TARGET")" = tmpfs ]; then
+        assert_contains "$TEST_DIR/oss.log" "$loop stays buffered"
+    else
+        [ "$dio" = 1 ] || fail "$loop under testfs-OST0000 does not do direct I/O (dio=$dio)"
+        assert_contains "$TEST_DIR/oss.log" "$loop serves $TARGET with direct I/O"
+    fi
+fi
 
 # A second OSS on the same target must be refused, naming the first.
 "$LUSTRE_BIN/lustre-oss" --nid "$TEST_NET.3@tcp" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" "$TARGET" \

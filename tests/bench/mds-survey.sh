@@ -76,8 +76,9 @@ wait_log "$dir/mds.log" "registered bench-OST0001"
 sleep 2   # the MDS connects to the OSTs and fills its precreated pools
 
 # The baseline: as root, an ext4 image formatted as mkfs.lustre formats an MDT (1 KiB inodes, one
-# per 4 KiB, dir_index) and loop-mounted like the MDT's, so both go through a loop device to the
-# same disk; otherwise a directory beside the targets.
+# per 4 KiB, dir_index) and loop-mounted like the MDT's (a loop device doing direct I/O to its
+# image, as lustre-mds sets its own up), so both go through a loop device to the same disk;
+# otherwise a directory beside the targets.
 local_dir=$dir/ext4
 mkdir -p "$local_dir"
 if [ "$(id -u)" = 0 ]; then
@@ -85,6 +86,8 @@ if [ "$(id -u)" = 0 ]; then
     mkfs.ext4 -q -F -I 1024 -i 4096 -O dir_index -E lazy_itable_init=0,lazy_journal_init=0 "$dir/ext4.img" &&
         mount -o loop "$dir/ext4.img" "$local_dir" ||
         { echo "mds-survey.sh: cannot make the ext4 baseline image" >&2; exit 1; }
+    losetup --direct-io=on "$(findmnt -n -o SOURCE "$local_dir")" ||
+        echo "mds-survey.sh: the ext4 baseline's loop device stays buffered" >&2
 fi
 declare -A samples
 record() { # label logfile

@@ -2,7 +2,8 @@
 # mount.sh: the Lustre mount beside raw ext4, GlusterFS and MooseFS, in one run.
 #
 # ../shared/bench/fsbench.sh (BENCH_DIR) runs its standard workload on: raw ext4 (peers.sh up ext4),
-# our filesystem mounted with mount.lustre (llmount.sh: 1 MDS + 2 OSSs on loopback, root default
+# the same ext4 image with its loop device doing direct I/O (`ext4_dio`, as our servers run their
+# images), our filesystem mounted with mount.lustre (llmount.sh: 1 MDS + 2 OSSs on loopback, root default
 # layout stripe count 2, stripe size 1 MiB), and GlusterFS and MooseFS brought up by peers.sh.
 # llite-bench then streams 1 GiB through the client library alone (no FUSE) for the FUSE cost.
 # Prints every figure as `RESULT <label> <workload> <value> <unit>` and, per workload, our figure
@@ -68,9 +69,22 @@ peer_up() {
 }
 
 # --- raw ext4 first, then ours, then the peers -----------------------------------------
+# peers.sh's ext4 (and the peers' bricks) sit on buffered loop devices; our servers switch the
+# loop devices of their images to direct I/O (ServerTarget), so raw ext4 is measured both ways:
+# `ext4` as peers.sh sets it up, `ext4_dio` on the same image with its loop device switched.
 for peer in $PEERS; do
     [ "$peer" = ext4 ] || continue
-    peer_up ext4 && fsbench ext4 "$(bash "$BENCH_DIR/peers.sh" mountpoint ext4)"
+    if peer_up ext4; then
+        ext4_mount=$(bash "$BENCH_DIR/peers.sh" mountpoint ext4)
+        fsbench ext4 "$ext4_mount"
+        ext4_loop=$(findmnt -n -o SOURCE "$ext4_mount")
+        if losetup --direct-io=on "$ext4_loop" 2>/dev/null; then
+            fsbench ext4_dio "$ext4_mount"
+            losetup --direct-io=off "$ext4_loop"
+        else
+            note "cannot switch $ext4_loop to direct I/O: no ext4_dio baseline"
+        fi
+    fi
 done
 
 if bash "$REPO/tests/llmount.sh" >"$WORK/llmount.out" 2>&1; then
@@ -121,7 +135,7 @@ peers = [p for p in ('gluster', 'moosefs') if p in figures]
 for workload, value in ours.items():
     if workload == 'elapsed':
         continue
-    for base in ['ext4'] + peers:
+    for base in ['ext4', 'ext4_dio'] + peers:
         b = figures.get(base, {}).get(workload)
         if b:
             print('RATIO mount %s_vs_%s %.2f' % (workload, base, value / b))

@@ -103,6 +103,7 @@ public final class ServerTarget {
                 throw LustreError(errno: EIO, "mount \(path) on \(mountPoint) failed (mount exit status \(status))")
             }
         }
+        if !isDevice { useDirectIO(name, mountPoint) }
         let target = ServerTarget(name: name, mountData: mountData, root: mountPoint, mountPoint: mountPoint,
                                imageLock: imageLock, targetLock: nil)
         do {
@@ -113,6 +114,21 @@ public final class ServerTarget {
             throw error
         }
         return target
+    }
+
+    /// An image is served through a loop device doing direct I/O to the image file when the
+    /// kernel allows it (see `LoopDevice`); buffered otherwise, with a warning.
+    private static func useDirectIO(_ name: TargetName, _ mountPoint: String) {
+        guard let loop = LoopDevice(mountedOn: mountPoint) else {
+            CWARN("\(name): no loop device found under \(mountPoint); its I/O stays as mount set it up")
+            return
+        }
+        do {
+            try loop.enableDirectIO()
+            LCONSOLE("\(name): \(loop.path) serves \(loop.backingFile) with direct I/O")
+        } catch {
+            CWARN("\(name): \(loop.path) stays buffered (every block cached twice): \(error)")
+        }
     }
 
     /// Unlocks the target and unmounts it if this process mounted it.
