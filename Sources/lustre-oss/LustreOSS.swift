@@ -30,7 +30,10 @@ struct LustreOSS: AsyncParsableCommand {
     @Option(help: "The LNet acceptor port.") var acceptPort: Int = 988
     @Option(help: "Where images and devices are mounted (RUN_DIR/mnt/<target>).") var runDir: String = "/run/lustre"
     @Option(help: "The I/O engine: io_uring, libaio or sync (default: the best that works).") var ioEngine: String?
-    @Flag(help: "Write aligned data with O_DIRECT, bypassing the page cache.") var directIO = false
+    @Flag(help: "Read aligned bulk with O_DIRECT too, bypassing the page cache (no OSS read cache or read-ahead).")
+    var directIO = false
+    @Flag(help: "Write aligned bulk with O_DIRECT, from the network's buffer to the disk, not through the page cache.")
+    var directWrites = false
     @Option(help: "The MGS's NID (repeatable; default: mgsnode= of the targets' mountdata).") var mgsnode: [String] = []
     @Option(help: "Request handler tasks.") var threads: Int = 32
     @Option(help: "Seconds between commits of the object stores.") var commitInterval: Double = 1.0
@@ -84,6 +87,7 @@ struct LustreOSS: AsyncParsableCommand {
         var options = OSDDevice.Options()
         options.engine = ioEngine.flatMap { IOEngineKind(name: $0) }
         options.directIO = directIO
+        options.directWrites = directWrites
         options.commitInterval = commitInterval
         var osds: [OSDDevice] = []
         func closeAll() async {
@@ -101,6 +105,8 @@ struct LustreOSS: AsyncParsableCommand {
 
         var lnetConfiguration = LNetConfiguration()
         lnetConfiguration.acceptPort = acceptPort
+        // Direct writes go from the buffer the socket filled: it must be page-aligned.
+        lnetConfiguration.pageAlignedBulk = options.directWrites || options.directIO
         let lnet: LNetInstance
         do {
             lnet = try await LNetInstance.start(nid: nid, configuration: lnetConfiguration)

@@ -33,6 +33,7 @@ struct EngineCase: Sendable, CustomTestStringConvertible {
         var options = OSDDevice.Options()
         options.engine = kind
         options.directIO = directIO
+        options.directWrites = directIO
         options.queueDepth = 32
         return options
     }

@@ -21,6 +21,9 @@ public struct LNetConfiguration: Sendable {
     public var connectTimeout: Int64 = 5
     /// Payloads larger than this travel on the bulk connection (socklnd's `min_bulk`).
     public var minBulk: Int = 16 << 10
+    /// Bulk payloads of whole pages are received into page-aligned memory (`LNetBulkAllocator`),
+    /// for a server that writes them to disk with `O_DIRECT` (lustre-oss with direct writes).
+    public var pageAlignedBulk = false
 
     public init() {}
 }

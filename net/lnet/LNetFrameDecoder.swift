@@ -130,10 +130,16 @@ final class LNetFrameDecoder: ChannelInboundHandler {
 /// the channel's event loop: the decoder writes it, the allocator reads it.
 final class LNetReadPlan: @unchecked Sendable {
     static let defaultReadSize = 64 << 10
+    /// Payloads of whole pages go to page-aligned memory (`LNetConfiguration.pageAlignedBulk`).
+    let pageAlignedBulk: Bool
     var frameAligned = false
     var nextReadSize = LNetReadPlan.defaultReadSize
     /// A payload buffer partly filled by the last read, to be read into again.
     var continuation: ByteBuffer?
+
+    init(pageAlignedBulk: Bool = false) {
+        self.pageAlignedBulk = pageAlignedBulk
+    }
 }
 
 /// A receive allocator that reads exactly what the frame decoder asks for.
@@ -143,7 +149,11 @@ struct LNetFrameReadAllocator: RecvByteBufferAllocator {
     func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
         if let continuation = plan.continuation.take() { return continuation }
         let size = plan.frameAligned ? plan.nextReadSize : LNetReadPlan.defaultReadSize
-        var buffer = allocator.buffer(capacity: size)
+        // A payload of whole pages lands page-aligned (the surplus parked in front is whole
+        // pages too, capacities being powers of two), ready for O_DIRECT.
+        let payloadOfPages = plan.pageAlignedBulk && plan.frameAligned && size >= LNetBulkAllocator.alignment
+            && size % LNetBulkAllocator.alignment == 0
+        var buffer = (payloadOfPages ? LNetBulkAllocator.allocator : allocator).buffer(capacity: size)
         // The allocator may round the capacity up; NIO reads into all of it, so
         // park the surplus in front to keep the read from crossing the frame.
         let surplus = buffer.capacity - size

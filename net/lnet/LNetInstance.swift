@@ -421,7 +421,7 @@ public final class LNetInstance: Sendable {
         }
         let configuration = configuration
         // One bootstrap per connection, so the read plan can be set as a bootstrap option.
-        let plan = LNetReadPlan()
+        let plan = LNetReadPlan(pageAlignedBulk: configuration.pageAlignedBulk)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(configuration.connectTimeout))
             .channelOption(.recvAllocator, value: LNetFrameReadAllocator(plan: plan))
@@ -467,7 +467,7 @@ public final class LNetInstance: Sendable {
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let plan = LNetReadPlan()
+                    let plan = LNetReadPlan(pageAlignedBulk: configuration.pageAlignedBulk)
                     try channel.syncOptions?.setOption(.recvAllocator, value: LNetFrameReadAllocator(plan: plan))
                     try self.addHandlers(to: channel, plan: plan, role: .passive)
                 }

@@ -282,8 +282,8 @@ public final class OSDDevice: Sendable {
     /// Writes `pieces` to object `id` as one batch submitted to the engine, straight from the
     /// buffers' memory (no copy), and returns one transno for all of them.
     ///
-    /// With `directIO`, pieces whose memory, offset and length are 4 KiB-aligned bypass the page
-    /// cache; the rest go buffered.
+    /// With `directWrites` (or `directIO`), pieces whose memory, offset and length are 4 KiB-aligned
+    /// bypass the page cache; the rest go buffered.
     public func write(_ id: OSTObjectID, pieces: [(offset: UInt64, data: ByteBuffer)]) async throws(LustreError) -> UInt64 {
         try checkOpen()
         for piece in pieces {
@@ -338,7 +338,7 @@ public final class OSDDevice: Sendable {
         try checkRange(id, offset, UInt64(length), "read")
         let handle = try handle(for: id)
         if length == 0 { return allocator.buffer(capacity: 0) }
-        let direct = handle.directFD >= 0
+        let direct = handle.directFD >= 0 && options.directIO
         // O_DIRECT wants an aligned start, length and address: read the covering aligned span
         // into an aligned spot of the buffer and expose only the asked-for bytes (no copy).
         let alignedOffset = direct ? offset & ~UInt64(4095) : offset
@@ -450,7 +450,7 @@ public final class OSDDevice: Sendable {
 
     /// An `O_DIRECT` descriptor of `id` if direct I/O is on and the filesystem allows it, else -1.
     private func openDirect(_ id: OSTObjectID) -> Int32 {
-        guard options.directIO, !directRefused.load(ordering: .relaxed) else { return -1 }
+        guard options.directIO || options.directWrites, !directRefused.load(ordering: .relaxed) else { return -1 }
         let fd = openat(rootFD, id.path, O_RDWR | O_DIRECT | O_CLOEXEC)
         if fd < 0 && errno == EINVAL && !directRefused.exchange(true, ordering: .relaxed) {
             CWARN("OSD \(root): O_DIRECT refused by the filesystem; bulk I/O goes through the page cache")
