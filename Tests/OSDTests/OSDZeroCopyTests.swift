@@ -15,6 +15,9 @@ final class RecordingEngine: IOEngine {
     let inner: any IOEngine
     let writeAddresses = Mutex<[UInt]>([])
     let readAddresses = Mutex<[UInt]>([])
+    /// Whether each write, then each read, went to an `O_DIRECT` descriptor (in call order).
+    let directWrites = Mutex<[Bool]>([])
+    let directReads = Mutex<[Bool]>([])
 
     init(_ inner: any IOEngine) { self.inner = inner }
 
@@ -22,6 +25,7 @@ final class RecordingEngine: IOEngine {
 
     func read(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) async throws(LustreError) -> Int {
         readAddresses.withLock { $0.append(UInt(bitPattern: buffer.baseAddress)) }
+        directReads.withLock { $0.append(Self.isDirect(fd)) }
         return try await inner.read(fd: fd, into: buffer, at: offset)
     }
 
@@ -36,11 +40,14 @@ final class RecordingEngine: IOEngine {
     func submit(_ operations: [IOOperation]) async -> [Result<Int, LustreError>] {
         for operation in operations where operation.direction == .write {
             writeAddresses.withLock { $0.append(UInt(bitPattern: operation.buffer.baseAddress)) }
+            directWrites.withLock { $0.append(Self.isDirect(operation.fd)) }
         }
         return await inner.submit(operations)
     }
 
     func shutdown() { inner.shutdown() }
+
+    private static func isDirect(_ fd: Int32) -> Bool { fcntl(fd, F_GETFL) & O_DIRECT != 0 }
 }
 
 @Suite("OSD zero copy")
@@ -67,6 +74,34 @@ struct OSDZeroCopyTests {
         let readAddress = back.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
         #expect(engine.readAddresses.withLock { $0 }.first == readAddress)
         #expect(back == data)
+        await osd.close()
+    }
+
+    @Test("directWrites: an aligned piece goes to an O_DIRECT descriptor, an unaligned one and reads through the page cache")
+    func directWritesOnly() async throws {
+        let scratch = try ScratchDirectory()
+        let engine = RecordingEngine(try makeIOEngine(kind: .ioUring, queueDepth: 8))
+        var options = OSDDevice.Options()
+        options.directWrites = true
+        let osd = try await OSDDevice.open(root: scratch.path, options: options, engine: engine)
+        _ = try await osd.create(object1, attributes: ObdAttributes())
+        let aligned = alignedBuffer(pattern(1 << 20))
+        let unaligned = ByteBuffer(bytes: pattern(5000, seed: 2))
+        _ = try await osd.write(object1, pieces: [(offset: 0, data: aligned), (offset: 2 << 20, data: unaligned)])
+        #expect(engine.directWrites.withLock { $0 } == [true, false])
+
+        // Out of the page cache, so the read has to go to the engine: buffered, as directIO is off.
+        let fd = open("\(scratch.path)/\(object1.path)", O_RDONLY)
+        #expect(fd >= 0)
+        #expect(fsync(fd) == 0)
+        #expect(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0)
+        close(fd)
+        let back = try await osd.read(object1, offset: 0, length: 1 << 20)
+        #expect(back == aligned)
+        #expect(!engine.directReads.withLock { $0 }.isEmpty)
+        #expect(!engine.directReads.withLock { $0 }.contains(true))
+        let tail = try await osd.read(object1, offset: 2 << 20, length: 5000)
+        #expect(tail == unaligned)
         await osd.close()
     }
 

@@ -177,11 +177,7 @@ public final class FuseLowLevelSession: @unchecked Sendable {
 
     /// The bdi (`/sys/class/bdi/MAJ:MIN`) of the mounted filesystem, for tuning `read_ahead_kb`.
     public static func backingDeviceInfo(of mountpoint: String) throws(LustreError) -> String {
-        var st = Glibc.stat()
-        guard stat(mountpoint, &st) == 0 else { throw LustreError.fromErrno("stat \(mountpoint)") }
-        let major = (st.st_dev >> 8) & 0xfff | (st.st_dev >> 32) & ~0xfff
-        let minor = st.st_dev & 0xff | (st.st_dev >> 12) & ~0xff
-        return "/sys/class/bdi/\(major):\(minor)"
+        "/sys/class/bdi/" + (try DeviceNumber(ofFileSystemAt: mountpoint)).sysfsName
     }
 
     private static func free(_ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, _ argc: Int) {

@@ -20,13 +20,8 @@ struct LoopDevice {
 
     /// The loop device `mountPoint` is mounted from, or nil when it is not a loop device.
     init?(mountedOn mountPoint: String) {
-        var st = stat()
-        guard stat(mountPoint, &st) == 0 else { return nil }
-        // glibc's major()/minor() layout of dev_t.
-        let dev = UInt64(st.st_dev)
-        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
-        let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
-        let sysfs = "/sys/dev/block/\(major):\(minor)"
+        guard let device = try? DeviceNumber(ofFileSystemAt: mountPoint) else { return nil }
+        let sysfs = "/sys/dev/block/" + device.sysfsName
         guard access(sysfs + "/loop", F_OK) == 0,
               let uevent = Self.read(sysfs + "/uevent"),
               let name = uevent.split(separator: "\n").first(where: { $0.hasPrefix("DEVNAME=") })?.dropFirst(8)
@@ -53,13 +48,8 @@ struct LoopDevice {
         }
     }
 
+    /// A sysfs attribute's text; nil if it cannot be read.
     private static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let count = Glibc.read(fd, &bytes, bytes.count)
-        guard count >= 0 else { return nil }
-        return String(decoding: bytes.prefix(count), as: UTF8.self)
+        (try? DurableFile.read(path, limit: 4096)).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -2,6 +2,7 @@
 @preconcurrency import Glibc
 #endif
 import LibCFS
+import LustreCompat
 
 /// An exclusive lock that says "this process serves the target", as ext4's MMP keeps a second
 /// node from mounting an ldiskfs target: `flock` on a file, released by the kernel when the
@@ -60,13 +61,12 @@ public final class TargetLock {
         var st = stat()
         guard fstat(fd, &st) == 0, let file = fopen("/proc/locks", "r") else { return nil }
         defer { fclose(file) }
-        let major = (st.st_dev >> 8) & 0xfff | ((st.st_dev >> 32) & ~0xfff)
-        let minor = (st.st_dev & 0xff) | ((st.st_dev >> 12) & ~0xff)
+        let device = DeviceNumber(UInt64(st.st_dev))
         func hex2(_ value: UInt64) -> String {
             let text = String(value, radix: 16)
             return text.count < 2 ? "0" + text : text
         }
-        let wanted = "\(hex2(UInt64(major))):\(hex2(UInt64(minor))):\(st.st_ino)"
+        let wanted = "\(hex2(device.major)):\(hex2(device.minor)):\(st.st_ino)"
         var line: UnsafeMutablePointer<CChar>?
         var capacity = 0
         defer { free(line) }

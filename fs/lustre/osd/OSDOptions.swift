@@ -16,7 +16,7 @@ extension OSDDevice {
         /// network filled, as Lustre's OSD submits the bulk's pages, instead of being copied
         /// into the page cache to be written back at the next commit; reads stay cached. Half
         /// the OSS's CPU per byte written, but off by default: on image targets here, data
-        /// written so came back 25% slower on cold reads (docs/performance.md).
+        /// written so came back ~20% slower on cold reads (docs/performance.md).
         public var directWrites = false
         /// Seconds between background commits (`syncfs`); 0 or less turns the committer off,
         /// leaving commits to `sync()` and `close()`.
