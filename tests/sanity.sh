@@ -4,7 +4,8 @@
 # namespace operations and their errors (also as an unprivileged user), data at random offsets
 # across stripe boundaries for stripe counts 1, 2 and -1 checked against a local reference,
 # `lfs getstripe` checked against the OST objects on the targets, a sparse 5 GiB file, `cp -a` of a
-# source tree, an open-unlinked file, two mounts of one filesystem, and umount with dirty data.
+# source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, and
+# umount with dirty data.
 # Each check is a function; the first failure stops the test with its message and the logs.
 TEST_NET=${TEST_NET:-127.0.5}
 TEST_PORT=${TEST_PORT:-19995}
@@ -247,6 +248,74 @@ test_two_mounts() {
     rm -r "$MNT/dir2"
 }
 
+# `-o direct_io`: file data bypasses the page cache (a read leaves no cached pages behind, where
+# the default mount leaves them), data at odd offsets and sizes comes back intact through both
+# mounts, and a file stays mappable MAP_SHARED (FUSE_DIRECT_IO_ALLOW_MMAP, negotiated past
+# libfuse 3.14), its stores reaching the other mount.
+test_direct_io() {
+    mkdir -p "$MNT2"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o direct_io,accept_port="$TEST_PORT" \
+        || fail_with_logs "mount -o direct_io"
+    head -c 3000000 /dev/urandom >"$TEST_DIR/dio.ref"
+    cp "$TEST_DIR/dio.ref" "$MNT/dio" || fail_with_logs "write through the default mount"
+    sleep 1.5
+    python3 - "$MNT2/dio" "$MNT/dio" "$TEST_DIR/dio.ref" <<'PY' || fail_with_logs "direct_io checks"
+import ctypes, mmap, os, random, sys
+dio, cached, ref = sys.argv[1], sys.argv[2], sys.argv[3]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+
+def resident_after_read(path):
+    """Pages of `path` in the page cache after reading it all through one descriptor."""
+    fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    while os.read(fd, 1 << 20):
+        pass
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_PRIVATE, fd, 0)
+    assert addr not in (None, ctypes.c_void_p(-1).value), 'mmap failed: errno %d' % ctypes.get_errno()
+    pages = (size + 4095) // 4096
+    vec = (ctypes.c_ubyte * pages)()
+    assert libc.mincore(addr, size, vec) == 0, 'mincore failed: errno %d' % ctypes.get_errno()
+    libc.munmap(addr, size)
+    os.close(fd)
+    return sum(v & 1 for v in vec)
+
+assert resident_after_read(cached) > 0, 'the default mount cached nothing: the check cannot tell'
+left = resident_after_read(dio)
+assert left == 0, 'direct_io left %d pages in the page cache' % left
+
+want = bytearray(open(ref, 'rb').read())
+fd = os.open(dio, os.O_RDWR)
+random.seed(int.from_bytes(os.urandom(4), 'little'))
+for _ in range(60):
+    off = random.randrange(0, len(want) + 70000)
+    data = os.urandom(random.choice([1, 511, 4096, 65537, random.randrange(1, 1 << 20)]))
+    assert os.pwrite(fd, data, off) == len(data)
+    if off > len(want):
+        want.extend(bytes(off - len(want)))
+    want[off:off + len(data)] = data
+for _ in range(40):
+    off = random.randrange(0, len(want)); n = random.randrange(1, 300000)
+    assert os.pread(fd, n, off) == bytes(want[off:off + n]), 'direct_io read at %d+%d differs' % (off, n)
+m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+assert m[:4096] == bytes(want[:4096]), 'shared mapping reads other bytes'
+m[10:20] = b'0123456789'
+want[10:20] = b'0123456789'
+m.flush(); m.close()
+os.fsync(fd)
+os.close(fd)
+open(ref, 'wb').write(want)
+PY
+    sleep 1.5
+    cmp "$MNT/dio" "$TEST_DIR/dio.ref" || fail_with_logs "the default mount reads other bytes than direct_io wrote"
+    cmp "$MNT2/dio" "$TEST_DIR/dio.ref" || fail_with_logs "direct_io reads back other bytes than it wrote"
+    umount "$MNT2" || fail_with_logs "umount of the direct_io mount"
+    rm "$MNT/dio"
+}
+
 # Unmounting while the client holds written data not yet on the OSTs loses nothing.
 test_umount_dirty() {
     head -c 30000000 /dev/urandom >"$TEST_DIR/dirty.ref"
@@ -332,7 +401,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

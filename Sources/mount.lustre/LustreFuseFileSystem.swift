@@ -24,12 +24,16 @@ final class LustreFuseFileSystem: FuseOperations {
     let entryTimeout: Double
     /// `user_xattr`: whether `user.*` attributes may be used.
     let userXattr: Bool
+    /// `direct_io`: regular files are opened with `FOPEN_DIRECT_IO` (no page cache).
+    let directIO: Bool
     /// Job ids of calling processes (`jobid_var`), cached by pid.
     let jobIDs = JobIDProcessTable()
 
-    init(client: LustreClient, userXattr: Bool = true, attributeTimeout: Double = 1, entryTimeout: Double = 1) {
+    init(client: LustreClient, userXattr: Bool = true, directIO: Bool = false, attributeTimeout: Double = 1,
+         entryTimeout: Double = 1) {
         self.client = client
         self.userXattr = userXattr
+        self.directIO = directIO
         self.nodes = NodeTable(root: client.rootFID)
         self.attributeTimeout = attributeTimeout
         self.entryTimeout = entryTimeout
@@ -194,7 +198,8 @@ final class LustreFuseFileSystem: FuseOperations {
     func open(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
         serve(request) { [self] () throws(LustreError) in
             let opened = try await client.open(try nodes.fid(of: node), flags: file.flags, credentials: credentials(request))
-            request.reply(open: FuseOpenReply(handle: handles.add(OpenFile(file: opened, flags: file.flags))))
+            request.reply(open: FuseOpenReply(handle: handles.add(OpenFile(file: opened, flags: file.flags)),
+                                              directIO: directIO))
         }
     }
 
@@ -226,7 +231,7 @@ final class LustreFuseFileSystem: FuseOperations {
                 }
             }
             let handle = handles.add(OpenFile(file: opened, flags: file.flags))
-            request.reply(create: entry(attributes), open: FuseOpenReply(handle: handle))
+            request.reply(create: entry(attributes), open: FuseOpenReply(handle: handle, directIO: directIO))
         }
     }
 

@@ -21,7 +21,8 @@ struct MountArguments {
           MGSNID    the MGS's NID, e.g. 127.0.0.1@tcp (several NIDs of one node: a,b; failover nodes: a:b)
           options   foreground, ro, user_xattr|nouser_xattr, checksum|nochecksum, accept_port=N (LNet
                     acceptor port of the servers, default 988), metrics_address=HOST:PORT (Prometheus
-                    metrics), flock|localflock|noflock and mount(8)'s
+                    metrics), direct_io|nodirect_io (file I/O without the page cache: faster large
+                    transfers, slower small reads), flock|localflock|noflock and mount(8)'s
                     generic options (rw, _netdev, defaults, noauto, ...), which are accepted
         """
 

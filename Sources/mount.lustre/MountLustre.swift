@@ -61,7 +61,8 @@ enum MountLustre {
         let parameters = MGCParameters()
         options.onConfiguration = { parameters.update($0) }
         let client = try await LustreClient.mount(mgs: arguments.mgsNIDs, fsname: arguments.fsname, options: options)
-        let filesystem = LustreFuseFileSystem(client: client, userXattr: arguments.options.userXattr)
+        let filesystem = LustreFuseFileSystem(client: client, userXattr: arguments.options.userXattr,
+                                              directIO: arguments.options.directIO)
         var fuseOptions = ["subtype=lustre", "fsname=\(arguments.spec.replacing(",", with: "\\,"))"]
         // Other users reach the mount only with allow_other (root may set it); the MDS checks
         // permissions, so the kernel's default_permissions stays off.
@@ -69,8 +70,11 @@ enum MountLustre {
         if arguments.options.readOnly { fuseOptions.append("ro") }
         let session: FuseLowLevelSession
         do {
+            var connection = FuseConnection()
+            // direct_io files stay mappable MAP_SHARED where the kernel allows it.
+            connection.directIOAllowMmap = arguments.options.directIO
             session = try FuseLowLevelSession(arguments: ["mount.lustre", "-o", fuseOptions.joined(separator: ",")],
-                                              operations: filesystem)
+                                              operations: filesystem, connection: connection)
             try session.mount(at: arguments.mountpoint)
         } catch {
             try? await client.unmount()
@@ -85,6 +89,14 @@ enum MountLustre {
         }
         ReadAheadTuning.apply(mountpoint: arguments.mountpoint)
         LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite))")
+        if arguments.options.directIO {
+            if connection.directIOAllowMmap {
+                LCONSOLE("mount.lustre: direct_io: file I/O bypasses the page cache; shared mmap stays allowed")
+            } else {
+                CWARN("mount.lustre: direct_io: file I/O bypasses the page cache; this kernel refuses shared mmap "
+                      + "of such files (no FUSE_DIRECT_IO_ALLOW_MMAP): mmap(MAP_SHARED) fails with ENODEV")
+            }
+        }
         // lctl's way in (osc.*, llite.* parameters); a mount without one still serves.
         let admin = try? AdminServer.start(runDir: AdminClient.environmentRunDir, daemon: "mount.lustre")
         defer { admin?.stop() }

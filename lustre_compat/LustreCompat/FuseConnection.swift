@@ -19,6 +19,10 @@ public struct FuseConnection: Hashable, Sendable {
     public var atomicOpenTruncate = false
     /// Lookups and creates in one directory run in parallel (`FUSE_CAP_PARALLEL_DIROPS`).
     public var parallelDirectoryOperations = true
+    /// Files opened with `FOPEN_DIRECT_IO` may still be mapped `MAP_SHARED`
+    /// (`FUSE_DIRECT_IO_ALLOW_MMAP`, Linux 6.6); once initialised, whether the kernel agreed.
+    /// libfuse 3.14 cannot ask for it: `FuseInitExtension` does.
+    public var directIOAllowMmap = false
     /// The kernel's FUSE protocol version, once initialised.
     public internal(set) var protocolMajor: UInt32 = 0
     public internal(set) var protocolMinor: UInt32 = 0

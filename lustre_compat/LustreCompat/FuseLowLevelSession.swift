@@ -105,6 +105,13 @@ public final class FuseLowLevelSession: @unchecked Sendable {
             throw LustreError(errno: code, "mount FUSE on \(mountpoint)")
         }
         state.withLock { $0.mountpoint = mountpoint }
+        // The session's I/O passes INIT through `FuseInitExtension` (flags libfuse cannot set).
+        if let context, context.initExtension.wantDirectIOMmap {
+            var io = FuseInitExtension.customIO()
+            guard fuse_session_custom_io(session, &io, fuse_session_fd(session)) == 0 else {
+                throw LustreError(errno: EIO, "FUSE session I/O on \(mountpoint)")
+            }
+        }
     }
 
     /// Serves requests until the filesystem is unmounted, on `maxThreads` OS threads at most.

@@ -8,12 +8,18 @@ final class FuseSessionContext: @unchecked Sendable {
     let operations: any FuseOperations
     var connection: FuseConnection
     let onInitialized: @Sendable (FuseConnection) -> Void
+    let initExtension: FuseInitExtension
 
     init(operations: any FuseOperations, connection: FuseConnection,
          onInitialized: @escaping @Sendable (FuseConnection) -> Void) {
         self.operations = operations
         self.connection = connection
         self.onInitialized = onInitialized
+        self.initExtension = FuseInitExtension(wantDirectIOMmap: connection.directIOAllowMmap)
+    }
+
+    static func of(userdata: UnsafeMutableRawPointer) -> FuseSessionContext {
+        Unmanaged<FuseSessionContext>.fromOpaque(userdata).takeUnretainedValue()
     }
 
     static func of(_ request: fuse_req_t?) -> FuseSessionContext {
@@ -39,6 +45,7 @@ enum FuseOperationTable {
         ops.`init` = { userdata, connection in
             let context = Unmanaged<FuseSessionContext>.fromOpaque(userdata!).takeUnretainedValue()
             context.connection.apply(to: connection!)
+            context.connection.directIOAllowMmap = context.initExtension.grantsDirectIOMmap
             let granted = context.connection
             context.operations.initialized(granted)
             context.onInitialized(granted)

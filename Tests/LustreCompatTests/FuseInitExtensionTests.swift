@@ -1,0 +1,77 @@
+import Glibc
+import Testing
+@testable import LustreCompat
+
+/// The INIT exchange as the kernel and libfuse 3.14 lay it out: the extension adds
+/// `FUSE_DIRECT_IO_ALLOW_MMAP` to the reply only when asked to and offered, in `flags2` (offset
+/// 32 of `fuse_init_out`), and touches nothing else.
+@Suite struct FuseInitExtensionTests {
+    /// `fuse_in_header` + `fuse_init_in`: opcode 26, unique, flags, flags2.
+    static func initRequest(unique: UInt64, flags: UInt32, flags2: UInt32) -> [UInt8] {
+        let length = 40 + 64
+        var bytes = [UInt8](repeating: 0, count: length)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt32(length), toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: UInt32(26), toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: unique, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: UInt32(7), toByteOffset: 40, as: UInt32.self)
+            raw.storeBytes(of: UInt32(41), toByteOffset: 44, as: UInt32.self)
+            raw.storeBytes(of: flags, toByteOffset: 52, as: UInt32.self)
+            raw.storeBytes(of: flags2, toByteOffset: 56, as: UInt32.self)
+        }
+        return bytes
+    }
+
+    /// Runs the reply (`fuse_out_header` with `unique`, `fuse_init_out` as libfuse 3.14 fills it:
+    /// minor 31, flags 0x00409021, max_pages 256) through `amendReply`; returns the body.
+    static func amendedReply(_ extensionUnderTest: FuseInitExtension, unique: UInt64) -> [UInt8] {
+        var header = [UInt8](repeating: 0, count: 16)
+        var body = [UInt8](repeating: 0, count: 64)
+        header.withUnsafeMutableBytes { $0.storeBytes(of: unique, toByteOffset: 8, as: UInt64.self) }
+        body.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt32(7), toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: UInt32(31), toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: UInt32(0x0040_9021), toByteOffset: 12, as: UInt32.self)
+            raw.storeBytes(of: UInt16(256), toByteOffset: 28, as: UInt16.self)
+        }
+        header.withUnsafeMutableBytes { h in
+            body.withUnsafeMutableBytes { b in
+                var iov = [iovec(iov_base: h.baseAddress, iov_len: 16), iovec(iov_base: b.baseAddress, iov_len: 64)]
+                iov.withUnsafeMutableBufferPointer { extensionUnderTest.amendReply($0) }
+            }
+        }
+        return body
+    }
+
+    static func word(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
+        bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
+    }
+
+    @Test func addsAllowMmapWhenOfferedAndWanted() {
+        let ext = FuseInitExtension(wantDirectIOMmap: true)
+        Self.initRequest(unique: 2, flags: 1 << 30, flags2: 1 << 4).withUnsafeBytes { ext.sawRequest($0) }
+        #expect(ext.grantsDirectIOMmap)
+        let body = Self.amendedReply(ext, unique: 2)
+        #expect(Self.word(body, 12) == 0x4040_9021)      // FUSE_INIT_EXT added, the rest kept
+        #expect(Self.word(body, 32) == 1 << 4)           // flags2: FUSE_DIRECT_IO_ALLOW_MMAP
+        #expect(body.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 28, as: UInt16.self) } == 256)  // max_pages kept
+        // Only the INIT reply, once.
+        #expect(Self.word(Self.amendedReply(ext, unique: 2), 32) == 0)
+    }
+
+    @Test func leavesTheReplyAloneWhenNotOfferedOrNotWanted() {
+        let notOffered = FuseInitExtension(wantDirectIOMmap: true)
+        Self.initRequest(unique: 2, flags: 1 << 30, flags2: 0).withUnsafeBytes { notOffered.sawRequest($0) }
+        #expect(!notOffered.grantsDirectIOMmap)
+        #expect(Self.word(Self.amendedReply(notOffered, unique: 2), 12) == 0x0040_9021)
+
+        let notWanted = FuseInitExtension(wantDirectIOMmap: false)
+        Self.initRequest(unique: 2, flags: 1 << 30, flags2: 1 << 4).withUnsafeBytes { notWanted.sawRequest($0) }
+        #expect(!notWanted.grantsDirectIOMmap)
+        #expect(Self.word(Self.amendedReply(notWanted, unique: 2), 32) == 0)
+
+        let otherReply = FuseInitExtension(wantDirectIOMmap: true)
+        Self.initRequest(unique: 2, flags: 1 << 30, flags2: 1 << 4).withUnsafeBytes { otherReply.sawRequest($0) }
+        #expect(Self.word(Self.amendedReply(otherReply, unique: 3), 32) == 0)
+    }
+}
