@@ -4,11 +4,12 @@
 # ../shared/bench/fsbench.sh (BENCH_DIR) runs its standard workload on: raw ext4 (peers.sh up ext4),
 # the same ext4 image with its loop device doing direct I/O (`ext4_dio`, as our servers run their
 # images), our filesystem mounted with mount.lustre (llmount.sh: 1 MDS + 2 OSSs on loopback, root default
-# layout stripe count 2, stripe size 1 MiB), and GlusterFS and MooseFS brought up by peers.sh.
+# layout stripe count 2, stripe size 1 MiB), the same filesystem mounted again with `-o direct_io`
+# (`lustre_dio`: no page cache for file data), and GlusterFS and MooseFS brought up by peers.sh.
 # llite-bench then streams 1 GiB through the client library alone (no FUSE) for the FUSE cost.
 # Prints every figure as `RESULT <label> <workload> <value> <unit>` and, per workload, our figure
 # divided by each baseline as `RATIO mount <workload>_vs_<peer> <value>` (higher is better) and
-# against the better of the two peers (`_vs_best_peer`). A peer that cannot be brought up is
+# against the better of the two peers (`_vs_best_peer`); `RATIO mount_dio ...` for `lustre_dio`. A peer that cannot be brought up is
 # reported and skipped. Not a test: it asserts nothing. Needs root.
 #
 # Environment: BENCH_DIR (default ../shared/bench beside the repository), LUSTRE_BIN (release
@@ -34,6 +35,7 @@ started_peers=()
 note() { echo "mount.sh: $*" >&2; }
 
 finish() {
+    mountpoint -q "$WORK/mnt-dio" 2>/dev/null && umount "$WORK/mnt-dio"
     bash "$REPO/tests/llmountcleanup.sh" >/dev/null 2>&1
     if [ -z "${KEEP_PEERS:-}" ]; then
         for peer in "${started_peers[@]}"; do bash "$BENCH_DIR/peers.sh" down "$peer" >/dev/null 2>&1; done
@@ -90,6 +92,14 @@ done
 if bash "$REPO/tests/llmount.sh" >"$WORK/llmount.out" 2>&1; then
     cat "$WORK/llmount.out" >&2
     fsbench lustre "$MOUNT"
+    # The same filesystem through a second client mount with -o direct_io.
+    mkdir -p "$WORK/mnt-dio"
+    if "$LUSTRE_BIN/mount.lustre" "$NET.1@tcp:/$FSNAME" "$WORK/mnt-dio" -o "direct_io,accept_port=$PORT"; then
+        fsbench lustre_dio "$WORK/mnt-dio"
+        umount "$WORK/mnt-dio"
+    else
+        note "mount -o direct_io failed: no lustre_dio figures"
+    fi
     # The library alone: the same stripes, 1 GiB streamed, durable at the end of the write.
     for mode in write read; do
         sync; echo 3 >/proc/sys/vm/drop_caches
@@ -132,16 +142,17 @@ for line in open(sys.argv[1]):
             pass
 ours = figures.get('lustre', {})
 peers = [p for p in ('gluster', 'moosefs') if p in figures]
-for workload, value in ours.items():
-    if workload == 'elapsed':
-        continue
-    for base in ['ext4', 'ext4_dio'] + peers:
-        b = figures.get(base, {}).get(workload)
-        if b:
-            print('RATIO mount %s_vs_%s %.2f' % (workload, base, value / b))
-    best = max((figures[p][workload] for p in peers if workload in figures[p]), default=0)
-    if best:
-        print('RATIO mount %s_vs_best_peer %.2f' % (workload, value / best))
+for label, prefix in (('lustre', 'mount'), ('lustre_dio', 'mount_dio')):
+    for workload, value in figures.get(label, {}).items():
+        if workload == 'elapsed':
+            continue
+        for base in ['ext4', 'ext4_dio'] + peers:
+            b = figures.get(base, {}).get(workload)
+            if b:
+                print('RATIO %s %s_vs_%s %.2f' % (prefix, workload, base, value / b))
+        best = max((figures[p][workload] for p in peers if workload in figures[p]), default=0)
+        if best:
+            print('RATIO %s %s_vs_best_peer %.2f' % (prefix, workload, value / best))
 lib = figures.get('llite-bench', {})
 for mode in ('write', 'read'):
     fuse = ours.get('seq_' + mode)
