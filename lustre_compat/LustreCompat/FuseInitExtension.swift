@@ -80,7 +80,8 @@ final class FuseInitExtension: Sendable {
             return count
         }
         io.writev = { fd, iov, count, userdata in
-            if let iov, let userdata {
+            // Only a reply with a body can be INIT's.
+            if let iov, let userdata, count >= 2 {
                 FuseSessionContext.of(userdata: userdata).initExtension
                     .amendReply(UnsafeMutableBufferPointer(start: iov, count: Int(count)))
             }

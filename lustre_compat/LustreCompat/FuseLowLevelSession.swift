@@ -109,6 +109,7 @@ public final class FuseLowLevelSession: @unchecked Sendable {
         if let context, context.initExtension.wantDirectIOMmap {
             var io = FuseInitExtension.customIO()
             guard fuse_session_custom_io(session, &io, fuse_session_fd(session)) == 0 else {
+                close()  // nothing is left mounted
                 throw LustreError(errno: EIO, "FUSE session I/O on \(mountpoint)")
             }
         }

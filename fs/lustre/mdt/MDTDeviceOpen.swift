@@ -19,7 +19,9 @@ extension MDTDevice {
         if access == O_WRONLY || access == O_RDWR || flags & O_TRUNC != 0 { mask |= MDTPermission.write }
         try MDTPermission.check(credentials, st, mask, "open \(fid)")
         var layout = object.isDirectory ? nil : try tree.layout(of: object)
+        var known: Glibc.stat? = st
         if object.isRegular && layout?.isInstantiated != true && mask & MDTPermission.write != 0 {
+            known = nil  // the layout xattr changes ctime
             // A file made by mknod gets its objects at its first open for writing, as in Lustre.
             do {
                 _ = try await instantiateLayout(object, layout ?? LustreLayout(), ownerOnly: nil)
@@ -28,7 +30,7 @@ extension MDTDevice {
             }
             layout = try tree.layout(of: object)
         }
-        let attributes = try attributes(object)
+        let attributes = try attributes(object, stat: known)
         let handle = openFiles.withLock { table -> UInt64 in
             let handle = table.nextHandle
             table.nextHandle += 1
