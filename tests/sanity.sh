@@ -4,8 +4,8 @@
 # namespace operations and their errors (also as an unprivileged user), data at random offsets
 # across stripe boundaries for stripe counts 1, 2 and -1 checked against a local reference,
 # `lfs getstripe` checked against the OST objects on the targets, a sparse 5 GiB file, `cp -a` of a
-# source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, and
-# umount with dirty data.
+# source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount,
+# statahead of counting names across two mounts, and umount with dirty data.
 # Each check is a function; the first failure stops the test with its message and the logs.
 TEST_NET=${TEST_NET:-127.0.5}
 TEST_PORT=${TEST_PORT:-19995}
@@ -248,6 +248,33 @@ test_two_mounts() {
     rm -r "$MNT/dir2"
 }
 
+# Statahead of counting names (llite.*.statahead_max): a second mount stats f000..f059 made on
+# the first and finds each one, mostly from lookups it sent ahead (statahead_stats says so); a
+# name it looked up ahead as missing and the first mount then creates is found once the
+# statahead lifetime (the 1 s entry timeout) has passed, so another client's create is never
+# hidden for longer than the kernel's own entry cache would hide it.
+test_statahead() {
+    local d=$MNT/sa i
+    mkdir "$d" || fail_with_logs "mkdir"
+    for i in $(seq -w 0 59); do : >"$d/f0$i"; done
+    mkdir -p "$MNT2"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    for i in $(seq -w 0 59); do
+        stat "$MNT2/sa/f0$i" >/dev/null || fail_with_logs "the second mount does not find f0$i"
+    done
+    "$LUSTRE_BIN/lctl" get_param -n "llite.*.statahead_stats" >"$TEST_DIR/sa.stats" || fail_with_logs "lctl get_param statahead_stats"
+    grep -Eq "^fname_hit: ([2-9][0-9]|[1-9][0-9][0-9]+)" "$TEST_DIR/sa.stats" \
+        || fail_with_logs "lookups were not answered from statahead: $(tr '\n' ' ' <"$TEST_DIR/sa.stats")"
+    for i in 0 1 2 3 4; do
+        stat "$MNT2/sa/g00$i" >/dev/null 2>&1 && fail_with_logs "g00$i exists before anyone made it"
+    done
+    : >"$d/g010" || fail_with_logs "create g010 on the first mount"
+    sleep 1.5
+    stat "$MNT2/sa/g010" >/dev/null || fail_with_logs "the second mount still misses g010 1.5 s after it was made"
+    umount "$MNT2" || fail_with_logs "umount of the second mount"
+    rm -r "$d"
+}
+
 # `-o direct_io`: file data bypasses the page cache (a read leaves no cached pages behind, where
 # the default mount leaves them), data at odd offsets and sizes comes back intact through both
 # mounts, and a file stays mappable MAP_SHARED (FUSE_DIRECT_IO_ALLOW_MMAP, negotiated past
@@ -401,7 +428,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_direct_io test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_statahead test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

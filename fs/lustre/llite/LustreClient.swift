@@ -34,6 +34,8 @@ public final class LustreClient: Sendable {
     public let rootFID: LustreFID
     /// `llite.<name>.max_read_ahead_mb`.
     public let maxReadAheadMB: Tunable<Int>
+    /// `llite.<name>.statahead_max`.
+    public let statAheadMax: Tunable<Int>
     /// `llite.<name>.stats`.
     public let stats: LProcStats
     /// Shared by the OSCs: bounds the write data pinned until the OSTs commit it
@@ -42,6 +44,7 @@ public final class LustreClient: Sendable {
 
     let options: Options
     let inodes = LLiteInodeTable()
+    let statahead: LLiteStatahead
     private let lnet: LNetInstance
     private let ownsLNet: Bool
     private let mgc: MGCClient
@@ -69,6 +72,8 @@ public final class LustreClient: Sendable {
         self.lov = lov
         self.rootFID = rootFID
         self.maxReadAheadMB = Tunable(min(max(options.maxReadAheadMB, 0), 65536), range: 0...65536, unit: .mebibytes)
+        self.statAheadMax = Tunable(min(max(options.statAheadMax, 0), 8192), range: 0...8192)
+        self.statahead = LLiteStatahead(maximum: statAheadMax, lifetime: options.statAheadLifetime)
         self.stats = LLiteStat.makeStats()
         self.cache = OSCClientCache(maxCachedMB: options.maxCachedMB)
         self.state = Mutex(State(configuration: configuration))
@@ -225,6 +230,9 @@ public final class LustreClient: Sendable {
         let prefix = "llite.\(name)."
         do {
             try ParamTree.shared.register(prefix + "max_read_ahead_mb", tunable: maxReadAheadMB)
+            try ParamTree.shared.register(prefix + "statahead_max", tunable: statAheadMax)
+            let statahead = self.statahead
+            try ParamTree.shared.register(prefix + "statahead_stats", get: { statahead.statsText() })
             try ParamTree.shared.register(prefix + "stats", stats: stats)
             let cache = self.cache
             // Set as Lustre's: a number of MiB (a unit suffix allowed); read in Lustre's layout.
@@ -290,7 +298,8 @@ public final class LustreClient: Sendable {
     public func create(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials,
                        layout: LustreLayout? = nil, exclusive: Bool = true,
                        flags: Int32 = O_RDWR) async throws(LustreError) -> LustreFile {
-        try await stats.timed(.create) { () async throws(LustreError) in
+        statahead.forget(parent: parent, name: name)
+        return try await stats.timed(.create) { () async throws(LustreError) in
             try layout?.validateSettings()
             let (attributes, openedLayout, handle) = try await mdc.createOpen(
                 parent: parent, name: name, mode: mode, credentials: credentials, layout: layout,
@@ -350,15 +359,21 @@ public final class LustreClient: Sendable {
         return result
     }
 
+    /// Names that count up in a directory are looked up ahead (`statahead_max`, `LLiteStatahead`).
     public func lookup(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
-        try await merged(try await mdc.lookup(parent: parent, name: name, credentials: credentials).0)
+        let mdc = self.mdc
+        return try await merged(try await statahead.lookup(parent: parent, name: name, credentials: credentials) {
+            (parent, name, credentials) async throws(LustreError) -> MDTAttributes in
+            try await mdc.lookup(parent: parent, name: name, credentials: credentials).0
+        })
     }
 
     /// Changes attributes; a size change truncates or extends the file on its OSTs (opening it
     /// for writing, so the caller needs write permission) and tells the MDS at close.
     public func setattr(_ fid: LustreFID, _ change: MDTSetattr, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
-        try await stats.timed(.setattr) { () async throws(LustreError) in
+        statahead.forget(fid: fid)
+        return try await stats.timed(.setattr) { () async throws(LustreError) in
             var rest = change
             if change.valid.contains(.size) {
                 rest.valid.remove(.size)
@@ -382,7 +397,8 @@ public final class LustreClient: Sendable {
 
     public func mkdir(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
-        try await stats.timed(.mkdir) { () async throws(LustreError) in
+        statahead.forget(parent: parent, name: name)
+        return try await stats.timed(.mkdir) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .directory, mode: mode, credentials: credentials,
                                  layout: nil, exclusive: true).0
         }
@@ -391,7 +407,8 @@ public final class LustreClient: Sendable {
     /// A fifo, socket or device node (`mode` carries the type bits).
     public func mknod(parent: LustreFID, name: String, mode: UInt32, rdev: UInt32, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        try await stats.timed(.mknod) { () async throws(LustreError) in
+        statahead.forget(parent: parent, name: name)
+        return try await stats.timed(.mknod) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .node(rdev: rdev), mode: mode, credentials: credentials,
                                  layout: nil, exclusive: true).0
         }
@@ -399,7 +416,8 @@ public final class LustreClient: Sendable {
 
     public func symlink(parent: LustreFID, name: String, target: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        try await stats.timed(.symlink) { () async throws(LustreError) in
+        statahead.forget(parent: parent, name: name)
+        return try await stats.timed(.symlink) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .symlink(target: target), mode: 0o777,
                                  credentials: credentials, layout: nil, exclusive: true).0
         }
@@ -411,12 +429,14 @@ public final class LustreClient: Sendable {
 
     /// Removes a name; a file still open (here or elsewhere) stays readable until its last close.
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
+        statahead.forget(parent: parent, name: name)
         try await stats.timed(.unlink) { () async throws(LustreError) in
             try await mdc.unlink(parent: parent, name: name, credentials: credentials)
         }
     }
 
     public func rmdir(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
+        statahead.forget(parent: parent, name: name)
         try await stats.timed(.rmdir) { () async throws(LustreError) in
             try await mdc.rmdir(parent: parent, name: name, credentials: credentials)
         }
@@ -424,6 +444,8 @@ public final class LustreClient: Sendable {
 
     public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, credentials: MDTCredentials)
         async throws(LustreError) {
+        statahead.forget(parent: from, name: name)
+        statahead.forget(parent: to, name: newName)
         try await stats.timed(.rename) { () async throws(LustreError) in
             try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
         }
@@ -431,7 +453,9 @@ public final class LustreClient: Sendable {
 
     public func link(_ fid: LustreFID, parent: LustreFID, name: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        try await stats.timed(.link) { () async throws(LustreError) in
+        statahead.forget(parent: parent, name: name)
+        statahead.forget(fid: fid)
+        return try await stats.timed(.link) { () async throws(LustreError) in
             try await merged(try await mdc.link(fid, parent: parent, name: name, credentials: credentials))
         }
     }

@@ -7,6 +7,11 @@ extension LustreClient {
     public struct Options: Sendable {
         /// `llite.*.max_read_ahead_mb`: the read-ahead window of one sequential stream (0: off).
         public var maxReadAheadMB = 64
+        /// `llite.*.statahead_max`: lookups sent ahead when the names looked up in a directory
+        /// count up (0: off).
+        public var statAheadMax = 32
+        /// Seconds a lookup sent ahead may answer: the mount's entry timeout.
+        public var statAheadLifetime: Double = 1
         /// `osc.*.max_dirty_mb`: write-back data cached per OSC before writers wait.
         public var maxDirtyMB = 32
         /// `llite.*.max_cached_mb`: write data pinned until commit, across the OSCs, before writers

@@ -1,0 +1,128 @@
+import LibCFS
+import ObdClass
+import Synchronization
+import XCTest
+
+@testable import LLite
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Statahead of names that count up, against a fake MDS that counts its lookups.
+final class LLiteStataheadTests: XCTestCase {
+    /// Names that exist (name -> object id) and the lookups asked of it, per name.
+    final class FakeMDS: Sendable {
+        let names = Mutex<[String: UInt32]>([:])
+        let asked = Mutex<[String: Int]>([:])
+
+        func create(_ name: String, _ id: UInt32) { names.withLock { $0[name] = id } }
+        func count(_ name: String) -> Int { asked.withLock { $0[name] ?? 0 } }
+        var total: Int { asked.withLock { $0.values.reduce(0, +) } }
+
+        var fetch: LLiteStatahead.Fetch {
+            { @Sendable (parent, name, credentials) async throws(LustreError) -> MDTAttributes in
+                self.asked.withLock { $0[name, default: 0] += 1 }
+                guard let id = self.names.withLock({ $0[name] }) else {
+                    throw LustreError(errno: ENOENT, "\(name)")
+                }
+                var attributes = MDTAttributes()
+                attributes.fid = LustreFID(sequence: 0x200000400, objectID: id)
+                return attributes
+            }
+        }
+    }
+
+    let parent = LustreFID(sequence: 0x200000007, objectID: 1)
+    let root = MDTCredentials(uid: 0, gid: 0, groups: [])
+
+    func makeStatahead(maximum: Int = 8, lifetime: Double = 5) -> LLiteStatahead {
+        LLiteStatahead(maximum: Tunable(maximum, range: 0...8192), lifetime: lifetime)
+    }
+
+    /// Looks `name` up; the object id found, or nil for ENOENT.
+    func lookup(_ statahead: LLiteStatahead, _ mds: FakeMDS, _ name: String,
+                credentials: MDTCredentials? = nil) async -> UInt32? {
+        do {
+            let attributes = try await statahead.lookup(parent: parent, name: name, credentials: credentials ?? root,
+                                                        fetch: mds.fetch)
+            return attributes.fid.objectID
+        } catch {
+            XCTAssertEqual(error.errno, ENOENT, "\(name): \(error)")
+            return nil
+        }
+    }
+
+    func testNamesSplitIntoPrefixNumberAndWidth() {
+        XCTAssertTrue(LLiteStatahead.split("f000005")! == ("f", 5, 6))
+        XCTAssertTrue(LLiteStatahead.split("file10")! == ("file", 10, 0))
+        XCTAssertTrue(LLiteStatahead.split("7")! == ("", 7, 0))
+        XCTAssertNil(LLiteStatahead.split("README"))
+        XCTAssertNil(LLiteStatahead.split("x1234567890"))
+        XCTAssertEqual(LLiteStatahead.name(prefix: "f", number: 7, width: 6), "f000007")
+        XCTAssertEqual(LLiteStatahead.name(prefix: "file", number: 11, width: 0), "file11")
+    }
+
+    /// Counting names are looked up ahead: each name reaches the MDS once, found or missing,
+    /// and every answer is the MDS's.
+    func testCountingNamesAreLookedUpOnceAndAnsweredRight() async throws {
+        let mds = FakeMDS()
+        for i in 0..<40 where i != 17 { mds.create(String(format: "f%04d", i), UInt32(100 + i)) }
+        let statahead = makeStatahead()
+        for i in 0..<40 {
+            let found = await lookup(statahead, mds, String(format: "f%04d", i))
+            XCTAssertEqual(found, i == 17 ? nil : UInt32(100 + i), "f\(i)")
+        }
+        for i in 0..<40 { XCTAssertEqual(mds.count(String(format: "f%04d", i)), 1, "f\(i) asked again") }
+        XCTAssertGreaterThan(statahead.hits.load(ordering: .relaxed), 30)
+        XCTAssertGreaterThan(statahead.sent.load(ordering: .relaxed), 30)
+    }
+
+    /// A name this client changes is looked up again, not answered from before the change.
+    func testForgetDropsWhatWasLookedUpAhead() async throws {
+        let mds = FakeMDS()
+        let statahead = makeStatahead()
+        for i in 0..<3 { _ = await lookup(statahead, mds, "n\(i)") }
+        try await waitUntil { mds.count("n5") == 1 }
+        mds.create("n5", 55)
+        statahead.forget(parent: parent, name: "n5")
+        _ = await lookup(statahead, mds, "n3")
+        _ = await lookup(statahead, mds, "n4")
+        let found = await lookup(statahead, mds, "n5")
+        XCTAssertEqual(found, 55)
+        XCTAssertEqual(mds.count("n5"), 2)
+    }
+
+    /// Results expire after `lifetime`, and serve only the credentials they were sent with.
+    func testExpiredOrOtherCredentialsLookUpAgain() async throws {
+        let mds = FakeMDS()
+        let statahead = makeStatahead(lifetime: 0.05)
+        for i in 0..<3 { _ = await lookup(statahead, mds, "e\(i)") }
+        try await waitUntil { mds.count("e3") == 1 && mds.count("e4") == 1 }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        mds.create("e3", 33)
+        let e3 = await lookup(statahead, mds, "e3")
+        XCTAssertEqual(e3, 33)
+        XCTAssertEqual(mds.count("e3"), 2)
+
+        let fresh = makeStatahead()
+        for i in 0..<3 { _ = await lookup(fresh, mds, "u\(i)") }
+        try await waitUntil { mds.count("u3") == 1 }
+        let user = MDTCredentials(uid: 1000, gid: 1000, groups: [])
+        _ = await lookup(fresh, mds, "u3", credentials: user)
+        XCTAssertEqual(mds.count("u3"), 2)
+    }
+
+    func testOffSendsNothingAhead() async throws {
+        let mds = FakeMDS()
+        let statahead = makeStatahead(maximum: 0)
+        for i in 0..<10 { _ = await lookup(statahead, mds, "o\(i)") }
+        XCTAssertEqual(mds.total, 10)
+        XCTAssertEqual(statahead.sent.load(ordering: .relaxed), 0)
+    }
+
+    private func waitUntil(_ condition: @Sendable () -> Bool) async throws {
+        for _ in 0..<500 where !condition() { try await Task.sleep(nanoseconds: 2_000_000) }
+        XCTAssertTrue(condition(), "timed out")
+    }
+}
