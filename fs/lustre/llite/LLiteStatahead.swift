@@ -62,6 +62,8 @@ final class LLiteStatahead: Sendable {
     static let stepsToStart = 2
     /// Results kept at most, all directories together.
     static let entryLimit = 4096
+    /// Directories whose names are followed at most; past it they are all forgotten.
+    static let streamLimit = 1024
 
     private let state = Mutex(State())
     /// `statahead total`: lookups sent ahead; `fname_hit`: lookups answered from them;
@@ -213,6 +215,9 @@ final class LLiteStatahead: Sendable {
                 stream = known
                 stream.steps += 1
             } else {
+                if state.streams.count >= Self.streamLimit && state.streams[parent] == nil {
+                    state.streams.removeAll(keepingCapacity: true)
+                }
                 stream = Stream(prefix: prefix, width: width, last: number, steps: 0, sentThrough: number)
             }
             stream.last = number
