@@ -299,6 +299,7 @@ public final class LustreClient: Sendable {
                        layout: LustreLayout? = nil, exclusive: Bool = true,
                        flags: Int32 = O_RDWR) async throws(LustreError) -> LustreFile {
         statahead.forget(parent: parent, name: name)
+        defer { statahead.forget(parent: parent, name: name) }
         return try await stats.timed(.create) { () async throws(LustreError) in
             try layout?.validateSettings()
             let (attributes, openedLayout, handle) = try await mdc.createOpen(
@@ -360,6 +361,9 @@ public final class LustreClient: Sendable {
     }
 
     /// Names that count up in a directory are looked up ahead (`statahead_max`, `LLiteStatahead`).
+    /// Each namespace change below drops what was looked up ahead for the names it touches, before
+    /// (results taken meanwhile would be older than the change) and after (lookups sent while it
+    /// was on the way may have seen the old state).
     public func lookup(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         let mdc = self.mdc
         return try await merged(try await statahead.lookup(parent: parent, name: name, credentials: credentials) {
@@ -373,6 +377,7 @@ public final class LustreClient: Sendable {
     public func setattr(_ fid: LustreFID, _ change: MDTSetattr, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
         statahead.forget(fid: fid)
+        defer { statahead.forget(fid: fid) }
         return try await stats.timed(.setattr) { () async throws(LustreError) in
             var rest = change
             if change.valid.contains(.size) {
@@ -398,6 +403,7 @@ public final class LustreClient: Sendable {
     public func mkdir(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
         statahead.forget(parent: parent, name: name)
+        defer { statahead.forget(parent: parent, name: name) }
         return try await stats.timed(.mkdir) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .directory, mode: mode, credentials: credentials,
                                  layout: nil, exclusive: true).0
@@ -408,6 +414,7 @@ public final class LustreClient: Sendable {
     public func mknod(parent: LustreFID, name: String, mode: UInt32, rdev: UInt32, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
         statahead.forget(parent: parent, name: name)
+        defer { statahead.forget(parent: parent, name: name) }
         return try await stats.timed(.mknod) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .node(rdev: rdev), mode: mode, credentials: credentials,
                                  layout: nil, exclusive: true).0
@@ -417,6 +424,7 @@ public final class LustreClient: Sendable {
     public func symlink(parent: LustreFID, name: String, target: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
         statahead.forget(parent: parent, name: name)
+        defer { statahead.forget(parent: parent, name: name) }
         return try await stats.timed(.symlink) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .symlink(target: target), mode: 0o777,
                                  credentials: credentials, layout: nil, exclusive: true).0
@@ -430,6 +438,7 @@ public final class LustreClient: Sendable {
     /// Removes a name; a file still open (here or elsewhere) stays readable until its last close.
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
         statahead.forget(parent: parent, name: name)
+        defer { statahead.forget(parent: parent, name: name) }
         try await stats.timed(.unlink) { () async throws(LustreError) in
             try await mdc.unlink(parent: parent, name: name, credentials: credentials)
         }
@@ -437,6 +446,7 @@ public final class LustreClient: Sendable {
 
     public func rmdir(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
         statahead.forget(parent: parent, name: name)
+        defer { statahead.forget(parent: parent, name: name) }
         try await stats.timed(.rmdir) { () async throws(LustreError) in
             try await mdc.rmdir(parent: parent, name: name, credentials: credentials)
         }
@@ -445,7 +455,9 @@ public final class LustreClient: Sendable {
     public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, credentials: MDTCredentials)
         async throws(LustreError) {
         statahead.forget(parent: from, name: name)
+        defer { statahead.forget(parent: from, name: name) }
         statahead.forget(parent: to, name: newName)
+        defer { statahead.forget(parent: to, name: newName) }
         try await stats.timed(.rename) { () async throws(LustreError) in
             try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
         }
@@ -454,7 +466,9 @@ public final class LustreClient: Sendable {
     public func link(_ fid: LustreFID, parent: LustreFID, name: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
         statahead.forget(parent: parent, name: name)
+        defer { statahead.forget(parent: parent, name: name) }
         statahead.forget(fid: fid)
+        defer { statahead.forget(fid: fid) }
         return try await stats.timed(.link) { () async throws(LustreError) in
             try await merged(try await mdc.link(fid, parent: parent, name: name, credentials: credentials))
         }
