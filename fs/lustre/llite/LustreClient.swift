@@ -551,6 +551,8 @@ public final class LustreClient: Sendable {
     public func setstripe(parent: LustreFID, name: String, layout: LustreLayout, mode: UInt32 = 0o644,
                           credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         try layout.validateSettings()
+        statahead.forget(parent: parent, name: name)
+        defer { statahead.forget(parent: parent, name: name) }
         return try await stats.timed(.create) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .file, mode: mode, credentials: credentials,
                                  layout: layout, exclusive: true).0
