@@ -113,6 +113,26 @@ final class LLiteStataheadTests: XCTestCase {
         XCTAssertEqual(mds.count("u3"), 2)
     }
 
+    /// After a listing, lookups that follow it, in listing order or in byte order (`ls`), are
+    /// looked up ahead: each name reaches the MDS once.
+    func testListedNamesAreLookedUpAheadInEitherOrder() async throws {
+        let words = ["kiwi", "apple", "mango", "fig", "banana", "cherry", "date", "grape", "lemon", "lime",
+                     "melon", "nectarine", "olive", "peach", "pear", "plum", "quince", "raisin", "Zest", "yam"]
+        for (label, order) in [("listing", words), ("ls", words.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })] {
+            let mds = FakeMDS()
+            for (i, word) in words.enumerated() where word != "date" { mds.create(word, UInt32(i + 1)) }
+            let statahead = makeStatahead(maximum: 4)
+            statahead.noteListing(parent: parent, names: [".", ".."] + Array(words[..<10]), fromStart: true)
+            statahead.noteListing(parent: parent, names: Array(words[10...]), fromStart: false)
+            for word in order {
+                let found = await lookup(statahead, mds, word)
+                XCTAssertEqual(found, word == "date" ? nil : UInt32(words.firstIndex(of: word)! + 1), "\(label): \(word)")
+            }
+            for word in words { XCTAssertEqual(mds.count(word), 1, "\(label): \(word) asked again") }
+            XCTAssertGreaterThan(statahead.hits.load(ordering: .relaxed), 12, label)
+        }
+    }
+
     func testOffSendsNothingAhead() async throws {
         let mds = FakeMDS()
         let statahead = makeStatahead(maximum: 0)

@@ -6,11 +6,18 @@ import Synchronization
 import Glibc
 #endif
 
-/// Statahead for names that count up (Lustre's statahead of regularized file names, LU-14139):
-/// once lookups in one directory go `f000005`, `f000006`, `f000007`, the lookups of the next
-/// `statahead_max` names are sent ahead, all at once, and the lookups that follow are answered
-/// from what came back, found or missing, instead of waiting one MDS round trip each. Every
-/// answer taken sends the next name's lookup, so the window slides with the caller.
+/// Statahead (Lustre's `ll_statahead`): lookups sent ahead of a caller that walks a directory.
+///
+/// - Names that count up (Lustre's statahead of regularized file names, LU-14139): once lookups
+///   in one directory go `f000005`, `f000006`, `f000007`, the next `statahead_max` names are
+///   looked up at once.
+/// - A directory this client has listed (`readdir`): once lookups follow its entries in listing
+///   order, or in byte order as `ls` sorts them in the C locale, the next `statahead_max`
+///   entries in that order are looked up at once.
+///
+/// The lookups that follow are answered from what came back, found or missing, instead of
+/// waiting one MDS round trip each. Every answer taken sends the next name's lookup, so the
+/// window slides with the caller.
 ///
 /// There are no DLM locks to revoke these results, so each is used once and only within
 /// `lifetime` of its sending (the mount's entry timeout: the staleness the kernel's own entry
@@ -48,9 +55,41 @@ final class LLiteStatahead: Sendable {
         var sentThrough: Int
     }
 
+    /// A directory's entries as this client last listed them, in listing order and in byte order,
+    /// and where the caller's lookups are in each order.
+    private struct Listing {
+        var names: [String] = []
+        var sorted: [String] = []
+        var positions: [[String: Int]] = [[:], [:]]
+        var sortedIsCurrent = true
+        var last: [Int?] = [nil, nil]
+        var steps = [0, 0]
+        var sentThrough = [-1, -1]
+
+        mutating func append(_ more: [String]) {
+            for name in more where name != "." && name != ".." && names.count < LLiteStatahead.listingLimit {
+                positions[0][name] = names.count
+                names.append(name)
+            }
+            sortedIsCurrent = false
+        }
+
+        /// The names in `order` (0: listing, 1: byte order).
+        mutating func names(in order: Int) -> [String] {
+            if order == 0 { return names }
+            if !sortedIsCurrent {
+                sorted = names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                positions[1] = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1, $0) })
+                sortedIsCurrent = true
+            }
+            return sorted
+        }
+    }
+
     private struct State {
         var entries: [Key: Entry] = [:]
         var streams: [LustreFID: Stream] = [:]
+        var listings: [LustreFID: Listing] = [:]
         var nextID: UInt64 = 1
     }
 
@@ -64,6 +103,9 @@ final class LLiteStatahead: Sendable {
     static let entryLimit = 4096
     /// Directories whose names are followed at most; past it they are all forgotten.
     static let streamLimit = 1024
+    /// Listings kept at most, and names kept of one listing.
+    static let listingCountLimit = 16
+    static let listingLimit = 1 << 17
 
     private let state = Mutex(State())
     /// `statahead total`: lookups sent ahead; `fname_hit`: lookups answered from them;
@@ -120,6 +162,20 @@ final class LLiteStatahead: Sendable {
             let stale = state.entries.filter { if case .found(let a) = $0.value.outcome { a.fid == fid } else { false } }
             for key in stale.keys { state.entries[key] = nil }
             wasted.add(stale.count, ordering: .relaxed)
+        }
+    }
+
+    /// Notes entries of `parent` as `readdir` returned them (`fromStart`: the first page).
+    func noteListing(parent: LustreFID, names: [String], fromStart: Bool) {
+        guard maximum.value > 0 else { return }
+        state.withLock { state in
+            if fromStart || state.listings[parent] == nil {
+                if state.listings[parent] == nil && state.listings.count >= Self.listingCountLimit {
+                    state.listings.removeAll(keepingCapacity: true)
+                }
+                state.listings[parent] = Listing()
+            }
+            state.listings[parent]?.append(names)
         }
     }
 
@@ -202,43 +258,22 @@ final class LLiteStatahead: Sendable {
     }
 
     private func advance(parent: LustreFID, name: String, credentials: MDTCredentials, fetch: @escaping Fetch) {
-        guard let (prefix, number, width) = Self.split(name) else {
-            state.withLock { _ = $0.streams.removeValue(forKey: parent) }
-            return
-        }
         let window = maximum.value
         let now = MonotonicClock.nanoseconds()
         let toSend = state.withLock { state -> [(Key, UInt64)] in
-            var stream: Stream
-            if let known = state.streams[parent], known.prefix == prefix, known.width == width,
-               number == known.last + 1 {
-                stream = known
-                stream.steps += 1
-            } else {
-                if state.streams.count >= Self.streamLimit && state.streams[parent] == nil {
-                    state.streams.removeAll(keepingCapacity: true)
-                }
-                stream = Stream(prefix: prefix, width: width, last: number, steps: 0, sentThrough: number)
-            }
-            stream.last = number
+            var names = self.countingNames(&state, parent: parent, name: name, window: window)
+            if names.isEmpty { names = self.listedNames(&state, parent: parent, name: name, window: window) }
+            guard !names.isEmpty else { return [] }
+            if state.entries.count + names.count > Self.entryLimit { prune(&state, now) }
             var toSend: [(Key, UInt64)] = []
-            if stream.steps >= Self.stepsToStart {
-                let first = max(stream.sentThrough, number) + 1
-                let last = number + window
-                if first <= last {
-                    if state.entries.count + (last - first + 1) > Self.entryLimit { prune(&state, now) }
-                    for next in first...last where state.entries.count < Self.entryLimit {
-                        let key = Key(parent: parent, name: Self.name(prefix: prefix, number: next, width: width))
-                        guard state.entries[key] == nil else { continue }
-                        let id = state.nextID
-                        state.nextID += 1
-                        state.entries[key] = Entry(id: id, credentials: credentials, sent: now)
-                        toSend.append((key, id))
-                    }
-                    stream.sentThrough = last
-                }
+            for next in names where state.entries.count < Self.entryLimit {
+                let key = Key(parent: parent, name: next)
+                guard state.entries[key] == nil else { continue }
+                let id = state.nextID
+                state.nextID += 1
+                state.entries[key] = Entry(id: id, credentials: credentials, sent: now)
+                toSend.append((key, id))
             }
-            state.streams[parent] = stream
             return toSend
         }
         guard !toSend.isEmpty else { return }
@@ -254,6 +289,70 @@ final class LLiteStatahead: Sendable {
                 }
             }
         }
+    }
+
+    /// The names to send ahead because `name` continues a run of counting names in `parent`.
+    private func countingNames(_ state: inout State, parent: LustreFID, name: String, window: Int) -> [String] {
+        guard let (prefix, number, width) = Self.split(name) else {
+            state.streams.removeValue(forKey: parent)
+            return []
+        }
+        var stream: Stream
+        if let known = state.streams[parent], known.prefix == prefix, known.width == width,
+           number == known.last + 1 {
+            stream = known
+            stream.steps += 1
+        } else {
+            if state.streams.count >= Self.streamLimit && state.streams[parent] == nil {
+                state.streams.removeAll(keepingCapacity: true)
+            }
+            stream = Stream(prefix: prefix, width: width, last: number, steps: 0, sentThrough: number)
+        }
+        stream.last = number
+        var names: [String] = []
+        if stream.steps >= Self.stepsToStart {
+            let first = max(stream.sentThrough, number) + 1
+            let last = number + window
+            if first <= last {
+                names = (first...last).map { Self.name(prefix: prefix, number: $0, width: width) }
+                stream.sentThrough = last
+            }
+        }
+        state.streams[parent] = stream
+        return names
+    }
+
+    /// The names to send ahead because `name` follows the last lookups in an order of `parent`'s
+    /// listing (0: as listed, 1: byte order, as `ls` sorts in the C locale).
+    private func listedNames(_ state: inout State, parent: LustreFID, name: String, window: Int) -> [String] {
+        guard var listing = state.listings[parent] else { return [] }
+        defer { state.listings[parent] = listing }
+        var best: (order: Int, position: Int)?
+        for order in 0..<2 {
+            _ = listing.names(in: order)
+            guard let position = listing.positions[order][name] else {
+                listing.steps[order] = 0
+                listing.last[order] = nil
+                continue
+            }
+            if let last = listing.last[order], position == last + 1 {
+                listing.steps[order] += 1
+            } else {
+                listing.steps[order] = 0
+                listing.sentThrough[order] = position
+            }
+            listing.last[order] = position
+            if listing.steps[order] >= Self.stepsToStart, best == nil || listing.steps[order] > listing.steps[best!.order] {
+                best = (order, position)
+            }
+        }
+        guard let (order, position) = best else { return [] }
+        let names = listing.names(in: order)
+        let first = max(listing.sentThrough[order], position) + 1
+        let last = min(position + window, names.count - 1)
+        guard first <= last else { return [] }
+        listing.sentThrough[order] = last
+        return Array(names[first...last])
     }
 
     /// Drops expired results (no one waits for a result that is done).

@@ -477,9 +477,12 @@ public final class LustreClient: Sendable {
     /// Up to `maxEntries` entries of directory `fid` after `cookie` (0: from the start).
     public func readdir(_ fid: LustreFID, cookie: UInt64, maxEntries: Int, credentials: MDTCredentials)
         async throws(LustreError) -> MDTDirPage {
-        try await stats.timed(.readdir) { () async throws(LustreError) in
+        let page = try await stats.timed(.readdir) { () async throws(LustreError) in
             try await mdc.readdir(fid, cookie: cookie, maxEntries: maxEntries, credentials: credentials)
         }
+        // Lookups that follow the listing (`ls -l`, `du`) are looked up ahead.
+        statahead.noteListing(parent: fid, names: page.entries.map(\.name), fromStart: cookie == 0)
+        return page
     }
 
     /// The filesystem as `statfs(2)` sees it: space summed over the OSTs, inodes from the MDT.
