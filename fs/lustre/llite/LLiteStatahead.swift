@@ -58,6 +58,7 @@ final class LLiteStatahead: Sendable {
     /// A directory's entries as this client last listed them, in listing order and in byte order,
     /// and where the caller's lookups are in each order.
     private struct Listing {
+        var listed: UInt64
         var names: [String] = []
         var sorted: [String] = []
         var positions: [[String: Int]] = [[:], [:]]
@@ -103,9 +104,10 @@ final class LLiteStatahead: Sendable {
     static let entryLimit = 4096
     /// Directories whose names are followed at most; past it they are all forgotten.
     static let streamLimit = 1024
-    /// Listings kept at most, and names kept of one listing.
-    static let listingCountLimit = 16
-    static let listingLimit = 1 << 17
+    /// Listings kept at most, names kept of one listing, and how long one is kept (seconds).
+    static let listingCountLimit = 8
+    static let listingLimit = 1 << 16
+    static let listingLifetime: Double = 60
 
     private let state = Mutex(State())
     /// `statahead total`: lookups sent ahead; `fname_hit`: lookups answered from them;
@@ -168,12 +170,15 @@ final class LLiteStatahead: Sendable {
     /// Notes entries of `parent` as `readdir` returned them (`fromStart`: the first page).
     func noteListing(parent: LustreFID, names: [String], fromStart: Bool) {
         guard maximum.value > 0 else { return }
+        let now = MonotonicClock.nanoseconds()
+        let lifetime = UInt64(Self.listingLifetime * 1e9)
         state.withLock { state in
             if fromStart || state.listings[parent] == nil {
+                state.listings = state.listings.filter { now &- $0.value.listed < lifetime }
                 if state.listings[parent] == nil && state.listings.count >= Self.listingCountLimit {
                     state.listings.removeAll(keepingCapacity: true)
                 }
-                state.listings[parent] = Listing()
+                state.listings[parent] = Listing(listed: now)
             }
             state.listings[parent]?.append(names)
         }
