@@ -29,8 +29,12 @@ final class LustreFuseFileSystem: FuseOperations {
     /// Job ids of calling processes (`jobid_var`), cached by pid.
     let jobIDs = JobIDProcessTable()
 
-    init(client: LustreClient, userXattr: Bool = true, directIO: Bool = false, attributeTimeout: Double = 1,
-         entryTimeout: Double = 1) {
+    /// Seconds attributes and names are cached by default (also how long the client's statahead
+    /// results may answer: `LustreClient.Options.statAheadLifetime`).
+    static let defaultTimeout: Double = 1
+
+    init(client: LustreClient, userXattr: Bool = true, directIO: Bool = false,
+         attributeTimeout: Double = defaultTimeout, entryTimeout: Double = defaultTimeout) {
         self.client = client
         self.userXattr = userXattr
         self.directIO = directIO

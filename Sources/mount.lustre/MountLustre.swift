@@ -56,6 +56,8 @@ enum MountLustre {
         try checkMountpoint(arguments.mountpoint)
         var options = LustreClient.Options()
         options.checksums = arguments.options.checksums
+        // Statahead results go stale no later than the kernel's cached names do.
+        options.statAheadLifetime = LustreFuseFileSystem.defaultTimeout
         options.acceptPort = arguments.options.acceptPort
         // `lctl set_param -P` parameters, applied at mount and at each configuration change.
         let parameters = MGCParameters()

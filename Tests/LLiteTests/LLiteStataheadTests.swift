@@ -74,8 +74,8 @@ final class LLiteStataheadTests: XCTestCase {
             XCTAssertEqual(found, i == 17 ? nil : UInt32(100 + i), "f\(i)")
         }
         for i in 0..<40 { XCTAssertEqual(mds.count(String(format: "f%04d", i)), 1, "f\(i) asked again") }
-        XCTAssertGreaterThan(statahead.hits.load(ordering: .relaxed), 30)
-        XCTAssertGreaterThan(statahead.sent.load(ordering: .relaxed), 30)
+        XCTAssertGreaterThan(statahead.hitsTotal, 30)
+        XCTAssertGreaterThan(statahead.sentTotal, 30)
     }
 
     /// A name this client changes is looked up again, not answered from before the change.
@@ -129,7 +129,10 @@ final class LLiteStataheadTests: XCTestCase {
                 XCTAssertEqual(found, word == "date" ? nil : UInt32(words.firstIndex(of: word)! + 1), "\(label): \(word)")
             }
             for word in words { XCTAssertEqual(mds.count(word), 1, "\(label): \(word) asked again") }
-            XCTAssertGreaterThan(statahead.hits.load(ordering: .relaxed), 12, label)
+            XCTAssertGreaterThan(statahead.hitsTotal, 12, label)
+            let stats = statahead.statsText()
+            XCTAssertTrue(stats.contains("fname_total: 0\n"), stats)
+            XCTAssertTrue(stats.contains("list_hit: \(statahead.hitsTotal)\n"), stats)
         }
     }
 
@@ -138,7 +141,7 @@ final class LLiteStataheadTests: XCTestCase {
         let statahead = makeStatahead(maximum: 0)
         for i in 0..<10 { _ = await lookup(statahead, mds, "o\(i)") }
         XCTAssertEqual(mds.total, 10)
-        XCTAssertEqual(statahead.sent.load(ordering: .relaxed), 0)
+        XCTAssertEqual(statahead.sentTotal, 0)
     }
 
     private func waitUntil(_ condition: @Sendable () -> Bool) async throws {

@@ -71,7 +71,9 @@ final class FuseInitExtension: Sendable {
         var io = fuse_custom_io()
         io.read = { fd, buffer, length, userdata in
             let count = Glibc.read(fd, buffer, length)
-            if count > 0, let buffer, let userdata {
+            // Only INIT is looked at: the opcode is checked before anything else.
+            if count >= FuseInitExtension.inHeaderSize, let buffer, let userdata,
+               buffer.loadUnaligned(fromByteOffset: 4, as: UInt32.self) == FuseInitExtension.initOpcode {
                 let saved = errno
                 FuseSessionContext.of(userdata: userdata).initExtension
                     .sawRequest(UnsafeRawBufferPointer(start: buffer, count: count))

@@ -37,53 +37,89 @@ final class LLiteStatahead: Sendable {
         var name: String
     }
 
+    /// What sent a lookup ahead: a run of counting names, or a directory's listing.
+    enum Kind: Int, Sendable { case fname = 0, list = 1 }
+
     private struct Entry {
         var id: UInt64
+        var kind: Kind
         var credentials: MDTCredentials
         var sent: UInt64
         var outcome: Outcome?
         var waiters: [CheckedContinuation<Outcome?, Never>] = []
     }
 
-    /// A directory's run of names that count up: `prefix` then `number`, zero-padded to `width`
-    /// digits (0: not padded).
+    /// Where a caller's lookups are in one order of names: the last position looked up, how many
+    /// steps of one led there, and the last position already sent ahead.
+    struct Run: Equatable {
+        var last: Int
+        var steps = 0
+        var sentThrough: Int
+
+        init(at position: Int) {
+            last = position
+            sentThrough = position
+        }
+
+        /// Follows a lookup at `position`: one step on from `last`, or a new run from there.
+        mutating func follow(_ position: Int) {
+            if position == last + 1 {
+                steps += 1
+            } else {
+                steps = 0
+                sentThrough = position
+            }
+            last = position
+        }
+
+        /// The positions to send ahead once the run has started: up to `window` past `last`,
+        /// and below `end`; each is returned once.
+        mutating func ahead(window: Int, end: Int = .max) -> ClosedRange<Int>? {
+            guard steps >= LLiteStatahead.stepsToStart else { return nil }
+            let first = max(sentThrough, last) + 1
+            let through = min(last + window, end - 1)
+            guard first <= through else { return nil }
+            sentThrough = through
+            return first...through
+        }
+    }
+
+    /// A directory's run of names that count up: `prefix` then the run's number, zero-padded to
+    /// `width` digits (0: not padded).
     private struct Stream {
         var prefix: String
         var width: Int
-        var last: Int
-        var steps: Int
-        var sentThrough: Int
+        var run: Run
     }
 
-    /// A directory's entries as this client last listed them, in listing order and in byte order,
-    /// and where the caller's lookups are in each order.
+    /// A directory's entries as this client last listed them, and the caller's runs through them
+    /// in listing order and in byte order.
     private struct Listing {
         var listed: UInt64
         var names: [String] = []
-        var sorted: [String] = []
-        var positions: [[String: Int]] = [[:], [:]]
-        var sortedIsCurrent = true
-        var last: [Int?] = [nil, nil]
-        var steps = [0, 0]
-        var sentThrough = [-1, -1]
+        private var positions: [String: Int] = [:]
+        /// Byte order, made when first asked for after the listing grew.
+        private var sorted: (names: [String], positions: [String: Int])?
+        var runs: [Run?] = [nil, nil]
+
+        init(listed: UInt64) { self.listed = listed }
 
         mutating func append(_ more: [String]) {
             for name in more where name != "." && name != ".." && names.count < LLiteStatahead.listingLimit {
-                positions[0][name] = names.count
+                positions[name] = names.count
                 names.append(name)
             }
-            sortedIsCurrent = false
+            sorted = nil
         }
 
-        /// The names in `order` (0: listing, 1: byte order).
-        mutating func names(in order: Int) -> [String] {
-            if order == 0 { return names }
-            if !sortedIsCurrent {
-                sorted = names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-                positions[1] = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1, $0) })
-                sortedIsCurrent = true
-            }
-            return sorted
+        /// The names in `order` (0: listing, 1: byte order) and where each is.
+        mutating func order(_ order: Int) -> (names: [String], positions: [String: Int]) {
+            if order == 0 { return (names, positions) }
+            if let sorted { return sorted }
+            let names = self.names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            let made = (names, Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) }))
+            sorted = made
+            return made
         }
     }
 
@@ -110,11 +146,18 @@ final class LLiteStatahead: Sendable {
     static let listingLifetime: Double = 60
 
     private let state = Mutex(State())
-    /// `statahead total`: lookups sent ahead; `fname_hit`: lookups answered from them;
-    /// `fname_miss`: results dropped unused (expired, invalidated or unasked for).
-    let sent = Atomic<Int>(0)
-    let hits = Atomic<Int>(0)
-    let wasted = Atomic<Int>(0)
+    /// Lookups sent ahead, lookups answered from them, and results dropped unused (expired,
+    /// invalidated or never asked for), per `Kind`, for `statahead_stats`.
+    private struct Counters {
+        var sent = [0, 0]
+        var hits = [0, 0]
+        var wasted = [0, 0]
+    }
+    private let counters = Mutex(Counters())
+
+    /// Lookups sent ahead, and lookups answered from them, both kinds together.
+    var sentTotal: Int { counters.withLock { $0.sent.reduce(0, +) } }
+    var hitsTotal: Int { counters.withLock { $0.hits.reduce(0, +) } }
 
     init(maximum: Tunable<Int>, lifetime: Double) {
         self.maximum = maximum
@@ -130,21 +173,18 @@ final class LLiteStatahead: Sendable {
         guard maximum.value > 0 else { return try await fetch(parent, name, credentials) }
         let key = Key(parent: parent, name: name)
         var outcome: Outcome?
+        var kind = Kind.fname
         switch take(key, credentials) {
-        case .ready(let ready): outcome = ready
-        case .pending(let id): outcome = await wait(key, id)
+        case .ready(let ready, let readyKind): (outcome, kind) = (ready, readyKind)
+        case .pending(let id, let pendingKind): (outcome, kind) = (await wait(key, id), pendingKind)
         case .none: break
         }
         advance(parent: parent, name: name, credentials: credentials, fetch: fetch)
+        if outcome != nil { counters.withLock { $0.hits[kind.rawValue] += 1 } }
         switch outcome {
-        case .found(let attributes):
-            hits.add(1, ordering: .relaxed)
-            return attributes
-        case .missing:
-            hits.add(1, ordering: .relaxed)
-            throw LustreError(errno: ENOENT, "\(name) in \(parent)")
-        case nil:
-            return try await fetch(parent, name, credentials)
+        case .found(let attributes): return attributes
+        case .missing: throw LustreError(errno: ENOENT, "\(name) in \(parent)")
+        case nil: return try await fetch(parent, name, credentials)
         }
     }
 
@@ -152,7 +192,7 @@ final class LLiteStatahead: Sendable {
     func forget(parent: LustreFID, name: String) {
         let waiters = state.withLock { state -> [CheckedContinuation<Outcome?, Never>] in
             guard let entry = state.entries.removeValue(forKey: Key(parent: parent, name: name)) else { return [] }
-            if entry.waiters.isEmpty { wasted.add(1, ordering: .relaxed) }
+            if entry.waiters.isEmpty { wasted(entry) }
             return entry.waiters
         }
         for waiter in waiters { waiter.resume(returning: nil) }
@@ -162,9 +202,17 @@ final class LLiteStatahead: Sendable {
     func forget(fid: LustreFID) {
         state.withLock { state in
             let stale = state.entries.filter { if case .found(let a) = $0.value.outcome { a.fid == fid } else { false } }
-            for key in stale.keys { state.entries[key] = nil }
-            wasted.add(stale.count, ordering: .relaxed)
+            for (key, entry) in stale {
+                state.entries[key] = nil
+                wasted(entry)
+            }
         }
+    }
+
+    /// Drops what was looked up ahead for `names` and, when given, for `fid`.
+    func forget(_ names: [(parent: LustreFID, name: String)], fid: LustreFID?) {
+        for (parent, name) in names { forget(parent: parent, name: name) }
+        if let fid { forget(fid: fid) }
     }
 
     /// Notes entries of `parent` as `readdir` returned them (`fromStart`: the first page).
@@ -187,9 +235,13 @@ final class LLiteStatahead: Sendable {
     // MARK: Taking results
 
     private enum Taken {
-        case ready(Outcome)
-        case pending(UInt64)
+        case ready(Outcome, Kind)
+        case pending(UInt64, Kind)
         case none
+    }
+
+    private func wasted(_ entry: Entry) {
+        counters.withLock { $0.wasted[entry.kind.rawValue] += 1 }
     }
 
     private func take(_ key: Key, _ credentials: MDTCredentials) -> Taken {
@@ -199,13 +251,13 @@ final class LLiteStatahead: Sendable {
             guard entry.credentials == credentials, now &- entry.sent < lifetimeNanoseconds else {
                 if entry.outcome != nil {
                     state.entries[key] = nil
-                    wasted.add(1, ordering: .relaxed)
+                    wasted(entry)
                 }
                 return .none
             }
-            guard let outcome = entry.outcome else { return .pending(entry.id) }
+            guard let outcome = entry.outcome else { return .pending(entry.id, entry.kind) }
             state.entries[key] = nil
-            return .ready(outcome)
+            return .ready(outcome, entry.kind)
         }
     }
 
@@ -265,10 +317,14 @@ final class LLiteStatahead: Sendable {
     private func advance(parent: LustreFID, name: String, credentials: MDTCredentials, fetch: @escaping Fetch) {
         let window = maximum.value
         let now = MonotonicClock.nanoseconds()
-        let toSend = state.withLock { state -> [(Key, UInt64)] in
+        let (toSend, kind) = state.withLock { state -> ([(Key, UInt64)], Kind) in
+            var kind = Kind.fname
             var names = self.countingNames(&state, parent: parent, name: name, window: window)
-            if names.isEmpty { names = self.listedNames(&state, parent: parent, name: name, window: window) }
-            guard !names.isEmpty else { return [] }
+            if names.isEmpty {
+                kind = .list
+                names = self.listedNames(&state, parent: parent, name: name, window: window)
+            }
+            guard !names.isEmpty else { return ([], kind) }
             if state.entries.count + names.count > Self.entryLimit { prune(&state, now) }
             var toSend: [(Key, UInt64)] = []
             for next in names where state.entries.count < Self.entryLimit {
@@ -276,13 +332,13 @@ final class LLiteStatahead: Sendable {
                 guard state.entries[key] == nil else { continue }
                 let id = state.nextID
                 state.nextID += 1
-                state.entries[key] = Entry(id: id, credentials: credentials, sent: now)
+                state.entries[key] = Entry(id: id, kind: kind, credentials: credentials, sent: now)
                 toSend.append((key, id))
             }
-            return toSend
+            return (toSend, kind)
         }
         guard !toSend.isEmpty else { return }
-        sent.add(toSend.count, ordering: .relaxed)
+        counters.withLock { $0.sent[kind.rawValue] += toSend.count }
         for (key, id) in toSend {
             Task {
                 do throws(LustreError) {
@@ -303,80 +359,71 @@ final class LLiteStatahead: Sendable {
             return []
         }
         var stream: Stream
-        if let known = state.streams[parent], known.prefix == prefix, known.width == width,
-           number == known.last + 1 {
+        if let known = state.streams[parent], known.prefix == prefix, known.width == width {
             stream = known
-            stream.steps += 1
+            stream.run.follow(number)
         } else {
             if state.streams.count >= Self.streamLimit && state.streams[parent] == nil {
                 state.streams.removeAll(keepingCapacity: true)
             }
-            stream = Stream(prefix: prefix, width: width, last: number, steps: 0, sentThrough: number)
+            stream = Stream(prefix: prefix, width: width, run: Run(at: number))
         }
-        stream.last = number
-        var names: [String] = []
-        if stream.steps >= Self.stepsToStart {
-            let first = max(stream.sentThrough, number) + 1
-            let last = number + window
-            if first <= last {
-                names = (first...last).map { Self.name(prefix: prefix, number: $0, width: width) }
-                stream.sentThrough = last
-            }
-        }
+        let ahead = stream.run.ahead(window: window)
         state.streams[parent] = stream
-        return names
+        return ahead.map { $0.map { Self.name(prefix: prefix, number: $0, width: width) } } ?? []
     }
 
     /// The names to send ahead because `name` follows the last lookups in an order of `parent`'s
-    /// listing (0: as listed, 1: byte order, as `ls` sorts in the C locale).
+    /// listing (0: as listed, 1: byte order, as `ls` sorts in the C locale); the order whose
+    /// run is longer wins.
     private func listedNames(_ state: inout State, parent: LustreFID, name: String, window: Int) -> [String] {
-        guard var listing = state.listings[parent] else { return [] }
+        guard var listing = state.listings.removeValue(forKey: parent) else { return [] }
         defer { state.listings[parent] = listing }
-        var best: (order: Int, position: Int)?
+        var best: Int?
         for order in 0..<2 {
-            _ = listing.names(in: order)
-            guard let position = listing.positions[order][name] else {
-                listing.steps[order] = 0
-                listing.last[order] = nil
+            guard let position = listing.order(order).positions[name] else {
+                listing.runs[order] = nil
                 continue
             }
-            if let last = listing.last[order], position == last + 1 {
-                listing.steps[order] += 1
+            if listing.runs[order] == nil {
+                listing.runs[order] = Run(at: position)
             } else {
-                listing.steps[order] = 0
-                listing.sentThrough[order] = position
+                listing.runs[order]!.follow(position)
             }
-            listing.last[order] = position
-            if listing.steps[order] >= Self.stepsToStart, best == nil || listing.steps[order] > listing.steps[best!.order] {
-                best = (order, position)
+            if let steps = listing.runs[order]?.steps, steps > (best.flatMap { listing.runs[$0]?.steps } ?? -1) {
+                best = order
             }
         }
-        guard let (order, position) = best else { return [] }
-        let names = listing.names(in: order)
-        let first = max(listing.sentThrough[order], position) + 1
-        let last = min(position + window, names.count - 1)
-        guard first <= last else { return [] }
-        listing.sentThrough[order] = last
-        return Array(names[first...last])
+        guard let order = best else { return [] }
+        let names = listing.order(order).names
+        guard let ahead = listing.runs[order]!.ahead(window: window, end: names.count) else { return [] }
+        return Array(names[ahead])
     }
 
     /// Drops expired results (no one waits for a result that is done).
     private func prune(_ state: inout State, _ now: UInt64) {
-        let before = state.entries.count
         let lifetime = lifetimeNanoseconds
-        state.entries = state.entries.filter { $0.value.outcome == nil || now &- $0.value.sent < lifetime }
-        wasted.add(before - state.entries.count, ordering: .relaxed)
+        for (key, entry) in state.entries where entry.outcome != nil && now &- entry.sent >= lifetime {
+            state.entries[key] = nil
+            wasted(entry)
+        }
     }
 
-    /// `llite.*.statahead_stats`, in Lustre's words.
+    /// `llite.*.statahead_stats`, in Lustre's words: lookups sent ahead (`statahead total`),
+    /// results dropped unused (`statahead wrong`), and per kind sent, answered from and dropped.
     func statsText() -> String {
-        """
-        statahead total: \(sent.load(ordering: .relaxed))
-        statahead wrong: \(wasted.load(ordering: .relaxed))
-        fname_total: \(sent.load(ordering: .relaxed))
-        fname_hit: \(hits.load(ordering: .relaxed))
-        fname_miss: \(wasted.load(ordering: .relaxed))
+        let c = counters.withLock { $0 }
+        let (f, l) = (Kind.fname.rawValue, Kind.list.rawValue)
+        return """
+            statahead total: \(c.sent[f] + c.sent[l])
+            statahead wrong: \(c.wasted[f] + c.wasted[l])
+            list_total: \(c.sent[l])
+            list_hit: \(c.hits[l])
+            list_miss: \(c.wasted[l])
+            fname_total: \(c.sent[f])
+            fname_hit: \(c.hits[f])
+            fname_miss: \(c.wasted[f])
 
-        """
+            """
     }
 }

@@ -298,9 +298,7 @@ public final class LustreClient: Sendable {
     public func create(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials,
                        layout: LustreLayout? = nil, exclusive: Bool = true,
                        flags: Int32 = O_RDWR) async throws(LustreError) -> LustreFile {
-        statahead.forget(parent: parent, name: name)
-        defer { statahead.forget(parent: parent, name: name) }
-        return try await stats.timed(.create) { () async throws(LustreError) in
+        try await namespaceChange(.create, [(parent, name)]) { () async throws(LustreError) in
             try layout?.validateSettings()
             let (attributes, openedLayout, handle) = try await mdc.createOpen(
                 parent: parent, name: name, mode: mode, credentials: credentials, layout: layout,
@@ -360,10 +358,19 @@ public final class LustreClient: Sendable {
         return result
     }
 
-    /// Names that count up in a directory are looked up ahead (`statahead_max`, `LLiteStatahead`).
-    /// Each namespace change below drops what was looked up ahead for the names it touches, before
-    /// (results taken meanwhile would be older than the change) and after (lookups sent while it
-    /// was on the way may have seen the old state).
+    /// A namespace change of this client, counted under `stat` in `llite.*.stats`; what statahead
+    /// looked up for `names` (and for `fid`) is dropped before it (results taken meanwhile would
+    /// be older than the change) and after it (lookups sent while it was on the way may have seen
+    /// the old state).
+    private func namespaceChange<T>(_ stat: LLiteStat, _ names: [(parent: LustreFID, name: String)], fid: LustreFID? = nil,
+                                    _ body: () async throws(LustreError) -> T) async throws(LustreError) -> T {
+        statahead.forget(names, fid: fid)
+        defer { statahead.forget(names, fid: fid) }
+        return try await stats.timed(stat, body)
+    }
+
+    /// Names that count up in a directory, or follow its listing, are looked up ahead
+    /// (`statahead_max`, `LLiteStatahead`).
     public func lookup(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         let mdc = self.mdc
         return try await merged(try await statahead.lookup(parent: parent, name: name, credentials: credentials) {
@@ -376,9 +383,7 @@ public final class LustreClient: Sendable {
     /// for writing, so the caller needs write permission) and tells the MDS at close.
     public func setattr(_ fid: LustreFID, _ change: MDTSetattr, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
-        statahead.forget(fid: fid)
-        defer { statahead.forget(fid: fid) }
-        return try await stats.timed(.setattr) { () async throws(LustreError) in
+        try await namespaceChange(.setattr, [], fid: fid) { () async throws(LustreError) in
             var rest = change
             if change.valid.contains(.size) {
                 rest.valid.remove(.size)
@@ -402,9 +407,7 @@ public final class LustreClient: Sendable {
 
     public func mkdir(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
-        statahead.forget(parent: parent, name: name)
-        defer { statahead.forget(parent: parent, name: name) }
-        return try await stats.timed(.mkdir) { () async throws(LustreError) in
+        try await namespaceChange(.mkdir, [(parent, name)]) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .directory, mode: mode, credentials: credentials,
                                  layout: nil, exclusive: true).0
         }
@@ -413,9 +416,7 @@ public final class LustreClient: Sendable {
     /// A fifo, socket or device node (`mode` carries the type bits).
     public func mknod(parent: LustreFID, name: String, mode: UInt32, rdev: UInt32, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        statahead.forget(parent: parent, name: name)
-        defer { statahead.forget(parent: parent, name: name) }
-        return try await stats.timed(.mknod) { () async throws(LustreError) in
+        try await namespaceChange(.mknod, [(parent, name)]) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .node(rdev: rdev), mode: mode, credentials: credentials,
                                  layout: nil, exclusive: true).0
         }
@@ -423,9 +424,7 @@ public final class LustreClient: Sendable {
 
     public func symlink(parent: LustreFID, name: String, target: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        statahead.forget(parent: parent, name: name)
-        defer { statahead.forget(parent: parent, name: name) }
-        return try await stats.timed(.symlink) { () async throws(LustreError) in
+        try await namespaceChange(.symlink, [(parent, name)]) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .symlink(target: target), mode: 0o777,
                                  credentials: credentials, layout: nil, exclusive: true).0
         }
@@ -437,39 +436,27 @@ public final class LustreClient: Sendable {
 
     /// Removes a name; a file still open (here or elsewhere) stays readable until its last close.
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
-        statahead.forget(parent: parent, name: name)
-        defer { statahead.forget(parent: parent, name: name) }
-        try await stats.timed(.unlink) { () async throws(LustreError) in
+        try await namespaceChange(.unlink, [(parent, name)]) { () async throws(LustreError) in
             try await mdc.unlink(parent: parent, name: name, credentials: credentials)
         }
     }
 
     public func rmdir(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
-        statahead.forget(parent: parent, name: name)
-        defer { statahead.forget(parent: parent, name: name) }
-        try await stats.timed(.rmdir) { () async throws(LustreError) in
+        try await namespaceChange(.rmdir, [(parent, name)]) { () async throws(LustreError) in
             try await mdc.rmdir(parent: parent, name: name, credentials: credentials)
         }
     }
 
     public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, credentials: MDTCredentials)
         async throws(LustreError) {
-        statahead.forget(parent: from, name: name)
-        defer { statahead.forget(parent: from, name: name) }
-        statahead.forget(parent: to, name: newName)
-        defer { statahead.forget(parent: to, name: newName) }
-        try await stats.timed(.rename) { () async throws(LustreError) in
+        try await namespaceChange(.rename, [(from, name), (to, newName)]) { () async throws(LustreError) in
             try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
         }
     }
 
     public func link(_ fid: LustreFID, parent: LustreFID, name: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        statahead.forget(parent: parent, name: name)
-        defer { statahead.forget(parent: parent, name: name) }
-        statahead.forget(fid: fid)
-        defer { statahead.forget(fid: fid) }
-        return try await stats.timed(.link) { () async throws(LustreError) in
+        try await namespaceChange(.link, [(parent, name)], fid: fid) { () async throws(LustreError) in
             try await merged(try await mdc.link(fid, parent: parent, name: name, credentials: credentials))
         }
     }
@@ -554,9 +541,7 @@ public final class LustreClient: Sendable {
     public func setstripe(parent: LustreFID, name: String, layout: LustreLayout, mode: UInt32 = 0o644,
                           credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         try layout.validateSettings()
-        statahead.forget(parent: parent, name: name)
-        defer { statahead.forget(parent: parent, name: name) }
-        return try await stats.timed(.create) { () async throws(LustreError) in
+        return try await namespaceChange(.create, [(parent, name)]) { () async throws(LustreError) in
             try await mdc.create(parent: parent, name: name, kind: .file, mode: mode, credentials: credentials,
                                  layout: layout, exclusive: true).0
         }
