@@ -265,6 +265,8 @@ test_statahead() {
     "$LUSTRE_BIN/lctl" get_param -n "llite.*.statahead_stats" >"$TEST_DIR/sa.stats" || fail_with_logs "lctl get_param statahead_stats"
     grep -Eq "^fname_hit: ([2-9][0-9]|[1-9][0-9][0-9]+)" "$TEST_DIR/sa.stats" \
         || fail_with_logs "lookups were not answered from statahead: $(tr '\n' ' ' <"$TEST_DIR/sa.stats")"
+    "$LUSTRE_BIN/lctl" get_param -n "mdc.*.stats" | grep -q "^mds_batch " \
+        || fail_with_logs "statahead's lookups did not travel in MDS_BATCH RPCs (statahead_batch_max)"
     for i in 0 1 2 3 4; do
         stat "$MNT2/sa/g00$i" >/dev/null 2>&1 && fail_with_logs "g00$i exists before anyone made it"
     done

@@ -15,6 +15,12 @@ final class LLiteStataheadTests: XCTestCase {
     final class FakeMDS: Sendable {
         let names = Mutex<[String: UInt32]>([:])
         let asked = Mutex<[String: Int]>([:])
+        /// The names of each batch asked, in order.
+        let batches = Mutex<[[String]]>([])
+        /// Refuses batches as an MDS without `MDS_BATCH` does.
+        let refusesBatches: Bool
+
+        init(refusesBatches: Bool = false) { self.refusesBatches = refusesBatches }
 
         func create(_ name: String, _ id: UInt32) { names.withLock { $0[name] = id } }
         func count(_ name: String) -> Int { asked.withLock { $0[name] ?? 0 } }
@@ -22,30 +28,42 @@ final class LLiteStataheadTests: XCTestCase {
 
         var fetch: LLiteStatahead.Fetch {
             { @Sendable (parent, name, credentials) async throws(LustreError) -> MDTAttributes in
-                self.asked.withLock { $0[name, default: 0] += 1 }
-                guard let id = self.names.withLock({ $0[name] }) else {
-                    throw LustreError(errno: ENOENT, "\(name)")
-                }
-                var attributes = MDTAttributes()
-                attributes.fid = LustreFID(sequence: 0x200000400, objectID: id)
-                return attributes
+                try self.answer(name)
             }
+        }
+
+        var fetchBatch: LLiteStatahead.FetchBatch {
+            { @Sendable (parent, names, credentials) async throws(LustreError) -> [Result<MDTAttributes, LustreError>] in
+                self.batches.withLock { $0.append(names) }
+                if self.refusesBatches { throw LustreError.notSupported("MDT opcode 63") }
+                return names.map { name in Result { () throws(LustreError) in try self.answer(name) } }
+            }
+        }
+
+        private func answer(_ name: String) throws(LustreError) -> MDTAttributes {
+            asked.withLock { $0[name, default: 0] += 1 }
+            guard let id = names.withLock({ $0[name] }) else { throw LustreError(errno: ENOENT, "\(name)") }
+            var attributes = MDTAttributes()
+            attributes.fid = LustreFID(sequence: 0x200000400, objectID: id)
+            return attributes
         }
     }
 
     let parent = LustreFID(sequence: 0x200000007, objectID: 1)
     let root = MDTCredentials(uid: 0, gid: 0, groups: [])
 
-    func makeStatahead(maximum: Int = 8, lifetime: Double = 5) -> LLiteStatahead {
-        LLiteStatahead(maximum: Tunable(maximum, range: 0...8192), lifetime: lifetime)
+    func makeStatahead(maximum: Int = 8, batch: Int = 1, lifetime: Double = 5) -> LLiteStatahead {
+        LLiteStatahead(maximum: Tunable(maximum, range: 0...8192), batchMaximum: Tunable(batch, range: 0...256),
+                       lifetime: lifetime)
     }
 
-    /// Looks `name` up; the object id found, or nil for ENOENT.
+    /// Looks `name` up (batching through `mds.fetchBatch` when `batched`); the object id found,
+    /// or nil for ENOENT.
     func lookup(_ statahead: LLiteStatahead, _ mds: FakeMDS, _ name: String,
-                credentials: MDTCredentials? = nil) async -> UInt32? {
+                credentials: MDTCredentials? = nil, batched: Bool = false) async -> UInt32? {
         do {
             let attributes = try await statahead.lookup(parent: parent, name: name, credentials: credentials ?? root,
-                                                        fetch: mds.fetch)
+                                                        fetch: mds.fetch, fetchBatch: batched ? mds.fetchBatch : nil)
             return attributes.fid.objectID
         } catch {
             XCTAssertEqual(error.errno, ENOENT, "\(name): \(error)")
@@ -134,6 +152,37 @@ final class LLiteStataheadTests: XCTestCase {
             XCTAssertTrue(stats.contains("fname_total: 0\n"), stats)
             XCTAssertTrue(stats.contains("list_hit: \(statahead.hitsTotal)\n"), stats)
         }
+    }
+
+    /// With `statahead_batch_max`, names go ahead in batches of that many: each name still
+    /// reaches the MDS once and is answered right, in a few requests instead of one each.
+    func testBatchedLookupsAskEachNameOnceInFewRequests() async throws {
+        let mds = FakeMDS()
+        for i in 0..<100 where i % 9 != 4 { mds.create(String(format: "b%05d", i), UInt32(500 + i)) }
+        let statahead = makeStatahead(maximum: 16, batch: 8)
+        for i in 0..<100 {
+            let found = await lookup(statahead, mds, String(format: "b%05d", i), batched: true)
+            XCTAssertEqual(found, i % 9 == 4 ? nil : UInt32(500 + i), "b\(i)")
+        }
+        for i in 0..<100 { XCTAssertEqual(mds.count(String(format: "b%05d", i)), 1, "b\(i) asked again") }
+        let batches = mds.batches.withLock { $0 }
+        XCTAssertTrue(batches.allSatisfy { (1...8).contains($0.count) }, "\(batches.map(\.count))")
+        XCTAssertLessThanOrEqual(batches.count, 16, "\(batches.map(\.count))")
+        XCTAssertGreaterThan(statahead.hitsTotal, 90)
+    }
+
+    /// An MDS that refuses batches gets the same lookups one by one, and no more batches.
+    func testRefusedBatchesFallBackToOneLookupEach() async throws {
+        let mds = FakeMDS(refusesBatches: true)
+        for i in 0..<60 { mds.create("r\(i)", UInt32(i + 1)) }
+        let statahead = makeStatahead(maximum: 16, batch: 8)
+        for i in 0..<60 {
+            let found = await lookup(statahead, mds, "r\(i)", batched: true)
+            XCTAssertEqual(found, UInt32(i + 1), "r\(i)")
+        }
+        for i in 0..<60 { XCTAssertEqual(mds.count("r\(i)"), 1, "r\(i) asked again") }
+        XCTAssertLessThanOrEqual(mds.batches.withLock { $0.count }, 2, "the first refusal stops the batches")
+        XCTAssertGreaterThan(statahead.hitsTotal, 50)
     }
 
     func testOffSendsNothingAhead() async throws {

@@ -225,6 +225,62 @@ final class MDTServiceTests: XCTestCase {
                                  layout: nil, exclusive: true)
     }
 
+    /// `MDS_BATCH`: many lookups in one RPC, each answered on its own (found with its layout,
+    /// missing, refused by permissions), in order; a malformed batch is refused as a whole.
+    func testBatchedLookupsAnswerEachNameOnItsOwn() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        let (dir, _) = try await mdc.create(parent: root, name: "batch", kind: .directory, mode: 0o755,
+                                            credentials: .root, layout: nil, exclusive: true)
+        var made: [String: LustreFID] = [:]
+        for i in 0..<40 where i % 7 != 3 {
+            let name = String(format: "f%03d", i)
+            let (file, _) = try await mdc.create(parent: dir.fid, name: name, kind: .file, mode: 0o644, credentials: .root,
+                                                 layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 1), exclusive: true)
+            made[name] = file.fid
+        }
+        let (closed, _) = try await mdc.create(parent: root, name: "closed", kind: .directory, mode: 0o700,
+                                               credentials: .root, layout: nil, exclusive: true)
+        let names = (0..<40).map { String(format: "f%03d", $0) } + [String(repeating: "x", count: 300)]
+        let results = try await mdc.lookup(parent: dir.fid, names: names, credentials: Self.user)
+        XCTAssertEqual(results.count, names.count)
+        for (name, result) in zip(names, results) {
+            switch result {
+            case .success(let (attributes, layout)):
+                XCTAssertEqual(attributes.fid, made[name], name)
+                XCTAssertEqual(layout?.objects.count, 1, "\(name) comes with its layout")
+            case .failure(let error):
+                XCTAssertNil(made[name], "\(name): \(error)")
+                XCTAssertEqual(error.errno, name.count > 255 ? ENAMETOOLONG : ENOENT, name)
+            }
+        }
+        let refused = try await mdc.lookup(parent: closed.fid, names: ["a", "b"], credentials: Self.user)
+        XCTAssertEqual(refused.map(errno(of:)), [EACCES, EACCES], "a directory the caller may not search")
+        let stats = try ParamTree.shared.get("mdt.testfs-MDT0000.md_stats").first?.value ?? ""
+        XCTAssertTrue(stats.contains("\ngetattr "), "batched lookups count as getattr:\n\(stats)")
+
+        let raw = try await fixture.rawImport()
+        var wrongMagic = MDTBatchRequest(items: [MDTBatchRequest.Item(MDTLookupRequest(credentials: .root, parent: dir.fid, name: "f000"))]).encoded()
+        wrongMagic.setInteger(UInt32(0x1234), at: 0, endianness: .little)
+        let badMagic = try await raw.call(opcode: MDTOpcode.batch.rawValue, buffers: [wrongMagic])
+        XCTAssertEqual(badMagic.reply.status, -EPROTO)
+        var nested = ByteBuffer()
+        nested.writeInteger(MDTBatchRequest.magic, endianness: .little)
+        nested.writeInteger(UInt32(1), endianness: .little)
+        nested.writeInteger(MDTOpcode.reint.rawValue, endianness: .little)
+        nested.writeInteger(UInt32(0), endianness: .little)
+        let changing = try await raw.call(opcode: MDTOpcode.batch.rawValue, buffers: [nested])
+        XCTAssertEqual(changing.reply.status, -EOPNOTSUPP, "a batch carries no namespace change")
+        let (still, _) = try await mdc.lookup(parent: dir.fid, name: "f000", credentials: .root)
+        XCTAssertEqual(still.fid, made["f000"])
+    }
+
+    private func errno(of result: Result<(MDTAttributes, LustreLayout?), LustreError>) -> Int32 {
+        if case .failure(let error) = result { return error.errno }
+        return 0
+    }
+
     func testConnectingToAnotherTargetIsRefused() async throws {
         let fixture = try await makeMDS()
         var configuration = MDCDevice.Configuration()

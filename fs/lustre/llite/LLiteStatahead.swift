@@ -26,6 +26,10 @@ import Glibc
 /// change: a create after a stale "missing" fails with `EEXIST` there.
 final class LLiteStatahead: Sendable {
     typealias Fetch = @Sendable (LustreFID, String, MDTCredentials) async throws(LustreError) -> MDTAttributes
+    /// Looks several names of one directory up in one request (`MDS_BATCH`): a result per name,
+    /// in order; throws when the request as a whole fails.
+    typealias FetchBatch = @Sendable (LustreFID, [String], MDTCredentials) async throws(LustreError)
+        -> [Result<MDTAttributes, LustreError>]
 
     enum Outcome: Sendable, Equatable {
         case found(MDTAttributes)
@@ -73,12 +77,14 @@ final class LLiteStatahead: Sendable {
         }
 
         /// The positions to send ahead once the run has started: up to `window` past `last`,
-        /// and below `end`; each is returned once.
-        mutating func ahead(window: Int, end: Int = .max) -> ClosedRange<Int>? {
+        /// and below `end`; each is returned once. With `batch` above 1, positions wait until
+        /// `batch` of them (or all those left before `end`) can go together, so they travel in
+        /// one request.
+        mutating func ahead(window: Int, batch: Int = 1, end: Int = .max) -> ClosedRange<Int>? {
             guard steps >= LLiteStatahead.stepsToStart else { return nil }
             let first = max(sentThrough, last) + 1
             let through = min(last + window, end - 1)
-            guard first <= through else { return nil }
+            guard first <= through, through - first + 1 >= min(batch, window) || through == end - 1 else { return nil }
             sentThrough = through
             return first...through
         }
@@ -132,6 +138,11 @@ final class LLiteStatahead: Sendable {
 
     /// Lookups sent ahead at most (`llite.*.statahead_max`; 0: off).
     let maximum: Tunable<Int>
+    /// Lookups sent together in one `MDS_BATCH` at most (`llite.*.statahead_batch_max`; 0 or
+    /// 1: each alone).
+    let batchMaximum: Tunable<Int>
+    /// Set once the MDS refused a batch (`EOPNOTSUPP`): lookups go one by one from then on.
+    private let batchRefused = Atomic<Bool>(false)
     /// How long a result may be used after its lookup was sent.
     let lifetime: Double
     /// Steps of one in a row before lookups are sent ahead.
@@ -159,17 +170,19 @@ final class LLiteStatahead: Sendable {
     var sentTotal: Int { counters.withLock { $0.sent.reduce(0, +) } }
     var hitsTotal: Int { counters.withLock { $0.hits.reduce(0, +) } }
 
-    init(maximum: Tunable<Int>, lifetime: Double) {
+    init(maximum: Tunable<Int>, batchMaximum: Tunable<Int> = Tunable(1, range: 0...1), lifetime: Double) {
         self.maximum = maximum
+        self.batchMaximum = batchMaximum
         self.lifetime = lifetime
     }
 
     private var lifetimeNanoseconds: UInt64 { UInt64(max(0, lifetime) * 1e9) }
 
     /// Looks `name` up in `parent`: from a result sent ahead when there is one, else through
-    /// `fetch`; and sends the next names' lookups when the names count up.
+    /// `fetch`; and sends the next names' lookups when the names count up (several at a time
+    /// through `fetchBatch`, when given).
     func lookup(parent: LustreFID, name: String, credentials: MDTCredentials,
-                fetch: @escaping Fetch) async throws(LustreError) -> MDTAttributes {
+                fetch: @escaping Fetch, fetchBatch: FetchBatch? = nil) async throws(LustreError) -> MDTAttributes {
         guard maximum.value > 0 else { return try await fetch(parent, name, credentials) }
         let key = Key(parent: parent, name: name)
         var outcome: Outcome?
@@ -179,7 +192,7 @@ final class LLiteStatahead: Sendable {
         case .pending(let id, let pendingKind): (outcome, kind) = (await wait(key, id), pendingKind)
         case .none: break
         }
-        advance(parent: parent, name: name, credentials: credentials, fetch: fetch)
+        advance(parent: parent, name: name, credentials: credentials, fetch: fetch, fetchBatch: fetchBatch)
         if outcome != nil { counters.withLock { $0.hits[kind.rawValue] += 1 } }
         switch outcome {
         case .found(let attributes): return attributes
@@ -314,15 +327,17 @@ final class LLiteStatahead: Sendable {
         return prefix + String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
-    private func advance(parent: LustreFID, name: String, credentials: MDTCredentials, fetch: @escaping Fetch) {
+    private func advance(parent: LustreFID, name: String, credentials: MDTCredentials, fetch: @escaping Fetch,
+                         fetchBatch: FetchBatch?) {
         let window = maximum.value
+        let batchLimit = fetchBatch == nil || batchRefused.load(ordering: .relaxed) ? 1 : max(1, batchMaximum.value)
         let now = MonotonicClock.nanoseconds()
         let (toSend, kind) = state.withLock { state -> ([(Key, UInt64)], Kind) in
             var kind = Kind.fname
-            var names = self.countingNames(&state, parent: parent, name: name, window: window)
+            var names = self.countingNames(&state, parent: parent, name: name, window: window, batch: batchLimit)
             if names.isEmpty {
                 kind = .list
-                names = self.listedNames(&state, parent: parent, name: name, window: window)
+                names = self.listedNames(&state, parent: parent, name: name, window: window, batch: batchLimit)
             }
             guard !names.isEmpty else { return ([], kind) }
             if state.entries.count + names.count > Self.entryLimit { prune(&state, now) }
@@ -339,21 +354,46 @@ final class LLiteStatahead: Sendable {
         }
         guard !toSend.isEmpty else { return }
         counters.withLock { $0.sent[kind.rawValue] += toSend.count }
-        for (key, id) in toSend {
+        guard batchLimit > 1, let fetchBatch else {
+            for (key, id) in toSend { Task { await fetchOne(key, id, credentials, fetch) } }
+            return
+        }
+        for start in stride(from: 0, to: toSend.count, by: batchLimit) {
+            let chunk = Array(toSend[start..<min(toSend.count, start + batchLimit)])
             Task {
+                let results: [Result<MDTAttributes, LustreError>]
                 do throws(LustreError) {
-                    complete(key, id, .found(try await fetch(key.parent, key.name, credentials)))
-                } catch where error.errno == ENOENT {
-                    complete(key, id, .missing)
+                    results = try await fetchBatch(parent, chunk.map(\.0.name), credentials)
                 } catch {
-                    complete(key, id, nil)
+                    if error.errno == EOPNOTSUPP && !batchRefused.exchange(true, ordering: .relaxed) {
+                        CWARN("statahead: the MDS does not take batched lookups (\(error)); sending them one by one")
+                    }
+                    for (key, id) in chunk { await fetchOne(key, id, credentials, fetch) }
+                    return
+                }
+                for ((key, id), result) in zip(chunk, results) {
+                    switch result {
+                    case .success(let attributes): complete(key, id, .found(attributes))
+                    case .failure(let error): complete(key, id, error.errno == ENOENT ? .missing : nil)
+                    }
                 }
             }
         }
     }
 
+    private func fetchOne(_ key: Key, _ id: UInt64, _ credentials: MDTCredentials, _ fetch: Fetch) async {
+        do throws(LustreError) {
+            complete(key, id, .found(try await fetch(key.parent, key.name, credentials)))
+        } catch where error.errno == ENOENT {
+            complete(key, id, .missing)
+        } catch {
+            complete(key, id, nil)
+        }
+    }
+
     /// The names to send ahead because `name` continues a run of counting names in `parent`.
-    private func countingNames(_ state: inout State, parent: LustreFID, name: String, window: Int) -> [String] {
+    private func countingNames(_ state: inout State, parent: LustreFID, name: String, window: Int,
+                               batch: Int) -> [String] {
         guard let (prefix, number, width) = Self.split(name) else {
             state.streams.removeValue(forKey: parent)
             return []
@@ -368,7 +408,7 @@ final class LLiteStatahead: Sendable {
             }
             stream = Stream(prefix: prefix, width: width, run: Run(at: number))
         }
-        let ahead = stream.run.ahead(window: window)
+        let ahead = stream.run.ahead(window: window, batch: batch)
         state.streams[parent] = stream
         return ahead.map { $0.map { Self.name(prefix: prefix, number: $0, width: width) } } ?? []
     }
@@ -376,7 +416,8 @@ final class LLiteStatahead: Sendable {
     /// The names to send ahead because `name` follows the last lookups in an order of `parent`'s
     /// listing (0: as listed, 1: byte order, as `ls` sorts in the C locale); the order whose
     /// run is longer wins.
-    private func listedNames(_ state: inout State, parent: LustreFID, name: String, window: Int) -> [String] {
+    private func listedNames(_ state: inout State, parent: LustreFID, name: String, window: Int,
+                             batch: Int) -> [String] {
         guard var listing = state.listings.removeValue(forKey: parent) else { return [] }
         defer { state.listings[parent] = listing }
         var best: Int?
@@ -396,7 +437,7 @@ final class LLiteStatahead: Sendable {
         }
         guard let order = best else { return [] }
         let names = listing.order(order).names
-        guard let ahead = listing.runs[order]!.ahead(window: window, end: names.count) else { return [] }
+        guard let ahead = listing.runs[order]!.ahead(window: window, batch: batch, end: names.count) else { return [] }
         return Array(names[ahead])
     }
 

@@ -36,6 +36,8 @@ public final class LustreClient: Sendable {
     public let maxReadAheadMB: Tunable<Int>
     /// `llite.<name>.statahead_max`.
     public let statAheadMax: Tunable<Int>
+    /// `llite.<name>.statahead_batch_max`.
+    public let statAheadBatchMax: Tunable<Int>
     /// `llite.<name>.stats`.
     public let stats: LProcStats
     /// Shared by the OSCs: bounds the write data pinned until the OSTs commit it
@@ -73,7 +75,10 @@ public final class LustreClient: Sendable {
         self.rootFID = rootFID
         self.maxReadAheadMB = Tunable(min(max(options.maxReadAheadMB, 0), 65536), range: 0...65536, unit: .mebibytes)
         self.statAheadMax = Tunable(min(max(options.statAheadMax, 0), 8192), range: 0...8192)
-        self.statahead = LLiteStatahead(maximum: statAheadMax, lifetime: options.statAheadLifetime)
+        self.statAheadBatchMax = Tunable(min(max(options.statAheadBatchMax, 0), MDTWireLimits.maxBatchItems),
+                                         range: 0...MDTWireLimits.maxBatchItems)
+        self.statahead = LLiteStatahead(maximum: statAheadMax, batchMaximum: statAheadBatchMax,
+                                        lifetime: options.statAheadLifetime)
         self.stats = LLiteStat.makeStats()
         self.cache = OSCClientCache(maxCachedMB: options.maxCachedMB)
         self.state = Mutex(State(configuration: configuration))
@@ -231,6 +236,7 @@ public final class LustreClient: Sendable {
         do {
             try ParamTree.shared.register(prefix + "max_read_ahead_mb", tunable: maxReadAheadMB)
             try ParamTree.shared.register(prefix + "statahead_max", tunable: statAheadMax)
+            try ParamTree.shared.register(prefix + "statahead_batch_max", tunable: statAheadBatchMax)
             let statahead = self.statahead
             try ParamTree.shared.register(prefix + "statahead_stats", get: { statahead.statsText() })
             try ParamTree.shared.register(prefix + "stats", stats: stats)
@@ -370,13 +376,17 @@ public final class LustreClient: Sendable {
     }
 
     /// Names that count up in a directory, or follow its listing, are looked up ahead
-    /// (`statahead_max`, `LLiteStatahead`).
+    /// (`statahead_max`, `LLiteStatahead`), `statahead_batch_max` of them per `MDS_BATCH` RPC.
     public func lookup(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         let mdc = self.mdc
-        return try await merged(try await statahead.lookup(parent: parent, name: name, credentials: credentials) {
-            (parent, name, credentials) async throws(LustreError) -> MDTAttributes in
-            try await mdc.lookup(parent: parent, name: name, credentials: credentials).0
-        })
+        return try await merged(try await statahead.lookup(
+            parent: parent, name: name, credentials: credentials,
+            fetch: { (parent, name, credentials) async throws(LustreError) -> MDTAttributes in
+                try await mdc.lookup(parent: parent, name: name, credentials: credentials).0
+            },
+            fetchBatch: { (parent, names, credentials) async throws(LustreError) -> [Result<MDTAttributes, LustreError>] in
+                try await mdc.lookup(parent: parent, names: names, credentials: credentials).map { $0.map(\.0) }
+            }))
     }
 
     /// Changes attributes; a size change truncates or extends the file on its OSTs (opening it

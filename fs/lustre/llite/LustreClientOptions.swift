@@ -10,6 +10,9 @@ extension LustreClient {
         /// `llite.*.statahead_max`: lookups sent ahead when the names looked up in a directory
         /// count up (0: off).
         public var statAheadMax = 32
+        /// `llite.*.statahead_batch_max`: lookups sent ahead together in one `MDS_BATCH` RPC
+        /// at most (0 or 1: one RPC each).
+        public var statAheadBatchMax = 16
         /// Seconds a lookup sent ahead may answer: the mount's entry timeout.
         public var statAheadLifetime: Double = 1
         /// `osc.*.max_dirty_mb`: write-back data cached per OSC before writers wait.

@@ -120,6 +120,50 @@ public final class MDCDevice: Sendable {
         return (reply.attributes, reply.layout)
     }
 
+    /// Looks several names up in `parent` with one `MDS_BATCH` RPC (statahead): each name's
+    /// attributes and layout, or its error, in the order of `names`. Throws only when the batch
+    /// as a whole fails (`EOPNOTSUPP` from an MDS without batches, a lost connection).
+    public func lookup(parent: LustreFID, names: [String], credentials: MDTCredentials) async throws(LustreError)
+        -> [Result<(MDTAttributes, LustreLayout?), LustreError>] {
+        var results = [Result<(MDTAttributes, LustreLayout?), LustreError>?](repeating: nil, count: names.count)
+        var items: [MDTBatchRequest.Item] = []
+        var sent: [Int] = []
+        for (index, name) in names.enumerated() {
+            do throws(LustreError) {
+                try Self.check(name)
+                items.append(MDTBatchRequest.Item(MDTLookupRequest(credentials: credentials, parent: parent, name: name)))
+                sent.append(index)
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        for start in stride(from: 0, to: items.count, by: MDTWireLimits.maxBatchItems) {
+            let chunk = start..<min(items.count, start + MDTWireLimits.maxBatchItems)
+            let request = MDTBatchRequest(items: Array(items[chunk]))
+            let response = try await rpcImport.call(opcode: MDTOpcode.batch.rawValue, buffers: [request.encoded()])
+            guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "\(name): mds_batch") }
+            let reply = try MDTBatchReply(decoding: try response.reply.buffer(0, "batch reply"))
+            guard reply.items.count == chunk.count else {
+                throw .protocolError("\(name): mds_batch of \(chunk.count) lookups answered with \(reply.items.count)")
+            }
+            for (offset, item) in reply.items.enumerated() {
+                let index = sent[chunk.lowerBound + offset]
+                guard item.status >= 0 else {
+                    results[index] = .failure(LustreError(status: item.status, "\(name): lookup \(names[index])"))
+                    continue
+                }
+                do throws(LustreError) {
+                    var buffer = item.buffer
+                    let body = try MDTBodyReply(decoding: &buffer)
+                    results[index] = .success((body.attributes, body.layout))
+                } catch {
+                    results[index] = .failure(error)
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+
     /// Creates a file, directory, symlink or node. `layout` carries requested stripe settings
     /// (nil: inherit); without `exclusive` an existing regular file is answered instead of EEXIST.
     public func create(parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32, credentials: MDTCredentials,

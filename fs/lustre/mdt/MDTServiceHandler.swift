@@ -97,6 +97,8 @@ final class MDTRequestHandler: PtlRPCHandler {
             return Self.reply(MDTBodyReply(attributes: attributes, layout: layout))
         case .reint:
             return try await reint(body, owner: owner, counter: &counter)
+        case .batch:
+            return PtlRPCReply(buffers: [try await batch(MDTBatchRequest(decoding: body), request).encoded()])
         case .close:
             counter = .close
             let record = try MDTCloseRequest(decodingRequest: body)
@@ -169,6 +171,26 @@ final class MDTRequestHandler: PtlRPCHandler {
             let transno = try await device.setLayout(record.fid, record.layout, credentials: record.credentials)
             return PtlRPCReply(transno: transno)
         }
+    }
+
+    /// `MDS_BATCH`: each item is handled as its own RPC would be, one after the other, and
+    /// answered with its own status; each counts in md_stats under its own operation.
+    private func batch(_ batch: MDTBatchRequest, _ request: PtlRPCRequest) async -> MDTBatchReply {
+        var reply = MDTBatchReply(items: [])
+        reply.items.reserveCapacity(batch.items.count)
+        for item in batch.items {
+            let started = MonotonicClock.nanoseconds()
+            var counter: MDTServiceCounter?
+            do throws(LustreError) {
+                let answer = try await dispatch(item.opcode, item.record, request, counter: &counter)
+                reply.items.append(MDTBatchReply.Item(status: answer.status, buffer: answer.buffers.first ?? ByteBuffer()))
+            } catch {
+                CDEBUG(.rpctrace, "mdt: batched \(item.opcode) from \(request.initiator) failed: \(error)")
+                reply.items.append(MDTBatchReply.Item(status: error.status))
+            }
+            if let counter { account(counter, since: started, request) }
+        }
+        return reply
     }
 
     /// `MDS_REINT`: the sub-opcode picks the record.

@@ -16,6 +16,8 @@ public enum MDTOpcode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case sync = 44
     case getxattr = 49
     case setxattr = 50
+    /// Several lookups or getattrs in one request (Lustre 2.16's batched statahead).
+    case batch = 63
     case readlink = 0x4d01
     case fid2path = 0x4d02
     /// A page of directory entries from a cookie (hash) on.
@@ -39,6 +41,7 @@ public enum MDTOpcode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .sync: "mds_sync"
         case .getxattr: "mds_getxattr"
         case .setxattr: "mds_setxattr"
+        case .batch: "mds_batch"
         case .readlink: "mds_readlink"
         case .fid2path: "mds_fid2path"
         case .readdir: "mds_readdir"
@@ -89,4 +92,6 @@ public enum MDTWireLimits {
     public static let maxDirEntries = 4096
     /// Longest path fid2path answers.
     public static let maxPathLength = 64 << 10
+    /// Most requests one `MDS_BATCH` carries.
+    public static let maxBatchItems = 256
 }
