@@ -276,6 +276,51 @@ final class MDTServiceTests: XCTestCase {
         XCTAssertEqual(still.fid, made["f000"])
     }
 
+    /// Closes sent with `closeLater` travel together in `MDS_BATCH` RPCs, not one each: the MDS
+    /// closes every handle (an unlinked file's objects go at its last close), and a batched close
+    /// that would set the size is refused.
+    func testBackgroundClosesAreBatched() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        var handles: [UInt64] = []
+        var objects: [LayoutObject] = []
+        for i in 0..<20 {
+            let (_, layout, handle) = try await mdc.createOpen(parent: root, name: "c\(i)", mode: 0o644, credentials: .root,
+                                                               layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 1),
+                                                               exclusive: true, openFlags: O_RDWR)
+            handles.append(handle)
+            if i < 3 { objects += try XCTUnwrap(layout).objects }
+        }
+        try ParamTree.shared.set("mdc.\(mdc.name).stats", value: "clear")
+        for i in 0..<3 { try await mdc.unlink(parent: root, name: "c\(i)", credentials: .root) }
+        _ = try await mdc.sync()
+        for object in objects { XCTAssertTrue(fixture.objectExists(object), "open unlinked files keep their objects") }
+        for handle in handles { mdc.closeLater(handle: handle) }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while objects.contains(where: fixture.objectExists), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        for object in objects { XCTAssertFalse(fixture.objectExists(object), "the batched last close destroyed \(object)") }
+        let stats = try ParamTree.shared.get("mdc.\(mdc.name).stats").first?.value ?? ""
+        XCTAssertFalse(stats.contains("mds_close "), "no close went alone:\n\(stats)")
+        let batches = stats.split(separator: "\n").first { $0.hasPrefix("mds_batch ") }.flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) }
+        XCTAssertNotNil(batches, stats)
+        XCTAssertLessThanOrEqual(batches ?? 99, 3, "20 closes in a few batches:\n\(stats)")
+        for handle in handles {
+            await assertErrno(EBADF) { try await mdc.close(handle: handle, size: nil, blocks: nil) }
+        }
+
+        let (_, _, written) = try await mdc.createOpen(parent: root, name: "sized", mode: 0o644, credentials: .root,
+                                                       layout: nil, exclusive: true, openFlags: O_RDWR)
+        let raw = try await fixture.rawImport(client: 0)
+        let sized = MDTBatchRequest(items: [MDTBatchRequest.Item(MDTCloseRequest(credentials: .root, handle: written,
+                                                                                  size: 4096, blocks: 8))])
+        let response = try await raw.call(opcode: MDTOpcode.batch.rawValue, buffers: [sized.encoded()])
+        let reply = try MDTBatchReply(decoding: try response.reply.buffer(0, "batch reply"))
+        XCTAssertEqual(reply.items.map(\.status), [-EINVAL], "a close that sets the size needs its own RPC")
+    }
+
     private func errno(of result: Result<(MDTAttributes, LustreLayout?), LustreError>) -> Int32 {
         if case .failure(let error) = result { return error.errno }
         return 0

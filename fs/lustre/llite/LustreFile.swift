@@ -106,8 +106,9 @@ public final class LustreFile: Sendable {
     }
 
     /// Flushes cached writes, then closes the MDS handle with the size and blocks if this client
-    /// changed the file. A second close is EBADF. The first write error is thrown, after the
-    /// handle is closed anyway.
+    /// changed the file; a file not changed here is closed at the MDS in the background
+    /// (`MDCDevice.closeLater`, batched). A second close is EBADF. The first write error is
+    /// thrown, after the handle is closed anyway.
     public func close() async throws(LustreError) {
         let already = state.withLock { state -> Bool in
             defer { state.closed = true }
@@ -124,10 +125,15 @@ public final class LustreFile: Sendable {
             }
             client.inodes.close(inode)
             client.untrack(self)
-            do throws(LustreError) {
-                try await client.mdc.close(handle: handle, size: sizeAndBlocks?.size, blocks: sizeAndBlocks?.blocks)
-            } catch {
-                firstError = firstError ?? error
+            if let sizeAndBlocks {
+                do throws(LustreError) {
+                    try await client.mdc.close(handle: handle, size: sizeAndBlocks.size, blocks: sizeAndBlocks.blocks)
+                } catch {
+                    firstError = firstError ?? error
+                }
+            } else {
+                // Nothing to tell the MDS but the close: it goes in the background, batched.
+                client.mdc.closeLater(handle: handle)
             }
             if let firstError { throw firstError }
         }

@@ -3,6 +3,7 @@ import LibCFS
 import NIOCore
 import ObdClass
 import PtlRPC
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -36,6 +37,10 @@ public final class MDCDevice: Sendable {
     private let obdDevice: ObdDeviceRegistration
     /// `rpc_stats`: modify RPCs in flight.
     let rpcStats = MDCRPCStats()
+    /// Closes sent in the background, batched (`closeLater`).
+    private let closeQueue = MDCCloseQueue()
+    /// Set once the MDS refused a batch of closes: they go one RPC each from then on.
+    private let closeBatchRefused = Atomic<Bool>(false)
 
     /// The portals of the MDT service (the MDS listens on the same).
     public static let portals = PtlRPCService.Portals(request: Portal.mdsRequest, reply: Portal.mdcReply,
@@ -95,6 +100,7 @@ public final class MDCDevice: Sendable {
 
     /// Disconnects (the MDS closes what this client left open); waiting calls fail with `ESHUTDOWN`.
     public func disconnect() async {
+        await flushCloses()
         await rpcImport.disconnect()
     }
 
@@ -192,11 +198,13 @@ public final class MDCDevice: Sendable {
 
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
         try Self.check(name)
+        await flushCloses()
         _ = try await call(MDTUnlinkRequest(credentials: credentials, parent: parent, name: name))
     }
 
     public func rmdir(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
         try Self.check(name)
+        await flushCloses()
         _ = try await call(MDTRmdirRequest(credentials: credentials, parent: parent, name: name))
     }
 
@@ -204,6 +212,7 @@ public final class MDCDevice: Sendable {
                        credentials: MDTCredentials) async throws(LustreError) {
         try Self.check(name)
         try Self.check(newName)
+        await flushCloses()
         _ = try await call(MDTRenameRequest(credentials: credentials, from: from, name: name, to: to, newName: newName))
     }
 
@@ -251,6 +260,57 @@ public final class MDCDevice: Sendable {
     public func close(handle: UInt64, size: UInt64?, blocks: UInt64?) async throws(LustreError) {
         _ = try await call(MDTCloseRequest(credentials: Self.processCredentials, handle: handle, size: size,
                                            blocks: blocks))
+    }
+
+    /// Closes `handle`, with nothing else to tell the MDS, in the background: within a few
+    /// milliseconds, in one `MDS_BATCH` with the other closes of that while (`MDCCloseQueue`).
+    /// Unlink, rmdir, rename and disconnect send the waiting closes first.
+    public func closeLater(handle: UInt64) {
+        if closeBatchRefused.load(ordering: .relaxed) {
+            Task { await closeNow([handle]) }
+        } else {
+            closeQueue.add(handle) { [weak self] handles in await self?.closeNow(handles) }
+        }
+    }
+
+    /// Sends the closes waiting in the background now and waits for them.
+    public func flushCloses() async {
+        if !closeQueue.isEmpty { await closeQueue.flush { [weak self] handles in await self?.closeNow(handles) } }
+    }
+
+    /// Closes `handles`: one `MDS_BATCH` (one RPC each if the MDS refuses batches). Errors are
+    /// logged; a handle the MDS no longer knows is closed already.
+    private func closeNow(_ handles: [UInt64]) async {
+        if handles.count > 1 && !closeBatchRefused.load(ordering: .relaxed) {
+            let request = MDTBatchRequest(items: handles.map {
+                MDTBatchRequest.Item(MDTCloseRequest(credentials: Self.processCredentials, handle: $0, size: nil, blocks: nil))
+            })
+            rpcStats.started()
+            defer { rpcStats.finished() }
+            do throws(LustreError) {
+                let response = try await rpcImport.call(opcode: MDTOpcode.batch.rawValue, buffers: [request.encoded()])
+                guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "\(name): mds_batch") }
+                let reply = try MDTBatchReply(decoding: try response.reply.buffer(0, "batch reply"))
+                for (handle, item) in zip(handles, reply.items) where item.status < 0 {
+                    CDEBUG(.rpctrace, "\(name): close of handle \(handle): \(LustreError(status: item.status))")
+                }
+                return
+            } catch where error.errno == EOPNOTSUPP {
+                if !closeBatchRefused.exchange(true, ordering: .relaxed) {
+                    CWARN("\(name): the MDS does not take batched closes (\(error)); closing one RPC each")
+                }
+            } catch {
+                CDEBUG(.rpctrace, "\(name): batch of \(handles.count) closes failed: \(error)")
+                return
+            }
+        }
+        for handle in handles {
+            do throws(LustreError) {
+                try await close(handle: handle, size: nil, blocks: nil)
+            } catch {
+                CDEBUG(.rpctrace, "\(name): close of handle \(handle): \(error)")
+            }
+        }
     }
 
     // MARK: Target

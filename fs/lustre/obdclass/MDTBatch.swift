@@ -9,8 +9,10 @@ import NIOCore
 /// RPC would carry; the reply answers each item in order with its own status and reply buffer,
 /// so one missing name does not fail the others.
 ///
-/// Only requests that change nothing travel in a batch (`batchable`): a batch has no transno,
-/// needs no replay after an MDS restart and may simply be sent again.
+/// Only requests that need no replay travel in a batch (`batchable`): lookups, getattrs, and
+/// closes that carry no size (the MDS refuses those that do). A batch has no transno: a close's
+/// only lasting effect, destroying an unlinked file at its last close, is redone from `PENDING/`
+/// when an MDS restarts, so nothing in a batch needs replaying.
 ///
 /// Wire form (little-endian): `magic u32 | count u32`, then per item `opcode u32 | length u32 |
 /// record`. The reply: `magic u32 | count u32`, then per item `status i32 | length u32 | buffer`.
@@ -34,8 +36,8 @@ public struct MDTBatchRequest: Sendable, Equatable {
 
     /// Lustre's `BUT_REQUEST_MAGIC`.
     public static let magic: UInt32 = 0xBADE_0001
-    /// The opcodes a batch may carry: lookups and getattrs.
-    public static let batchable: Set<MDTOpcode> = [.getattr, .getattrName]
+    /// The opcodes a batch may carry: lookups, getattrs and closes.
+    public static let batchable: Set<MDTOpcode> = [.getattr, .getattrName, .close]
 
     public var items: [Item]
 
