@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# An OST formatted by mkfs.lustre, served by lustre-oss: 256 MiB written and read back through
-# the OSC with verified contents; an image's loop device does direct I/O; a second OSS on the
-# same target is refused; SIGTERM stops the OSS cleanly and unmounts the target; restarted with
-# --direct-writes (O_DIRECT from page-aligned bulk) it writes and reads back verified data.
+# An OST formatted by mkfs.lustre, served by lustre-oss: 256 MiB written (aligned bulk with
+# O_DIRECT from page-aligned buffers, the default) and read back through the OSC with verified
+# contents; an image's loop device does direct I/O; a second OSS on the same target is refused;
+# SIGTERM stops the OSS cleanly and unmounts the target; restarted with --no-direct-writes
+# (writes through the page cache) it writes and reads back verified data.
 . "$(dirname "$0")/test-framework.sh"
 
 trap stop_and_unmount EXIT
@@ -56,14 +57,14 @@ if [ "$(id -u)" = 0 ]; then
     mountpoint -q "$RUN_DIR/mnt/testfs-OST0000" && fail "the target is still mounted after SIGTERM"
 fi
 
-# Restarted with --direct-writes: bulk lands page-aligned and goes to the disk with O_DIRECT;
-# what is written reads back the same.
+# Restarted with --no-direct-writes (the default writes aligned bulk with O_DIRECT): bulk goes
+# through the page cache; what is written reads back the same.
 start_daemon oss2 "$LUSTRE_BIN/lustre-oss" --nid "$OSS_NID" --accept-port "$TEST_PORT" --run-dir "$RUN_DIR" \
-    --direct-writes "$TARGET"
+    --no-direct-writes "$TARGET"
 wait_for_log oss2 "serving testfs-OST0000 on $OSS_NID"
 "$LUSTRE_BIN/ost-survey" --ost "$OSS_NID" --accept-port "$TEST_PORT" --source "$TEST_NET.10@tcp" \
     --target testfs-OST0000 --objects 2 --size 64M --io 1M --concurrency 8 --verify \
-    >"$TEST_DIR/survey-direct.log" 2>&1 || fail "ost-survey against --direct-writes failed"
+    >"$TEST_DIR/survey-direct.log" 2>&1 || fail "ost-survey against --no-direct-writes failed"
 assert_contains "$TEST_DIR/survey-direct.log" "0 mismatches"
 assert_contains "$TEST_DIR/survey-direct.log" "verify: OK"
 pass

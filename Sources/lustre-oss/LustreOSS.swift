@@ -32,8 +32,9 @@ struct LustreOSS: AsyncParsableCommand {
     @Option(help: "The I/O engine: io_uring, libaio or sync (default: the best that works).") var ioEngine: String?
     @Flag(help: "Read aligned bulk with O_DIRECT too, bypassing the page cache (no OSS read cache or read-ahead).")
     var directIO = false
-    @Flag(help: "Write aligned bulk with O_DIRECT, from the network's buffer to the disk, not through the page cache.")
-    var directWrites = false
+    @Flag(inversion: .prefixedNo,
+          help: "Write aligned bulk with O_DIRECT, from the network's buffer to the disk, not through the page cache (as Lustre's OSD submits a bulk's pages); --no-direct-writes writes through the page cache.")
+    var directWrites = true
     @Option(help: "The MGS's NID (repeatable; default: mgsnode= of the targets' mountdata).") var mgsnode: [String] = []
     @Option(help: "Request handler tasks.") var threads: Int = 32
     @Option(help: "Seconds between commits of the object stores.") var commitInterval: Double = 1.0
