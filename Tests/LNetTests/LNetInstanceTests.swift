@@ -136,6 +136,23 @@ final class LNetInstanceTests: XCTestCase {
         XCTAssertEqual(bytes, data.getSlice(at: data.readerIndex, length: 100))
     }
 
+    /// A source of several buffers answers a GET with their bytes back to back (a gathered
+    /// bulk: none copied into one first), across the bulk threshold and cut at the length asked.
+    func testGetFromSeveralBuffersReturnsTheirConcatenation() async throws {
+        let (a, b, _) = try await startPair()
+        let parts = [randomPayload(300_000, seed: 11), randomPayload(4096, seed: 12), randomPayload(1_000_001, seed: 13),
+                     randomPayload(17, seed: 14)]
+        var whole = ByteBuffer()
+        for part in parts { whole.writeImmutableBuffer(part) }
+        _ = b.attach(portal: Self.testPortal, matchBits: 0x79, md: .source(parts: parts, threshold: nil))
+        let all = try await settle(a.get(from: b.processID, portal: Self.testPortal, matchBits: 0x79,
+                                         length: whole.readableBytes), "REPLY")
+        XCTAssertEqual(all, whole)
+        let cut = try await settle(a.get(from: b.processID, portal: Self.testPortal, matchBits: 0x79, length: 305_000),
+                                   "REPLY")
+        XCTAssertEqual(cut, whole.getSlice(at: whole.readerIndex, length: 305_000))
+    }
+
     func testGetWithNoMatchFailsWithENOENT() async throws {
         let (a, b, _) = try await startPair()
         do {

@@ -14,8 +14,8 @@ final class PortalTableTests: XCTestCase {
     }
 
     private func label(_ md: MemoryDescriptor?) -> String? {
-        guard let md, case .source(let buffer, _) = md.kind else { return nil }
-        return String(buffer: buffer)
+        guard let md, case .source(let parts, _) = md.kind, parts.count == 1 else { return nil }
+        return String(buffer: parts[0])
     }
 
     func testExactMatchNeedsPortalAndMatchBits() {

@@ -63,7 +63,7 @@ final class OFDBadRequestTests: XCTestCase {
         let rpcImport = try await oss.rawImport()
         let id = OSTObjectID(objectID: try await good.precreate(count: 1).lowerBound)
         let wrapping = try await brw(rpcImport, .write, id, [OSTNiobuf(offset: .max - 100, length: 4096)],
-                                     bulk: .write(pattern(4096, seed: 1)))
+                                     bulk: .write([pattern(4096, seed: 1)]))
         XCTAssertEqual(wrapping, -EFBIG)
         let beyond = try await brw(rpcImport, .read, id, [OSTNiobuf(offset: OSTBRWLimits.maxObjectSize, length: 4096)],
                                    bulk: .read(maxLength: 4096))
@@ -79,7 +79,7 @@ final class OFDBadRequestTests: XCTestCase {
         let rpcImport = try await oss.rawImport()
         let id = OSTObjectID(objectID: try await good.precreate(count: 1).lowerBound)
         let halves = [OSTNiobuf(offset: 0, length: 3 << 20), OSTNiobuf(offset: 3 << 20, length: 3 << 20)]
-        let status = try await brw(rpcImport, .write, id, halves, bulk: .write(pattern(6 << 20, seed: 2)))
+        let status = try await brw(rpcImport, .write, id, halves, bulk: .write([pattern(6 << 20, seed: 2)]))
         XCTAssertEqual(status, -EINVAL)
         let huge = try await brw(rpcImport, .read, id, [OSTNiobuf(offset: 0, length: .max)], bulk: .read(maxLength: 4096))
         XCTAssertEqual(huge, -EINVAL)

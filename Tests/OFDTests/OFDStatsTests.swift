@@ -27,7 +27,7 @@ final class OFDStatsTests: XCTestCase {
         let total = niobufs.reduce(0) { $0 + Int($1.length) }
         let status = try await rpcImport.call(opcode: OSTOpcode.write.rawValue,
                                               buffers: [encode(obdo(id)), OSTNiobuf.encode(niobufs)],
-                                              bulk: .write(pattern(total, seed: 7)), jobID: jobID).reply.status
+                                              bulk: .write([pattern(total, seed: 7)]), jobID: jobID).reply.status
         XCTAssertEqual(status, 0)
     }
 

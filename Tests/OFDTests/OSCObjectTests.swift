@@ -37,6 +37,28 @@ final class OSCObjectTests: XCTestCase {
         XCTAssertEqual(actual1, UInt64(4000 + data.readableBytes))
     }
 
+    /// A write of several buffers goes without copying them into one: extents that follow each
+    /// other share an RPC whose bulk is those buffers, cut at the RPC boundary, and the bytes land
+    /// back to back.
+    func testWriteOfSeveralBuffersLandsBackToBackInFewRPCs() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
+        let parts = [pattern((1 << 20) + 3, seed: 21), pattern(700_001, seed: 22), pattern(2 << 20, seed: 23),
+                     pattern(5, seed: 24), pattern(1 << 20, seed: 25)]
+        var whole = ByteBuffer()
+        for part in parts { whole.writeImmutableBuffer(part) }
+        try ParamTree.shared.set("obdfilter.testfs-OST0000.stats", value: "clear")
+        let transno = try await osc.write(object: id, offset: 8192, parts: parts)
+        XCTAssertGreaterThan(transno, 0)
+        let back = try await osc.read(object: id, offset: 8192, length: whole.readableBytes)
+        XCTAssertEqual(back, whole)
+        let stats = try XCTUnwrap(ParamTree.shared.get("obdfilter.testfs-OST0000.stats").first?.value)
+        let writes = stats.split(separator: "\n").first { $0.hasPrefix("write_bytes ") }
+            .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }.flatMap { Int($0) }
+        XCTAssertEqual(writes, 2, "4.8 MiB from 8 KiB: two 4 MiB-aligned RPCs, not one per buffer:\n\(stats)")
+    }
+
     func testReadPastTheEndIsShort() async throws {
         let oss = try await makeOSS()
         let osc = try await oss.osc()

@@ -99,7 +99,7 @@ final class PtlRPCImportStatsTests: XCTestCase {
         var length = ByteBuffer()
         length.writeInteger(UInt32(8192), endianness: .little)
         _ = try await setup.importer.call(opcode: TestOpcode.bulkWrite, buffers: [length],
-                                          bulk: .write(ByteBuffer(repeating: 7, count: 8192)))
+                                          bulk: .write([ByteBuffer(repeating: 7, count: 8192)]))
         let text = setup.stats.stats.format()
         let lines = text.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines[0].hasPrefix("snapshot_time "), text)
@@ -126,7 +126,7 @@ final class PtlRPCImportStatsTests: XCTestCase {
         var length = ByteBuffer()
         length.writeInteger(UInt32(8192), endianness: .little)
         _ = try await setup.importer.call(opcode: TestOpcode.bulkWrite, buffers: [length],
-                                          bulk: .write(ByteBuffer(repeating: 7, count: 8192)))
+                                          bulk: .write([ByteBuffer(repeating: 7, count: 8192)]))
         let text = setup.importer.statusText(deviceName: "testfs-OST0000-osc-1234")
         let nid = "\(PtlRPCServiceTests.serverNID)"
         let expectedStart = """

@@ -251,7 +251,7 @@ final class PtlRPCServiceTests: XCTestCase {
         try await setup.importer.connect()
         let data = bulkPattern(length: 1 << 20, seed: 42)
         let response = try await setup.importer.call(opcode: TestOpcode.bulkWrite, buffers: [lengthBuffer(data.readableBytes)],
-                                                      bulk: .write(data))
+                                                      bulk: .write([data]))
         XCTAssertEqual(response.reply.status, 0)
         var sum = try response.reply.buffer(0, "crc")
         XCTAssertEqual(sum.readInteger(endianness: .little, as: UInt32.self), crc32c(data))
@@ -283,7 +283,7 @@ final class PtlRPCServiceTests: XCTestCase {
         var outcome: Result<PtlRPCImport.Response, LustreError>
         do {
             outcome = .success(try await setup.importer.call(opcode: TestOpcode.bulkWrite,
-                                                             buffers: [lengthBuffer(data.readableBytes)], bulk: .write(data)))
+                                                             buffers: [lengthBuffer(data.readableBytes)], bulk: .write([data])))
         } catch {
             outcome = .failure(error)
         }
@@ -301,7 +301,7 @@ final class PtlRPCServiceTests: XCTestCase {
         var outcome: Result<PtlRPCImport.Response, LustreError>
         do {
             outcome = .success(try await setup.importer.call(opcode: TestOpcode.bulkWrite,
-                                                             buffers: [lengthBuffer(data.readableBytes)], bulk: .write(data)))
+                                                             buffers: [lengthBuffer(data.readableBytes)], bulk: .write([data])))
         } catch {
             outcome = .failure(error)
         }
@@ -350,7 +350,7 @@ final class PtlRPCServiceTests: XCTestCase {
         let setup = try await makeSetup(shortIOBytes: 16 << 10)
         let data = bulkPattern(length: 8192, seed: 12)
         let response = try await setup.importer.call(opcode: TestOpcode.bulkWrite, buffers: [lengthBuffer(data.readableBytes)],
-                                                      bulk: .write(data))
+                                                      bulk: .write([data]))
         XCTAssertEqual(response.reply.status, 0)
         XCTAssertEqual(setup.handler.shortIOCount(TestOpcode.bulkWrite), 1, "the write did not go as short I/O")
         XCTAssertTrue(setup.handler.lastWrite.withLock { $0 } == data, "server got different bytes")
@@ -371,7 +371,7 @@ final class PtlRPCServiceTests: XCTestCase {
                                                       bulk: .read(maxLength: 4096))
         let data = bulkPattern(length: 4096, seed: 15)
         _ = try await setup.importer.call(opcode: TestOpcode.bulkWrite, buffers: [lengthBuffer(data.readableBytes)],
-                                          bulk: .write(data))
+                                          bulk: .write([data]))
         XCTAssertEqual(setup.handler.shortIOCount(TestOpcode.bulkRead) + setup.handler.shortIOCount(TestOpcode.bulkWrite), 0)
         XCTAssertTrue(response.bulk == bulkPattern(length: 4096, seed: 14))
         XCTAssertTrue(setup.handler.lastWrite.withLock { $0 } == data)

@@ -31,7 +31,7 @@ final class LNetConnection: Sendable {
     private struct Frame {
         /// Nil for the unsent rest of a frame the sender's thread began: `payload` is already framed.
         var header: LNetHeader?
-        var payload: ByteBuffer?
+        var payload: LNetPayload
         var completion: LNetSendCompletion?
     }
 
@@ -52,9 +52,10 @@ final class LNetConnection: Sendable {
         var directSending = false
 
         /// Whether a frame may go out now from the sender's thread: nothing queued could be overtaken.
-        func mayWriteDirectly(payloadLength: Int) -> Bool {
-            socket >= 0 && !directSending && credits > 0 && ready.isEmpty && blocked.isEmpty && !flushScheduled
-                && batchesInNIO == 0 && payloadLength <= LNetConnection.directLimit
+        func mayWriteDirectly(_ payload: LNetPayload) -> Bool {
+            if case .many = payload { return false }
+            return socket >= 0 && !directSending && credits > 0 && ready.isEmpty && blocked.isEmpty && !flushScheduled
+                && batchesInNIO == 0 && payload.readableBytes <= LNetConnection.directLimit
         }
 
         /// Queues `frame` for the loop; whether the caller must schedule a flush.
@@ -89,7 +90,7 @@ final class LNetConnection: Sendable {
 
     /// Sends a frame, or queues it; `completion` completes once the kernel has the bytes.
     /// `alone`: the sender has nothing else in flight, so batching would gain nothing.
-    func send(_ header: LNetHeader, payload: ByteBuffer?, completion: LNetSendCompletion?, alone: Bool = false) {
+    func send(_ header: LNetHeader, payload: LNetPayload, completion: LNetSendCompletion?, alone: Bool = false) {
         enum Step {
             case direct(CInt)
             case queued(schedule: Bool)
@@ -98,7 +99,7 @@ final class LNetConnection: Sendable {
         let frame = Frame(header: header, payload: payload, completion: completion)
         let step = state.withLock { state -> Step in
             if state.closed { return .refused }
-            if alone, state.mayWriteDirectly(payloadLength: payload?.readableBytes ?? 0) {
+            if alone, state.mayWriteDirectly(payload) {
                 // Frames sent meanwhile queue, and the loop leaves them until this one is out.
                 state.directSending = true
                 return .direct(state.socket)
@@ -124,8 +125,9 @@ final class LNetConnection: Sendable {
     private func sendDirectly(_ frame: Frame, on socket: CInt) {
         var head = channel.allocator.buffer(capacity: LNetHeader.size)
         frame.header?.encode(into: &head)
-        let length = head.readableBytes + (frame.payload?.readableBytes ?? 0)
-        let written = LNetSocketDescriptor.send(socket, head, frame.payload)
+        let body: ByteBuffer? = if case .one(let buffer) = frame.payload { buffer } else { nil }
+        let length = head.readableBytes + (body?.readableBytes ?? 0)
+        let written = LNetSocketDescriptor.send(socket, head, body)
         var rest: Frame?
         if written == length {
             directFrames.add(1, ordering: .relaxed)
@@ -135,9 +137,9 @@ final class LNetConnection: Sendable {
             splitFrames.add(1, ordering: .relaxed)
             var bytes = channel.allocator.buffer(capacity: length - written)
             bytes.writeImmutableBuffer(head)
-            if let payload = frame.payload { bytes.writeImmutableBuffer(payload) }
+            if let body { bytes.writeImmutableBuffer(body) }
             bytes.moveReaderIndex(forwardBy: written)
-            rest = Frame(header: nil, payload: bytes, completion: frame.completion)
+            rest = Frame(header: nil, payload: .one(bytes), completion: frame.completion)
         }
         let (schedule, closed) = state.withLock { state -> (Bool, Bool) in
             state.directSending = false
@@ -186,20 +188,23 @@ final class LNetConnection: Sendable {
         guard !frames.isEmpty else { return }
         var coalescedBytes = 0
         for frame in frames {
-            let payloadLength = frame.payload?.readableBytes ?? 0
-            coalescedBytes += LNetHeader.size + (payloadLength <= Self.coalesceLimit ? payloadLength : 0)
+            coalescedBytes += LNetHeader.size
+            for part in frame.payload.parts where part.readableBytes <= Self.coalesceLimit {
+                coalescedBytes += part.readableBytes
+            }
         }
         var head = channel.allocator.buffer(capacity: coalescedBytes)
         for frame in frames {
             frame.header?.encode(into: &head)
-            guard let payload = frame.payload, payload.readableBytes > 0 else { continue }
-            if payload.readableBytes <= Self.coalesceLimit {
-                head.writeImmutableBuffer(payload)
-            } else {
-                channel.write(head, promise: nil)
-                channel.write(payload, promise: nil)
-                coalescedBytes -= head.readableBytes
-                head = channel.allocator.buffer(capacity: coalescedBytes)
+            for part in frame.payload.parts where part.readableBytes > 0 {
+                if part.readableBytes <= Self.coalesceLimit {
+                    head.writeImmutableBuffer(part)
+                } else {
+                    channel.write(head, promise: nil)
+                    channel.write(part, promise: nil)
+                    coalescedBytes -= head.readableBytes
+                    head = channel.allocator.buffer(capacity: coalescedBytes)
+                }
             }
         }
         let written = channel.eventLoop.makePromise(of: Void.self)

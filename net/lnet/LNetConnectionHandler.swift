@@ -100,7 +100,7 @@ final class LNetConnectionHandler: ChannelInboundHandler {
         switch idle {
         case .write:
             if let connection {
-                connection.send(LNetHeader.noop(from: lnet.processID, to: connection.peer), payload: nil, completion: nil)
+                connection.send(LNetHeader.noop(from: lnet.processID, to: connection.peer), payload: .none, completion: nil)
             }
         case .read:
             let who = connection.map { "\($0.peer)" } ?? remote

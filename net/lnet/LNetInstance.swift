@@ -173,7 +173,7 @@ public final class LNetInstance: Sendable {
                                 destination: target, portal: portal, matchBits: matchBits, headerData: headerData)
         guard ack else {
             let sent = loop.makePromise(of: Void.self)
-            transmit(header, payload: payload, to: target, completion: .promise(sent), alone: alone)
+            transmit(header, payload: .one(payload), to: target, completion: .promise(sent), alone: alone)
             return sent.futureResult
         }
         header.flagsOrStatus = LNetHeader.ackRequested
@@ -181,7 +181,7 @@ public final class LNetInstance: Sendable {
         header.cookie = cookie
         let sent = loop.makePromise(of: Void.self)
         sent.futureResult.whenFailure { self.completePending(cookie, .failure($0)) }
-        transmit(header, payload: payload, to: target, completion: .promise(sent), alone: alone)
+        transmit(header, payload: .one(payload), to: target, completion: .promise(sent), alone: alone)
         return acked.map { _ in () }
     }
 
@@ -198,7 +198,7 @@ public final class LNetInstance: Sendable {
         }
         let header = LNetHeader(type: .put, payloadLength: UInt32(payload.readableBytes), source: processID,
                                 destination: target, portal: portal, matchBits: matchBits)
-        transmit(header, payload: payload, to: target, completion: onFailure.map { .onFailure($0) }, alone: alone)
+        transmit(header, payload: .one(payload), to: target, completion: onFailure.map { .onFailure($0) }, alone: alone)
     }
 
     /// Sends a GET for at most `length` bytes of the target's descriptor;
@@ -211,7 +211,7 @@ public final class LNetInstance: Sendable {
                                 matchBits: matchBits, cookie: cookie, length: UInt32(clamping: length))
         let sent = loop.makePromise(of: Void.self)
         sent.futureResult.whenFailure { self.completePending(cookie, .failure($0)) }
-        transmit(header, payload: nil, to: target, completion: .promise(sent))
+        transmit(header, payload: .none, to: target, completion: .promise(sent))
         return reply
     }
 
@@ -306,17 +306,17 @@ public final class LNetInstance: Sendable {
     // MARK: Sending
 
     /// Sends a frame; `promise` (if any) completes once the kernel has it.
-    private func transmit(_ header: LNetHeader, payload: ByteBuffer?, to target: ProcessID, completion: LNetSendCompletion?,
+    private func transmit(_ header: LNetHeader, payload: LNetPayload, to target: ProcessID, completion: LNetSendCompletion?,
                           alone: Bool = false) {
         if target == processID || target.nid.netType == .lo {
             // Talking to ourselves: no socket, deliver on a loop thread.
             (completion?.eventLoop ?? group.any()).execute {
-                self.deliver(LNetMessage(header: header, payload: payload ?? ByteBuffer()), on: nil)
+                self.deliver(LNetMessage(header: header, payload: payload.flattened), on: nil)
                 completion?.succeed()
             }
             return
         }
-        let type: LNetConnectionType = (payload?.readableBytes ?? 0) > configuration.minBulk ? .bulk : .control
+        let type: LNetConnectionType = payload.readableBytes > configuration.minBulk ? .bulk : .control
         if let connection = establishedConnection(to: target, type: type) {
             // The common case: no future, no hop to another thread.
             send(header, payload: payload, on: connection, completion: completion, alone: alone)
@@ -337,7 +337,7 @@ public final class LNetInstance: Sendable {
         }
     }
 
-    private func send(_ header: LNetHeader, payload: ByteBuffer?, on connection: LNetConnection,
+    private func send(_ header: LNetHeader, payload: LNetPayload, on connection: LNetConnection,
                       completion: LNetSendCompletion?, alone: Bool = false) {
         let awaitsAnswer = header.type == .get
             || (header.type == .put && header.flagsOrStatus & LNetHeader.ackRequested != 0)
@@ -620,7 +620,7 @@ public final class LNetInstance: Sendable {
             let ack = LNetHeader(type: .ack, source: processID, destination: header.source, portal: header.portal,
                                  flagsOrStatus: status, matchBits: header.matchBits, cookie: header.cookie,
                                  length: status == 0 ? header.payloadLength : 0)
-            transmit(ack, payload: nil, to: header.source, completion: nil)
+            transmit(ack, payload: .none, to: header.source, completion: nil)
         }
     }
 
@@ -628,13 +628,13 @@ public final class LNetInstance: Sendable {
         let md = portals.withLock { $0.match(portal: header.portal, matchBits: header.matchBits, from: header.source) }
         var reply = LNetHeader(type: .reply, source: processID, destination: header.source, portal: header.portal,
                                matchBits: header.matchBits, cookie: header.cookie)
-        guard case .source(let buffer, let onGet) = md?.kind else {
+        guard case .source(let parts, let onGet) = md?.kind else {
             CDEBUG(.net, "GET from \(header.source) portal \(header.portal) match \(header.matchBits): no match")
             reply.flagsOrStatus = -ENOENT
-            transmit(reply, payload: nil, to: header.source, completion: nil)
+            transmit(reply, payload: .none, to: header.source, completion: nil)
             return
         }
-        let data = buffer.getSlice(at: buffer.readerIndex, length: min(Int(header.length), buffer.readableBytes))!
+        let data = LNetPayload.prefix(of: parts, length: Int(header.length))
         reply.payloadLength = UInt32(data.readableBytes)
         var sent: EventLoopPromise<Void>?
         if let onGet {

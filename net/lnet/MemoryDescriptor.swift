@@ -24,8 +24,9 @@ public struct MemoryDescriptor: Sendable {
     public enum Kind: Sendable {
         /// Takes incoming PUTs of at most `maxLength` bytes.
         case sink(maxLength: Int, handler: @Sendable (LNetDelivery) -> Void)
-        /// Serves incoming GETs from `buffer`; `onGet` runs once the data is sent.
-        case source(ByteBuffer, onGet: (@Sendable (ProcessID) -> Void)?)
+        /// Serves incoming GETs from the concatenation of `parts` (sent as they are, without a
+        /// copy into one buffer); `onGet` runs once the data is sent.
+        case source([ByteBuffer], onGet: (@Sendable (ProcessID) -> Void)?)
     }
 
     public var kind: Kind
@@ -47,7 +48,13 @@ public struct MemoryDescriptor: Sendable {
 
     public static func source(_ buffer: ByteBuffer, threshold: Int? = 1, peer: ProcessID? = nil,
                               onGet: (@Sendable (ProcessID) -> Void)? = nil) -> MemoryDescriptor {
-        MemoryDescriptor(kind: .source(buffer, onGet: onGet), threshold: threshold, peer: peer)
+        MemoryDescriptor(kind: .source([buffer], onGet: onGet), threshold: threshold, peer: peer)
+    }
+
+    /// Serves GETs from the concatenation of `parts`, each sent from its own memory.
+    public static func source(parts: [ByteBuffer], threshold: Int? = 1, peer: ProcessID? = nil,
+                              onGet: (@Sendable (ProcessID) -> Void)? = nil) -> MemoryDescriptor {
+        MemoryDescriptor(kind: .source(parts, onGet: onGet), threshold: threshold, peer: peer)
     }
 }
 

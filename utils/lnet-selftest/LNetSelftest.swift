@@ -134,7 +134,7 @@ struct Run: AsyncParsableCommand {
                                 response = try await rpcImport.call(opcode: Opcode.selftestPing, buffers: [])
                             case .bulkWrite:
                                 response = try await rpcImport.call(opcode: Opcode.selftestBulkWrite, buffers: [sizeBody],
-                                                                    bulk: .write(payload))
+                                                                    bulk: .write([payload]))
                             case .bulkRead:
                                 response = try await rpcImport.call(opcode: Opcode.selftestBulkRead, buffers: [sizeBody],
                                                                     bulk: .read(maxLength: bytes))

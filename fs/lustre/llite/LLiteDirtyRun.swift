@@ -1,22 +1,13 @@
 import NIOCore
 
 /// Cached write data of one stripe, ready to leave in one OST write: where it goes in the
-/// object and the caller buffers (slices, not copies) that hold it.
+/// object and the caller buffers (slices, not copies) that hold it, sent as they are.
 struct LLiteDirtyExtent: Sendable {
     var offset: UInt64
     var length: Int
     var slices: [ByteBuffer]
     /// The job that wrote it, carried by its OST write (a run holds one job's bytes).
     var jobID: String = ""
-
-    /// One buffer for the OSC: the caller's own slice when the extent is one slice (no copy),
-    /// else one copy of the slices back to back.
-    func gathered() -> ByteBuffer {
-        if slices.count == 1 { return slices[0] }
-        var buffer = ByteBufferAllocator().buffer(capacity: length)
-        for slice in slices { buffer.writeImmutableBuffer(slice) }
-        return buffer
-    }
 }
 
 /// The write-back run of one stripe of one file (the dirty pages of Lustre's `osc_extent`

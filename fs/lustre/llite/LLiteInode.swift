@@ -147,7 +147,7 @@ final class LLiteInode: Sendable {
             for write in earlier { await write.value }
             var failure: LustreError?
             do throws(LustreError) {
-                try await lov.writeObject(stripe: stripe, offset: extent.offset, data: extent.gathered(),
+                try await lov.writeObject(stripe: stripe, offset: extent.offset, parts: extent.slices,
                                           jobID: extent.jobID)
             } catch {
                 failure = error

@@ -61,6 +61,14 @@ public struct LOVObject: Sendable {
         try await targets[stripe].osc.write(object: objectID(stripe), offset: offset, data: data, jobID: jobID)
     }
 
+    /// Writes `parts` back to back at `offset` of stripe `stripe`'s object, none copied; returns
+    /// the transno.
+    @discardableResult
+    public func writeObject(stripe: Int, offset: UInt64, parts: [ByteBuffer],
+                            jobID: String? = nil) async throws(LustreError) -> UInt64 {
+        try await targets[stripe].osc.write(object: objectID(stripe), offset: offset, parts: parts, jobID: jobID)
+    }
+
     /// Reads `length` bytes of the file at `offset`, of which the file has `fileSize`: the result
     /// is `min(length, fileSize - offset)` bytes (empty at or past the end), holes and the parts
     /// of objects shorter than their stripe range read as zeros. One OST read per stripe, all at

@@ -41,7 +41,7 @@ struct OSCBulkRPC: Sendable {
         let opcode: OSTOpcode = first.direction == .write ? .write : .read
         let bulk: PtlRPCImport.Bulk
         if first.direction == .write {
-            bulk = .write(Self.gather(batch, spans, total: total))
+            bulk = .write(Self.gather(batch, spans))
         } else {
             bulk = .read(maxLength: total)
         }
@@ -97,16 +97,18 @@ struct OSCBulkRPC: Sendable {
         return spans
     }
 
-    /// The write bulk: the caller's buffer itself for a single extent, else one copy in niobuf order.
-    private static func gather(_ batch: [OSCExtent], _ spans: [Span], total: Int) -> ByteBuffer {
-        if batch.count == 1, let data = batch[0].data { return data }
-        var bulk = ByteBufferAllocator().buffer(capacity: total)
+    /// The write bulk: the extents' own buffers in niobuf order, not copied (LNet sends them
+    /// back to back).
+    private static func gather(_ batch: [OSCExtent], _ spans: [Span]) -> [ByteBuffer] {
+        if batch.count == 1, let data = batch[0].data { return [data] }
+        var parts: [ByteBuffer] = []
+        parts.reserveCapacity(batch.count)
         for span in spans {
             for member in span.members {
-                if let data = batch[member].data { bulk.writeImmutableBuffer(data) }
+                if let data = batch[member].data { parts.append(data) }
             }
         }
-        return bulk
+        return parts
     }
 
     /// Hands each extent its part of the read bulk; the return codes say how much of each niobuf

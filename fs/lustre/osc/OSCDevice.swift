@@ -341,6 +341,27 @@ public final class OSCDevice: Sendable {
         return outcome.transno
     }
 
+    /// Writes `parts` back to back at `offset` of `object` without copying them into one buffer:
+    /// each part, cut at RPC boundaries, is an extent of its own, and extents that follow each
+    /// other leave together in one RPC whose bulk is those buffers themselves.
+    public func write(object: OSTObjectID, offset: UInt64, parts: [ByteBuffer],
+                      jobID: String? = nil) async throws(LustreError) -> UInt64 {
+        if parts.count == 1 { return try await write(object: object, offset: offset, data: parts[0], jobID: jobID) }
+        if let cache, cache.isFull { await cache.throttle() }
+        var pieces: [(offset: UInt64, length: Int, data: ByteBuffer?)] = []
+        var position = offset
+        for part in parts where part.readableBytes > 0 {
+            for chunk in try split(offset: position, length: part.readableBytes) {
+                pieces.append((chunk.offset, chunk.length,
+                               part.getSlice(at: part.readerIndex + Int(chunk.offset - position), length: chunk.length)!))
+            }
+            position += UInt64(part.readableBytes)
+        }
+        let outcome = await queue.perform(.write, object: object, jobID: jobID ?? PtlRPCJobID.current, pieces: pieces)
+        if let error = outcome.error { throw error }
+        return outcome.transno
+    }
+
     /// Reads up to `length` bytes of `object` at `offset`: fewer at the end of the object.
     /// The RPCs carry `jobID` (nil: the calling task's).
     public func read(object: OSTObjectID, offset: UInt64, length: Int,

@@ -54,8 +54,9 @@ public final class PtlRPCImport: Sendable {
 
     /// Bulk data travelling with a request.
     public enum Bulk: Sendable {
-        /// The server pulls these bytes (a write).
-        case write(ByteBuffer)
+        /// The server pulls these bytes (a write): the concatenation of the buffers, each sent
+        /// from its own memory (the writer's pages are not first copied into one buffer).
+        case write([ByteBuffer])
         /// The server pushes at most this many bytes (a read).
         case read(maxLength: Int)
     }
@@ -116,7 +117,7 @@ public final class PtlRPCImport: Sendable {
 
         /// The write data this request pins.
         var bulkBytes: Int {
-            if case .write(let data) = bulk { return data.readableBytes }
+            if case .write(let parts) = bulk { return parts.reduce(0) { $0 + $1.readableBytes } }
             return 0
         }
     }
@@ -200,7 +201,7 @@ public final class PtlRPCImport: Sendable {
         var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
         message.jobID = PtlRPCJobID.truncated(jobID ?? PtlRPCJobID.current)
         switch bulk {
-        case .write(let data): configuration.stats?.bulk(isWrite: true, bytes: data.readableBytes)
+        case .write(let parts): configuration.stats?.bulk(isWrite: true, bytes: parts.reduce(0) { $0 + $1.readableBytes })
         case .read(let maxLength): configuration.stats?.bulk(isWrite: false, bytes: maxLength)
         case nil: break
         }
@@ -209,8 +210,8 @@ public final class PtlRPCImport: Sendable {
             message.bulkChecksumType = BulkChecksum.wireValue(type)
         }
         func checksumWriteData() {
-            if case .write(let data) = bulk, let type = configuration.checksumType {
-                message.bulkChecksum = BulkChecksum.compute(type, data)
+            if case .write(let parts) = bulk, let type = configuration.checksumType {
+                message.bulkChecksum = BulkChecksum.compute(type, parts)
                 if FailLoc.check(PtlRPCFail.checksumSend) { message.bulkChecksum ^= 1 }
             }
         }
@@ -378,8 +379,8 @@ public final class PtlRPCImport: Sendable {
             message.handle = handle
             message.connectionCount = connectionCount
             message.timeout = UInt32(currentTimeout())
-            if case .write(let data) = entry.bulk, let type = configuration.checksumType {
-                message.bulkChecksum = BulkChecksum.compute(type, data)
+            if case .write(let parts) = entry.bulk, let type = configuration.checksumType {
+                message.bulkChecksum = BulkChecksum.compute(type, parts)
             }
             let reply = try await attempt(message, bulk: entry.bulk).reply
             if reply.status < 0 {
@@ -410,7 +411,7 @@ public final class PtlRPCImport: Sendable {
     private func isShort(_ bulk: Bulk?) -> Bool {
         let length: Int
         switch bulk {
-        case .write(let data): length = data.readableBytes
+        case .write(let parts): length = parts.reduce(0) { $0 + $1.readableBytes }
         case .read(let maxLength): length = maxLength
         case nil: return false
         }
@@ -422,7 +423,16 @@ public final class PtlRPCImport: Sendable {
     private static func carryingShortIO(_ message: PtlRPCMessage, _ bulk: Bulk?) -> PtlRPCMessage {
         var message = message
         message.flags.insert(.shortIO)
-        if case .write(let data) = bulk { message.buffers.append(data) }
+        if case .write(let parts) = bulk {
+            // Short I/O is small: one buffer, as the server reads it.
+            if parts.count == 1 {
+                message.buffers.append(parts[0])
+            } else {
+                var data = ByteBufferAllocator().buffer(capacity: parts.reduce(0) { $0 + $1.readableBytes })
+                for part in parts { data.writeImmutableBuffer(part) }
+                message.buffers.append(data)
+            }
+        }
         return message
     }
 
@@ -444,9 +454,9 @@ public final class PtlRPCImport: Sendable {
         var bulkMD: MDHandle?
         var bulkArrived: PtlRPCWaiter<ByteBuffer>?
         switch short ? nil : bulk {
-        case .write(let data):
+        case .write(let parts):
             bulkMD = lnet.attach(portal: configuration.portals.bulk, matchBits: message.xid,
-                                 md: .source(data, threshold: nil, peer: target))
+                                 md: .source(parts: parts, threshold: nil, peer: target))
         case .read(let maxLength):
             let arrived = PtlRPCWaiter<ByteBuffer>()
             bulkArrived = arrived
