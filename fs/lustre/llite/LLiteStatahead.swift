@@ -377,6 +377,8 @@ final class LLiteStatahead: Sendable {
                     case .failure(let error): complete(key, id, error.errno == ENOENT ? .missing : nil)
                     }
                 }
+                // A short answer leaves no one waiting: those names are looked up again when asked.
+                for (key, id) in chunk.dropFirst(results.count) { complete(key, id, nil) }
             }
         }
     }
