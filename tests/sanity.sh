@@ -5,7 +5,8 @@
 # across stripe boundaries for stripe counts 1, 2 and -1 checked against a local reference,
 # `lfs getstripe` checked against the OST objects on the targets, a sparse 5 GiB file, `cp -a` of a
 # source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount,
-# statahead of counting names across two mounts, and umount with dirty data.
+# statahead of counting names across two mounts, `ls -l` without a getxattr RPC per file, and
+# umount with dirty data.
 # Each check is a function; the first failure stops the test with its message and the logs.
 TEST_NET=${TEST_NET:-127.0.5}
 TEST_PORT=${TEST_PORT:-19995}
@@ -277,6 +278,37 @@ test_statahead() {
     rm -r "$d"
 }
 
+# `ls -l` asks every file for its SELinux label: the attributes the lookups brought say there is
+# none, so no getxattr reaches the MDS; a label set through the mount is read back at once, and
+# its removal too.
+test_selinux_label() {
+    local d=$MNT/labels i
+    mkdir "$d" || fail_with_logs "mkdir"
+    for i in $(seq -w 1 30); do : >"$d/f$i"; done
+    sleep 1.5    # the names' kernel entries expire: ls looks every one up again
+    "$LUSTRE_BIN/lctl" set_param -n "mdc.*.stats=clear" >/dev/null || fail_with_logs "clear mdc stats"
+    ls -l "$d" >/dev/null || fail_with_logs "ls -l"
+    "$LUSTRE_BIN/lctl" get_param -n "mdc.*.stats" >"$TEST_DIR/label.stats"
+    grep -q "^mds_getxattr " "$TEST_DIR/label.stats" \
+        && fail_with_logs "ls -l sent getxattr RPCs: $(grep '^mds_getxattr' "$TEST_DIR/label.stats")"
+    python3 - "$d/f01" <<'PY' || fail_with_logs "security.selinux set, read back and removed"
+import errno, os, sys
+path = sys.argv[1]
+def label():
+    try:
+        return os.getxattr(path, 'security.selinux')
+    except OSError as e:
+        assert e.errno == errno.ENODATA, e
+        return None
+assert label() is None
+os.setxattr(path, 'security.selinux', b'system_u:object_r:test_t:s0')
+assert label() == b'system_u:object_r:test_t:s0', label()
+os.removexattr(path, 'security.selinux')
+assert label() is None
+PY
+    rm -r "$d"
+}
+
 # `-o direct_io`: file data bypasses the page cache (a read leaves no cached pages behind, where
 # the default mount leaves them), data at odd offsets and sizes comes back intact through both
 # mounts, and a file stays mappable MAP_SHARED (FUSE_DIRECT_IO_ALLOW_MMAP, negotiated past
@@ -430,7 +462,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_direct_io test_statahead test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_statahead test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

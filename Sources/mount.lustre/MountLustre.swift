@@ -58,6 +58,7 @@ enum MountLustre {
         options.checksums = arguments.options.checksums
         // Statahead results go stale no later than the kernel's cached names do.
         options.statAheadLifetime = LustreFuseFileSystem.defaultTimeout
+        options.attributeLifetime = LustreFuseFileSystem.defaultTimeout
         options.acceptPort = arguments.options.acceptPort
         // `lctl set_param -P` parameters, applied at mount and at each configuration change.
         let parameters = MGCParameters()

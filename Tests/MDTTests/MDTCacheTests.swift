@@ -34,6 +34,27 @@ struct MDTCacheTests {
         await mdt.close()
     }
 
+    @Test("attributes say a file has no SELinux label only while it has none, across set, remove and a restart")
+    func selinuxLabelHint() async throws {
+        let scratch = MDTScratch()
+        var mdt = try await scratch.open()
+        let file = try await mdt.mkfile(mdt.rootFID, "labelled")
+        let label = MDTAttributeHints.selinuxLabelName
+        #expect(try await mdt.getattr(file.fid).hints.contains(.noSELinuxLabel))
+        _ = try await mdt.setxattr(file.fid, name: label, value: Array("system_u:object_r:x_t:s0".utf8), flags: 0,
+                                   credentials: .root)
+        #expect(!(try await mdt.getattr(file.fid).hints.contains(.noSELinuxLabel)))
+        #expect(!(try await mdt.lookup(parent: mdt.rootFID, name: "labelled", credentials: .root).hints.contains(.noSELinuxLabel)))
+        await mdt.close()
+        mdt = try await scratch.open()
+        #expect(!(try await mdt.getattr(file.fid).hints.contains(.noSELinuxLabel)), "the label is on disk")
+        _ = try await mdt.removexattr(file.fid, name: label, credentials: .root)
+        #expect(try await mdt.getattr(file.fid).hints.contains(.noSELinuxLabel))
+        _ = try await mdt.setxattr(file.fid, name: "security.other", value: [1], flags: 0, credentials: .root)
+        #expect(try await mdt.getattr(file.fid).hints.contains(.noSELinuxLabel), "only the label counts")
+        await mdt.close()
+    }
+
     @Test("a size change logged but not applied is replayed, and getattr then reports it")
     func sizeAfterReplay() async throws {
         let scratch = MDTScratch()

@@ -47,6 +47,7 @@ public final class LustreClient: Sendable {
     let options: Options
     let inodes = LLiteInodeTable()
     let statahead: LLiteStatahead
+    let labels: LLiteLabelCache
     private let lnet: LNetInstance
     private let ownsLNet: Bool
     private let mgc: MGCClient
@@ -79,6 +80,7 @@ public final class LustreClient: Sendable {
                                          range: 0...MDTWireLimits.maxBatchItems)
         self.statahead = LLiteStatahead(maximum: statAheadMax, batchMaximum: statAheadBatchMax,
                                         lifetime: options.statAheadLifetime)
+        self.labels = LLiteLabelCache(lifetime: options.attributeLifetime)
         self.stats = LLiteStat.makeStats()
         self.cache = OSCClientCache(maxCachedMB: options.maxCachedMB)
         self.state = Mutex(State(configuration: configuration))
@@ -353,7 +355,10 @@ public final class LustreClient: Sendable {
         }
     }
 
+    /// `attributes` from the MDS as the VFS should see them: noted for `getxattr` of the label,
+    /// and with the OST objects' size for a file open here.
     private func merged(_ attributes: MDTAttributes) async throws(LustreError) -> MDTAttributes {
+        labels.note(attributes)
         guard attributes.isRegular, let inode = inodes[attributes.fid] else { return attributes }
         var result = attributes
         let objects = try await inode.glimpse()
@@ -522,15 +527,22 @@ public final class LustreClient: Sendable {
 
     // MARK: Extended attributes and layouts
 
+    /// An xattr of `fid`. The SELinux label of a file whose fresh attributes said it has none
+    /// is `ENODATA` at once (`LLiteLabelCache`): `ls -l` asks it of every file.
     public func getxattr(_ fid: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> [UInt8] {
         try await stats.timed(.getxattr) { () async throws(LustreError) in
-            try await mdc.getxattr(fid, name: name, credentials: credentials)
+            if name == MDTAttributeHints.selinuxLabelName, labels.isUnlabelled(fid) {
+                throw LustreError(errno: ENODATA, "\(name) of \(fid)")
+            }
+            return try await mdc.getxattr(fid, name: name, credentials: credentials)
         }
     }
 
     public func setxattr(_ fid: LustreFID, name: String, value: [UInt8], flags: Int32, credentials: MDTCredentials)
         async throws(LustreError) {
         try await stats.timed(.setxattr) { () async throws(LustreError) in
+            labels.forget(fid)
+            defer { labels.forget(fid) }
             try await mdc.setxattr(fid, name: name, value: value, flags: flags, credentials: credentials)
         }
     }
@@ -543,6 +555,8 @@ public final class LustreClient: Sendable {
 
     public func removexattr(_ fid: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
         try await stats.timed(.removexattr) { () async throws(LustreError) in
+            labels.forget(fid)
+            defer { labels.forget(fid) }
             try await mdc.removexattr(fid, name: name, credentials: credentials)
         }
     }

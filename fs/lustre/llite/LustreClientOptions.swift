@@ -15,6 +15,9 @@ extension LustreClient {
         public var statAheadBatchMax = 16
         /// Seconds a lookup sent ahead may answer: the mount's entry timeout.
         public var statAheadLifetime: Double = 1
+        /// Seconds the MDS's attributes may answer for their file (the mount's attribute
+        /// timeout): how long a reported absent SELinux label is trusted (0: never).
+        public var attributeLifetime: Double = 1
         /// `osc.*.max_dirty_mb`: write-back data cached per OSC before writers wait.
         public var maxDirtyMB = 32
         /// `llite.*.max_cached_mb`: write data pinned until commit, across the OSCs, before writers

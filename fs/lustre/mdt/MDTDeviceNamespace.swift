@@ -52,6 +52,13 @@ extension MDTDevice {
             attributes.size = UInt64(st.st_size)
             attributes.blocks = UInt64(st.st_blocks)
         }
+        // Read once per cached inode (then remembered, and kept current by every change); if it
+        // cannot be read, no hint, and a client that wants the label asks.
+        do {
+            if try tree.xattr(inode, MDTTree.selinuxLabelName) == nil { attributes.hints.insert(.noSELinuxLabel) }
+        } catch {
+            CDEBUG(.other, "mdt: \(MDTTree.selinuxLabelName) of \(inode.fid): \(error)")
+        }
         return attributes
     }
 

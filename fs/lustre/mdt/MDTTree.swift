@@ -32,6 +32,8 @@ final class MDTTree: Sendable {
     static let rootDirectory = "ROOT"
     static let pendingDirectory = "PENDING"
     static let replayDirectory = "REPLAY"
+    /// The SELinux label, remembered per inode so each attributes reply can say it is absent.
+    static let selinuxLabelName = MDTAttributeHints.selinuxLabelName
 
     init(rootFD: Int32) throws(LustreError) {
         self.rootFD = rootFD
@@ -122,6 +124,7 @@ final class MDTTree: Sendable {
         if name == somName { return .sizeOnMDS }
         if name == lovName { return .layout }
         if name == linkName { return .links }
+        if name == Self.selinuxLabelName { return .selinuxLabel }
         return nil
     }
 

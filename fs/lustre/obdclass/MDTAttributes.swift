@@ -20,6 +20,8 @@ public struct MDTAttributes: Equatable, Sendable {
     public var ctime = MDTTime()
     /// Inode flags (`FS_*_FL`), 0 for none.
     public var flags: UInt32 = 0
+    /// What the MDS tells about the inode beyond its fields (0 from an MDS that tells nothing).
+    public var hints: MDTAttributeHints = []
 
     public static let wireSize = 16 + 4 * 5 + 8 * 2 + 3 * MDTTime.wireSize + 4 + 4
 
@@ -42,7 +44,7 @@ public struct MDTAttributes: Equatable, Sendable {
         mtime.encode(into: &buffer)
         ctime.encode(into: &buffer)
         buffer.writeInteger(flags, endianness: .little)
-        buffer.writeInteger(UInt32(0), endianness: .little)
+        buffer.writeInteger(hints.rawValue, endianness: .little)
     }
 
     public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
@@ -59,8 +61,21 @@ public struct MDTAttributes: Equatable, Sendable {
         mtime = try MDTTime(decoding: &buffer)
         ctime = try MDTTime(decoding: &buffer)
         flags = buffer.readInteger(endianness: .little)!
-        _ = buffer.readInteger(endianness: .little, as: UInt32.self)
+        hints = MDTAttributeHints(rawValue: buffer.readInteger(endianness: .little)!)
     }
+}
+
+/// Facts about an inode the MDS adds to its attributes so a client need not ask for them.
+public struct MDTAttributeHints: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// The inode has no `security.selinux` xattr: `ls -l` asks every file for its label, and a
+    /// client may answer `ENODATA` itself for as long as it trusts these attributes.
+    public static let noSELinuxLabel = MDTAttributeHints(rawValue: 1 << 0)
+
+    /// The xattr `noSELinuxLabel` speaks of.
+    public static let selinuxLabelName = "security.selinux"
 }
 
 /// A timestamp with nanoseconds, as `struct timespec`.
