@@ -29,12 +29,13 @@ enum LNetPayload: Sendable {
         }
     }
 
-    /// The buffers, in order.
-    var parts: [ByteBuffer] {
+    /// Calls `body` with each buffer, in order (no array made for one buffer: every frame
+    /// passes here).
+    func forEachPart(_ body: (ByteBuffer) -> Void) {
         switch self {
-        case .none: []
-        case .one(let buffer): [buffer]
-        case .many(let parts): parts
+        case .none: break
+        case .one(let buffer): body(buffer)
+        case .many(let parts): parts.forEach(body)
         }
     }
 
