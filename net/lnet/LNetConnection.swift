@@ -189,14 +189,14 @@ final class LNetConnection: Sendable {
         var coalescedBytes = 0
         for frame in frames {
             coalescedBytes += LNetHeader.size
-            frame.payload.forEachPart { part in
-                if part.readableBytes <= Self.coalesceLimit { coalescedBytes += part.readableBytes }
+            for part in frame.payload.parts where part.readableBytes <= Self.coalesceLimit {
+                coalescedBytes += part.readableBytes
             }
         }
         var head = channel.allocator.buffer(capacity: coalescedBytes)
         for frame in frames {
             frame.header?.encode(into: &head)
-            frame.payload.forEachPart { part in
+            for part in frame.payload.parts where part.readableBytes > 0 {
                 if part.readableBytes <= Self.coalesceLimit {
                     head.writeImmutableBuffer(part)
                 } else {

@@ -29,13 +29,12 @@ enum LNetPayload: Sendable {
         }
     }
 
-    /// Calls `body` with each buffer, in order (no array made for one buffer: every frame
-    /// passes here).
-    func forEachPart(_ body: (ByteBuffer) -> Void) {
+    /// The buffers, in order.
+    var parts: [ByteBuffer] {
         switch self {
-        case .none: break
-        case .one(let buffer): body(buffer)
-        case .many(let parts): parts.forEach(body)
+        case .none: []
+        case .one(let buffer): [buffer]
+        case .many(let parts): parts
         }
     }
 

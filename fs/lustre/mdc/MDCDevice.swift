@@ -145,7 +145,14 @@ public final class MDCDevice: Sendable {
         }
         for start in stride(from: 0, to: items.count, by: MDTWireLimits.maxBatchItems) {
             let chunk = start..<min(items.count, start + MDTWireLimits.maxBatchItems)
-            for (offset, item) in try await batch(Array(items[chunk])).enumerated() {
+            let request = MDTBatchRequest(items: Array(items[chunk]))
+            let response = try await rpcImport.call(opcode: MDTOpcode.batch.rawValue, buffers: [request.encoded()])
+            guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "\(name): mds_batch") }
+            let reply = try MDTBatchReply(decoding: try response.reply.buffer(0, "batch reply"))
+            guard reply.items.count == chunk.count else {
+                throw .protocolError("\(name): mds_batch of \(chunk.count) lookups answered with \(reply.items.count)")
+            }
+            for (offset, item) in reply.items.enumerated() {
                 let index = sent[chunk.lowerBound + offset]
                 guard item.status >= 0 else {
                     results[index] = .failure(LustreError(status: item.status, "\(name): lookup \(names[index])"))
@@ -161,18 +168,6 @@ public final class MDCDevice: Sendable {
             }
         }
         return results.map { $0! }
-    }
-
-    /// One `MDS_BATCH` RPC of `items` (at most `MDTWireLimits.maxBatchItems`): their answers, in order.
-    private func batch(_ items: [MDTBatchRequest.Item]) async throws(LustreError) -> [MDTBatchReply.Item] {
-        let response = try await rpcImport.call(opcode: MDTOpcode.batch.rawValue,
-                                                buffers: [MDTBatchRequest(items: items).encoded()])
-        guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "\(name): mds_batch") }
-        let reply = try MDTBatchReply(decoding: try response.reply.buffer(0, "batch reply"))
-        guard reply.items.count == items.count else {
-            throw .protocolError("\(name): mds_batch of \(items.count) requests answered with \(reply.items.count)")
-        }
-        return reply.items
     }
 
     /// Creates a file, directory, symlink or node. `layout` carries requested stripe settings
@@ -287,13 +282,16 @@ public final class MDCDevice: Sendable {
     /// logged; a handle the MDS no longer knows is closed already.
     private func closeNow(_ handles: [UInt64]) async {
         if handles.count > 1 && !closeBatchRefused.load(ordering: .relaxed) {
-            let items = handles.map {
+            let request = MDTBatchRequest(items: handles.map {
                 MDTBatchRequest.Item(MDTCloseRequest(credentials: Self.processCredentials, handle: $0, size: nil, blocks: nil))
-            }
+            })
             rpcStats.started()
             defer { rpcStats.finished() }
             do throws(LustreError) {
-                for (handle, item) in zip(handles, try await batch(items)) where item.status < 0 {
+                let response = try await rpcImport.call(opcode: MDTOpcode.batch.rawValue, buffers: [request.encoded()])
+                guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "\(name): mds_batch") }
+                let reply = try MDTBatchReply(decoding: try response.reply.buffer(0, "batch reply"))
+                for (handle, item) in zip(handles, reply.items) where item.status < 0 {
                     CDEBUG(.rpctrace, "\(name): close of handle \(handle): \(LustreError(status: item.status))")
                 }
                 return

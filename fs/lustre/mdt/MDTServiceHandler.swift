@@ -73,8 +73,7 @@ final class MDTRequestHandler: PtlRPCHandler {
         }
     }
 
-    /// `inBatch`: the request is an item of an `MDS_BATCH`, which is never replayed.
-    private func dispatch(_ opcode: MDTOpcode, _ body: ByteBuffer, _ request: PtlRPCRequest, inBatch: Bool = false,
+    private func dispatch(_ opcode: MDTOpcode, _ body: ByteBuffer, _ request: PtlRPCRequest,
                           counter: inout MDTServiceCounter?) async throws(LustreError) -> PtlRPCReply {
         let owner = request.export.handle
         switch opcode {
@@ -103,9 +102,6 @@ final class MDTRequestHandler: PtlRPCHandler {
         case .close:
             counter = .close
             let record = try MDTCloseRequest(decodingRequest: body)
-            if inBatch && record.size != nil {
-                throw LustreError(errno: EINVAL, "a close that sets the size needs its own RPC (a transno to replay)")
-            }
             let transno = try await device.close(handle: record.handle, size: record.size, blocks: record.blocks,
                                                  owner: owner)
             return PtlRPCReply(transno: transno)
@@ -188,7 +184,10 @@ final class MDTRequestHandler: PtlRPCHandler {
             let started = MonotonicClock.nanoseconds()
             var counter: MDTServiceCounter?
             do throws(LustreError) {
-                let answer = try await dispatch(item.opcode, item.record, request, inBatch: true, counter: &counter)
+                if item.opcode == .close, try MDTCloseRequest(decodingRequest: item.record).size != nil {
+                    throw LustreError(errno: EINVAL, "a close that sets the size needs its own RPC (a transno to replay)")
+                }
+                let answer = try await dispatch(item.opcode, item.record, request, counter: &counter)
                 reply.items.append(MDTBatchReply.Item(status: answer.status, buffer: answer.buffers.first ?? ByteBuffer()))
             } catch {
                 CDEBUG(.rpctrace, "mdt: batched \(item.opcode) from \(request.initiator) failed: \(error)")

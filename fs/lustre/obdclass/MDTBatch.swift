@@ -44,18 +44,45 @@ public struct MDTBatchRequest: Sendable, Equatable {
     public init(items: [Item]) { self.items = items }
 
     public func encoded() -> ByteBuffer {
-        MDTBatchFrames.encode(magic: Self.magic, items.map { ($0.opcode.rawValue, $0.record) })
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Self.magic, endianness: .little)
+        buffer.writeInteger(UInt32(items.count), endianness: .little)
+        for item in items {
+            buffer.writeInteger(item.opcode.rawValue, endianness: .little)
+            buffer.writeInteger(UInt32(item.record.readableBytes), endianness: .little)
+            var record = item.record
+            buffer.writeBuffer(&record)
+        }
+        return buffer
     }
 
     /// Decodes a batch, refusing a wrong magic, more than `MDTWireLimits.maxBatchItems` items,
     /// an opcode that may not be batched, lengths past the end, and stray bytes.
     public init(decoding buffer: ByteBuffer) throws(LustreError) {
-        items = try MDTBatchFrames.decode(buffer, magic: Self.magic, what: "batch") { (index, tag, record) throws(LustreError) in
-            guard let opcode = MDTOpcode(rawValue: tag), Self.batchable.contains(opcode) else {
-                throw .notSupported("opcode \(tag) in batch item \(index)")
-            }
-            return Item(opcode: opcode, record: record)
+        var body = buffer
+        let magic: UInt32 = try body.readWireInteger("batch magic")
+        guard magic == Self.magic else {
+            throw .protocolError("batch magic 0x\(String(magic, radix: 16)) (expected 0x\(String(Self.magic, radix: 16)))")
         }
+        let count: UInt32 = try body.readWireInteger("batch count")
+        guard count <= MDTWireLimits.maxBatchItems else {
+            throw .protocolError("batch of \(count) requests (at most \(MDTWireLimits.maxBatchItems))")
+        }
+        var items: [Item] = []
+        items.reserveCapacity(Int(count))
+        for index in 0..<Int(count) {
+            let raw: UInt32 = try body.readWireInteger("opcode of batch item \(index)")
+            guard let opcode = MDTOpcode(rawValue: raw), Self.batchable.contains(opcode) else {
+                throw .notSupported("opcode \(raw) in batch item \(index)")
+            }
+            let length: UInt32 = try body.readWireInteger("length of batch item \(index)")
+            guard let record = body.readSlice(length: Int(length)) else {
+                throw .protocolError("batch item \(index) of \(length) bytes is truncated")
+            }
+            items.append(Item(opcode: opcode, record: record))
+        }
+        try body.expectWireEnd("batch request")
+        self.items = items
     }
 }
 
@@ -79,56 +106,39 @@ public struct MDTBatchReply: Sendable, Equatable {
     public init(items: [Item]) { self.items = items }
 
     public func encoded() -> ByteBuffer {
-        MDTBatchFrames.encode(magic: Self.magic, items.map { (UInt32(bitPattern: $0.status), $0.buffer) })
-    }
-
-    public init(decoding buffer: ByteBuffer) throws(LustreError) {
-        items = try MDTBatchFrames.decode(buffer, magic: Self.magic, what: "batch reply") { (_, tag, reply) throws(LustreError) in
-            Item(status: Int32(bitPattern: tag), buffer: reply)
-        }
-    }
-}
-
-/// The framing both directions of `MDS_BATCH` share: magic, count, then per item a 32-bit tag
-/// (opcode or status) and a length-prefixed buffer.
-enum MDTBatchFrames {
-    static func encode(magic: UInt32, _ items: [(tag: UInt32, bytes: ByteBuffer)]) -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.writeInteger(magic, endianness: .little)
+        buffer.writeInteger(Self.magic, endianness: .little)
         buffer.writeInteger(UInt32(items.count), endianness: .little)
         for item in items {
-            buffer.writeInteger(item.tag, endianness: .little)
-            buffer.writeInteger(UInt32(item.bytes.readableBytes), endianness: .little)
-            buffer.writeImmutableBuffer(item.bytes)
+            buffer.writeInteger(item.status, endianness: .little)
+            buffer.writeInteger(UInt32(item.buffer.readableBytes), endianness: .little)
+            var reply = item.buffer
+            buffer.writeBuffer(&reply)
         }
         return buffer
     }
 
-    /// The items of `buffer`, each made by `item` from its index, tag and bytes (a slice, not a
-    /// copy); the count is checked against `MDTWireLimits.maxBatchItems` before anything is
-    /// allocated, and stray bytes after the last item are refused.
-    static func decode<Item>(_ buffer: ByteBuffer, magic expected: UInt32, what: String,
-                             _ item: (Int, UInt32, ByteBuffer) throws(LustreError) -> Item) throws(LustreError) -> [Item] {
+    public init(decoding buffer: ByteBuffer) throws(LustreError) {
         var body = buffer
-        let magic: UInt32 = try body.readWireInteger("\(what) magic")
-        guard magic == expected else {
-            throw .protocolError("\(what) magic 0x\(String(magic, radix: 16)) (expected 0x\(String(expected, radix: 16)))")
+        let magic: UInt32 = try body.readWireInteger("batch reply magic")
+        guard magic == Self.magic else {
+            throw .protocolError("batch reply magic 0x\(String(magic, radix: 16)) (expected 0x\(String(Self.magic, radix: 16)))")
         }
-        let count: UInt32 = try body.readWireInteger("\(what) count")
+        let count: UInt32 = try body.readWireInteger("batch reply count")
         guard count <= MDTWireLimits.maxBatchItems else {
-            throw .protocolError("\(what) of \(count) items (at most \(MDTWireLimits.maxBatchItems))")
+            throw .protocolError("batch reply of \(count) items (at most \(MDTWireLimits.maxBatchItems))")
         }
         var items: [Item] = []
         items.reserveCapacity(Int(count))
         for index in 0..<Int(count) {
-            let tag: UInt32 = try body.readWireInteger("tag of \(what) item \(index)")
-            let length: UInt32 = try body.readWireInteger("length of \(what) item \(index)")
-            guard let bytes = body.readSlice(length: Int(length)) else {
-                throw .protocolError("\(what) item \(index) of \(length) bytes is truncated")
+            let status: Int32 = try body.readWireInteger("status of batch reply item \(index)")
+            let length: UInt32 = try body.readWireInteger("length of batch reply item \(index)")
+            guard let reply = body.readSlice(length: Int(length)) else {
+                throw .protocolError("batch reply item \(index) of \(length) bytes is truncated")
             }
-            items.append(try item(index, tag, bytes))
+            items.append(Item(status: status, buffer: reply))
         }
-        try body.expectWireEnd(what)
-        return items
+        try body.expectWireEnd("batch reply")
+        self.items = items
     }
 }
