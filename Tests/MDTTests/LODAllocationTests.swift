@@ -28,6 +28,30 @@ final class LODAllocationTests: XCTestCase {
         await lod.stop()
     }
 
+    /// Files created while a refill is on its way must not break the refill into RPCs of a few
+    /// objects each (every one an OST `LAST_ID` sync): a pool of 32 refills half a batch a time.
+    func testPrecreationRefillsInWholeBatches() async throws {
+        let fixture = try await makeLODFixture()
+        let lod = try await fixture.startLOD()
+        let before = [fixture.createRPCs(on: 0), fixture.createRPCs(on: 1)]
+        var seen = Set<LayoutObject>()
+        for n in 1...600 {
+            let layout = try await lod.allocate(for: lodFID(UInt32(n)), layout: lodLayout(count: 2))
+            for object in layout.objects { XCTAssertTrue(seen.insert(object).inserted, "object handed out twice") }
+            // At the pace of files created one after another through a mount.
+            try await Task.sleep(for: .microseconds(500))
+        }
+        XCTAssertEqual(seen.count, 1200)
+        for index in 0...1 {
+            let rpcs = fixture.createRPCs(on: index) - before[index]
+            // 600 objects from each OST, at least 16 per refill: at most ~40 RPCs (4 seen); the
+            // old top-ups sent one for every 3-4 objects (139-168 seen).
+            XCTAssertGreaterThan(rpcs, 0)
+            XCTAssertLessThanOrEqual(rpcs, 40, "OST\(index): \(rpcs) precreate RPCs for 600 objects")
+        }
+        await lod.stop()
+    }
+
     func testStripeOffsetIsHonoured() async throws {
         let fixture = try await makeLODFixture()
         let lod = try await fixture.startLOD()

@@ -136,6 +136,13 @@ final class LODOSSFixture: Sendable {
         return stat("\(ostRoot(index))/\(id.path)", &st) == 0
     }
 
+    /// `OST_CREATE` RPCs OST `index` has served since it started (its `create` counter).
+    func createRPCs(on index: Int) -> Int64 {
+        guard let stats = servers.withLock({ $0[index]?.service.targets.first?.stats }),
+              let counter = stats.counters.firstIndex(where: { $0.name == "create" }) else { return 0 }
+        return stats.snapshot(counter).count
+    }
+
     func tearDown(removing: Bool = true) async {
         for index in servers.withLock({ Array($0.keys) }) { await stopOSS(index) }
         await mdsLNet.shutdown()

@@ -199,7 +199,7 @@ final class OSPDevice: Sendable {
 
     var status: Status { state.withLock { $0.status } }
 
-    private func lowWater(_ batch: Int) -> Int { max(batch / 2, options.precreateMinBatch / 2) }
+    private func lowWater(_ batch: Int) -> Int { max(batch / 2, options.precreateMinBatch / 2, 1) }
 
     // MARK: Precreation
 
@@ -223,15 +223,19 @@ final class OSPDevice: Sendable {
             let count = state.withLock { state -> Int? in
                 guard state.pool.synchronized else { return 1 }
                 // Below the low-water mark, fill up to a whole batch, in RPCs short enough not
-                // to stall the OSS.
+                // to stall the OSS. A fill ends once what is missing is less than one such RPC
+                // or half a batch: files created while an RPC was on its way must not turn the
+                // fill into a stream of RPCs of a few objects each (with an OST `LAST_ID` sync
+                // apiece).
                 let available = state.pool.available
-                if available >= UInt64(state.batch) { state.filling = false }
+                let missing = state.batch - Int(min(available, UInt64(state.batch)))
+                if missing < max(1, min(options.precreateMaxPerRPC, state.batch / 2)) { state.filling = false }
                 guard state.filling || available < UInt64(lowWater(state.batch)) else {
                     state.refillRequested = false
                     return nil
                 }
                 state.filling = true
-                return min(state.batch - Int(available), options.precreateMaxPerRPC)
+                return min(missing, options.precreateMaxPerRPC)
             }
             guard let count else {
                 await precreateEvent.wait(timeout: options.qosMaxAge)
