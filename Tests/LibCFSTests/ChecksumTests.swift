@@ -22,6 +22,25 @@ final class ChecksumTests: XCTestCase {
         XCTAssertEqual(Adler32.checksum(Array("Wikipedia".utf8)), 0x11E6_0398)
     }
 
+    /// A running checksum fed in uneven pieces (a bulk gathered from several buffers) equals the
+    /// checksum of the whole, for every type.
+    func testRunningChecksumOverPiecesEqualsTheWhole() {
+        let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 5) }
+        bytes.withUnsafeBytes { all in
+            for type in ChecksumType.allCases {
+                var running = ChecksumType.Running(type)
+                var at = 0
+                for size in [0, 1, 3, 4096, 0, 17, 5000] where at < all.count {
+                    let end = min(all.count, at + size)
+                    running.update(UnsafeRawBufferPointer(rebasing: all[at..<end]))
+                    at = end
+                }
+                running.update(UnsafeRawBufferPointer(rebasing: all[at...]))
+                XCTAssertEqual(running.value, type.checksum(all), "\(type)")
+            }
+        }
+    }
+
     func testEmptyInputGivesTheInitialValues() {
         XCTAssertEqual(CRC32C.checksum([UInt8]()), 0)
         XCTAssertEqual(CRC32.checksum([UInt8]()), 0)

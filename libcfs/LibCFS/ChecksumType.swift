@@ -49,22 +49,48 @@ public enum ChecksumType: UInt32, Sendable, CaseIterable, CustomStringConvertibl
         supported.map { $0 == active ? "[\($0.name)]" : $0.name }.joined(separator: " ")
     }
 
+    /// A checksum of this type fed piece by piece: for bytes that are not all in memory at once
+    /// (a bulk gathered from several buffers).
+    public struct Running: Sendable {
+        private enum Sum: Sendable {
+            case crc32(CRC32)
+            case adler(Adler32)
+            case crc32c(CRC32C)
+        }
+        private var sum: Sum
+
+        public init(_ type: ChecksumType) {
+            switch type {
+            case .crc32: sum = .crc32(CRC32())
+            case .adler: sum = .adler(Adler32())
+            case .crc32c: sum = .crc32c(CRC32C())
+            }
+        }
+
+        /// Adds `bytes`, which follow everything added so far.
+        public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            switch sum {
+            case .crc32(var s): s.update(bytes); sum = .crc32(s)
+            case .adler(var s): s.update(bytes); sum = .adler(s)
+            case .crc32c(var s): s.update(bytes); sum = .crc32c(s)
+            }
+        }
+
+        /// The checksum of everything added so far.
+        public var value: UInt32 {
+            switch sum {
+            case .crc32(let s): s.value
+            case .adler(let s): s.value
+            case .crc32c(let s): s.value
+            }
+        }
+    }
+
     /// The checksum of the concatenation of `buffers` (the pages of one bulk RPC).
     public func checksum(_ buffers: some Sequence<UnsafeRawBufferPointer>) -> UInt32 {
-        switch self {
-        case .crc32:
-            var sum = CRC32()
-            for buffer in buffers { sum.update(buffer) }
-            return sum.value
-        case .adler:
-            var sum = Adler32()
-            for buffer in buffers { sum.update(buffer) }
-            return sum.value
-        case .crc32c:
-            var sum = CRC32C()
-            for buffer in buffers { sum.update(buffer) }
-            return sum.value
-        }
+        var running = Running(self)
+        for buffer in buffers { running.update(buffer) }
+        return running.value
     }
 
     /// The checksum of one buffer.

@@ -17,17 +17,8 @@ enum BulkChecksum {
 
     /// The checksum of the concatenation of `parts` (a bulk gathered from several buffers).
     static func compute(_ type: ChecksumType, _ parts: [ByteBuffer]) -> UInt32 {
-        if parts.count == 1 { return compute(type, parts[0]) }
-        return withReadableBytes(parts[...], []) { type.checksum($0) }
-    }
-
-    /// Runs `body` with every part's readable bytes at once (each stays valid only inside its
-    /// own `withUnsafeReadableBytes`, hence the nesting).
-    private static func withReadableBytes(_ parts: ArraySlice<ByteBuffer>, _ gathered: [UnsafeRawBufferPointer],
-                                          _ body: ([UnsafeRawBufferPointer]) -> UInt32) -> UInt32 {
-        guard let first = parts.first else { return body(gathered) }
-        return first.withUnsafeReadableBytes { bytes in
-            withReadableBytes(parts.dropFirst(), gathered + [bytes], body)
-        }
+        var running = ChecksumType.Running(type)
+        for part in parts { part.withUnsafeReadableBytes { running.update($0) } }
+        return running.value
     }
 }
