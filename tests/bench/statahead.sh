@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # statahead.sh: cold `stat` walkers through the mount, with statahead's lookups batched in
-# MDS_BATCH RPCs (`llite.*.statahead_batch_max`, default 16) and sent one RPC each
+# MDS_BATCH RPCs (`llite.*.statahead_batch_max`, default 32) and sent one RPC each
 # (`statahead_batch_max=0`), alternating in one run on one filesystem, beside the same walkers on
 # a directory of the local filesystem. One walker stats one directory's files in name order;
 # then WALKERS walkers stat one directory each at once. Caches are dropped before every pass.

@@ -9,10 +9,10 @@ extension LustreClient {
         public var maxReadAheadMB = 64
         /// `llite.*.statahead_max`: lookups sent ahead when the names looked up in a directory
         /// count up (0: off).
-        public var statAheadMax = 32
+        public var statAheadMax = 128
         /// `llite.*.statahead_batch_max`: lookups sent ahead together in one `MDS_BATCH` RPC
         /// at most (0 or 1: one RPC each).
-        public var statAheadBatchMax = 16
+        public var statAheadBatchMax = 32
         /// Seconds a lookup sent ahead may answer: the mount's entry timeout.
         public var statAheadLifetime: Double = 1
         /// Seconds the MDS's attributes may answer for their file (the mount's attribute
