@@ -170,10 +170,17 @@ final class LLiteStatahead: Sendable {
     var sentTotal: Int { counters.withLock { $0.sent.reduce(0, +) } }
     var hitsTotal: Int { counters.withLock { $0.hits.reduce(0, +) } }
 
-    init(maximum: Tunable<Int>, batchMaximum: Tunable<Int> = Tunable(1, range: 0...1), lifetime: Double) {
+    /// Where the lookups sent ahead wait for their replies (nil: the global pool): the loop that
+    /// reads the MDS's replies, so a reply and the callers waiting for it go on without a
+    /// thread hand-off (`LNetTaskExecutor`).
+    private let taskExecutor: @Sendable () -> (any TaskExecutor)?
+
+    init(maximum: Tunable<Int>, batchMaximum: Tunable<Int> = Tunable(1, range: 0...1), lifetime: Double,
+         taskExecutor: @escaping @Sendable () -> (any TaskExecutor)? = { nil }) {
         self.maximum = maximum
         self.batchMaximum = batchMaximum
         self.lifetime = lifetime
+        self.taskExecutor = taskExecutor
     }
 
     private var lifetimeNanoseconds: UInt64 { UInt64(max(0, lifetime) * 1e9) }
@@ -355,12 +362,14 @@ final class LLiteStatahead: Sendable {
         guard !toSend.isEmpty else { return }
         counters.withLock { $0.sent[kind.rawValue] += toSend.count }
         guard batchLimit > 1, let fetchBatch else {
-            for (key, id) in toSend { Task { await fetchOne(key, id, credentials, fetch) } }
+            let executor = taskExecutor()
+            for (key, id) in toSend { Task(executorPreference: executor) { [self] in await fetchOne(key, id, credentials, fetch) } }
             return
         }
+        let executor = taskExecutor()
         for start in stride(from: 0, to: toSend.count, by: batchLimit) {
             let chunk = Array(toSend[start..<min(toSend.count, start + batchLimit)])
-            Task {
+            Task(executorPreference: executor) { [self] in
                 let results: [Result<MDTAttributes, LustreError>]
                 do throws(LustreError) {
                     results = try await fetchBatch(parent, chunk.map(\.0.name), credentials)

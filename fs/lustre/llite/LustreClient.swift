@@ -30,6 +30,10 @@ public final class LustreClient: Sendable {
     /// The instance part of device names.
     public let instance: String
     public let mdc: MDCDevice
+
+    /// Where metadata requests that only wait for the MDS best run: the loop that reads its
+    /// replies (they resume there, without a thread hand-off; `LNetTaskExecutor`).
+    public var metadataTaskExecutor: LNetTaskExecutor { mdc.rpcImport.taskExecutor }
     public let lov: LOVDevice
     public let rootFID: LustreFID
     /// `llite.<name>.max_read_ahead_mb`.
@@ -78,8 +82,10 @@ public final class LustreClient: Sendable {
         self.statAheadMax = Tunable(min(max(options.statAheadMax, 0), 8192), range: 0...8192)
         self.statAheadBatchMax = Tunable(min(max(options.statAheadBatchMax, 0), MDTWireLimits.maxBatchItems),
                                          range: 0...MDTWireLimits.maxBatchItems)
+        let mdcImport = mdc.rpcImport
         self.statahead = LLiteStatahead(maximum: statAheadMax, batchMaximum: statAheadBatchMax,
-                                        lifetime: options.statAheadLifetime)
+                                        lifetime: options.statAheadLifetime,
+                                        taskExecutor: { mdcImport.taskExecutor })
         self.labels = LLiteLabelCache(lifetime: options.attributeLifetime)
         self.stats = LLiteStat.makeStats()
         self.cache = OSCClientCache(maxCachedMB: options.maxCachedMB)

@@ -73,6 +73,10 @@ public final class PtlRPCImport: Sendable {
     public let configuration: Configuration
     let lnet: LNetInstance
 
+    /// Runs a task on the loop that reads this import's replies: a task preferring it resumes
+    /// after each reply without a thread hand-off (`LNetTaskExecutor`).
+    public var taskExecutor: LNetTaskExecutor { lnet.taskExecutor(for: target) }
+
     private struct State {
         var status: Status = .new
         var handle: UInt64 = 0
