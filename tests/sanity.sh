@@ -4,7 +4,8 @@
 # namespace operations and their errors (also as an unprivileged user), data at random offsets
 # across stripe boundaries for stripe counts 1, 2 and -1 checked against a local reference,
 # `lfs getstripe` checked against the OST objects on the targets, a sparse 5 GiB file, `cp -a` of a
-# source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount,
+# source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, writes
+# that bypass the page cache (`direct_writes`),
 # statahead of counting names across two mounts, `ls -l` without a getxattr RPC per file, and
 # umount with dirty data.
 # Each check is a function; the first failure stops the test with its message and the logs.
@@ -377,6 +378,82 @@ PY
     rm "$MNT/dio"
 }
 
+# direct_writes (the default): a write-only open, or a read-write open of an empty file, bypasses
+# the page cache (dd and fio leave no pages behind), while readers still cache; a reader's cached
+# pages and its shared mapping see such a write at once; a read-write open of a file with data
+# stays cached; and `-o nodirect_writes` keeps every write in the page cache.
+test_direct_writes() {
+    local d=$MNT/dw
+    mkdir -p "$d" "$MNT2" || fail_with_logs "mkdir"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o nodirect_writes,accept_port="$TEST_PORT" \
+        || fail_with_logs "mount -o nodirect_writes"
+    python3 - "$d" "$MNT2/dw" <<'PY' || fail_with_logs "direct_writes checks"
+import ctypes, mmap, os, sys
+d, cached_dir = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+SIZE = 1 << 20
+
+def resident(fd):
+    """Pages of the file open as `fd` in the page cache now (mapped, not touched). Asked through
+    a descriptor already open: an open drops the file's cached pages (no FOPEN_KEEP_CACHE)."""
+    addr = libc.mmap(None, SIZE, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    assert addr not in (None, ctypes.c_void_p(-1).value), 'mmap failed: errno %d' % ctypes.get_errno()
+    vec = (ctypes.c_ubyte * (SIZE // 4096))()
+    assert libc.mincore(addr, SIZE, vec) == 0, 'mincore failed: errno %d' % ctypes.get_errno()
+    libc.munmap(addr, SIZE)
+    return sum(v & 1 for v in vec)
+
+def written(path, access):
+    """Writes SIZE random bytes through a descriptor opened `access` on a new, empty file; returns
+    them and how many of their pages the write left cached, seen by a reader open meanwhile."""
+    w = os.open(path, access | os.O_CREAT | os.O_EXCL, 0o644)
+    os.ftruncate(w, SIZE)
+    r = os.open(path, os.O_RDONLY)
+    data = os.urandom(SIZE)
+    assert os.pwrite(w, data, 0) == SIZE
+    left = resident(r)
+    assert os.pread(r, SIZE, 0) == data, '%s reads back other bytes' % path
+    assert resident(r) > 0, '%s: a reader cached nothing: the check cannot tell' % path
+    os.close(w); os.close(r)
+    return data, left
+
+_, left = written(d + '/wronly', os.O_WRONLY)
+assert left == 0, 'a write-only open left %d pages in the page cache' % left
+data, left = written(d + '/rdwr', os.O_RDWR)
+assert left == 0, 'a read-write open of an empty file left %d pages in the page cache' % left
+_, left = written(cached_dir + '/nodirect', os.O_WRONLY)
+assert left > 0, 'nodirect_writes: the write cached nothing'
+
+# A reader's cached pages and shared mapping see a write-only descriptor's bytes at once.
+r = os.open(d + '/wronly', os.O_RDONLY)
+before = os.pread(r, SIZE, 0)
+m = mmap.mmap(r, 0, mmap.MAP_SHARED, mmap.PROT_READ)
+assert m[4096:4104] == before[4096:4104]
+w = os.open(d + '/wronly', os.O_WRONLY)
+os.pwrite(w, b'B' * 4096, 0)
+os.pwrite(w, b'C' * 100, 4096 + 10)
+os.close(w)
+assert os.pread(r, 4096, 0) == b'B' * 4096, 'a cached reader reads stale bytes'
+assert m[4096 + 10:4096 + 110] == b'C' * 100, 'a shared mapping shows stale bytes'
+assert m[4096:4096 + 10] == before[4096:4096 + 10], 'bytes beside a partial-page write changed'
+m.close(); os.close(r)
+
+# A read-write open of a file with data stays cached: what it reads stays in the page cache.
+fd = os.open(d + '/rdwr', os.O_RDWR)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+assert resident(fd) == 0, 'fadvise left pages cached: the check cannot tell'
+assert os.pread(fd, SIZE, 0) == data
+assert resident(fd) > 0, 'a read-write open of a file with data bypassed the page cache'
+os.close(fd)
+PY
+    umount "$MNT2" || fail_with_logs "umount of the nodirect_writes mount"
+    rm -r "$d"
+}
+
 # Unmounting while the client holds written data not yet on the OSTs loses nothing.
 test_umount_dirty() {
     head -c 30000000 /dev/urandom >"$TEST_DIR/dirty.ref"
@@ -462,7 +539,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_direct_io test_statahead test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

@@ -4,6 +4,7 @@ import LustreCompat
 import NIOCore
 import ObdClass
 import PtlRPC
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,11 @@ final class LustreFuseFileSystem: FuseOperations {
     let userXattr: Bool
     /// `direct_io`: regular files are opened with `FOPEN_DIRECT_IO` (no page cache).
     let directIO: Bool
+    /// `direct_writes` (the default): files opened write-only are opened with `FOPEN_DIRECT_IO`,
+    /// once the kernel granted `FUSE_DIRECT_IO_ALLOW_MMAP` (Linux 6.6, which also drops the
+    /// pages other opens cached of a range such a write changes).
+    let directWritesWanted: Bool
+    private let directWrites = Atomic<Bool>(false)
     /// Job ids of calling processes (`jobid_var`), cached by pid.
     let jobIDs = JobIDProcessTable()
 
@@ -33,14 +39,32 @@ final class LustreFuseFileSystem: FuseOperations {
     /// results may answer: `LustreClient.Options.statAheadLifetime`).
     static let defaultTimeout: Double = 1
 
-    init(client: LustreClient, userXattr: Bool = true, directIO: Bool = false,
+    init(client: LustreClient, userXattr: Bool = true, directIO: Bool = false, directWrites: Bool = false,
          attributeTimeout: Double = defaultTimeout, entryTimeout: Double = defaultTimeout) {
         self.client = client
         self.userXattr = userXattr
         self.directIO = directIO
+        self.directWritesWanted = directWrites
         self.nodes = NodeTable(root: client.rootFID)
         self.attributeTimeout = attributeTimeout
         self.entryTimeout = entryTimeout
+    }
+
+    func initialized(_ connection: FuseConnection) {
+        directWrites.store(directWritesWanted && connection.directIOAllowMmap, ordering: .releasing)
+    }
+
+    /// Whether an open with `flags` of a file `empty` at open bypasses the page cache: every
+    /// open under `direct_io`; under `direct_writes` write-only opens, and read-write opens of an
+    /// empty file (created, truncated, or not written yet: a writer's, as fio's and IOR's). A
+    /// write-only descriptor is never read, and an empty file has nothing cached to read, so the
+    /// page cache would mostly cost the writes a copy (dd through the mount spent a fifth of the
+    /// machine's CPU filling pages no one read). Other opens' cached pages and shared mappings
+    /// stay coherent: the kernel drops the pages such a write changes.
+    private func bypassesPageCache(_ flags: Int32, empty: Bool) -> Bool {
+        guard !directIO else { return true }
+        let access = flags & O_ACCMODE
+        return (access == O_WRONLY || (access == O_RDWR && empty)) && directWrites.load(ordering: .acquiring)
     }
 
     // MARK: plumbing
@@ -209,7 +233,7 @@ final class LustreFuseFileSystem: FuseOperations {
         serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
             let opened = try await client.open(try nodes.fid(of: node), flags: file.flags, credentials: credentials(request))
             request.reply(open: FuseOpenReply(handle: handles.add(OpenFile(file: opened, flags: file.flags)),
-                                              directIO: directIO))
+                                              directIO: bypassesPageCache(file.flags, empty: opened.knownSize == 0)))
         }
     }
 
@@ -241,7 +265,8 @@ final class LustreFuseFileSystem: FuseOperations {
                 }
             }
             let handle = handles.add(OpenFile(file: opened, flags: file.flags))
-            request.reply(create: entry(attributes), open: FuseOpenReply(handle: handle, directIO: directIO))
+            request.reply(create: entry(attributes),
+                          open: FuseOpenReply(handle: handle, directIO: bypassesPageCache(file.flags, empty: attributes.size == 0)))
         }
     }
 

@@ -65,7 +65,8 @@ enum MountLustre {
         options.onConfiguration = { parameters.update($0) }
         let client = try await LustreClient.mount(mgs: arguments.mgsNIDs, fsname: arguments.fsname, options: options)
         let filesystem = LustreFuseFileSystem(client: client, userXattr: arguments.options.userXattr,
-                                              directIO: arguments.options.directIO)
+                                              directIO: arguments.options.directIO,
+                                              directWrites: arguments.options.directWrites)
         var fuseOptions = ["subtype=lustre", "fsname=\(arguments.spec.replacing(",", with: "\\,"))"]
         // Other users reach the mount only with allow_other (root may set it); the MDS checks
         // permissions, so the kernel's default_permissions stays off.
@@ -74,8 +75,9 @@ enum MountLustre {
         let session: FuseLowLevelSession
         do {
             var connection = FuseConnection()
-            // direct_io files stay mappable MAP_SHARED where the kernel allows it.
-            connection.directIOAllowMmap = arguments.options.directIO
+            // direct_io files stay mappable MAP_SHARED where the kernel allows it; the same
+            // grant tells direct_writes that the kernel keeps cached pages coherent with them.
+            connection.directIOAllowMmap = arguments.options.directIO || arguments.options.directWrites
             session = try FuseLowLevelSession(arguments: ["mount.lustre", "-o", fuseOptions.joined(separator: ",")],
                                               operations: filesystem, connection: connection)
             try session.mount(at: arguments.mountpoint)
@@ -92,6 +94,10 @@ enum MountLustre {
         }
         ReadAheadTuning.apply(mountpoint: arguments.mountpoint)
         LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite))")
+        if arguments.options.directWrites && !arguments.options.directIO && !connection.directIOAllowMmap {
+            CWARN("mount.lustre: direct_writes: this kernel has no FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6): "
+                  + "write-only opens stay in the page cache")
+        }
         if arguments.options.directIO {
             if connection.directIOAllowMmap {
                 LCONSOLE("mount.lustre: direct_io: file I/O bypasses the page cache; shared mmap stays allowed")

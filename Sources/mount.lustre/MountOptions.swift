@@ -15,6 +15,11 @@ struct MountOptions: Equatable {
     /// Large transfers gain (cold 1 MiB reads +35 % here); reads of a few KiB each pay a FUSE
     /// round trip apiece instead of hitting read-ahead pages, so it is not the default.
     var directIO = false
+    /// `direct_writes` (default; `nodirect_writes`): files opened write-only bypass the page
+    /// cache (`FOPEN_DIRECT_IO`) on kernels that keep other opens' cached pages coherent with
+    /// such writes (Linux 6.6 on); a write-only descriptor is never read nor mapped shared, so
+    /// its writes only lose the copy into pages no one reads.
+    var directWrites = true
     /// The servers' LNet acceptor port (the `accept_port` LNet parameter).
     var acceptPort = 988
     /// `metrics_address=HOST:PORT`: serve Prometheus metrics there (as the servers'
@@ -56,6 +61,8 @@ struct MountOptions: Equatable {
                 case "nochecksum": checksums = false
                 case "direct_io": directIO = true
                 case "nodirect_io": directIO = false
+                case "direct_writes": directWrites = true
+                case "nodirect_writes": directWrites = false
                 case "accept_port":
                     guard let value, let port = Int(value), (1...65535).contains(port) else {
                         throw .invalid("accept_port=\(value ?? ""): expected a TCP port 1-65535")

@@ -100,6 +100,10 @@ public final class LustreFile: Sendable {
         try await client.stats.timed(.truncate) { () async throws(LustreError) in try await inode.truncate(to: size) }
     }
 
+    /// The size as this client last knew it (its writes, the OSTs' glimpse at open), without
+    /// asking the OSTs again.
+    public var knownSize: UInt64 { inode.size }
+
     /// The size: cached writes and the OST objects merged.
     public var size: UInt64 {
         get async { (try? await inode.glimpse().size) ?? inode.size }
