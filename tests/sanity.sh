@@ -6,7 +6,8 @@
 # `lfs getstripe` checked against the OST objects on the targets, a sparse 5 GiB file, `cp -a` of a
 # source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, writes
 # that bypass the page cache (`direct_writes`),
-# statahead of counting names across two mounts, `ls -l` without a getxattr RPC per file, and
+# statahead of counting names across two mounts, lookups of names known absent answered locally,
+# `ls -l` without a getxattr RPC per file, and
 # umount with dirty data.
 # Each check is a function; the first failure stops the test with its message and the logs.
 TEST_NET=${TEST_NET:-127.0.5}
@@ -454,6 +455,42 @@ PY
     rm -r "$d"
 }
 
+# Names a client knows are not there (LLiteDirectoryNames): in a directory this mount made, new
+# names with no pattern (no statahead) are created without a lookup RPC each, a name another
+# mount made there meanwhile is found once the 1 s entry timeout has passed, and names removed
+# here are gone at once.
+test_negative_names() {
+    local d=$MNT/nn before after i
+    # Lookups sent: alone (mds_getattr_lock) or ahead (statahead; MDS_BATCH also carries closes).
+    lookups() {
+        { "$LUSTRE_BIN/lctl" get_param -n "mdc.*.stats"; "$LUSTRE_BIN/lctl" get_param -n "llite.*.statahead_stats"; } |
+            awk '$1 == "mds_getattr_lock" { n += $2 } $1 == "statahead" && $2 == "total:" { n += $3 } END { print n + 0 }'
+    }
+    before=$(lookups)
+    # Well within the names' 1 s lifetime: mkdir, then 10 creates (the kernel looks each name up first).
+    python3 -c '
+import os, random, string, sys
+os.mkdir(sys.argv[1])
+for _ in range(10):
+    name = "".join(random.choices(string.ascii_lowercase, k=10))
+    os.close(os.open(os.path.join(sys.argv[1], name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+' "$d" || fail_with_logs "mkdir and 10 creates in $d"
+    after=$(lookups)
+    # One lookup RPC: the kernel's of the new directory's own name, in a root not listed here.
+    [ $((after - before)) -le 1 ] || fail_with_logs "10 creates in a directory made here sent $((after - before - 1)) lookup RPCs"
+    [ "$(ls "$d" | wc -l)" = 10 ] || fail_with_logs "ls shows $(ls "$d" | wc -l) of the 10 files"
+    mkdir -p "$MNT2"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    stat "$d/late" >/dev/null 2>&1 && fail_with_logs "late exists before anyone made it"
+    : >"$MNT2/nn/late" || fail_with_logs "create late on the second mount"
+    sleep 1.5
+    stat "$d/late" >/dev/null || fail_with_logs "the first mount still misses late 1.5 s after the second made it"
+    umount "$MNT2" || fail_with_logs "umount of the second mount"
+    rm "$d/late" || fail_with_logs "rm late"
+    stat "$d/late" >/dev/null 2>&1 && fail_with_logs "late is still there after rm"
+    rm -r "$d"
+}
+
 # Unmounting while the client holds written data not yet on the OSTs loses nothing.
 test_umount_dirty() {
     head -c 30000000 /dev/urandom >"$TEST_DIR/dirty.ref"
@@ -539,7 +576,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_direct_io test_direct_writes test_statahead test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

@@ -52,6 +52,7 @@ public final class LustreClient: Sendable {
     let inodes = LLiteInodeTable()
     let statahead: LLiteStatahead
     let labels: LLiteLabelCache
+    let directoryNames: LLiteDirectoryNames
     private let lnet: LNetInstance
     private let ownsLNet: Bool
     private let mgc: MGCClient
@@ -87,6 +88,7 @@ public final class LustreClient: Sendable {
                                         lifetime: options.statAheadLifetime,
                                         taskExecutor: { mdcImport.taskExecutor })
         self.labels = LLiteLabelCache(lifetime: options.attributeLifetime)
+        self.directoryNames = LLiteDirectoryNames(lifetime: options.statAheadLifetime)
         self.stats = LLiteStat.makeStats()
         self.cache = OSCClientCache(maxCachedMB: options.maxCachedMB)
         self.state = Mutex(State(configuration: configuration))
@@ -314,9 +316,11 @@ public final class LustreClient: Sendable {
                        flags: Int32 = O_RDWR) async throws(LustreError) -> LustreFile {
         try await namespaceChange(.create, [(parent, name)]) { () async throws(LustreError) in
             try layout?.validateSettings()
-            let (attributes, openedLayout, handle) = try await mdc.createOpen(
-                parent: parent, name: name, mode: mode, credentials: credentials, layout: layout,
-                exclusive: exclusive, openFlags: flags & ~(O_CREAT | O_EXCL))
+            let (attributes, openedLayout, handle) = try await naming(name, in: parent, present: true) { () async throws(LustreError) in
+                try await mdc.createOpen(
+                    parent: parent, name: name, mode: mode, credentials: credentials, layout: layout,
+                    exclusive: exclusive, openFlags: flags & ~(O_CREAT | O_EXCL))
+            }
             return try await makeFile(attributes: attributes, layout: openedLayout, handle: handle, flags: flags,
                                       isNew: exclusive)
         }
@@ -386,9 +390,57 @@ public final class LustreClient: Sendable {
         return try await stats.timed(stat, body)
     }
 
+    /// `body` adds (`present`) or removes `name` in `parent`: the names known there follow once
+    /// the MDS agrees, and an error that proves them wrong (`EEXIST` for an add, `ENOENT` for a
+    /// removal) forgets them.
+    private func naming<T>(_ name: String, in parent: LustreFID, present: Bool,
+                           _ body: () async throws(LustreError) -> T) async throws(LustreError) -> T {
+        do throws(LustreError) {
+            let result = try await body()
+            if present { directoryNames.added(name, to: parent) } else { directoryNames.removed(name, from: parent) }
+            return result
+        } catch {
+            if error.errno == (present ? EEXIST : ENOENT) { directoryNames.forget(parent) }
+            throw error
+        }
+    }
+
+    /// Lists `parent` again, whole, in the background, so its names are known for another
+    /// lifetime (`LLiteDirectoryNames.wantsRefresh`).
+    private func refreshNames(of parent: LustreFID, credentials: MDTCredentials) {
+        let mdc = self.mdc, names = directoryNames
+        Task(executorPreference: metadataTaskExecutor) {
+            var cookie: UInt64 = 0
+            do throws(LustreError) {
+                while true {
+                    let sent = MonotonicClock.nanoseconds()
+                    let page = try await mdc.readdir(parent, cookie: cookie, maxEntries: LLiteDirectoryNames.refreshPage,
+                                                     credentials: credentials)
+                    let next = page.entries.last?.cookie ?? cookie
+                    names.listed(parent: parent, cookie: cookie, names: page.entries.map(\.name), next: next,
+                                 end: page.end, credentials: credentials, sent: sent)
+                    if page.end { return }
+                    guard next != cookie else { throw LustreError(errno: EIO, "readdir of \(parent) did not advance") }
+                    cookie = next
+                }
+            } catch {
+                CDEBUG(.info, "names of \(parent) not listed again: \(error)")
+                names.refreshFailed(parent: parent)
+            }
+        }
+    }
+
     /// Names that count up in a directory, or follow its listing, are looked up ahead
     /// (`statahead_max`, `LLiteStatahead`), `statahead_batch_max` of them per `MDS_BATCH` RPC.
+    /// A name this client knows is not in `parent` (`LLiteDirectoryNames`) is answered `ENOENT`
+    /// at once.
     public func lookup(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
+        if directoryNames.isAbsent(parent: parent, name: name, credentials: credentials) {
+            throw LustreError(errno: ENOENT, "\(name) in \(parent)")
+        }
+        if directoryNames.wantsRefresh(parent: parent, credentials: credentials) {
+            refreshNames(of: parent, credentials: credentials)
+        }
         let mdc = self.mdc
         return try await merged(try await statahead.lookup(
             parent: parent, name: name, credentials: credentials,
@@ -429,8 +481,13 @@ public final class LustreClient: Sendable {
     public func mkdir(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
         try await namespaceChange(.mkdir, [(parent, name)]) { () async throws(LustreError) in
-            try await mdc.create(parent: parent, name: name, kind: .directory, mode: mode, credentials: credentials,
-                                 layout: nil, exclusive: true).0
+            let sent = MonotonicClock.nanoseconds()
+            let attributes = try await naming(name, in: parent, present: true) { () async throws(LustreError) in
+                try await mdc.create(parent: parent, name: name, kind: .directory, mode: mode, credentials: credentials,
+                                     layout: nil, exclusive: true).0
+            }
+            directoryNames.made(attributes.fid, credentials: credentials, sent: sent)
+            return attributes
         }
     }
 
@@ -438,16 +495,20 @@ public final class LustreClient: Sendable {
     public func mknod(parent: LustreFID, name: String, mode: UInt32, rdev: UInt32, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
         try await namespaceChange(.mknod, [(parent, name)]) { () async throws(LustreError) in
-            try await mdc.create(parent: parent, name: name, kind: .node(rdev: rdev), mode: mode, credentials: credentials,
-                                 layout: nil, exclusive: true).0
+            try await naming(name, in: parent, present: true) { () async throws(LustreError) in
+                try await mdc.create(parent: parent, name: name, kind: .node(rdev: rdev), mode: mode,
+                                     credentials: credentials, layout: nil, exclusive: true).0
+            }
         }
     }
 
     public func symlink(parent: LustreFID, name: String, target: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
         try await namespaceChange(.symlink, [(parent, name)]) { () async throws(LustreError) in
-            try await mdc.create(parent: parent, name: name, kind: .symlink(target: target), mode: 0o777,
-                                 credentials: credentials, layout: nil, exclusive: true).0
+            try await naming(name, in: parent, present: true) { () async throws(LustreError) in
+                try await mdc.create(parent: parent, name: name, kind: .symlink(target: target), mode: 0o777,
+                                     credentials: credentials, layout: nil, exclusive: true).0
+            }
         }
     }
 
@@ -458,36 +519,54 @@ public final class LustreClient: Sendable {
     /// Removes a name; a file still open (here or elsewhere) stays readable until its last close.
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
         try await namespaceChange(.unlink, [(parent, name)]) { () async throws(LustreError) in
-            try await mdc.unlink(parent: parent, name: name, credentials: credentials)
+            try await naming(name, in: parent, present: false) { () async throws(LustreError) in
+                try await mdc.unlink(parent: parent, name: name, credentials: credentials)
+            }
         }
     }
 
     public func rmdir(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
         try await namespaceChange(.rmdir, [(parent, name)]) { () async throws(LustreError) in
-            try await mdc.rmdir(parent: parent, name: name, credentials: credentials)
+            try await naming(name, in: parent, present: false) { () async throws(LustreError) in
+                try await mdc.rmdir(parent: parent, name: name, credentials: credentials)
+            }
         }
     }
 
     public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, credentials: MDTCredentials)
         async throws(LustreError) {
         try await namespaceChange(.rename, [(from, name), (to, newName)]) { () async throws(LustreError) in
-            try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
+            do throws(LustreError) {
+                try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
+            } catch {
+                directoryNames.forget(from)
+                directoryNames.forget(to)
+                throw error
+            }
+            directoryNames.removed(name, from: from)
+            directoryNames.added(newName, to: to)
         }
     }
 
     public func link(_ fid: LustreFID, parent: LustreFID, name: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
         try await namespaceChange(.link, [(parent, name)], fid: fid) { () async throws(LustreError) in
-            try await merged(try await mdc.link(fid, parent: parent, name: name, credentials: credentials))
+            try await merged(try await naming(name, in: parent, present: true) { () async throws(LustreError) in
+                try await mdc.link(fid, parent: parent, name: name, credentials: credentials)
+            })
         }
     }
 
     /// Up to `maxEntries` entries of directory `fid` after `cookie` (0: from the start).
     public func readdir(_ fid: LustreFID, cookie: UInt64, maxEntries: Int, credentials: MDTCredentials)
         async throws(LustreError) -> MDTDirPage {
+        let sent = MonotonicClock.nanoseconds()
         let page = try await stats.timed(.readdir) { () async throws(LustreError) in
             try await mdc.readdir(fid, cookie: cookie, maxEntries: maxEntries, credentials: credentials)
         }
+        directoryNames.listed(parent: fid, cookie: cookie, names: page.entries.map(\.name),
+                              next: page.entries.last?.cookie ?? cookie, end: page.end,
+                              credentials: credentials, sent: sent)
         // Lookups that follow the listing (`ls -l`, `du`) are looked up ahead.
         statahead.noteListing(parent: fid, names: page.entries.map(\.name), fromStart: cookie == 0)
         return page
@@ -572,8 +651,10 @@ public final class LustreClient: Sendable {
                           credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         try layout.validateSettings()
         return try await namespaceChange(.create, [(parent, name)]) { () async throws(LustreError) in
-            try await mdc.create(parent: parent, name: name, kind: .file, mode: mode, credentials: credentials,
-                                 layout: layout, exclusive: true).0
+            try await naming(name, in: parent, present: true) { () async throws(LustreError) in
+                try await mdc.create(parent: parent, name: name, kind: .file, mode: mode, credentials: credentials,
+                                     layout: layout, exclusive: true).0
+            }
         }
     }
 
