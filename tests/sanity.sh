@@ -118,6 +118,14 @@ test_permissions() {
     as_user chmod 600 "$d/user-file" || fail_with_logs "the owner cannot chmod"
     expect_error "Operation not permitted" as_user rm -f "$d/private"   # sticky directory
     as_user rm "$d/user-file" || fail_with_logs "the owner cannot remove their file"
+    # POSIX: the open(O_CREAT) that makes a file gets the access it asked for, whatever mode the
+    # new file has (cp of a read-only file; git writes its objects 0444); a later open is checked.
+    as_user "$(command -v perl)" -e 'use Fcntl; sysopen(my $f, $ARGV[0], O_WRONLY|O_CREAT|O_EXCL, 0444) or die "create: $!\n";
+        syswrite($f, "ro\n") == 3 or die "write: $!\n"; close($f) or die "close: $!\n"' "$d/read-only" \
+        || fail_with_logs "the user cannot write the 0444 file their open(O_CREAT) made"
+    [ "$(cat "$d/read-only")" = ro ] || fail_with_logs "the 0444 file holds '$(cat "$d/read-only")'"
+    [ "$(stat -c %a "$d/read-only")" = 444 ] || fail_with_logs "the new file's mode is $(stat -c %a "$d/read-only")"
+    expect_error "Permission denied" as_user sh -c "echo more >>'$d/read-only'"
     rm -r "$d"
 }
 

@@ -321,6 +321,28 @@ final class MDTServiceTests: XCTestCase {
         XCTAssertEqual(reply.items.map(\.status), [-EINVAL], "a close that sets the size needs its own RPC")
     }
 
+    /// POSIX: the open of an `open(O_CREAT)` that makes the file gets the access it asked for,
+    /// whatever mode the new file has; an existing file, or a later open, is checked as usual.
+    func testTheCreatorOpensWhatItMadeWhateverItsMode() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        let (dir, _) = try await mdc.create(parent: root, name: "pub", kind: .directory, mode: 0o1777,
+                                            credentials: .root, layout: nil, exclusive: true)
+        let user = MDTCredentials(uid: 1000, gid: 1000)
+        let (made, _, handle) = try await mdc.createOpen(parent: dir.fid, name: "ro", mode: 0o444, credentials: user,
+                                                         layout: nil, exclusive: true, openFlags: O_WRONLY)
+        XCTAssertEqual(made.mode & 0o7777, 0o444)
+        try await mdc.close(handle: handle, size: nil, blocks: nil)
+        await assertErrno(EACCES) {
+            _ = try await mdc.open(made.fid, flags: O_WRONLY, credentials: user)
+        }
+        await assertErrno(EACCES) {
+            _ = try await mdc.createOpen(parent: dir.fid, name: "ro", mode: 0o644, credentials: user,
+                                         layout: nil, exclusive: false, openFlags: O_WRONLY)
+        }
+    }
+
     private func errno(of result: Result<(MDTAttributes, LustreLayout?), LustreError>) -> Int32 {
         if case .failure(let error) = result { return error.errno }
         return 0

@@ -144,10 +144,11 @@ extension MDTDevice {
     /// Creates a regular file (objects allocated), directory, symlink, or node (fifo, socket,
     /// device) named `name` in `parent`. `layout`: requested stripe settings for a file, the
     /// default layout for a directory. With `exclusive` false an existing regular file is
-    /// returned as it is (`O_CREAT` without `O_EXCL`).
+    /// returned as it is (`O_CREAT` without `O_EXCL`); `created` says which.
     public func create(parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32,
                        credentials: MDTCredentials, layout: LustreLayout?,
-                       exclusive: Bool) async throws(LustreError) -> (attributes: MDTAttributes, layout: LustreLayout?, transno: UInt64) {
+                       exclusive: Bool) async throws(LustreError)
+        -> (attributes: MDTAttributes, layout: LustreLayout?, transno: UInt64, created: Bool) {
         try MDTPermission.checkName(name)
         var type: UInt32
         var permissions = mode & 0o7777
@@ -240,7 +241,8 @@ extension MDTDevice {
                 }
                 guard let created else { throw LustreError(errno: EIO, "create \(name): no inode") }
                 instantiated = nil
-                return (try attributes(created), type == UInt32(S_IFDIR) ? settings : try tree.layout(of: created), transno)
+                return (try attributes(created), type == UInt32(S_IFDIR) ? settings : try tree.layout(of: created), transno,
+                        true)
             }
         } catch {
             if !recorded, let objects = instantiated?.objects, !objects.isEmpty { try? await allocator.destroy(objects, of: fid) }
@@ -248,12 +250,12 @@ extension MDTDevice {
         }
     }
 
-    private func openExisting(_ existing: MDTInode, directory: MDTInode,
-                              credentials: MDTCredentials) throws(LustreError) -> (attributes: MDTAttributes, layout: LustreLayout?, transno: UInt64) {
+    private func openExisting(_ existing: MDTInode, directory: MDTInode, credentials: MDTCredentials) throws(LustreError)
+        -> (attributes: MDTAttributes, layout: LustreLayout?, transno: UInt64, created: Bool) {
         try MDTPermission.check(credentials, try directory.stat(), MDTPermission.execute, "lookup in \(directory.fid)")
         if existing.isDirectory { throw LustreError(errno: EISDIR, "\(existing.fid) is a directory") }
         guard existing.isRegular else { throw LustreError(errno: EEXIST, "\(existing.fid) exists and is not a file") }
-        return (try attributes(existing), try tree.layout(of: existing), 0)
+        return (try attributes(existing), try tree.layout(of: existing), 0, false)
     }
 
     // MARK: unlink, rmdir

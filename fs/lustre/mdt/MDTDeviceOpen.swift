@@ -5,9 +5,11 @@ import ObdClass
 extension MDTDevice {
     /// Opens `fid` for `owner` (an export): checks access for `flags` (`O_RDONLY`/`O_WRONLY`/
     /// `O_RDWR`, `O_TRUNC` needs write) and returns the attributes, the layout and a handle for
-    /// `close`. An open file stays readable after its last name goes.
-    public func open(_ fid: LustreFID, flags: Int32, credentials: MDTCredentials,
-                     owner: UInt64) async throws(LustreError) -> (MDTAttributes, LustreLayout?, handle: UInt64) {
+    /// `close`. An open file stays readable after its last name goes. `creator`: the open of an
+    /// `open(O_CREAT)` that just made the file, which gets the access it asked for whatever mode
+    /// the file was given (POSIX; `cp` of a read-only file, git's 0444 objects).
+    public func open(_ fid: LustreFID, flags: Int32, credentials: MDTCredentials, owner: UInt64,
+                     creator: Bool = false) async throws(LustreError) -> (MDTAttributes, LustreLayout?, handle: UInt64) {
         let object = try inode(fid)
         let st = try object.stat()
         let access = flags & O_ACCMODE
@@ -17,7 +19,7 @@ extension MDTDevice {
         var mask: UInt32 = 0
         if access == O_RDONLY || access == O_RDWR { mask |= MDTPermission.read }
         if access == O_WRONLY || access == O_RDWR || flags & O_TRUNC != 0 { mask |= MDTPermission.write }
-        try MDTPermission.check(credentials, st, mask, "open \(fid)")
+        if !creator { try MDTPermission.check(credentials, st, mask, "open \(fid)") }
         var layout = object.isDirectory ? nil : try tree.layout(of: object)
         var known: Glibc.stat? = st
         if object.isRegular && layout?.isInstantiated != true && mask & MDTPermission.write != 0 {

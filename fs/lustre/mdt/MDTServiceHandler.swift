@@ -214,9 +214,10 @@ final class MDTRequestHandler: PtlRPCHandler {
                                                mode: record.mode, credentials: record.credentials,
                                                layout: record.layout, exclusive: record.exclusive)
             if let openFlags = record.openFlags {
-                // The open intent: the creator opens what it made (its own permission checks).
+                // The open intent: the creator opens what it made; a file it just made opens with
+                // the access asked for, one that was there is checked as any open.
                 let opened = try await device.open(made.attributes.fid, flags: openFlags, credentials: record.credentials,
-                                                   owner: owner)
+                                                   owner: owner, creator: made.created)
                 return Self.reply(MDTBodyReply(attributes: opened.0, layout: opened.1, handle: opened.handle),
                                   transno: made.transno)
             }
