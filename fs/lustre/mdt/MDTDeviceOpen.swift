@@ -5,13 +5,13 @@ import ObdClass
 extension MDTDevice {
     /// Opens `fid` for `owner` (an export): checks access for `flags` (`O_RDONLY`/`O_WRONLY`/
     /// `O_RDWR`, `O_TRUNC` needs write) and returns the attributes, the layout and a handle for
-    /// `close`. An open file stays readable after its last name goes. `creator`: the open of an
-    /// `open(O_CREAT)` that just made the file, which gets the access it asked for whatever mode
-    /// the file was given (POSIX; `cp` of a read-only file, git's 0444 objects).
+    /// `close`. An open file stays readable after its last name goes. `made`: the attributes of
+    /// the file the create of this open intent just made; that open gets the access it asked for
+    /// whatever mode the file was given (POSIX; `cp` of a read-only file, git's 0444 objects), and
+    /// answers with them.
     public func open(_ fid: LustreFID, flags: Int32, credentials: MDTCredentials, owner: UInt64,
-                     creator: Bool = false) async throws(LustreError) -> (MDTAttributes, LustreLayout?, handle: UInt64) {
+                     made: MDTAttributes? = nil) async throws(LustreError) -> (MDTAttributes, LustreLayout?, handle: UInt64) {
         let object = try inode(fid)
-        let st = try object.stat()
         let access = flags & O_ACCMODE
         if object.isDirectory && (access != O_RDONLY || flags & O_TRUNC != 0) {
             throw LustreError(errno: EISDIR, "open \(fid) for writing")
@@ -19,11 +19,17 @@ extension MDTDevice {
         var mask: UInt32 = 0
         if access == O_RDONLY || access == O_RDWR { mask |= MDTPermission.read }
         if access == O_WRONLY || access == O_RDWR || flags & O_TRUNC != 0 { mask |= MDTPermission.write }
-        if !creator { try MDTPermission.check(credentials, st, mask, "open \(fid)") }
+        var known: Glibc.stat?
+        if made == nil {
+            let st = try object.stat()
+            try MDTPermission.check(credentials, st, mask, "open \(fid)")
+            known = st
+        }
         var layout = object.isDirectory ? nil : try tree.layout(of: object)
-        var known: Glibc.stat? = st
+        var attributes = made
         if object.isRegular && layout?.isInstantiated != true && mask & MDTPermission.write != 0 {
             known = nil  // the layout xattr changes ctime
+            attributes = nil
             // A file made by mknod gets its objects at its first open for writing, as in Lustre.
             do {
                 _ = try await instantiateLayout(object, layout ?? LustreLayout(), ownerOnly: nil)
@@ -32,7 +38,8 @@ extension MDTDevice {
             }
             layout = try tree.layout(of: object)
         }
-        let attributes = try attributes(object, stat: known)
+        let answered: MDTAttributes
+        if let attributes { answered = attributes } else { answered = try self.attributes(object, stat: known) }
         let handle = openFiles.withLock { table -> UInt64 in
             let handle = table.nextHandle
             table.nextHandle += 1
@@ -40,7 +47,7 @@ extension MDTDevice {
             table.openCount[fid, default: 0] += 1
             return handle
         }
-        return (attributes, layout, handle)
+        return (answered, layout, handle)
     }
 
     /// Closes `handle`; a regular file's `size`/`blocks` as the client knows them are recorded.

@@ -217,7 +217,7 @@ final class MDTRequestHandler: PtlRPCHandler {
                 // The open intent: the creator opens what it made; a file it just made opens with
                 // the access asked for, one that was there is checked as any open.
                 let opened = try await device.open(made.attributes.fid, flags: openFlags, credentials: record.credentials,
-                                                   owner: owner, creator: made.created)
+                                                   owner: owner, made: made.created ? made.attributes : nil)
                 return Self.reply(MDTBodyReply(attributes: opened.0, layout: opened.1, handle: opened.handle),
                                   transno: made.transno)
             }

@@ -34,6 +34,9 @@ final class MDTTree: Sendable {
     static let replayDirectory = "REPLAY"
     /// The SELinux label, remembered per inode so each attributes reply can say it is absent.
     static let selinuxLabelName = MDTAttributeHints.selinuxLabelName
+    /// Whether this host's kernel labels the inodes it makes (SELinux active: selinuxfs is
+    /// there). Where it does not, a new inode has no label, known without asking.
+    static let hostLabelsNewInodes = access("/sys/fs/selinux/enforce", F_OK) == 0
 
     init(rootFD: Int32) throws(LustreError) {
         self.rootFD = rootFD
@@ -133,6 +136,7 @@ final class MDTTree: Sendable {
         inode.stored(.links, MDTLinkXattr.encode([MDTLink(parent: r.parent, name: r.name)]), succeeded: true)
         inode.stored(.layout, r.layout.isEmpty ? nil : r.layout, succeeded: true)
         inode.stored(.sizeOnMDS, nil, succeeded: true)
+        if !Self.hostLabelsNewInodes { inode.stored(.selinuxLabel, nil, succeeded: true) }
         return inode
     }
 
