@@ -27,9 +27,9 @@ final class LustreFuseFileSystem: FuseOperations {
     let userXattr: Bool
     /// `direct_io`: regular files are opened with `FOPEN_DIRECT_IO` (no page cache).
     let directIO: Bool
-    /// `direct_writes` (the default): files opened write-only are opened with `FOPEN_DIRECT_IO`,
-    /// once the kernel granted `FUSE_DIRECT_IO_ALLOW_MMAP` (Linux 6.6, which also drops the
-    /// pages other opens cached of a range such a write changes).
+    /// `direct_writes` (the default): files opened write-only, or read-write while empty, are
+    /// opened with `FOPEN_DIRECT_IO` once the kernel granted `FUSE_DIRECT_IO_ALLOW_MMAP`
+    /// (Linux 6.6, which also drops the pages other opens cached of a range such a write changes).
     let directWritesWanted: Bool
     private let directWrites = Atomic<Bool>(false)
     /// Job ids of calling processes (`jobid_var`), cached by pid.
@@ -75,15 +75,15 @@ final class LustreFuseFileSystem: FuseOperations {
     /// before the request is sent, and a read of data already read ahead is answered from here
     /// (a negative lookup: median 343 -> 305 µs, docs/performance.md, Client).
     ///
-    /// `onMDCLoop`: after its first wait the task goes on on the loop that reads the MDS's
-    /// replies (`LustreClient.metadataTaskExecutor`), so a reply resumes it there instead of
-    /// waking a pool thread. Only for requests that just wait for RPCs and answer; not for file
-    /// data, whose copies would hold up the loop.
-    private func serve(_ request: FuseRequest, onMDCLoop: Bool = false,
+    /// After its first wait the task goes on on the loop that reads the MDS's replies
+    /// (`LustreClient.metadataTaskExecutor`), so a reply resumes it there instead of waking a
+    /// pool thread; requests that move file data (`carriesData`) stay on the pool, as their
+    /// copies would hold up the loop.
+    private func serve(_ request: FuseRequest, carriesData: Bool = false,
                        _ body: @escaping @Sendable () async throws(LustreError) -> Void) {
         let caller = request.caller
         let jobID = jobIDs.jobID(pid: caller.pid, uid: caller.uid, gid: caller.gid)
-        Task.immediate(executorPreference: onMDCLoop ? client.metadataTaskExecutor : nil) {
+        Task.immediate(executorPreference: carriesData ? nil : client.metadataTaskExecutor) {
             await PtlRPCJobID.$current.withValue(jobID) {
                 do throws(LustreError) {
                     try await body()
@@ -114,7 +114,7 @@ final class LustreFuseFileSystem: FuseOperations {
     // MARK: namespace
 
     func lookup(_ request: FuseRequest, parent: UInt64, name: String) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let attributes = try await client.lookup(parent: try nodes.fid(of: parent), name: name,
                                                      credentials: credentials(request))
             replyEntry(request, attributes)
@@ -126,14 +126,14 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func getattr(_ request: FuseRequest, node: UInt64, file: FuseFileInfo?) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let attributes = try await client.getattr(try nodes.fid(of: node), credentials: credentials(request))
             request.reply(attributes: AttributeMapping.fuse(attributes), timeout: attributeTimeout)
         }
     }
 
     func setattr(_ request: FuseRequest, node: UInt64, change: FuseSetattr, file: FuseFileInfo?) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let fid = try nodes.fid(of: node)
             let credentials = credentials(request)
             var mdtChange = AttributeMapping.mdt(change)
@@ -153,7 +153,7 @@ final class LustreFuseFileSystem: FuseOperations {
 
     /// `access(2)` from the attributes, with POSIX's rules; the MDS still checks every real operation.
     func access(_ request: FuseRequest, node: UInt64, mask: Int32) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let credentials = credentials(request)
             let attributes = try await client.getattr(try nodes.fid(of: node), credentials: credentials)
             request.reply(error: AccessCheck.allows(attributes, credentials, mask: mask) ? 0 : EACCES)
@@ -161,13 +161,13 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func readlink(_ request: FuseRequest, node: UInt64) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             request.reply(readlink: try await client.readlink(try nodes.fid(of: node), credentials: credentials(request)))
         }
     }
 
     func mknod(_ request: FuseRequest, parent: UInt64, name: String, mode: UInt32, rdev: UInt32) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let parentFID = try nodes.fid(of: parent)
             let credentials = credentials(request)
             if mode & UInt32(S_IFMT) == UInt32(S_IFREG) {
@@ -183,28 +183,28 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func mkdir(_ request: FuseRequest, parent: UInt64, name: String, mode: UInt32) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             replyEntry(request, try await client.mkdir(parent: try nodes.fid(of: parent), name: name,
                                                        mode: mode | UInt32(S_IFDIR), credentials: credentials(request)))
         }
     }
 
     func unlink(_ request: FuseRequest, parent: UInt64, name: String) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             try await client.unlink(parent: try nodes.fid(of: parent), name: name, credentials: credentials(request))
             request.reply(error: 0)
         }
     }
 
     func rmdir(_ request: FuseRequest, parent: UInt64, name: String) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             try await client.rmdir(parent: try nodes.fid(of: parent), name: name, credentials: credentials(request))
             request.reply(error: 0)
         }
     }
 
     func symlink(_ request: FuseRequest, target: String, parent: UInt64, name: String) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             replyEntry(request, try await client.symlink(parent: try nodes.fid(of: parent), name: name, target: target,
                                                          credentials: credentials(request)))
         }
@@ -213,7 +213,7 @@ final class LustreFuseFileSystem: FuseOperations {
     func rename(_ request: FuseRequest, parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) {
         // RENAME_NOREPLACE / RENAME_EXCHANGE have no MDT counterpart yet.
         guard flags == 0 else { return request.reply(error: EINVAL) }
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             try await client.rename(from: try nodes.fid(of: parent), name: name, to: try nodes.fid(of: newParent),
                                     newName: newName, credentials: credentials(request))
             request.reply(error: 0)
@@ -221,7 +221,7 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func link(_ request: FuseRequest, node: UInt64, newParent: UInt64, newName: String) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             replyEntry(request, try await client.link(try nodes.fid(of: node), parent: try nodes.fid(of: newParent),
                                                       name: newName, credentials: credentials(request)))
         }
@@ -230,7 +230,7 @@ final class LustreFuseFileSystem: FuseOperations {
     // MARK: files
 
     func open(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let opened = try await client.open(try nodes.fid(of: node), flags: file.flags, credentials: credentials(request))
             request.reply(open: FuseOpenReply(handle: handles.add(OpenFile(file: opened, flags: file.flags)),
                                               directIO: bypassesPageCache(file.flags, empty: opened.knownSize == 0)))
@@ -238,7 +238,7 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func create(_ request: FuseRequest, parent: UInt64, name: String, mode: UInt32, file: FuseFileInfo) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let credentials = credentials(request)
             let parentFID = try nodes.fid(of: parent)
             let flags = file.flags & ~(O_CREAT | O_EXCL | O_TRUNC)
@@ -271,7 +271,7 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func read(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo) {
-        serve(request) { [self] () throws(LustreError) in
+        serve(request, carriesData: true) { [self] () throws(LustreError) in
             let open = try handles.file(file.handle)
             let data = try await open.file.read(offset: offset, length: size)
             data.withUnsafeReadableBytes { request.reply(data: $0) }
@@ -283,7 +283,7 @@ final class LustreFuseFileSystem: FuseOperations {
         var buffer = ByteBufferAllocator().buffer(capacity: data.count)
         buffer.writeBytes(data)
         let count = data.count
-        serve(request) { [self, buffer] () throws(LustreError) in
+        serve(request, carriesData: true) { [self, buffer] () throws(LustreError) in
             let open = try handles.file(file.handle)
             open.dirty.store(true, ordering: .relaxed)
             // O_APPEND files append at the end this client knows (LustreFile.write does).
@@ -300,14 +300,14 @@ final class LustreFuseFileSystem: FuseOperations {
         guard let open = try? handles.file(file.handle), open.dirty.exchange(false, ordering: .relaxed) else {
             return request.reply(error: 0)
         }
-        serve(request) { () throws(LustreError) in
+        serve(request, carriesData: true) { () throws(LustreError) in
             try await open.file.fsync()
             request.reply(error: 0)
         }
     }
 
     func release(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             guard let open = handles.removeFile(file.handle) else { return request.reply(error: 0) }
             try await open.file.close()
             request.reply(error: 0)
@@ -315,7 +315,7 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func fsync(_ request: FuseRequest, node: UInt64, dataOnly: Bool, file: FuseFileInfo) {
-        serve(request) { [self] () throws(LustreError) in
+        serve(request, carriesData: true) { [self] () throws(LustreError) in
             try await handles.file(file.handle).file.fsync()
             request.reply(error: 0)
         }
@@ -324,7 +324,7 @@ final class LustreFuseFileSystem: FuseOperations {
     // MARK: directories
 
     func opendir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let fid = try nodes.fid(of: node)
             let attributes = try await client.getattr(fid, credentials: credentials(request))
             guard attributes.isDirectory else { throw LustreError(errno: ENOTDIR, "opendir \(fid)") }
@@ -333,7 +333,7 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func readdir(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo) {
-        serve(request) { [self] () throws(LustreError) in
+        serve(request, carriesData: true) { [self] () throws(LustreError) in
             let parentFID = try nodes.fid(of: node)
             let directory = handles.directory(file.handle) ?? OpenDirectory(fid: parentFID)
             var cached = directory.cachedEntries(after: offset)
@@ -361,7 +361,7 @@ final class LustreFuseFileSystem: FuseOperations {
     // MARK: filesystem
 
     func statfs(_ request: FuseRequest, node: UInt64) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let targets = await client.targetStatfs()
             var result = FuseStatfs()
             result.blockSize = 4096
@@ -404,7 +404,7 @@ final class LustreFuseFileSystem: FuseOperations {
         // clears SB_NOSEC, so nothing is remembered); as Lustre's client does (b15587), file
         // capabilities are not kept, and the answer costs no MDS round trip per write.
         if name == VirtualXattr.fileCapabilities { return request.reply(error: ENODATA) }
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             try checkUserXattr(name)
             let fid = try nodes.fid(of: node)
             let value: [UInt8]
@@ -433,7 +433,7 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func setxattr(_ request: FuseRequest, node: UInt64, name: String, value: [UInt8], flags: Int32) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             try checkUserXattr(name)
             if name == VirtualXattr.fileCapabilities {
                 throw LustreError(errno: EOPNOTSUPP, "\(name): file capabilities are not kept")
@@ -463,7 +463,7 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func listxattr(_ request: FuseRequest, node: UInt64, size: Int) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             let names = try await client.listxattr(try nodes.fid(of: node), credentials: credentials(request))
             var value: [UInt8] = []
             for name in names where userXattr || !name.hasPrefix("user.") { value += Array(name.utf8) + [0] }
@@ -472,7 +472,7 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func removexattr(_ request: FuseRequest, node: UInt64, name: String) {
-        serve(request, onMDCLoop: true) { [self] () throws(LustreError) in
+        serve(request) { [self] () throws(LustreError) in
             try checkUserXattr(name)
             try await client.removexattr(try nodes.fid(of: node), name: name, credentials: credentials(request))
             request.reply(error: 0)

@@ -96,7 +96,7 @@ enum MountLustre {
         LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite))")
         if arguments.options.directWrites && !arguments.options.directIO && !connection.directIOAllowMmap {
             CWARN("mount.lustre: direct_writes: this kernel has no FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6): "
-                  + "write-only opens stay in the page cache")
+                  + "writes stay in the page cache")
         }
         if arguments.options.directIO {
             if connection.directIOAllowMmap {

@@ -15,10 +15,10 @@ struct MountOptions: Equatable {
     /// Large transfers gain (cold 1 MiB reads +35 % here); reads of a few KiB each pay a FUSE
     /// round trip apiece instead of hitting read-ahead pages, so it is not the default.
     var directIO = false
-    /// `direct_writes` (default; `nodirect_writes`): files opened write-only bypass the page
-    /// cache (`FOPEN_DIRECT_IO`) on kernels that keep other opens' cached pages coherent with
-    /// such writes (Linux 6.6 on); a write-only descriptor is never read nor mapped shared, so
-    /// its writes only lose the copy into pages no one reads.
+    /// `direct_writes` (default; `nodirect_writes`): files opened write-only, or read-write while
+    /// empty, bypass the page cache (`FOPEN_DIRECT_IO`) on kernels that keep other opens' cached
+    /// pages coherent with such writes (Linux 6.6 on): their writes lose only the copy into pages
+    /// no one reads (`LustreFuseFileSystem.bypassesPageCache`).
     var directWrites = true
     /// The servers' LNet acceptor port (the `accept_port` LNet parameter).
     var acceptPort = 988

@@ -189,14 +189,14 @@ final class LNetConnection: Sendable {
         var coalescedBytes = 0
         for frame in frames {
             coalescedBytes += LNetHeader.size
-            for part in frame.payload.parts where part.readableBytes <= Self.coalesceLimit {
-                coalescedBytes += part.readableBytes
+            frame.payload.forEachPart { part in
+                if part.readableBytes <= Self.coalesceLimit { coalescedBytes += part.readableBytes }
             }
         }
         var head = channel.allocator.buffer(capacity: coalescedBytes)
         for frame in frames {
             frame.header?.encode(into: &head)
-            for part in frame.payload.parts where part.readableBytes > 0 {
+            frame.payload.forEachPart { part in
                 if part.readableBytes <= Self.coalesceLimit {
                     head.writeImmutableBuffer(part)
                 } else {

@@ -8,10 +8,6 @@ enum LNetPayload: Sendable {
     case one(ByteBuffer)
     case many([ByteBuffer])
 
-    init(_ buffer: ByteBuffer?) {
-        self = buffer.map { .one($0) } ?? .none
-    }
-
     /// `parts` as a payload: one buffer is `.one`.
     init(parts: [ByteBuffer]) {
         switch parts.count {
@@ -29,12 +25,13 @@ enum LNetPayload: Sendable {
         }
     }
 
-    /// The buffers, in order.
-    var parts: [ByteBuffer] {
+    /// Calls `body` with each non-empty buffer, in order (no array made for one buffer: every
+    /// frame sent passes here).
+    func forEachPart(_ body: (ByteBuffer) -> Void) {
         switch self {
-        case .none: []
-        case .one(let buffer): [buffer]
-        case .many(let parts): parts
+        case .none: break
+        case .one(let buffer): if buffer.readableBytes > 0 { body(buffer) }
+        case .many(let parts): for part in parts where part.readableBytes > 0 { body(part) }
         }
     }
 

@@ -564,11 +564,11 @@ public final class LustreClient: Sendable {
         let page = try await stats.timed(.readdir) { () async throws(LustreError) in
             try await mdc.readdir(fid, cookie: cookie, maxEntries: maxEntries, credentials: credentials)
         }
-        directoryNames.listed(parent: fid, cookie: cookie, names: page.entries.map(\.name),
-                              next: page.entries.last?.cookie ?? cookie, end: page.end,
-                              credentials: credentials, sent: sent)
+        let names = page.entries.map(\.name)
+        directoryNames.listed(parent: fid, cookie: cookie, names: names, next: page.entries.last?.cookie ?? cookie,
+                              end: page.end, credentials: credentials, sent: sent)
         // Lookups that follow the listing (`ls -l`, `du`) are looked up ahead.
-        statahead.noteListing(parent: fid, names: page.entries.map(\.name), fromStart: cookie == 0)
+        statahead.noteListing(parent: fid, names: names, fromStart: cookie == 0)
         return page
     }
 

@@ -73,7 +73,7 @@ final class MDTInode: Sendable {
     // MARK: remembered xattrs
 
     /// The MDT xattrs kept in memory.
-    enum CachedXattr: Int { case sizeOnMDS = 0, layout = 1, links = 2, selinuxLabel = 3 }
+    enum CachedXattr: Int, CaseIterable { case sizeOnMDS = 0, layout = 1, links = 2, selinuxLabel = 3 }
 
     /// The remembered value of `slot`: `.some(nil)` is "known absent", nil "not known", with the
     /// generation to hand to `fill` after reading the disk.
@@ -104,7 +104,7 @@ final class MDTInode: Sendable {
         remembered.withLock { state in
             state.enabled = false
             state.generation &+= 1
-            state.values = [nil, nil, nil, nil]
+            state.values = MDTInodeXattrs.unknown
         }
     }
 }
@@ -112,7 +112,9 @@ final class MDTInode: Sendable {
 /// What an `MDTInode` remembers of its xattrs.
 struct MDTInodeXattrs {
     /// Per `MDTInode.CachedXattr`: nil not known, `.some(nil)` absent, `.some(bytes)` the value.
-    var values: [[UInt8]??] = [nil, nil, nil, nil]
+    var values: [[UInt8]??] = unknown
+    /// Nothing known, one entry per slot.
+    static let unknown = [[UInt8]??](repeating: nil, count: MDTInode.CachedXattr.allCases.count)
     /// Bumped by every store, so a fill racing with a change is dropped.
     var generation: UInt64 = 0
     var enabled = true

@@ -325,32 +325,25 @@ public final class OSCDevice: Sendable {
 
     /// Writes `data` to `object` at `offset` in RPCs of at most `max_pages_per_rpc`, and returns
     /// the highest transno among them: the write is durable once `lastCommitted` reaches it.
-    @discardableResult
     ///
     /// The RPCs carry `jobID` (nil: the calling task's `PtlRPCJobID.current`); writes of different
     /// jobs never share an RPC.
+    @discardableResult
     public func write(object: OSTObjectID, offset: UInt64, data: ByteBuffer,
                       jobID: String? = nil) async throws(LustreError) -> UInt64 {
-        if let cache, cache.isFull { await cache.throttle() }
-        let pieces = try split(offset: offset, length: data.readableBytes).map { chunk in
-            (offset: chunk.offset, length: chunk.length,
-             data: Optional(data.getSlice(at: data.readerIndex + Int(chunk.offset - offset), length: chunk.length)!))
-        }
-        let outcome = await queue.perform(.write, object: object, jobID: jobID ?? PtlRPCJobID.current, pieces: pieces)
-        if let error = outcome.error { throw error }
-        return outcome.transno
+        try await write(object: object, offset: offset, parts: [data], jobID: jobID)
     }
 
     /// Writes `parts` back to back at `offset` of `object` without copying them into one buffer:
     /// each part, cut at RPC boundaries, is an extent of its own, and extents that follow each
     /// other leave together in one RPC whose bulk is those buffers themselves.
+    @discardableResult
     public func write(object: OSTObjectID, offset: UInt64, parts: [ByteBuffer],
                       jobID: String? = nil) async throws(LustreError) -> UInt64 {
-        if parts.count == 1 { return try await write(object: object, offset: offset, data: parts[0], jobID: jobID) }
         if let cache, cache.isFull { await cache.throttle() }
         var pieces: [(offset: UInt64, length: Int, data: ByteBuffer?)] = []
         var position = offset
-        for part in parts where part.readableBytes > 0 {
+        for part in parts {
             for chunk in try split(offset: position, length: part.readableBytes) {
                 pieces.append((chunk.offset, chunk.length,
                                part.getSlice(at: part.readerIndex + Int(chunk.offset - position), length: chunk.length)!))

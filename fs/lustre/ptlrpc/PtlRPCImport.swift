@@ -59,6 +59,14 @@ public final class PtlRPCImport: Sendable {
         case write([ByteBuffer])
         /// The server pushes at most this many bytes (a read).
         case read(maxLength: Int)
+
+        /// The bytes a write sends, or the most a read takes.
+        var length: Int {
+            switch self {
+            case .write(let parts): parts.reduce(0) { $0 + $1.readableBytes }
+            case .read(let maxLength): maxLength
+            }
+        }
     }
 
     /// A reply and, for a bulk read, the bytes the server pushed.
@@ -121,7 +129,7 @@ public final class PtlRPCImport: Sendable {
 
         /// The write data this request pins.
         var bulkBytes: Int {
-            if case .write(let parts) = bulk { return parts.reduce(0) { $0 + $1.readableBytes } }
+            if case .write = bulk { return bulk?.length ?? 0 }
             return 0
         }
     }
@@ -205,8 +213,8 @@ public final class PtlRPCImport: Sendable {
         var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
         message.jobID = PtlRPCJobID.truncated(jobID ?? PtlRPCJobID.current)
         switch bulk {
-        case .write(let parts): configuration.stats?.bulk(isWrite: true, bytes: parts.reduce(0) { $0 + $1.readableBytes })
-        case .read(let maxLength): configuration.stats?.bulk(isWrite: false, bytes: maxLength)
+        case .write?: configuration.stats?.bulk(isWrite: true, bytes: bulk?.length ?? 0)
+        case .read(let maxLength)?: configuration.stats?.bulk(isWrite: false, bytes: maxLength)
         case nil: break
         }
         if bulk != nil, let type = configuration.checksumType {
@@ -413,12 +421,7 @@ public final class PtlRPCImport: Sendable {
 
     /// Whether `bulk` goes as short I/O, inside the messages: small enough, and the server can.
     private func isShort(_ bulk: Bulk?) -> Bool {
-        let length: Int
-        switch bulk {
-        case .write(let parts): length = parts.reduce(0) { $0 + $1.readableBytes }
-        case .read(let maxLength): length = maxLength
-        case nil: return false
-        }
+        guard let length = bulk?.length else { return false }
         guard let limit = configuration.shortIOBytes?.value, length <= limit else { return false }
         return PtlRPCConnectFlags(rawValue: serverFlags.load(ordering: .relaxed)).contains(.shortIO)
     }
@@ -432,7 +435,7 @@ public final class PtlRPCImport: Sendable {
             if parts.count == 1 {
                 message.buffers.append(parts[0])
             } else {
-                var data = ByteBufferAllocator().buffer(capacity: parts.reduce(0) { $0 + $1.readableBytes })
+                var data = ByteBufferAllocator().buffer(capacity: bulk?.length ?? 0)
                 for part in parts { data.writeImmutableBuffer(part) }
                 message.buffers.append(data)
             }
