@@ -499,6 +499,23 @@ for _ in range(10):
     rm -r "$d"
 }
 
+# close(2) waits for a FLUSH round trip only where data can wait in the client: after writes.
+# Read-only opens ask the kernel for none (FOPEN_NOFLUSH); `flush` in llite.*.stats counts
+# those the kernel sent.
+test_close_flush() {
+    local f=$MNT/flush before after
+    flushes() { "$LUSTRE_BIN/lctl" get_param -n "llite.*.stats" | awk '$1 == "flush" { n += $2 } END { print n + 0 }'; }
+    head -c 300000 /dev/urandom >"$TEST_DIR/flush.ref"
+    before=$(flushes)
+    cp "$TEST_DIR/flush.ref" "$f" || fail_with_logs "cp to $f"
+    after=$(flushes)
+    [ "$after" -gt "$before" ] || fail_with_logs "a writer's close sent no FLUSH ($before -> $after)"
+    for _ in $(seq 10); do cmp "$f" "$TEST_DIR/flush.ref" || fail_with_logs "$f reads back other bytes"; done
+    before=$(flushes)
+    [ "$before" = "$after" ] || fail_with_logs "10 read-only closes sent $((before - after)) FLUSHes"
+    rm "$f"
+}
+
 # Unmounting while the client holds written data not yet on the OSTs loses nothing.
 test_umount_dirty() {
     head -c 30000000 /dev/urandom >"$TEST_DIR/dirty.ref"
@@ -584,7 +601,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

@@ -232,8 +232,11 @@ final class LustreFuseFileSystem: FuseOperations {
     func open(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
         serve(request) { [self] () throws(LustreError) in
             let opened = try await client.open(try nodes.fid(of: node), flags: file.flags, credentials: credentials(request))
+            // A read-only open writes nothing, so its close has nothing to flush: no FLUSH round
+            // trip for close(2) to wait on (file locks are the kernel's, so none to drop either).
             request.reply(open: FuseOpenReply(handle: handles.add(OpenFile(file: opened, flags: file.flags)),
-                                              directIO: bypassesPageCache(file.flags, empty: opened.knownSize == 0)))
+                                              directIO: bypassesPageCache(file.flags, empty: opened.knownSize == 0),
+                                              noFlush: file.flags & O_ACCMODE == O_RDONLY))
         }
     }
 
@@ -295,13 +298,12 @@ final class LustreFuseFileSystem: FuseOperations {
     /// `close(2)`: data written through this file goes to the OSTs now, so close reports write
     /// errors as Lustre's does and another client sees the bytes. Nothing written: answered on
     /// the FUSE thread, as `close(2)` waits for it (every write was answered before, so its
-    /// `dirty` mark is set by now).
+    /// `dirty` mark is set by now). Read-only opens send none (`FOPEN_NOFLUSH`).
     func flush(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
-        guard let open = try? handles.file(file.handle), open.dirty.exchange(false, ordering: .relaxed) else {
-            return request.reply(error: 0)
-        }
-        serve(request, carriesData: true) { () throws(LustreError) in
-            try await open.file.fsync()
+        guard let open = try? handles.file(file.handle) else { return request.reply(error: 0) }
+        let written = open.dirty.exchange(false, ordering: .relaxed)
+        serve(request, carriesData: written) { () throws(LustreError) in
+            try await open.file.flush(written: written)
             request.reply(error: 0)
         }
     }

@@ -30,11 +30,16 @@ public struct FuseOpenReply: Hashable, Sendable {
     public var keepCache = false
     /// For `opendir`: let the kernel cache the entries.
     public var cacheDirectory = false
+    /// `close(2)` of this open file sends no `FLUSH` (`FOPEN_NOFLUSH`, Linux 5.16): nothing
+    /// written through it can wait in the filesystem. The kernel ignores it under its own
+    /// writeback cache.
+    public var noFlush = false
 
-    public init(handle: UInt64, directIO: Bool = false, keepCache: Bool = false) {
+    public init(handle: UInt64, directIO: Bool = false, keepCache: Bool = false, noFlush: Bool = false) {
         self.handle = handle
         self.directIO = directIO
         self.keepCache = keepCache
+        self.noFlush = noFlush
     }
 
     func fill(_ info: inout fuse_file_info) {
@@ -42,5 +47,6 @@ public struct FuseOpenReply: Hashable, Sendable {
         info.direct_io = directIO ? 1 : 0
         info.keep_cache = keepCache ? 1 : 0
         info.cache_readdir = cacheDirectory ? 1 : 0
+        info.noflush = noFlush ? 1 : 0
     }
 }

@@ -3,7 +3,7 @@ import LibCFS
 /// The counters of `llite.<fsname>-<instance>.stats`, in Lustre's order and with its names
 /// (`ll_stats_ops_tally`).
 enum LLiteStat: Int, CaseIterable {
-    case readBytes, writeBytes, open, close, seek, fsync, readdir, setattr, truncate, getattr, create,
+    case readBytes, writeBytes, open, close, flush, seek, fsync, readdir, setattr, truncate, getattr, create,
          link, unlink, symlink, mkdir, rmdir, mknod, rename, statfs, setxattr, getxattr, listxattr,
          removexattr
 
@@ -13,6 +13,7 @@ enum LLiteStat: Int, CaseIterable {
         case .writeBytes: LProcStats.Counter("write_bytes", unit: "bytes")
         case .open: LProcStats.Counter("open", unit: "usecs")
         case .close: LProcStats.Counter("close", unit: "usecs")
+        case .flush: LProcStats.Counter("flush", unit: "usecs")
         case .seek: LProcStats.Counter("seek", unit: "usecs")
         case .fsync: LProcStats.Counter("fsync", unit: "usecs")
         case .readdir: LProcStats.Counter("readdir", unit: "usecs")

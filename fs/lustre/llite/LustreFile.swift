@@ -109,6 +109,15 @@ public final class LustreFile: Sendable {
         get async { (try? await inode.glimpse().size) ?? inode.size }
     }
 
+    /// `close(2)` of one descriptor on this file (Lustre's `ll_flush`, `flush` in `llite.*.stats`).
+    /// `written`: writes went through that descriptor, so they go to the OSTs now (`fsync`), and
+    /// close reports their errors and another client's open sees the bytes.
+    public func flush(written: Bool) async throws(LustreError) {
+        try await client.stats.timed(.flush) { () async throws(LustreError) in
+            if written { try await fsync() }
+        }
+    }
+
     /// Flushes cached writes, then closes the MDS handle with the size and blocks if this client
     /// changed the file; a file not changed here is closed at the MDS in the background
     /// (`MDCDevice.closeLater`, batched). A second close is EBADF. The first write error is
