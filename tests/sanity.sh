@@ -126,6 +126,11 @@ test_permissions() {
     [ "$(cat "$d/read-only")" = ro ] || fail_with_logs "the 0444 file holds '$(cat "$d/read-only")'"
     [ "$(stat -c %a "$d/read-only")" = 444 ] || fail_with_logs "the new file's mode is $(stat -c %a "$d/read-only")"
     expect_error "Permission denied" as_user sh -c "echo more >>'$d/read-only'"
+    # A directory the user may search but not read: its names resolve, its listing is refused at
+    # opendir, as on a local filesystem.
+    mkdir -m 711 "$d/search-only" && : >"$d/search-only/known" || fail_with_logs "set-up of search-only"
+    as_user stat "$d/search-only/known" >/dev/null || fail_with_logs "the user cannot reach a name in a 0711 directory"
+    expect_error "cannot open directory" as_user ls "$d/search-only"
     rm -r "$d"
 }
 

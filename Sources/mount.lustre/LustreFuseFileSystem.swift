@@ -325,14 +325,22 @@ final class LustreFuseFileSystem: FuseOperations {
 
     // MARK: directories
 
+    /// `opendir`: the first page of entries is read here, so the listing that follows (`ls`,
+    /// `find`, `rm -r` open a directory to read it) starts from it instead of costing a
+    /// getattr RPC at open and a readdir RPC after; the MDS's readdir decides read permission
+    /// (`EACCES` at open, as POSIX has it) and `ENOTDIR`.
     func opendir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
         serve(request) { [self] () throws(LustreError) in
-            let fid = try nodes.fid(of: node)
-            let attributes = try await client.getattr(fid, credentials: credentials(request))
-            guard attributes.isDirectory else { throw LustreError(errno: ENOTDIR, "opendir \(fid)") }
-            request.reply(open: FuseOpenReply(handle: handles.add(OpenDirectory(fid: fid))))
+            let directory = OpenDirectory(fid: try nodes.fid(of: node))
+            let page = try await client.readdir(directory.fid, cookie: 0, maxEntries: Self.readdirEntries,
+                                                credentials: credentials(request))
+            directory.cache(start: 0, entries: page.entries, end: page.end)
+            request.reply(open: FuseOpenReply(handle: handles.add(directory)))
         }
     }
+
+    /// Entries asked of the MDS per readdir RPC.
+    static let readdirEntries = 256
 
     func readdir(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo) {
         serve(request, carriesData: true) { [self] () throws(LustreError) in
@@ -340,7 +348,7 @@ final class LustreFuseFileSystem: FuseOperations {
             let directory = handles.directory(file.handle) ?? OpenDirectory(fid: parentFID)
             var cached = directory.cachedEntries(after: offset)
             if cached == nil || (cached!.entries.isEmpty && !cached!.end) {
-                let page = try await client.readdir(directory.fid, cookie: offset, maxEntries: 256,
+                let page = try await client.readdir(directory.fid, cookie: offset, maxEntries: Self.readdirEntries,
                                                     credentials: credentials(request))
                 directory.cache(start: offset, entries: page.entries, end: page.end)
                 cached = (page.entries[...], page.end)
