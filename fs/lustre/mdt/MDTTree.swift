@@ -372,7 +372,14 @@ final class MDTTree: Sendable {
             }
         } else {
             if let overwritten { try unlink(overwritten, live: false) }
-            if let target { try bind(target, newName, inode) }
+            if let target {
+                try bind(target, newName, inode)
+            } else if isDirectory {
+                // The new parent is gone: a later record removed it, so this directory had moved
+                // on or gone by then. It leaves its old place for REPLAY/, where the later record
+                // that moves or removes it finds it.
+                try hold(inode)
+            }
             if !isDirectory { try unbind(source, name, fid, isDirectory: false, keepsInode: true, live: false) }
         }
         try setLinks(inode, links)
@@ -448,6 +455,16 @@ final class MDTTree: Sendable {
                 if held.st.st_ino == own.st_ino { _ = unlinkat(replayFD, holding, 0) }
             }
         }
+    }
+
+    /// Moves a directory from wherever it is to `REPLAY/<fid>` (replay).
+    private func hold(_ inode: MDTInode) throws(LustreError) {
+        let own = try inode.stat()
+        guard let (holder, oldName, heldOpen) = try location(of: inode, ino: own.st_ino) else { return }
+        defer { withExtendedLifetime(heldOpen) {} }
+        let holding = MDTObjectIndex.recordName(inode.fid)
+        if holder == replayFD && oldName == holding { return }
+        guard renameat(holder, oldName, replayFD, holding) == 0 else { throw LustreError.fromErrno("replay hold \(oldName)") }
     }
 
     /// Moves the child of `directory` whose subtree holds `descendant` into `REPLAY/`; false
