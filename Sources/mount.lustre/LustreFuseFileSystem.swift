@@ -301,9 +301,12 @@ final class LustreFuseFileSystem: FuseOperations {
     /// `dirty` mark is set by now). Read-only opens send none (`FOPEN_NOFLUSH`).
     func flush(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
         guard let open = try? handles.file(file.handle) else { return request.reply(error: 0) }
-        let written = open.dirty.exchange(false, ordering: .relaxed)
-        serve(request, carriesData: written) { () throws(LustreError) in
-            try await open.file.flush(written: written)
+        guard open.dirty.exchange(false, ordering: .relaxed) else {
+            open.file.flushUnwritten()
+            return request.reply(error: 0)
+        }
+        serve(request, carriesData: true) { () throws(LustreError) in
+            try await open.file.flush()
             request.reply(error: 0)
         }
     }

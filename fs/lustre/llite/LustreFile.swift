@@ -109,13 +109,16 @@ public final class LustreFile: Sendable {
         get async { (try? await inode.glimpse().size) ?? inode.size }
     }
 
-    /// `close(2)` of one descriptor on this file (Lustre's `ll_flush`, `flush` in `llite.*.stats`).
-    /// `written`: writes went through that descriptor, so they go to the OSTs now (`fsync`), and
-    /// close reports their errors and another client's open sees the bytes.
-    public func flush(written: Bool) async throws(LustreError) {
-        try await client.stats.timed(.flush) { () async throws(LustreError) in
-            if written { try await fsync() }
-        }
+    /// `close(2)` of a descriptor that wrote to this file (Lustre's `ll_flush`, `flush` in
+    /// `llite.*.stats`): the writes go to the OSTs now (`fsync`), so close reports their errors
+    /// and another client's open sees the bytes.
+    public func flush() async throws(LustreError) {
+        try await client.stats.timed(.flush) { () async throws(LustreError) in try await fsync() }
+    }
+
+    /// `close(2)` of a descriptor that wrote nothing: nothing to wait for, only counted.
+    public func flushUnwritten() {
+        client.stats.record(LLiteStat.flush, 0)
     }
 
     /// Flushes cached writes, then closes the MDS handle with the size and blocks if this client
