@@ -197,6 +197,27 @@ struct MDTCrashTests {
         #expect(report.problems.isEmpty, "\(report.problems)")
     }
 
+    @Test("a replayed rmdir of a directory something was left in still removes it")
+    func replayRmdirOfLeftNonEmptyDirectory() async throws {
+        let scratch = MDTScratch()
+        let mdt = try await scratch.open()
+        let root = mdt.rootFID
+        let directory = try await mdt.mkdir(root, "d")
+        let file = try await mdt.mkfile(directory.fid, "x")
+        // As if a record moving x out had not applied: the rmdir's replay meets x still inside.
+        let rmdir = MDTUnlinkRecord(parent: root, name: "d", fid: directory.fid, isDirectory: true, links: [],
+                                    disposition: .destroy, objects: [])
+        // Replay logs a record that fails and goes on; so does this (the leftovers are cleared after).
+        _ = try? mdt.tree.apply(.unlink(rmdir), live: false)
+        _ = try mdt.tree.clearReplayLeftovers()
+        #expect(try await mdt.names(root).isEmpty, "the removed directory came back at its old name")
+        await expectErrno(ENOENT) { _ = try await mdt.fid2path(directory.fid) }
+        await expectErrno(ENOENT) { _ = try await mdt.fid2path(file.fid) }
+        await mdt.close()
+        let report = try MDTChecker.check(root: scratch.path)
+        #expect(report.problems.isEmpty, "\(report.problems)")
+    }
+
     @Test("start-up after a replay leaves no REPLAY/ leftovers, stale OI records or wrong link xattrs")
     func repairAfterReplay() async throws {
         let scratch = MDTScratch()

@@ -337,7 +337,15 @@ final class MDTTree: Sendable {
         case .destroy, .orphan:
             // In replay an orphan is destroyed at once: nobody holds it open after a restart.
             try unbind(parent, r.name, r.fid, isDirectory: r.isDirectory, keepsInode: false, live: live)
-            if !live { try removeHoldingNames(r.fid, isDirectory: r.isDirectory) }
+            if !live {
+                do throws(LustreError) {
+                    try removeHoldingNames(r.fid, isDirectory: r.isDirectory)
+                } catch where r.isDirectory && error.errno == ENOTEMPTY {
+                    // Entries an earlier record failed to move out are still in it: it stays in
+                    // REPLAY/ and goes with the leftovers. Its record still ends here, so it loses
+                    // its OI record below and is never put back at its old name.
+                }
+            }
             try oi.remove(r.fid)
         }
     }
