@@ -314,13 +314,11 @@ public final class LustreClient: Sendable {
     public func create(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials,
                        layout: LustreLayout? = nil, exclusive: Bool = true,
                        flags: Int32 = O_RDWR) async throws(LustreError) -> LustreFile {
-        try await namespaceChange(.create, [(parent, name)]) { () async throws(LustreError) in
+        try await namespaceChange(.create, adding: [(parent, name)]) { () async throws(LustreError) in
             try layout?.validateSettings()
-            let (attributes, openedLayout, handle) = try await naming(name, in: parent, present: true) { () async throws(LustreError) in
-                try await mdc.createOpen(
-                    parent: parent, name: name, mode: mode, credentials: credentials, layout: layout,
-                    exclusive: exclusive, openFlags: flags & ~(O_CREAT | O_EXCL))
-            }
+            let (attributes, openedLayout, handle) = try await mdc.createOpen(
+                parent: parent, name: name, mode: mode, credentials: credentials, layout: layout,
+                exclusive: exclusive, openFlags: flags & ~(O_CREAT | O_EXCL))
             return try await makeFile(attributes: attributes, layout: openedLayout, handle: handle, flags: flags,
                                       isNew: exclusive)
         }
@@ -379,28 +377,25 @@ public final class LustreClient: Sendable {
         return result
     }
 
-    /// A namespace change of this client, counted under `stat` in `llite.*.stats`; what statahead
-    /// looked up for `names` (and for `fid`) is dropped before it (results taken meanwhile would
-    /// be older than the change) and after it (lookups sent while it was on the way may have seen
-    /// the old state).
-    private func namespaceChange<T>(_ stat: LLiteStat, _ names: [(parent: LustreFID, name: String)], fid: LustreFID? = nil,
+    /// A namespace change of this client, counted under `stat` in `llite.*.stats`, that unbinds
+    /// the names in `removing` and binds those in `adding`. What statahead looked up for them (and
+    /// for `fid`) is dropped before it (results taken meanwhile would be older than the change)
+    /// and after it (lookups sent while it was on the way may have seen the old state). The names
+    /// known in their directories (`LLiteDirectoryNames`) follow once the MDS agrees; a failure
+    /// may mean they were wrong (`EEXIST`, `ENOENT`), so it forgets them.
+    private func namespaceChange<T>(_ stat: LLiteStat, removing: [(parent: LustreFID, name: String)] = [],
+                                    adding: [(parent: LustreFID, name: String)] = [], fid: LustreFID? = nil,
                                     _ body: () async throws(LustreError) -> T) async throws(LustreError) -> T {
+        let names = removing + adding
         statahead.forget(names, fid: fid)
         defer { statahead.forget(names, fid: fid) }
-        return try await stats.timed(stat, body)
-    }
-
-    /// `body` adds (`present`) or removes `name` in `parent`: the names known there follow once
-    /// the MDS agrees, and an error that proves them wrong (`EEXIST` for an add, `ENOENT` for a
-    /// removal) forgets them.
-    private func naming<T>(_ name: String, in parent: LustreFID, present: Bool,
-                           _ body: () async throws(LustreError) -> T) async throws(LustreError) -> T {
         do throws(LustreError) {
-            let result = try await body()
-            if present { directoryNames.added(name, to: parent) } else { directoryNames.removed(name, from: parent) }
+            let result = try await stats.timed(stat, body)
+            for (parent, name) in removing { directoryNames.removed(name, from: parent) }
+            for (parent, name) in adding { directoryNames.added(name, to: parent) }
             return result
         } catch {
-            if error.errno == (present ? EEXIST : ENOENT) { directoryNames.forget(parent) }
+            for (parent, _) in names { directoryNames.forget(parent) }
             throw error
         }
     }
@@ -456,7 +451,7 @@ public final class LustreClient: Sendable {
     /// for writing, so the caller needs write permission) and tells the MDS at close.
     public func setattr(_ fid: LustreFID, _ change: MDTSetattr, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
-        try await namespaceChange(.setattr, [], fid: fid) { () async throws(LustreError) in
+        try await namespaceChange(.setattr, fid: fid) { () async throws(LustreError) in
             var rest = change
             if change.valid.contains(.size) {
                 rest.valid.remove(.size)
@@ -480,12 +475,10 @@ public final class LustreClient: Sendable {
 
     public func mkdir(parent: LustreFID, name: String, mode: UInt32, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
-        try await namespaceChange(.mkdir, [(parent, name)]) { () async throws(LustreError) in
+        try await namespaceChange(.mkdir, adding: [(parent, name)]) { () async throws(LustreError) in
             let sent = MonotonicClock.nanoseconds()
-            let attributes = try await naming(name, in: parent, present: true) { () async throws(LustreError) in
-                try await mdc.create(parent: parent, name: name, kind: .directory, mode: mode, credentials: credentials,
-                                     layout: nil, exclusive: true).0
-            }
+            let attributes = try await mdc.create(parent: parent, name: name, kind: .directory, mode: mode,
+                                                  credentials: credentials, layout: nil, exclusive: true).0
             directoryNames.made(attributes.fid, credentials: credentials, sent: sent)
             return attributes
         }
@@ -494,21 +487,17 @@ public final class LustreClient: Sendable {
     /// A fifo, socket or device node (`mode` carries the type bits).
     public func mknod(parent: LustreFID, name: String, mode: UInt32, rdev: UInt32, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        try await namespaceChange(.mknod, [(parent, name)]) { () async throws(LustreError) in
-            try await naming(name, in: parent, present: true) { () async throws(LustreError) in
-                try await mdc.create(parent: parent, name: name, kind: .node(rdev: rdev), mode: mode,
-                                     credentials: credentials, layout: nil, exclusive: true).0
-            }
+        try await namespaceChange(.mknod, adding: [(parent, name)]) { () async throws(LustreError) in
+            try await mdc.create(parent: parent, name: name, kind: .node(rdev: rdev), mode: mode,
+                                 credentials: credentials, layout: nil, exclusive: true).0
         }
     }
 
     public func symlink(parent: LustreFID, name: String, target: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        try await namespaceChange(.symlink, [(parent, name)]) { () async throws(LustreError) in
-            try await naming(name, in: parent, present: true) { () async throws(LustreError) in
-                try await mdc.create(parent: parent, name: name, kind: .symlink(target: target), mode: 0o777,
-                                     credentials: credentials, layout: nil, exclusive: true).0
-            }
+        try await namespaceChange(.symlink, adding: [(parent, name)]) { () async throws(LustreError) in
+            try await mdc.create(parent: parent, name: name, kind: .symlink(target: target), mode: 0o777,
+                                 credentials: credentials, layout: nil, exclusive: true).0
         }
     }
 
@@ -518,42 +507,28 @@ public final class LustreClient: Sendable {
 
     /// Removes a name; a file still open (here or elsewhere) stays readable until its last close.
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
-        try await namespaceChange(.unlink, [(parent, name)]) { () async throws(LustreError) in
-            try await naming(name, in: parent, present: false) { () async throws(LustreError) in
-                try await mdc.unlink(parent: parent, name: name, credentials: credentials)
-            }
+        try await namespaceChange(.unlink, removing: [(parent, name)]) { () async throws(LustreError) in
+            try await mdc.unlink(parent: parent, name: name, credentials: credentials)
         }
     }
 
     public func rmdir(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
-        try await namespaceChange(.rmdir, [(parent, name)]) { () async throws(LustreError) in
-            try await naming(name, in: parent, present: false) { () async throws(LustreError) in
-                try await mdc.rmdir(parent: parent, name: name, credentials: credentials)
-            }
+        try await namespaceChange(.rmdir, removing: [(parent, name)]) { () async throws(LustreError) in
+            try await mdc.rmdir(parent: parent, name: name, credentials: credentials)
         }
     }
 
     public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, credentials: MDTCredentials)
         async throws(LustreError) {
-        try await namespaceChange(.rename, [(from, name), (to, newName)]) { () async throws(LustreError) in
-            do throws(LustreError) {
-                try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
-            } catch {
-                directoryNames.forget(from)
-                directoryNames.forget(to)
-                throw error
-            }
-            directoryNames.removed(name, from: from)
-            directoryNames.added(newName, to: to)
+        try await namespaceChange(.rename, removing: [(from, name)], adding: [(to, newName)]) { () async throws(LustreError) in
+            try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
         }
     }
 
     public func link(_ fid: LustreFID, parent: LustreFID, name: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
-        try await namespaceChange(.link, [(parent, name)], fid: fid) { () async throws(LustreError) in
-            try await merged(try await naming(name, in: parent, present: true) { () async throws(LustreError) in
-                try await mdc.link(fid, parent: parent, name: name, credentials: credentials)
-            })
+        try await namespaceChange(.link, adding: [(parent, name)], fid: fid) { () async throws(LustreError) in
+            try await merged(try await mdc.link(fid, parent: parent, name: name, credentials: credentials))
         }
     }
 
@@ -650,11 +625,9 @@ public final class LustreClient: Sendable {
     public func setstripe(parent: LustreFID, name: String, layout: LustreLayout, mode: UInt32 = 0o644,
                           credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         try layout.validateSettings()
-        return try await namespaceChange(.create, [(parent, name)]) { () async throws(LustreError) in
-            try await naming(name, in: parent, present: true) { () async throws(LustreError) in
-                try await mdc.create(parent: parent, name: name, kind: .file, mode: mode, credentials: credentials,
-                                     layout: layout, exclusive: true).0
-            }
+        return try await namespaceChange(.create, adding: [(parent, name)]) { () async throws(LustreError) in
+            try await mdc.create(parent: parent, name: name, kind: .file, mode: mode, credentials: credentials,
+                                 layout: layout, exclusive: true).0
         }
     }
 

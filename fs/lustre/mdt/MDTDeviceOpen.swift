@@ -19,6 +19,8 @@ extension MDTDevice {
         var mask: UInt32 = 0
         if access == O_RDONLY || access == O_RDWR { mask |= MDTPermission.read }
         if access == O_WRONLY || access == O_RDWR || flags & O_TRUNC != 0 { mask |= MDTPermission.write }
+        // The creator's open answers with the attributes its create took, unless the layout changes below.
+        var answer = made
         var known: Glibc.stat?
         if made == nil {
             let st = try object.stat()
@@ -26,10 +28,9 @@ extension MDTDevice {
             known = st
         }
         var layout = object.isDirectory ? nil : try tree.layout(of: object)
-        var attributes = made
         if object.isRegular && layout?.isInstantiated != true && mask & MDTPermission.write != 0 {
             known = nil  // the layout xattr changes ctime
-            attributes = nil
+            answer = nil
             // A file made by mknod gets its objects at its first open for writing, as in Lustre.
             do {
                 _ = try await instantiateLayout(object, layout ?? LustreLayout(), ownerOnly: nil)
@@ -38,8 +39,8 @@ extension MDTDevice {
             }
             layout = try tree.layout(of: object)
         }
-        let answered: MDTAttributes
-        if let attributes { answered = attributes } else { answered = try self.attributes(object, stat: known) }
+        let attributes: MDTAttributes
+        if let answer { attributes = answer } else { attributes = try self.attributes(object, stat: known) }
         let handle = openFiles.withLock { table -> UInt64 in
             let handle = table.nextHandle
             table.nextHandle += 1
@@ -47,7 +48,7 @@ extension MDTDevice {
             table.openCount[fid, default: 0] += 1
             return handle
         }
-        return (answered, layout, handle)
+        return (attributes, layout, handle)
     }
 
     /// Closes `handle`; a regular file's `size`/`blocks` as the client knows them are recorded.

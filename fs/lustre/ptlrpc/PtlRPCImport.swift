@@ -60,6 +60,8 @@ public final class PtlRPCImport: Sendable {
         /// The server pushes at most this many bytes (a read).
         case read(maxLength: Int)
 
+        var isWrite: Bool { if case .write = self { true } else { false } }
+
         /// The bytes a write sends, or the most a read takes.
         var length: Int {
             switch self {
@@ -129,8 +131,8 @@ public final class PtlRPCImport: Sendable {
 
         /// The write data this request pins.
         var bulkBytes: Int {
-            if case .write = bulk { return bulk?.length ?? 0 }
-            return 0
+            guard let bulk, bulk.isWrite else { return 0 }
+            return bulk.length
         }
     }
 
@@ -212,11 +214,7 @@ public final class PtlRPCImport: Sendable {
         let deadline = Self.now() + UInt64((recoveryTimeout ?? configuration.recoveryTimeout) * 1e9)
         var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
         message.jobID = PtlRPCJobID.truncated(jobID ?? PtlRPCJobID.current)
-        switch bulk {
-        case .write?: configuration.stats?.bulk(isWrite: true, bytes: bulk?.length ?? 0)
-        case .read(let maxLength)?: configuration.stats?.bulk(isWrite: false, bytes: maxLength)
-        case nil: break
-        }
+        if let bulk { configuration.stats?.bulk(isWrite: bulk.isWrite, bytes: bulk.length) }
         if bulk != nil, let type = configuration.checksumType {
             // For a read this asks the server to checksum what it sends.
             message.bulkChecksumType = BulkChecksum.wireValue(type)
