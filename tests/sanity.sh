@@ -521,6 +521,49 @@ test_close_flush() {
     rm "$f"
 }
 
+# A file's size is right as soon as close(2) returns: the kernel sends the close that tells the
+# MDS the size (RELEASE) after close(2) returned, so a stat right after could see the MDS's old
+# size (dbench read 0 bytes back that way), and the kernel then cut reads at it.
+test_close_then_stat() {
+    python3 - "$MNT/closestat" <<'PY' || fail_with_logs "sizes right after close(2)"
+import os, sys
+base = sys.argv[1]
+os.mkdir(base)
+stale = short = 0
+for i in range(300):
+    p = os.path.join(base, 'f%d' % i)
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    os.pwrite(fd, b'x', 4607)
+    os.fstat(fd)
+    os.pwrite(fd, b'a' * 65536, 0)
+    os.pwrite(fd, b'b' * 19979, 65536)
+    os.close(fd)
+    if os.stat(p).st_size != 85515:
+        stale += 1
+    fd = os.open(p, os.O_RDONLY)
+    if os.pread(fd, 4096, 0) != b'a' * 4096:
+        short += 1
+    os.close(fd)
+    os.unlink(p)
+os.rmdir(base)
+if stale or short:
+    sys.exit('%d of 300 files showed another size right after close, %d read back short' % (stale, short))
+PY
+}
+
+# dbench (a file server's mix of creates, writes, reads, renames, locks) on 2 processes: every
+# read returns what the load file expects ("read failed" is a short read).
+test_dbench() {
+    command -v dbench >/dev/null || fail_with_logs "dbench is missing (make deps installs it)"
+    local out=$TEST_DIR/dbench.out
+    (cd "$TEST_DIR" && timeout 120 dbench -D "$MNT" -t 8 2) >"$out" 2>&1 || { tail -20 "$out" >&2; fail_with_logs "dbench failed"; }
+    if grep -qi "failed\|error" "$out"; then
+        grep -i "failed\|error" "$out" | head -5 >&2
+        fail_with_logs "dbench saw failed operations"
+    fi
+    grep -q "^Throughput" "$out" || fail_with_logs "dbench did not finish"
+}
+
 # Unmounting while the client holds written data not yet on the OSTs loses nothing.
 test_umount_dirty() {
     head -c 30000000 /dev/urandom >"$TEST_DIR/dirty.ref"
@@ -606,7 +649,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

@@ -53,6 +53,7 @@ public final class LustreClient: Sendable {
     let statahead: LLiteStatahead
     let labels: LLiteLabelCache
     let directoryNames: LLiteDirectoryNames
+    let closedSizes: LLiteClosedSizes
     private let lnet: LNetInstance
     private let ownsLNet: Bool
     private let mgc: MGCClient
@@ -89,6 +90,7 @@ public final class LustreClient: Sendable {
                                         taskExecutor: { mdcImport.taskExecutor })
         self.labels = LLiteLabelCache(lifetime: options.attributeLifetime)
         self.directoryNames = LLiteDirectoryNames(lifetime: options.statAheadLifetime)
+        self.closedSizes = LLiteClosedSizes(lifetime: options.statAheadLifetime)
         self.stats = LLiteStat.makeStats()
         self.cache = OSCClientCache(maxCachedMB: options.maxCachedMB)
         self.state = Mutex(State(configuration: configuration))
@@ -359,15 +361,19 @@ public final class LustreClient: Sendable {
     /// its OST objects and its cached writes.
     public func getattr(_ fid: LustreFID, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         try await stats.timed(.getattr) { () async throws(LustreError) in
-            try await merged(try await mdc.getattr(fid, credentials: credentials))
+            let sent = MonotonicClock.nanoseconds()
+            return try await merged(try await mdc.getattr(fid, credentials: credentials), sent: sent)
         }
     }
 
     /// `attributes` from the MDS as the VFS should see them: noted for `getxattr` of the label,
-    /// and with the OST objects' size for a file open here.
-    private func merged(_ attributes: MDTAttributes) async throws(LustreError) -> MDTAttributes {
+    /// with the OST objects' size for a file open here, and for a file this client just closed,
+    /// the size its close told the MDS if they may be older than that (`LLiteClosedSizes`).
+    /// `sent`: when the request that fetched them was sent (nil: unknown).
+    private func merged(_ attributes: MDTAttributes, sent: UInt64?) async throws(LustreError) -> MDTAttributes {
         labels.note(attributes)
-        guard attributes.isRegular, let inode = inodes[attributes.fid] else { return attributes }
+        guard attributes.isRegular else { return attributes }
+        guard let inode = inodes[attributes.fid] else { return closedSizes.corrected(attributes, sent: sent) }
         var result = attributes
         let objects = try await inode.glimpse()
         result.size = objects.size
@@ -437,14 +443,16 @@ public final class LustreClient: Sendable {
             refreshNames(of: parent, credentials: credentials)
         }
         let mdc = self.mdc
-        return try await merged(try await statahead.lookup(
+        let attributes = try await statahead.lookup(
             parent: parent, name: name, credentials: credentials,
             fetch: { (parent, name, credentials) async throws(LustreError) -> MDTAttributes in
                 try await mdc.lookup(parent: parent, name: name, credentials: credentials).0
             },
             fetchBatch: { (parent, names, credentials) async throws(LustreError) -> [Result<MDTAttributes, LustreError>] in
                 try await mdc.lookup(parent: parent, names: names, credentials: credentials).map { $0.map(\.0) }
-            }))
+            })
+        // Statahead may have fetched them before this lookup came: when is not known.
+        return try await merged(attributes, sent: nil)
     }
 
     /// Changes attributes; a size change truncates or extends the file on its OSTs (opening it
@@ -466,8 +474,9 @@ public final class LustreClient: Sendable {
                     try await file.close()
                 }
             }
-            if rest.valid.isEmpty { return try await merged(try await mdc.getattr(fid, credentials: credentials)) }
-            return try await merged(try await mdc.setattr(fid, rest, credentials: credentials))
+            let sent = MonotonicClock.nanoseconds()
+            if rest.valid.isEmpty { return try await merged(try await mdc.getattr(fid, credentials: credentials), sent: sent) }
+            return try await merged(try await mdc.setattr(fid, rest, credentials: credentials), sent: sent)
         }
     }
 
@@ -528,7 +537,8 @@ public final class LustreClient: Sendable {
     public func link(_ fid: LustreFID, parent: LustreFID, name: String, credentials: MDTCredentials)
         async throws(LustreError) -> MDTAttributes {
         try await namespaceChange(.link, adding: [(parent, name)], fid: fid) { () async throws(LustreError) in
-            try await merged(try await mdc.link(fid, parent: parent, name: name, credentials: credentials))
+            let sent = MonotonicClock.nanoseconds()
+            return try await merged(try await mdc.link(fid, parent: parent, name: name, credentials: credentials), sent: sent)
         }
     }
 

@@ -139,6 +139,10 @@ public final class LustreFile: Sendable {
             } catch {
                 firstError = error
             }
+            if let sizeAndBlocks {
+                // Before the inode goes: a getattr meanwhile must not show the MDS's old size.
+                client.closedSizes.closing(fid, size: sizeAndBlocks.size, blocks: sizeAndBlocks.blocks)
+            }
             client.inodes.close(inode)
             client.untrack(self)
             if let sizeAndBlocks {
@@ -147,6 +151,7 @@ public final class LustreFile: Sendable {
                 } catch {
                     firstError = firstError ?? error
                 }
+                client.closedSizes.answered(fid)
             } else {
                 // Nothing to tell the MDS but the close: it goes in the background, batched.
                 client.mdc.closeLater(handle: handle)
