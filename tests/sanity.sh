@@ -506,15 +506,24 @@ for _ in range(10):
 
 # close(2) waits for a FLUSH round trip only where data can wait in the client: after writes.
 # Read-only opens ask the kernel for none (FOPEN_NOFLUSH); `flush` in llite.*.stats counts
-# those the kernel sent.
+# those the kernel sent. A writer's close sends the data to the OSTs but does not wait for their
+# commit (no OST_SYNC, as Lustre's close): fsync does.
 test_close_flush() {
-    local f=$MNT/flush before after
+    local f=$MNT/flush before after syncs0
     flushes() { "$LUSTRE_BIN/lctl" get_param -n "llite.*.stats" | awk '$1 == "flush" { n += $2 } END { print n + 0 }'; }
+    syncs() { "$LUSTRE_BIN/lctl" get_param -n "osc.*.stats" | awk '$1 == "ost_sync" { n += $2 } END { print n + 0 }'; }
     head -c 300000 /dev/urandom >"$TEST_DIR/flush.ref"
     before=$(flushes)
+    syncs0=$(syncs)
     cp "$TEST_DIR/flush.ref" "$f" || fail_with_logs "cp to $f"
     after=$(flushes)
     [ "$after" -gt "$before" ] || fail_with_logs "a writer's close sent no FLUSH ($before -> $after)"
+    [ "$(syncs)" = "$syncs0" ] || fail_with_logs "a writer's close sent OST_SYNC ($syncs0 -> $(syncs))"
+    dd if="$TEST_DIR/flush.ref" of="$MNT/flush.fsync" bs=64k conv=fsync 2>/dev/null || fail_with_logs "dd conv=fsync"
+    [ "$(syncs)" -gt "$syncs0" ] || fail_with_logs "fsync sent no OST_SYNC"
+    cmp "$MNT/flush.fsync" "$TEST_DIR/flush.ref" || fail_with_logs "flush.fsync reads back other bytes"
+    rm "$MNT/flush.fsync"
+    after=$(flushes)
     for _ in $(seq 10); do cmp "$f" "$TEST_DIR/flush.ref" || fail_with_logs "$f reads back other bytes"; done
     before=$(flushes)
     [ "$before" = "$after" ] || fail_with_logs "10 read-only closes sent $((before - after)) FLUSHes"

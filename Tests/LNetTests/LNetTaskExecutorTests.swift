@@ -24,8 +24,10 @@ import Glibc
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 loop.execute { continuation.resume() }
             }
-            let onLoop = loop.inEventLoop
-            // A second wait resumes there again.
+            // Resumed on the loop, or never suspended: the loop may resume the continuation
+            // before the task got to suspend (a loaded machine), and then it goes on where it was.
+            let onLoop = loop.inEventLoop || pthread_equal(pthread_self(), caller) != 0
+            // A second wait, which always suspends, resumes on the loop.
             try? await Task.sleep(for: .milliseconds(1))
             seen.withLock { $0 = (onCaller, onLoop && loop.inEventLoop, $0.jobs + 1) }
             done.succeed()

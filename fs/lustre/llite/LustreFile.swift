@@ -110,10 +110,13 @@ public final class LustreFile: Sendable {
     }
 
     /// `close(2)` of a descriptor that wrote to this file (Lustre's `ll_flush`, `flush` in
-    /// `llite.*.stats`): the writes go to the OSTs now (`fsync`), so close reports their errors
-    /// and another client's open sees the bytes.
+    /// `llite.*.stats`): the writes go to the OSTs now and their answers are waited for, so close
+    /// reports their errors and another client's open sees the bytes. Not committed: that is
+    /// `fsync`'s (as on Lustre, whose close does not sync either); until the OSTs commit, the
+    /// client keeps the writes to replay if an OSS restarts.
     public func flush() async throws(LustreError) {
-        try await client.stats.timed(.flush) { () async throws(LustreError) in try await fsync() }
+        try checkOpen("flush")
+        try await client.stats.timed(.flush) { () async throws(LustreError) in try await inode.flush() }
     }
 
     /// `close(2)` of a descriptor that wrote nothing: nothing to wait for, only counted.
