@@ -560,6 +560,57 @@ if stale or short:
 PY
 }
 
+# A file's mtime is its last write's (the writes go to the OSTs; the close tells the MDS), and a
+# time set with utime(2) stays set: right after close(2) as tar and rsync set it, later, and
+# while the file is still open here.
+test_mtimes() {
+    python3 - "$MNT/mtimes" <<'PY' || fail_with_logs "mtimes"
+import os, subprocess, sys, time
+d = sys.argv[1]
+os.mkdir(d)
+fails = []
+p = os.path.join(d, 'written')
+os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o644))
+time.sleep(1.1)
+fd = os.open(p, os.O_WRONLY); os.write(fd, b'hello'); os.close(fd)
+w = time.time()
+time.sleep(1.3)
+if abs(os.stat(p).st_mtime - w) > 0.5:
+    fails.append('a write then close(2): mtime %.3f, written at %.3f' % (os.stat(p).st_mtime, w))
+SET = 1577934245
+for i in range(50):
+    p = os.path.join(d, 'set%d' % i)
+    with open(p, 'wb') as f: f.write(b'x' * 1000)
+    os.utime(p, (SET, SET))
+    if os.stat(p).st_mtime != SET and not fails:
+        fails.append('utime(2) right after close(2): %s shows %.3f' % (p, os.stat(p).st_mtime))
+time.sleep(1.3)
+for i in range(50):
+    p = os.path.join(d, 'set%d' % i)
+    if os.stat(p).st_mtime != SET:
+        fails.append('utime(2) right after close(2), 1.3 s later: %s shows %.3f' % (p, os.stat(p).st_mtime)); break
+p = os.path.join(d, 'open')
+fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b'a')
+os.utime(p, (SET, SET))
+if os.fstat(fd).st_mtime != SET:
+    fails.append('utime(2) while open: fstat shows %.3f' % os.fstat(fd).st_mtime)
+os.write(fd, b'b')
+w = time.time()
+os.close(fd)
+time.sleep(1.3)
+if abs(os.stat(p).st_mtime - w) > 0.5:
+    fails.append('a write after utime(2): mtime %.3f, written at %.3f' % (os.stat(p).st_mtime, w))
+p = os.path.join(d, 'touched')
+subprocess.run('echo hi > %s && touch -d "2020-01-02 03:04:05 UTC" %s' % (p, p), shell=True, check=True)
+if os.stat(p).st_mtime != SET:
+    fails.append('touch -d right after echo >: %.3f' % os.stat(p).st_mtime)
+subprocess.run(['rm', '-r', d], check=True)
+if fails:
+    sys.exit('\n'.join(fails))
+PY
+}
+
 # dbench (a file server's mix of creates, writes, reads, renames, locks) on 2 processes: every
 # read returns what the load file expects ("read failed" is a short read).
 test_dbench() {
@@ -658,7 +709,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

@@ -235,6 +235,17 @@ struct MDTNamespaceTests {
         #expect(attributes.size == 0 && attributes.blocks == 0)
         (attributes, _) = try await mdt.setattr(file.fid, MDTSetattr(valid: .mtimeNow), credentials: .root)
         #expect(attributes.mtime.seconds > 1_700_000_000)
+        // A close carries the mtime of the client's last write (the writes went to the OSTs).
+        let written = MDTTime(seconds: 1_800_000_000, nanoseconds: 123)
+        let (_, _, again) = try await mdt.open(file.fid, flags: O_WRONLY, credentials: .root, owner: 1)
+        #expect(try await mdt.close(handle: again, size: 10, blocks: 1, mtime: written, owner: 1) > 0)
+        attributes = try await mdt.getattr(file.fid)
+        #expect(attributes.size == 10 && attributes.mtime == written)
+        let (_, _, same) = try await mdt.open(file.fid, flags: O_WRONLY, credentials: .root, owner: 1)
+        let rewritten = MDTTime(seconds: 1_800_000_001)
+        #expect(try await mdt.close(handle: same, size: 10, blocks: 1, mtime: rewritten, owner: 1) > 0,
+                "the same size, rewritten later: the mtime alone changes")
+        #expect(try await mdt.getattr(file.fid).mtime == rewritten)
         let dir = try await mdt.mkdir(mdt.rootFID, "d")
         await expectErrno(EISDIR) { _ = try await mdt.setattr(dir.fid, MDTSetattr(valid: .size, size: 1), credentials: .root) }
         await mdt.close()

@@ -63,6 +63,8 @@ struct MDTRequestRecordTests {
         for (size, blocks) in [(UInt64?.none, UInt64?.none), (5, nil), (nil, 8), (1 << 40, 2 << 30)] {
             try roundTrip(MDTCloseRequest(credentials: user, handle: 42, size: size, blocks: blocks))
         }
+        try roundTrip(MDTCloseRequest(credentials: user, handle: 42, size: 5, blocks: 8,
+                                      mtime: MDTTime(seconds: 1_700_000_000, nanoseconds: 999_999_999)))
         try roundTrip(MDTStatfsRequest(credentials: user))
         try roundTrip(MDTSyncRequest(credentials: user))
         try roundTrip(MDTSetLayoutRequest(credentials: user, fid: dir, layout: Self.layout))
@@ -163,6 +165,7 @@ struct MDTRequestRecordTests {
                              layout: Self.layout, exclusive: true).encoded(),
             MDTSetxattrRequest(credentials: Self.user, fid: Self.file, name: "user.a", value: [1, 2], flags: 0).encoded(),
             MDTCloseRequest(credentials: Self.user, handle: 1, size: 2, blocks: 3).encoded(),
+            MDTCloseRequest(credentials: Self.user, handle: 1, size: 2, blocks: 3, mtime: MDTTime(seconds: 4)).encoded(),
             MDTBodyReply(attributes: MDTAttributes(), layout: Self.layout, handle: 1).encoded(),
         ]
         // What decodes must survive its own round trip: the decoder and encoder agree on

@@ -34,6 +34,10 @@ final class LLiteInode: Sendable {
         var size: UInt64
         /// Written or truncated since the last close that told the MDS the size.
         var sizeChanged = false
+        /// When this client last wrote or truncated the file, by its clock (as Lustre's client
+        /// sets a file's mtime): the mtime the close tells the MDS. Nil once told, or once a
+        /// setattr here set the times (a later write sets it again).
+        var modified: MDTTime?
         var openCount = 0
         var runs: [LLiteDirtyRun]
         var inFlight: [UInt64: InFlightWrite] = [:]
@@ -97,6 +101,7 @@ final class LLiteInode: Sendable {
             let offset = state.size
             state.size += UInt64(length)
             state.sizeChanged = true
+            state.modified = MDTTime.now()
             return offset
         }
     }
@@ -128,9 +133,11 @@ final class LLiteInode: Sendable {
                 state.readCache.invalidate(stripe: piece.stripe, objectStart: piece.objectOffset, objectEnd: piece.objectEnd)
             }
         }
+        let now = MDTTime.now()
         state.withLock { state in
             state.size = max(state.size, end)
             state.sizeChanged = true
+            state.modified = now
         }
     }
 
@@ -206,22 +213,43 @@ final class LLiteInode: Sendable {
         try await flush()
         state.withLock { $0.readCache.removeAll() }
         try await lov?.truncate(to: size)
+        let now = MDTTime.now()
         state.withLock { state in
             state.size = size
             state.sizeChanged = true
+            state.modified = now
             state.readCache.removeAll()
         }
     }
 
-    /// For close: flushes, and when this client changed the file, returns the size and blocks to
-    /// tell the MDS (merged from the OSTs); nil when nothing changed.
-    func sizeForClose() async throws(LustreError) -> (size: UInt64, blocks: UInt64)? {
+    /// What a close tells the MDS of a file this client changed: size and blocks (merged from the
+    /// OSTs) and, unless a setattr set the times since, the mtime of the last change here.
+    struct CloseAttributes: Sendable {
+        var size: UInt64
+        var blocks: UInt64
+        var mtime: MDTTime?
+    }
+
+    /// For close: flushes, and when this client changed the file, returns what to tell the MDS;
+    /// nil when nothing changed.
+    func attributesForClose() async throws(LustreError) -> CloseAttributes? {
         try await flush()
         guard sizeChanged else { return nil }
         let merged = try await glimpse()
-        state.withLock { $0.sizeChanged = false }
-        return (merged.size, merged.blocks)
+        let mtime = state.withLock { state -> MDTTime? in
+            state.sizeChanged = false
+            defer { state.modified = nil }
+            return state.modified
+        }
+        return CloseAttributes(size: merged.size, blocks: merged.blocks, mtime: mtime)
     }
+
+    /// The last change here, by this client's clock (nil: none since the MDS was told, or the
+    /// times were set since): what the file's mtime is at least while it is open here.
+    var modified: MDTTime? { state.withLock { $0.modified } }
+
+    /// A setattr here set the file's times: the changes before it no longer decide the mtime.
+    func timesSet() { state.withLock { $0.modified = nil } }
 
     /// Drops every cache (last close).
     func dropCaches() { state.withLock { $0.readCache.removeAll() } }

@@ -53,7 +53,7 @@ public final class LustreClient: Sendable {
     let statahead: LLiteStatahead
     let labels: LLiteLabelCache
     let directoryNames: LLiteDirectoryNames
-    let closedSizes: LLiteClosedSizes
+    let closedAttributes: LLiteClosedAttributes
     private let lnet: LNetInstance
     private let ownsLNet: Bool
     private let mgc: MGCClient
@@ -90,7 +90,7 @@ public final class LustreClient: Sendable {
                                         taskExecutor: { mdcImport.taskExecutor })
         self.labels = LLiteLabelCache(lifetime: options.attributeLifetime)
         self.directoryNames = LLiteDirectoryNames(lifetime: options.statAheadLifetime)
-        self.closedSizes = LLiteClosedSizes(lifetime: options.statAheadLifetime)
+        self.closedAttributes = LLiteClosedAttributes(lifetime: options.statAheadLifetime)
         self.stats = LLiteStat.makeStats()
         self.cache = OSCClientCache(maxCachedMB: options.maxCachedMB)
         self.state = Mutex(State(configuration: configuration))
@@ -366,20 +366,24 @@ public final class LustreClient: Sendable {
         }
     }
 
-    /// `attributes` from the MDS as the VFS should see them: noted for `getxattr` of the label,
-    /// with the OST objects' size for a file open here, and for a file this client just closed,
-    /// the size its close told the MDS if they may be older than that (`LLiteClosedSizes`).
-    /// `sent`: when the request that fetched them was sent (nil: unknown).
+    /// `attributes` from the MDS as the VFS should see them: noted for `getxattr` of the label;
+    /// for a file open here, with the OST objects' size and the time of this client's last change
+    /// (the MDS hears it at close); for a file this client just closed, with what its close told
+    /// the MDS if they may be older than that (`LLiteClosedAttributes`). `sent`: when the
+    /// request that fetched them was sent (nil: unknown).
     private func merged(_ attributes: MDTAttributes, sent: UInt64?) async throws(LustreError) -> MDTAttributes {
         labels.note(attributes)
         guard attributes.isRegular else { return attributes }
-        guard let inode = inodes[attributes.fid] else { return closedSizes.corrected(attributes, sent: sent) }
+        guard let inode = inodes[attributes.fid] else { return closedAttributes.corrected(attributes, sent: sent) }
         var result = attributes
         let objects = try await inode.glimpse()
         result.size = objects.size
         result.blocks = objects.blocks
-        if objects.mtime > result.mtime.seconds { result.mtime = MDTTime(seconds: objects.mtime) }
-        if objects.ctime > result.ctime.seconds { result.ctime = MDTTime(seconds: objects.ctime) }
+        // Not the OST objects' times: they keep the writes' times through a later utime (tar).
+        if let modified = inode.modified {
+            result.mtime = max(result.mtime, modified)
+            result.ctime = max(result.ctime, modified)
+        }
         return result
     }
 
@@ -460,6 +464,12 @@ public final class LustreClient: Sendable {
     public func setattr(_ fid: LustreFID, _ change: MDTSetattr, credentials: MDTCredentials) async throws(LustreError)
         -> MDTAttributes {
         try await namespaceChange(.setattr, fid: fid) { () async throws(LustreError) in
+            if !change.valid.isDisjoint(with: [.mtime, .mtimeNow]) {
+                // The changes before set no mtime at close any more, and a close on its way
+                // with one must reach the MDS first.
+                inodes[fid]?.timesSet()
+                await closedAttributes.waitForClose(fid)
+            }
             var rest = change
             if change.valid.contains(.size) {
                 rest.valid.remove(.size)

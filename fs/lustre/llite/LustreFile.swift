@@ -124,8 +124,8 @@ public final class LustreFile: Sendable {
         client.stats.record(LLiteStat.flush, 0)
     }
 
-    /// Flushes cached writes, then closes the MDS handle with the size and blocks if this client
-    /// changed the file; a file not changed here is closed at the MDS in the background
+    /// Flushes cached writes, then closes the MDS handle with the size, blocks and mtime if this
+    /// client changed the file; a file not changed here is closed at the MDS in the background
     /// (`MDCDevice.closeLater`, batched). A second close is EBADF. The first write error is
     /// thrown, after the handle is closed anyway.
     public func close() async throws(LustreError) {
@@ -136,29 +136,30 @@ public final class LustreFile: Sendable {
         if already { throw LustreError(errno: EBADF, "close of \(fid) twice") }
         try await client.stats.timed(.close) { () async throws(LustreError) in
             var firstError: LustreError?
-            var sizeAndBlocks: (size: UInt64, blocks: UInt64)?
+            var told: LLiteInode.CloseAttributes?
+            // Before the changes are taken: a setattr of the times from now on waits for this close.
+            let changed = inode.sizeChanged
+            if changed { client.closedAttributes.begin(fid) }
             do throws(LustreError) {
-                sizeAndBlocks = try await inode.sizeForClose()
+                told = try await inode.attributesForClose()
             } catch {
                 firstError = error
             }
-            if let sizeAndBlocks {
-                // Before the inode goes: a getattr meanwhile must not show the MDS's old size.
-                client.closedSizes.closing(fid, size: sizeAndBlocks.size, blocks: sizeAndBlocks.blocks)
-            }
+            // Before the inode goes: a getattr meanwhile must not show the MDS's old size.
+            if let told { client.closedAttributes.closing(fid, told) }
             client.inodes.close(inode)
             client.untrack(self)
-            if let sizeAndBlocks {
+            if let told {
                 do throws(LustreError) {
-                    try await client.mdc.close(handle: handle, size: sizeAndBlocks.size, blocks: sizeAndBlocks.blocks)
+                    try await client.mdc.close(handle: handle, size: told.size, blocks: told.blocks, mtime: told.mtime)
                 } catch {
                     firstError = firstError ?? error
                 }
-                client.closedSizes.answered(fid)
             } else {
                 // Nothing to tell the MDS but the close: it goes in the background, batched.
                 client.mdc.closeLater(handle: handle)
             }
+            if changed || told != nil { client.closedAttributes.answered(fid) }
             if let firstError { throw firstError }
         }
     }

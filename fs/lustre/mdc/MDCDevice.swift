@@ -256,10 +256,11 @@ public final class MDCDevice: Sendable {
         return (reply.attributes, reply.layout, reply.handle)
     }
 
-    /// Closes `handle`, telling the MDT the size and blocks the client saw on the OSTs.
-    public func close(handle: UInt64, size: UInt64?, blocks: UInt64?) async throws(LustreError) {
+    /// Closes `handle`, telling the MDT the size and blocks the client saw on the OSTs and the
+    /// mtime of its last change.
+    public func close(handle: UInt64, size: UInt64?, blocks: UInt64?, mtime: MDTTime? = nil) async throws(LustreError) {
         _ = try await call(MDTCloseRequest(credentials: Self.processCredentials, handle: handle, size: size,
-                                           blocks: blocks))
+                                           blocks: blocks, mtime: mtime))
     }
 
     /// Closes `handle`, with nothing else to tell the MDS, in the background: within a few

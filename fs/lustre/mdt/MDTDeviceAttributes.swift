@@ -86,7 +86,7 @@ extension MDTDevice {
                 let old = try tree.xattr(object, tree.somName).flatMap { try? MDTSizeOnMDS(decoding: $0) }
                 blocks = change.size == 0 ? 0 : min(old?.blocks ?? 0, (change.size + 511) / 512)
             }
-            let now = WallClockNow.time()
+            let now = MDTTime.now()
             for (explicit, current, flag) in [(MDTSetattr.Valid.atime, MDTSetattr.Valid.atimeNow, MDTSetattr.Valid.atime),
                                               (.mtime, .mtimeNow, .mtime)] {
                 guard change.valid.contains(explicit) || change.valid.contains(current) else { continue }
@@ -208,11 +208,3 @@ extension MDTDevice {
     }
 }
 
-/// The wall clock as an `MDTTime` (for "now" in setattr).
-enum WallClockNow {
-    static func time() -> MDTTime {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return MDTTime(seconds: Int64(spec.tv_sec), nanoseconds: UInt32(spec.tv_nsec))
-    }
-}

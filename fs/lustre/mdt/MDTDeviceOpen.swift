@@ -53,7 +53,8 @@ extension MDTDevice {
 
     /// Closes `handle`; a regular file's `size`/`blocks` as the client knows them are recorded.
     /// The last close of an unlinked file destroys it and its objects.
-    public func close(handle: UInt64, size: UInt64?, blocks: UInt64?, owner: UInt64) async throws(LustreError) -> UInt64 {
+    public func close(handle: UInt64, size: UInt64?, blocks: UInt64?, mtime: MDTTime? = nil,
+                      owner: UInt64) async throws(LustreError) -> UInt64 {
         let closed = openFiles.withLock { table -> (MDTOpenTable.Handle, Bool)? in
             guard let entry = table.handles[handle], entry.owner == owner else { return nil }
             table.handles.removeValue(forKey: handle)
@@ -66,10 +67,11 @@ extension MDTDevice {
             return (entry, table.orphans.remove(entry.fid) != nil)
         }
         guard let (entry, destroy) = closed else { throw LustreError(errno: EBADF, "no open handle \(handle)") }
-        return try await finishClose(entry.fid, size: size, blocks: blocks, destroy: destroy)
+        return try await finishClose(entry.fid, size: size, blocks: blocks, mtime: mtime, destroy: destroy)
     }
 
-    private func finishClose(_ fid: LustreFID, size: UInt64?, blocks: UInt64?, destroy: Bool) async throws(LustreError) -> UInt64 {
+    private func finishClose(_ fid: LustreFID, size: UInt64?, blocks: UInt64?, mtime: MDTTime?,
+                             destroy: Bool) async throws(LustreError) -> UInt64 {
         // Most closes change nothing (the client wrote nothing): no inode to find.
         if !destroy && size == nil { return 0 }
         guard let object = try tree.oi.inode(fid) else { return 0 }
@@ -88,9 +90,21 @@ extension MDTDevice {
         return try await locked([fid]) { () async throws(LustreError) in
             let current = try tree.xattr(object, tree.somName).flatMap { try? MDTSizeOnMDS(decoding: $0) }
             let newBlocks = blocks ?? current?.blocks ?? (size + 511) / 512
-            if current == MDTSizeOnMDS(size: size, blocks: newBlocks) { return 0 }
+            var change = MDTSetattr(valid: .size, size: size)
+            // The writes went to the OSTs: their mtime comes with the close, by the client's clock.
+            if let mtime {
+                let st = try object.stat()
+                if mtime != MDTTime(seconds: Int64(st.st_mtim.tv_sec), nanoseconds: UInt32(st.st_mtim.tv_nsec)) {
+                    change.valid.insert(.mtime)
+                    change.mtime = mtime
+                }
+            }
+            if current == MDTSizeOnMDS(size: size, blocks: newBlocks) {
+                guard change.valid.contains(.mtime) else { return 0 }
+                change.valid.remove(.size)
+            }
             return try await logged { () async throws(LustreError) in
-                try await commit(.setattr(fid: fid, change: MDTSetattr(valid: .size, size: size), blocks: newBlocks)).transno
+                try await commit(.setattr(fid: fid, change: change, blocks: newBlocks)).transno
             }
         }
     }

@@ -103,7 +103,7 @@ final class MDTRequestHandler: PtlRPCHandler {
             counter = .close
             let record = try MDTCloseRequest(decodingRequest: body)
             let transno = try await device.close(handle: record.handle, size: record.size, blocks: record.blocks,
-                                                 owner: owner)
+                                                 mtime: record.mtime, owner: owner)
             return PtlRPCReply(transno: transno)
         case .readdir:
             counter = .readpage
@@ -184,8 +184,9 @@ final class MDTRequestHandler: PtlRPCHandler {
             let started = MonotonicClock.nanoseconds()
             var counter: MDTServiceCounter?
             do throws(LustreError) {
-                if item.opcode == .close, try MDTCloseRequest(decodingRequest: item.record).size != nil {
-                    throw LustreError(errno: EINVAL, "a close that sets the size needs its own RPC (a transno to replay)")
+                if item.opcode == .close, case let close = try MDTCloseRequest(decodingRequest: item.record),
+                   close.size != nil || close.mtime != nil {
+                    throw LustreError(errno: EINVAL, "a close that sets the size or mtime needs its own RPC (a transno to replay)")
                 }
                 let answer = try await dispatch(item.opcode, item.record, request, counter: &counter)
                 reply.items.append(MDTBatchReply.Item(status: answer.status, buffer: answer.buffers.first ?? ByteBuffer()))

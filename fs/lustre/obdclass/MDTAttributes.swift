@@ -90,6 +90,12 @@ public struct MDTTime: Hashable, Sendable, Comparable {
         self.nanoseconds = nanoseconds
     }
 
+    /// The wall clock now (a client's change, a server's "now" in setattr).
+    public static func now() -> MDTTime {
+        let time = WallClock.now()
+        return MDTTime(seconds: time.seconds, nanoseconds: UInt32(time.nanoseconds))
+    }
+
     public static func < (lhs: MDTTime, rhs: MDTTime) -> Bool {
         (lhs.seconds, lhs.nanoseconds) < (rhs.seconds, rhs.nanoseconds)
     }

@@ -35,31 +35,38 @@ public struct MDTCloseRequest: MDTRequestRecord {
     public var handle: UInt64
     public var size: UInt64?
     public var blocks: UInt64?
+    /// The mtime of the client's last change to the file (Lustre's close carries the inode's
+    /// times): writes go to the OSTs, so the MDS hears of them here.
+    public var mtime: MDTTime?
 
-    public init(credentials: MDTCredentials, handle: UInt64, size: UInt64?, blocks: UInt64?) {
+    public init(credentials: MDTCredentials, handle: UInt64, size: UInt64?, blocks: UInt64?, mtime: MDTTime? = nil) {
         self.credentials = credentials
         self.handle = handle
         self.size = size
         self.blocks = blocks
+        self.mtime = mtime
     }
 
     public func encode(into buffer: inout ByteBuffer) {
         credentials.encode(into: &buffer)
         buffer.writeInteger(handle, endianness: .little)
-        buffer.writeInteger(UInt32((size == nil ? 0 : 1) | (blocks == nil ? 0 : 2)), endianness: .little)
+        buffer.writeInteger(UInt32((size == nil ? 0 : 1) | (blocks == nil ? 0 : 2) | (mtime == nil ? 0 : 4)),
+                            endianness: .little)
         buffer.writeInteger(size ?? 0, endianness: .little)
         buffer.writeInteger(blocks ?? 0, endianness: .little)
+        mtime?.encode(into: &buffer)
     }
 
     public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
         credentials = try MDTCredentials(decoding: &buffer)
         handle = try buffer.readWireInteger("open handle")
         let valid: UInt32 = try buffer.readWireInteger("close valid bits")
-        guard valid <= 3 else { throw .protocolError("close valid bits 0x\(String(valid, radix: 16))") }
+        guard valid <= 7 else { throw .protocolError("close valid bits 0x\(String(valid, radix: 16))") }
         let size: UInt64 = try buffer.readWireInteger("size")
         let blocks: UInt64 = try buffer.readWireInteger("blocks")
         self.size = valid & 1 != 0 ? size : nil
         self.blocks = valid & 2 != 0 ? blocks : nil
+        self.mtime = valid & 4 != 0 ? try MDTTime(decoding: &buffer) : nil
     }
 }
 
