@@ -611,6 +611,18 @@ if fails:
 PY
 }
 
+# rsync -a of a source tree: the copy has the sources' sizes and times right away (rsync sets
+# each file's mtime right after close(2), then renames it), so a second rsync finds nothing to do.
+test_rsync() {
+    command -v rsync >/dev/null || fail_with_logs "rsync is missing (make deps installs it)"
+    local src=$HERE/../fs dst=$MNT/rsync items
+    rsync -a "$src/" "$dst/" || fail_with_logs "rsync -a"
+    items=$(rsync -a -i "$src/" "$dst/") || fail_with_logs "second rsync -a"
+    [ -z "$items" ] || { echo "$items" | head -5 >&2; fail_with_logs "a second rsync found $(echo "$items" | wc -l) items to transfer again"; }
+    diff -r "$src" "$dst" || fail_with_logs "the rsync copy differs"
+    rm -r "$dst"
+}
+
 # dbench (a file server's mix of creates, writes, reads, renames, locks) on 2 processes: every
 # read returns what the load file expects ("read failed" is a short read).
 test_dbench() {
@@ -709,7 +721,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

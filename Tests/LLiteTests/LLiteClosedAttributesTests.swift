@@ -50,6 +50,20 @@ final class LLiteClosedAttributesTests: XCTestCase {
                        "a close after a utime tells no mtime: the MDS's stands")
     }
 
+    func testASetattrAfterTheCloseReplacesWhatTheCloseTold() {
+        let closes = LLiteClosedAttributes(lifetime: 1)
+        closes.closing(fid, .init(size: 100, blocks: 8, mtime: written))
+        var set = fromMDS(size: 100)
+        set.mtime = MDTTime(seconds: 1_500_000_000)
+        closes.changed(set)    // before the close's answer: the close still decides
+        XCTAssertEqual(closes.corrected(fromMDS(size: 0), sent: nil).mtime, written)
+        closes.answered(fid)
+        closes.changed(set)
+        XCTAssertEqual(closes.corrected(fromMDS(size: 0), sent: nil).mtime, set.mtime,
+                       "a statahead result older than the utime shows the time it set, not the close's")
+        XCTAssertEqual(closes.corrected(fromMDS(size: 0), sent: nil).size, 100)
+    }
+
     func testTheClosedAttributesExpireAfterTheRetention() async throws {
         let closes = LLiteClosedAttributes(lifetime: 0.02, margin: 0.02)
         closes.closing(fid, .init(size: 4096, blocks: 8, mtime: written))

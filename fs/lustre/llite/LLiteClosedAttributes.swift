@@ -77,6 +77,18 @@ final class LLiteClosedAttributes: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// The MDS answered a setattr of the file with `attributes`: they replace what the close
+    /// told it, for answers older than them (rsync sets the mtime right after close(2): a
+    /// statahead result must not show the close's mtime over it).
+    func changed(_ attributes: MDTAttributes) {
+        let now = MonotonicClock.nanoseconds()
+        entries.withLock { entries in
+            guard entries[attributes.fid]?.attributes != nil, entries[attributes.fid]?.answered != nil else { return }
+            entries[attributes.fid]?.attributes = .init(size: attributes.size, blocks: attributes.blocks, mtime: attributes.mtime)
+            entries[attributes.fid]?.answered = now
+        }
+    }
+
     /// Returns once no close of `fid` is on its way.
     func waitForClose(_ fid: LustreFID) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -486,7 +486,9 @@ public final class LustreClient: Sendable {
             }
             let sent = MonotonicClock.nanoseconds()
             if rest.valid.isEmpty { return try await merged(try await mdc.getattr(fid, credentials: credentials), sent: sent) }
-            return try await merged(try await mdc.setattr(fid, rest, credentials: credentials), sent: sent)
+            let attributes = try await mdc.setattr(fid, rest, credentials: credentials)
+            closedAttributes.changed(attributes)
+            return try await merged(attributes, sent: sent)
         }
     }
 
