@@ -530,6 +530,39 @@ test_close_flush() {
     rm "$f"
 }
 
+# Close-to-open between two mounts: an open on mount 2 right after close(2) on mount 1 reads
+# every byte, though mount 2's kernel still holds the size it saw before (its attributes are
+# cached for a second; statahead fetched them): the open makes it drop them when they changed.
+test_close_to_open() {
+    mkdir -p "$MNT2"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    python3 - "$MNT/cto" "$MNT2/cto" <<'PY' || { umount "$MNT2"; fail_with_logs "close-to-open between two mounts"; }
+import os, subprocess, sys, time
+one, two = sys.argv[1], sys.argv[2]
+reader = subprocess.Popen([sys.executable, '-c', '''
+import os, sys
+for line in sys.stdin:
+    p = line.strip()
+    os.stat(p)
+    with open(p, 'rb') as f: data = f.read()
+    print(len(data), int(data == b"q" * len(data)), flush=True)
+'''], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+os.mkdir(one)
+for i in range(100): open(os.path.join(one, 'f%d' % i), 'wb').close()
+time.sleep(1.5)
+wrong = 0
+for i in range(100):
+    with open(os.path.join(one, 'f%d' % i), 'wb') as f: f.write(b'q' * 70000)
+    reader.stdin.write(os.path.join(two, 'f%d' % i) + '\n'); reader.stdin.flush()
+    n, same = map(int, reader.stdout.readline().split())
+    wrong += n != 70000 or not same
+reader.stdin.close(); reader.wait()
+subprocess.run(['rm', '-r', one], check=True)
+if wrong: sys.exit('%d of 100 files read back short or wrong on mount 2 right after close(2) on mount 1' % wrong)
+PY
+    umount "$MNT2" || fail_with_logs "umount of the second mount"
+}
+
 # A file's size is right as soon as close(2) returns: the kernel sends the close that tells the
 # MDS the size (RELEASE) after close(2) returned, so a stat right after could see the MDS's old
 # size (dbench read 0 bytes back that way), and the kernel then cut reads at it.
@@ -720,7 +753,7 @@ chmod 755 "$TEST_DIR"    # mktemp's 0700 would stop the unprivileged user before
 bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmount.out" >&2; fail "llmount.sh failed"; }
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
-        test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts \
+        test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts test_close_to_open \
         test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done

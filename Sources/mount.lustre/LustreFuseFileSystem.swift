@@ -34,6 +34,8 @@ final class LustreFuseFileSystem: FuseOperations {
     private let directWrites = Atomic<Bool>(false)
     /// Job ids of calling processes (`jobid_var`), cached by pid.
     let jobIDs = JobIDProcessTable()
+    /// The FUSE session, for notifications to the kernel (set once mounted).
+    private let session = Mutex<FuseLowLevelSession?>(nil)
 
     /// Seconds attributes and names are cached by default (also how long the client's statahead
     /// results may answer: `LustreClient.Options.statAheadLifetime`).
@@ -48,6 +50,11 @@ final class LustreFuseFileSystem: FuseOperations {
         self.nodes = NodeTable(root: client.rootFID)
         self.attributeTimeout = attributeTimeout
         self.entryTimeout = entryTimeout
+    }
+
+    /// The session serving this filesystem (notifications to the kernel go through it).
+    func attach(_ session: FuseLowLevelSession) {
+        self.session.withLock { $0 = session }
     }
 
     func initialized(_ connection: FuseConnection) {
@@ -103,8 +110,16 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     private func entry(_ attributes: MDTAttributes) -> FuseEntry {
-        FuseEntry(nodeID: nodes.remember(attributes.fid), attributes: AttributeMapping.fuse(attributes),
-                  attributeTimeout: attributeTimeout, entryTimeout: entryTimeout)
+        let node = nodes.remember(attributes.fid)
+        nodes.told(node, size: attributes.size, mtime: attributes.mtime)
+        return FuseEntry(nodeID: node, attributes: AttributeMapping.fuse(attributes),
+                         attributeTimeout: attributeTimeout, entryTimeout: entryTimeout)
+    }
+
+    /// Replies to a getattr or setattr of `node` with `attributes`.
+    private func replyAttributes(_ request: FuseRequest, node: UInt64, _ attributes: MDTAttributes) {
+        nodes.told(node, size: attributes.size, mtime: attributes.mtime)
+        request.reply(attributes: AttributeMapping.fuse(attributes), timeout: attributeTimeout)
     }
 
     private func replyEntry(_ request: FuseRequest, _ attributes: MDTAttributes) {
@@ -128,7 +143,7 @@ final class LustreFuseFileSystem: FuseOperations {
     func getattr(_ request: FuseRequest, node: UInt64, file: FuseFileInfo?) {
         serve(request) { [self] () throws(LustreError) in
             let attributes = try await client.getattr(try nodes.fid(of: node), credentials: credentials(request))
-            request.reply(attributes: AttributeMapping.fuse(attributes), timeout: attributeTimeout)
+            replyAttributes(request, node: node, attributes)
         }
     }
 
@@ -147,7 +162,7 @@ final class LustreFuseFileSystem: FuseOperations {
                 }
             }
             let attributes = try await client.setattr(fid, mdtChange, credentials: credentials)
-            request.reply(attributes: AttributeMapping.fuse(attributes), timeout: attributeTimeout)
+            replyAttributes(request, node: node, attributes)
         }
     }
 
@@ -232,6 +247,12 @@ final class LustreFuseFileSystem: FuseOperations {
     func open(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
         serve(request) { [self] () throws(LustreError) in
             let opened = try await client.open(try nodes.fid(of: node), flags: file.flags, credentials: credentials(request))
+            // Close-to-open: the open saw the file as it is now (the MDS, and the OSTs' size). If
+            // the kernel holds other attributes (from before another client wrote), it must ask
+            // again, or it reads no further than the old size.
+            if !nodes.wasTold(node, size: opened.knownSize, mtime: opened.openAttributes.mtime) {
+                session.withLock { $0 }?.invalidateAttributes(of: node)
+            }
             // A read-only open writes nothing, so its close has nothing to flush: no FLUSH round
             // trip for close(2) to wait on (file locks are the kernel's, so none to drop either).
             request.reply(open: FuseOpenReply(handle: handles.add(OpenFile(file: opened, flags: file.flags)),

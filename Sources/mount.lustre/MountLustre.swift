@@ -80,6 +80,7 @@ enum MountLustre {
             connection.directIOAllowMmap = arguments.options.directIO || arguments.options.directWrites
             session = try FuseLowLevelSession(arguments: ["mount.lustre", "-o", fuseOptions.joined(separator: ",")],
                                               operations: filesystem, connection: connection)
+            filesystem.attach(session)
             try session.mount(at: arguments.mountpoint)
         } catch {
             try? await client.unmount()

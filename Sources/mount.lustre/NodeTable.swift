@@ -14,9 +14,16 @@ import Glibc
 final class NodeTable: Sendable {
     static let rootNode: UInt64 = 1
 
+    /// What the kernel was last told of a node's size and mtime.
+    private struct Told: Equatable {
+        var size: UInt64
+        var mtime: MDTTime
+    }
+
     private struct State {
         var fidOf: [UInt64: LustreFID] = [:]
         var nodeOf: [LustreFID: (node: UInt64, lookups: UInt64)] = [:]
+        var told: [UInt64: Told] = [:]
         var next: UInt64 = 2
     }
 
@@ -60,10 +67,26 @@ final class NodeTable: Sendable {
             if known.lookups <= lookups {
                 state.fidOf[node] = nil
                 state.nodeOf[fid] = nil
+                state.told[node] = nil
             } else {
                 state.nodeOf[fid] = (known.node, known.lookups - lookups)
             }
         }
+    }
+
+    /// The kernel is told `size` and `mtime` of `node` (an entry or attribute reply).
+    func told(_ node: UInt64, size: UInt64, mtime: MDTTime) {
+        state.withLock { state in
+            guard state.fidOf[node] != nil else { return }
+            state.told[node] = Told(size: size, mtime: mtime)
+        }
+    }
+
+    /// Whether the kernel was last told `size` and `mtime` of `node` (false when not known):
+    /// an open whose fresh attributes differ makes the kernel drop its copy (close-to-open:
+    /// another client may have written since, and the kernel reads no further than the size it holds).
+    func wasTold(_ node: UInt64, size: UInt64, mtime: MDTTime) -> Bool {
+        state.withLock { $0.told[node] == Told(size: size, mtime: mtime) }
     }
 
     /// The node already bound to `fid`, if the kernel holds one (no new reference).

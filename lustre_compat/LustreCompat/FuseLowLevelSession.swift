@@ -174,6 +174,18 @@ public final class FuseLowLevelSession: @unchecked Sendable {
         throw LustreError(errno: first, "unmount \(mountpoint)")
     }
 
+    /// Makes the kernel drop what it cached of `node`'s attributes (`fuse_lowlevel_notify_inval_inode`
+    /// with a negative offset: no page cache dropped), so it asks again before trusting the size.
+    /// Safe from a request handler. Returns 0, or the errno (`ENOENT`: the kernel does not hold
+    /// the node; `ENOTCONN`: not mounted).
+    @discardableResult
+    public func invalidateAttributes(of node: UInt64) -> Int32 {
+        let live = state.withLock { $0.mountpoint != nil && !$0.unmounted && !$0.loopEnded }
+        guard live else { return ENOTCONN }
+        let rc = fuse_lowlevel_notify_inval_inode(session, fuse_ino_t(node), -1, 0)
+        return rc < 0 ? -rc : 0
+    }
+
     /// Releases the kernel connection after `run()` has returned (idempotent; also at deinit).
     public func close() {
         let mounted = state.withLock { state -> Bool in
