@@ -656,6 +656,34 @@ test_rsync() {
     rm -r "$dst"
 }
 
+# fallocate(2) through the mount, on a file striped over every OST in 64 KiB units so each range
+# crosses stripes: allocate (the size grows), keep-size allocate, punch a hole (zeros read back,
+# the rest intact); unsupported modes are EOPNOTSUPP; sizes and blocks stay after close.
+test_fallocate() {
+    local f=$MNT/falloc
+    "$LFS" setstripe -c -1 -S 64K "$f" || fail_with_logs "lfs setstripe -c -1 $f"
+    fallocate -l 5M "$f" || fail_with_logs "fallocate -l 5M"
+    [ "$(stat -c %s "$f")" = 5242880 ] || fail_with_logs "size after fallocate -l 5M: $(stat -c %s "$f")"
+    [ "$(stat -c %b "$f")" -ge 10240 ] || fail_with_logs "blocks after fallocate -l 5M: $(stat -c %b "$f")"
+    head -c 3000000 /dev/urandom >"$TEST_DIR/falloc.ref"
+    dd if="$TEST_DIR/falloc.ref" of="$f" conv=notrunc 2>/dev/null || fail_with_logs "write over the allocated range"
+    fallocate -p -o 1000000 -l 1500000 "$f" || fail_with_logs "fallocate -p"
+    fallocate -n -o 0 -l 8M "$f" || fail_with_logs "fallocate -n (keep size)"
+    fallocate -z -l 4096 "$f" 2>/dev/null && fail_with_logs "fallocate -z (zero range) succeeded: not supported"
+    sleep 1.2    # past the kernel's attribute cache: the sizes are the MDS's now
+    python3 - "$f" "$TEST_DIR/falloc.ref" <<'PY' || fail_with_logs "fallocate results"
+import os, sys
+f, ref = sys.argv[1], open(sys.argv[2], 'rb').read()
+data = open(f, 'rb').read()
+want = ref[:1000000] + bytes(1500000) + ref[2500000:] + bytes(5242880 - 3000000)
+if data != want: sys.exit('the file reads back %d bytes, not the %d expected after the hole' % (len(data), len(want)))
+st = os.stat(f)
+if st.st_size != 5242880: sys.exit('size %d after keep-size fallocate' % st.st_size)
+if st.st_blocks < 8 * 2048 - 1500000 // 512: sys.exit('blocks %d after fallocate -n 8M' % st.st_blocks)
+PY
+    rm "$f"
+}
+
 # dbench (a file server's mix of creates, writes, reads, renames, locks) on 2 processes: every
 # read returns what the load file expects ("read failed" is a short read).
 test_dbench() {
@@ -754,7 +782,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts test_close_to_open \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

@@ -340,6 +340,14 @@ final class LustreFuseFileSystem: FuseOperations {
         }
     }
 
+    func fallocate(_ request: FuseRequest, node: UInt64, mode: Int32, offset: UInt64, length: UInt64,
+                   file: FuseFileInfo) {
+        serve(request, carriesData: true) { [self] () throws(LustreError) in
+            try await handles.file(file.handle).file.fallocate(mode: mode, offset: offset, length: length)
+            request.reply(error: 0)
+        }
+    }
+
     func fsync(_ request: FuseRequest, node: UInt64, dataOnly: Bool, file: FuseFileInfo) {
         serve(request, carriesData: true) { [self] () throws(LustreError) in
             try await handles.file(file.handle).file.fsync()

@@ -95,6 +95,26 @@ final class LOVStripeMappingTests: XCTestCase {
         XCTAssertEqual((0..<3).map { mapping.objectSize(forFileSize: big, stripe: $0) }.reduce(0, +), big)
     }
 
+    func testObjectRangesOfAFileRangeAreOneRangePerStripe() throws {
+        let mapping = try LOVStripeMapping(stripeSize: mib, stripeCount: 3)
+        // File bytes [0.5 MiB, 7.25 MiB): units 0..7; stripe 0 holds units 0, 3, 6, stripe 1
+        // units 1, 4, 7, stripe 2 units 2, 5.
+        let ranges = mapping.objectRanges(start: mib / 2, end: 7 * mib + mib / 4)
+        XCTAssertEqual(ranges.map(\.stripe), [0, 1, 2])
+        XCTAssertEqual(ranges.map(\.start), [mib / 2, 0, 0])
+        XCTAssertEqual(ranges.map(\.end), [3 * mib, 2 * mib + mib / 4, 2 * mib])
+        // Every byte of the file range is in exactly one object range, and nothing else is.
+        let pieces = try mapping.pieces(offset: mib / 2, length: Int(7 * mib - mib / 4))
+        for stripe in 0..<3 {
+            let mine = pieces.filter { $0.stripe == stripe }
+            XCTAssertEqual(mine.first?.objectOffset, ranges[stripe].start)
+            XCTAssertEqual(mine.last?.objectEnd, ranges[stripe].end)
+            XCTAssertEqual(mine.reduce(0) { $0 + UInt64($1.length) }, ranges[stripe].end - ranges[stripe].start)
+        }
+        XCTAssertEqual(mapping.objectRanges(start: 0, end: mib / 2).map(\.stripe), [0], "within one unit")
+        XCTAssertTrue(mapping.objectRanges(start: 5, end: 5).isEmpty)
+    }
+
     func testLayoutWithoutObjectsOrStripesHasNoMapping() {
         XCTAssertThrowsError(try LOVStripeMapping(layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 2)))
         XCTAssertThrowsError(try LOVStripeMapping(stripeSize: 0, stripeCount: 1))

@@ -112,6 +112,21 @@ struct OSDObjectTests {
         }
     }
 
+    @Test("fallocate allocates a range: the object grows to its end unless the size is kept")
+    func fallocate() async throws {
+        try await withOSD(EngineCase.all[0].options) { osd, _ in
+            _ = try await osd.create(object1, attributes: ObdAttributes())
+            #expect(try await osd.fallocate(object1, start: 0, end: 1 << 20, keepSize: true) > 0)
+            var attributes = try await osd.getattr(object1)
+            #expect(attributes.size == 0 && attributes.blocks >= (1 << 20) / 512)
+            _ = try await osd.fallocate(object1, start: 1 << 20, end: 3 << 20, keepSize: false)
+            attributes = try await osd.getattr(object1)
+            #expect(attributes.size == 3 << 20 && attributes.blocks >= (3 << 20) / 512)
+            #expect(try await osd.read(object1, offset: 0, length: 8192).bytes.allSatisfy { $0 == 0 })
+            await #expect(throws: LustreError.self) { _ = try await osd.fallocate(object1, start: 5, end: 5, keepSize: false) }
+        }
+    }
+
     @Test("the parent FID and stripe index round-trip through the xattr", arguments: EngineCase.all)
     func parentFIDRoundTrip(engine: EngineCase) async throws {
         try await withOSD(engine.options) { osd, _ in

@@ -147,6 +147,12 @@ enum FuseOperationTable {
             FuseSessionContext.of(req).operations.fsync(FuseRequest(req!), node: UInt64(node), dataOnly: datasync != 0,
                                                        file: FuseFileInfo(info!))
         }
+        ops.fallocate = { req, node, mode, offset, length, info in
+            // The kernel checked the range (offset >= 0, length > 0, no overflow) before sending it.
+            FuseSessionContext.of(req).operations.fallocate(FuseRequest(req!), node: UInt64(node), mode: mode,
+                                                           offset: UInt64(max(offset, 0)), length: UInt64(max(length, 0)),
+                                                           file: FuseFileInfo(info!))
+        }
         ops.opendir = { req, node, info in
             FuseSessionContext.of(req).operations.opendir(FuseRequest(req!), node: UInt64(node), file: FuseFileInfo(info!))
         }

@@ -37,6 +37,9 @@ public protocol FuseOperations: AnyObject, Sendable {
     /// The last reference to the open file is gone.
     func release(_ request: FuseRequest, node: UInt64, file: FuseFileInfo)
     func fsync(_ request: FuseRequest, node: UInt64, dataOnly: Bool, file: FuseFileInfo)
+    /// `fallocate(2)`: `mode` as the syscall's (`FALLOC_FL_*`); `ENOSYS` makes the kernel answer
+    /// `EOPNOTSUPP` from then on.
+    func fallocate(_ request: FuseRequest, node: UInt64, mode: Int32, offset: UInt64, length: UInt64, file: FuseFileInfo)
     func opendir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo)
     /// Answer with a `FuseDirectoryBuffer` of at most `size` bytes, resuming after `offset`.
     func readdir(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo)
@@ -76,6 +79,8 @@ extension FuseOperations {
     public func flush(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) { request.reply(error: 0) }
     public func release(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) { request.reply(error: 0) }
     public func fsync(_ request: FuseRequest, node: UInt64, dataOnly: Bool, file: FuseFileInfo) { request.reply(error: ENOSYS) }
+    public func fallocate(_ request: FuseRequest, node: UInt64, mode: Int32, offset: UInt64, length: UInt64,
+                          file: FuseFileInfo) { request.reply(error: ENOSYS) }
     public func opendir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) { request.reply(open: FuseOpenReply(handle: 0)) }
     public func readdir(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo) { request.reply(error: ENOSYS) }
     public func releasedir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) { request.reply(error: 0) }

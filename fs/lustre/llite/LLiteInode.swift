@@ -222,6 +222,27 @@ final class LLiteInode: Sendable {
         }
     }
 
+    /// `fallocate(2)` of file bytes `[start, end)` after flushing: their blocks allocated on the
+    /// OSTs (the file grows to `end` unless `keepSize`), or with `punch` freed (reads give zeros,
+    /// the size stays). The MDS hears the size and mtime at close.
+    func fallocate(start: UInt64, end: UInt64, keepSize: Bool, punch: Bool) async throws(LustreError) {
+        guard let lov else { throw LustreError(errno: EOPNOTSUPP, "\(fid): file has no OST objects to allocate") }
+        try await flush()
+        state.withLock { $0.readCache.removeAll() }
+        if punch {
+            try await lov.punch(start: start, end: end)
+        } else {
+            try await lov.fallocate(start: start, end: end, keepSize: keepSize)
+        }
+        let now = MDTTime.now()
+        state.withLock { state in
+            if !punch && !keepSize { state.size = max(state.size, end) }
+            state.sizeChanged = true
+            state.modified = now
+            state.readCache.removeAll()
+        }
+    }
+
     /// What a close tells the MDS of a file this client changed: size and blocks (merged from the
     /// OSTs) and, unless a setattr set the times since, the mtime of the last change here.
     struct CloseAttributes: Sendable {

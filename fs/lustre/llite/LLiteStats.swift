@@ -5,7 +5,7 @@ import LibCFS
 enum LLiteStat: Int, CaseIterable {
     case readBytes, writeBytes, open, close, flush, seek, fsync, readdir, setattr, truncate, getattr, create,
          link, unlink, symlink, mkdir, rmdir, mknod, rename, statfs, setxattr, getxattr, listxattr,
-         removexattr
+         removexattr, fallocate
 
     var counter: LProcStats.Counter {
         switch self {
@@ -33,6 +33,7 @@ enum LLiteStat: Int, CaseIterable {
         case .getxattr: LProcStats.Counter("getxattr", unit: "usecs")
         case .listxattr: LProcStats.Counter("listxattr", unit: "usecs")
         case .removexattr: LProcStats.Counter("removexattr", unit: "usecs")
+        case .fallocate: LProcStats.Counter("fallocate", unit: "usecs")
         }
     }
 

@@ -109,6 +109,27 @@ public final class LustreFile: Sendable {
         get async { (try? await inode.glimpse().size) ?? inode.size }
     }
 
+    /// `fallocate(2)` with `mode` 0 (allocate; the file grows to `offset + length`),
+    /// `FALLOC_FL_KEEP_SIZE`, or `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE` (free the range;
+    /// reads give zeros); other modes are `EOPNOTSUPP`. Lustre's `OST_FALLOCATE` and `OST_PUNCH`
+    /// on every object that holds part of the range.
+    public func fallocate(mode: Int32, offset: UInt64, length: UInt64) async throws(LustreError) {
+        try checkOpen("fallocate")
+        guard canWrite else { throw LustreError(errno: EBADF, "fallocate of \(fid) opened read-only") }
+        let keepSize: Int32 = 0x01, punchHole: Int32 = 0x02
+        guard mode == 0 || mode == keepSize || mode == punchHole | keepSize else {
+            throw LustreError(errno: EOPNOTSUPP, "fallocate of \(fid): mode 0x\(String(mode, radix: 16))")
+        }
+        guard length > 0 else { throw .invalid("fallocate of \(fid): length 0") }
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        guard !overflow, end <= UInt64(Int64.max) else {
+            throw LustreError(errno: EFBIG, "fallocate of \(fid) at \(offset)+\(length)")
+        }
+        try await client.stats.timed(.fallocate) { () async throws(LustreError) in
+            try await inode.fallocate(start: offset, end: end, keepSize: mode & keepSize != 0, punch: mode & punchHole != 0)
+        }
+    }
+
     /// `close(2)` of a descriptor that wrote to this file (Lustre's `ll_flush`, `flush` in
     /// `llite.*.stats`): the writes go to the OSTs now and their answers are waited for, so close
     /// reports their errors and another client's open sees the bytes. Not committed: that is

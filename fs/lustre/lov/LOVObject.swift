@@ -165,6 +165,26 @@ public struct LOVObject: Sendable {
         }
     }
 
+    /// Allocates the blocks of file bytes `[start, end)` on every object that holds some of them,
+    /// all at once (`fallocate(2)`); without `keepSize` the objects grow to their share of `end`.
+    public func fallocate(start: UInt64, end: UInt64, keepSize: Bool) async throws(LustreError) {
+        let ranges = mapping.objectRanges(start: start, end: end)
+        _ = try await withTypedTaskGroup(ranges.map(\.stripe)) { (stripe) async throws(LustreError) in
+            let range = ranges.first { $0.stripe == stripe }!
+            try await self.targets[stripe].osc.fallocate(self.objectID(stripe), start: range.start, end: range.end,
+                                                         keepSize: keepSize)
+        }
+    }
+
+    /// Frees file bytes `[start, end)` (reads give zeros), keeping every object's size.
+    public func punch(start: UInt64, end: UInt64) async throws(LustreError) {
+        let ranges = mapping.objectRanges(start: start, end: end)
+        _ = try await withTypedTaskGroup(ranges.map(\.stripe)) { (stripe) async throws(LustreError) in
+            let range = ranges.first { $0.stripe == stripe }!
+            try await self.targets[stripe].osc.punch(self.objectID(stripe), start: range.start, end: range.end)
+        }
+    }
+
     /// Makes everything written to the file's OSTs durable (OST_SYNC on each, all at once).
     public func sync() async throws(LustreError) {
         var seen = Set<UInt32>()

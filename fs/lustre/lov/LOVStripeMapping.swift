@@ -92,6 +92,16 @@ public struct LOVStripeMapping: Equatable, Sendable {
 
     /// How many bytes of stripe `stripe`'s object lie below file offset `fileSize`: the object's
     /// size when the file is `fileSize` bytes long (`lov_size_to_stripe`).
+    /// The part of each stripe's object that holds file bytes `[start, end)`: one contiguous
+    /// range per stripe (empty ones left out), however many stripe units the range spans.
+    public func objectRanges(start: UInt64, end: UInt64) -> [(stripe: Int, start: UInt64, end: UInt64)] {
+        (0..<stripeCount).compactMap { stripe in
+            let from = objectSize(forFileSize: start, stripe: stripe)
+            let to = objectSize(forFileSize: end, stripe: stripe)
+            return from < to ? (stripe, from, to) : nil
+        }
+    }
+
     public func objectSize(forFileSize fileSize: UInt64, stripe: Int) -> UInt64 {
         let units = fileSize / stripeSize
         let remainder = fileSize % stripeSize

@@ -12,6 +12,8 @@ public enum OSTOpcode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case punch = 10
     case statfs = 13
     case sync = 16
+    /// `OST_FALLOCATE`: preallocate a range of an object (`fallocate(2)` mode 0 or `KEEP_SIZE`).
+    case fallocate = 22
     /// `OBD_PING`, shared by every service.
     case ping = 400
 
@@ -29,6 +31,7 @@ public enum OSTOpcode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .punch: "ost_punch"
         case .statfs: "ost_statfs"
         case .sync: "ost_sync"
+        case .fallocate: "ost_fallocate"
         case .ping: "obd_ping"
         }
     }

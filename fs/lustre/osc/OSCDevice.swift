@@ -288,6 +288,18 @@ public final class OSCDevice: Sendable {
         return try await call(.punch, [Self.encode(obdo)]).reply.transno
     }
 
+    /// Allocates the blocks of `id` from `start` to `end` (`OST_FALLOCATE`); the object grows to
+    /// `end` unless `keepSize`. Returns the transno.
+    @discardableResult
+    public func fallocate(_ id: OSTObjectID, start: UInt64, end: UInt64, keepSize: Bool) async throws(LustreError) -> UInt64 {
+        var obdo = Self.obdo(id)
+        obdo.valid.formUnion([.size, .blocks, .flags])
+        obdo.size = start
+        obdo.blocks = end
+        obdo.flags = keepSize ? 0x01 : 0
+        return try await call(.fallocate, [Self.encode(obdo)]).reply.transno
+    }
+
     /// Space and inodes of the target.
     public func statfs() async throws(LustreError) -> ObdStatfs {
         let response = try await call(.statfs, [])

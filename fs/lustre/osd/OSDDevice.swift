@@ -400,10 +400,24 @@ public final class OSDDevice: Sendable {
             try checkRange(id, start, end - start, "punch")
             if end > start {
                 let mode = Int32(0x01 | 0x02)  // FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
-                guard fallocate(handle.fd, mode, off_t(start), off_t(end - start)) == 0 else {
+                guard Glibc.fallocate(handle.fd, mode, off_t(start), off_t(end - start)) == 0 else {
                     throw LustreError.fromErrno("punch object \(id) (\(id.path)) [\(start), \(end))")
                 }
             }
+        }
+        return committer.assign()
+    }
+
+    /// Allocates the blocks of object `id` in `[start, end)` (`fallocate(2)`): the object grows to
+    /// `end` unless `keepSize`. Returns the transno.
+    public func fallocate(_ id: OSTObjectID, start: UInt64, end: UInt64, keepSize: Bool) async throws(LustreError) -> UInt64 {
+        try checkOpen()
+        guard start < end else { throw LustreError.invalid("fallocate object \(id): empty range [\(start), \(end))") }
+        try checkRange(id, start, end - start, "fallocate")
+        let handle = try handle(for: id)
+        let mode: Int32 = keepSize ? 0x01 : 0  // FALLOC_FL_KEEP_SIZE
+        guard Glibc.fallocate(handle.fd, mode, off_t(start), off_t(end - start)) == 0 else {
+            throw LustreError.fromErrno("fallocate object \(id) (\(id.path)) [\(start), \(end))")
         }
         return committer.assign()
     }
