@@ -51,8 +51,9 @@ extension MDTDevice {
         return (attributes, layout, handle)
     }
 
-    /// Closes `handle`; a regular file's `size`/`blocks` as the client knows them are recorded.
-    /// The last close of an unlinked file destroys it and its objects.
+    /// Closes `handle`; a regular file's `size`/`blocks` as the client knows them, and the
+    /// `mtime` of the client's last write through it, are recorded (one logged setattr). The
+    /// last close of an unlinked file destroys it and its objects.
     public func close(handle: UInt64, size: UInt64?, blocks: UInt64?, mtime: MDTTime? = nil,
                       owner: UInt64) async throws(LustreError) -> UInt64 {
         let closed = openFiles.withLock { table -> (MDTOpenTable.Handle, Bool)? in
