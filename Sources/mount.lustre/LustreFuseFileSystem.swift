@@ -343,7 +343,8 @@ final class LustreFuseFileSystem: FuseOperations {
     func fallocate(_ request: FuseRequest, node: UInt64, mode: Int32, offset: UInt64, length: UInt64,
                    file: FuseFileInfo) {
         serve(request, carriesData: true) { [self] () throws(LustreError) in
-            try await handles.file(file.handle).file.fallocate(mode: mode, offset: offset, length: length)
+            try await handles.file(file.handle).file.fallocate(mode: FallocateMode(rawValue: mode), offset: offset,
+                                                               length: length)
             request.reply(error: 0)
         }
     }

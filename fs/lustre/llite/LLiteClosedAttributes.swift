@@ -40,24 +40,17 @@ final class LLiteClosedAttributes: Sendable {
 
     /// A close of `fid` that may tell the MDS something begins (before the file's changes are
     /// taken for it).
-    func begin(_ fid: LustreFID) {
-        let now = MonotonicClock.nanoseconds()
-        entries.withLock { entries in
-            if entries.count >= Self.limit { prune(&entries, now: now) }
-            let waiters = entries[fid]?.waiters ?? []
-            entries[fid] = Entry(attributes: nil, answered: nil, waiters: waiters)
-        }
-    }
+    func begin(_ fid: LustreFID) { pending(fid, nil) }
 
     /// The close of `fid` is about to tell the MDS `attributes`.
-    func closing(_ fid: LustreFID, _ attributes: LLiteInode.CloseAttributes) {
+    func closing(_ fid: LustreFID, _ attributes: LLiteInode.CloseAttributes) { pending(fid, attributes) }
+
+    /// A close of `fid` on its way, with what it tells (nil: not known yet); waiters stay.
+    private func pending(_ fid: LustreFID, _ attributes: LLiteInode.CloseAttributes?) {
         let now = MonotonicClock.nanoseconds()
         entries.withLock { entries in
-            if entries[fid] == nil {
-                if entries.count >= Self.limit { prune(&entries, now: now) }
-                entries[fid] = Entry()
-            }
-            entries[fid]?.attributes = attributes
+            if entries[fid] == nil && entries.count >= Self.limit { prune(&entries, now: now) }
+            entries[fid, default: Entry()].attributes = attributes
             entries[fid]?.answered = nil
         }
     }

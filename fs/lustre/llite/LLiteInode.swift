@@ -223,20 +223,19 @@ final class LLiteInode: Sendable {
     }
 
     /// `fallocate(2)` of file bytes `[start, end)` after flushing: their blocks allocated on the
-    /// OSTs (the file grows to `end` unless `keepSize`), or with `punch` freed (reads give zeros,
-    /// the size stays). The MDS hears the size and mtime at close.
-    func fallocate(start: UInt64, end: UInt64, keepSize: Bool, punch: Bool) async throws(LustreError) {
+    /// OSTs (the file grows to `end` unless `.keepSize`), or with `.punchHole` freed (reads give
+    /// zeros, the size stays). The MDS hears the size and mtime at close.
+    func fallocate(start: UInt64, end: UInt64, mode: FallocateMode) async throws(LustreError) {
         guard let lov else { throw LustreError(errno: EOPNOTSUPP, "\(fid): file has no OST objects to allocate") }
         try await flush()
-        state.withLock { $0.readCache.removeAll() }
-        if punch {
+        if mode.contains(.punchHole) {
             try await lov.punch(start: start, end: end)
         } else {
-            try await lov.fallocate(start: start, end: end, keepSize: keepSize)
+            try await lov.fallocate(start: start, end: end, keepSize: mode.contains(.keepSize))
         }
         let now = MDTTime.now()
         state.withLock { state in
-            if !punch && !keepSize { state.size = max(state.size, end) }
+            if !mode.contains(.keepSize) { state.size = max(state.size, end) }
             state.sizeChanged = true
             state.modified = now
             state.readCache.removeAll()

@@ -113,12 +113,11 @@ public final class LustreFile: Sendable {
     /// `FALLOC_FL_KEEP_SIZE`, or `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE` (free the range;
     /// reads give zeros); other modes are `EOPNOTSUPP`. Lustre's `OST_FALLOCATE` and `OST_PUNCH`
     /// on every object that holds part of the range.
-    public func fallocate(mode: Int32, offset: UInt64, length: UInt64) async throws(LustreError) {
+    public func fallocate(mode: FallocateMode, offset: UInt64, length: UInt64) async throws(LustreError) {
         try checkOpen("fallocate")
         guard canWrite else { throw LustreError(errno: EBADF, "fallocate of \(fid) opened read-only") }
-        let keepSize: Int32 = 0x01, punchHole: Int32 = 0x02
-        guard mode == 0 || mode == keepSize || mode == punchHole | keepSize else {
-            throw LustreError(errno: EOPNOTSUPP, "fallocate of \(fid): mode 0x\(String(mode, radix: 16))")
+        guard [[], .keepSize, [.punchHole, .keepSize]].contains(mode) else {
+            throw LustreError(errno: EOPNOTSUPP, "fallocate of \(fid): mode 0x\(String(mode.rawValue, radix: 16))")
         }
         guard length > 0 else { throw .invalid("fallocate of \(fid): length 0") }
         let (end, overflow) = offset.addingReportingOverflow(length)
@@ -126,7 +125,7 @@ public final class LustreFile: Sendable {
             throw LustreError(errno: EFBIG, "fallocate of \(fid) at \(offset)+\(length)")
         }
         try await client.stats.timed(.fallocate) { () async throws(LustreError) in
-            try await inode.fallocate(start: offset, end: end, keepSize: mode & keepSize != 0, punch: mode & punchHole != 0)
+            try await inode.fallocate(start: offset, end: end, mode: mode)
         }
     }
 

@@ -168,20 +168,25 @@ public struct LOVObject: Sendable {
     /// Allocates the blocks of file bytes `[start, end)` on every object that holds some of them,
     /// all at once (`fallocate(2)`); without `keepSize` the objects grow to their share of `end`.
     public func fallocate(start: UInt64, end: UInt64, keepSize: Bool) async throws(LustreError) {
-        let ranges = mapping.objectRanges(start: start, end: end)
-        _ = try await withTypedTaskGroup(ranges.map(\.stripe)) { (stripe) async throws(LustreError) in
-            let range = ranges.first { $0.stripe == stripe }!
-            try await self.targets[stripe].osc.fallocate(self.objectID(stripe), start: range.start, end: range.end,
-                                                         keepSize: keepSize)
+        try await eachObjectRange(start: start, end: end) { (osc, id, from, to) async throws(LustreError) in
+            try await osc.fallocate(id, start: from, end: to, keepSize: keepSize)
         }
     }
 
     /// Frees file bytes `[start, end)` (reads give zeros), keeping every object's size.
     public func punch(start: UInt64, end: UInt64) async throws(LustreError) {
-        let ranges = mapping.objectRanges(start: start, end: end)
-        _ = try await withTypedTaskGroup(ranges.map(\.stripe)) { (stripe) async throws(LustreError) in
-            let range = ranges.first { $0.stripe == stripe }!
-            try await self.targets[stripe].osc.punch(self.objectID(stripe), start: range.start, end: range.end)
+        try await eachObjectRange(start: start, end: end) { (osc, id, from, to) async throws(LustreError) in
+            try await osc.punch(id, start: from, end: to)
+        }
+    }
+
+    /// Runs `body` at once for the part of each object that holds file bytes `[start, end)`.
+    private func eachObjectRange(
+        start: UInt64, end: UInt64,
+        _ body: @escaping @Sendable (OSCDevice, OSTObjectID, UInt64, UInt64) async throws(LustreError) -> UInt64
+    ) async throws(LustreError) {
+        _ = try await withTypedTaskGroup(mapping.objectRanges(start: start, end: end)) { (range) async throws(LustreError) in
+            try await body(self.targets[range.stripe].osc, self.objectID(range.stripe), range.start, range.end)
         }
     }
 

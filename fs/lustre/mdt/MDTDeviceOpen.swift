@@ -92,18 +92,14 @@ extension MDTDevice {
             let current = try tree.xattr(object, tree.somName).flatMap { try? MDTSizeOnMDS(decoding: $0) }
             let newBlocks = blocks ?? current?.blocks ?? (size + 511) / 512
             var change = MDTSetattr(valid: .size, size: size)
-            // The writes went to the OSTs: their mtime comes with the close, by the client's clock.
+            if current == MDTSizeOnMDS(size: size, blocks: newBlocks) { change.valid = [] }
+            // The writes went to the OSTs: their mtime comes with the close, by the client's
+            // clock (sent only when the client wrote since it last told one).
             if let mtime {
-                let st = try object.stat()
-                if mtime != MDTTime(seconds: Int64(st.st_mtim.tv_sec), nanoseconds: UInt32(st.st_mtim.tv_nsec)) {
-                    change.valid.insert(.mtime)
-                    change.mtime = mtime
-                }
+                change.valid.insert(.mtime)
+                change.mtime = mtime
             }
-            if current == MDTSizeOnMDS(size: size, blocks: newBlocks) {
-                guard change.valid.contains(.mtime) else { return 0 }
-                change.valid.remove(.size)
-            }
+            guard !change.valid.isEmpty else { return 0 }
             return try await logged { () async throws(LustreError) in
                 try await commit(.setattr(fid: fid, change: change, blocks: newBlocks)).transno
             }

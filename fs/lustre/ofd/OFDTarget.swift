@@ -79,9 +79,6 @@ public final class OFDTarget: Sendable {
     }
 
     /// Counts one sample in the target's stats, the client NID's and the request's job's.
-    /// `FALLOC_FL_KEEP_SIZE` in an `OST_FALLOCATE`'s o_flags (the only mode bit it takes).
-    static let fallocateKeepSize: UInt32 = 0x01
-
     private func account(_ counter: OFDCounter, _ value: Int64, _ request: PtlRPCRequest) {
         stats.record(counter, value)
         request.export.nidStats?.record(counter, value)
@@ -159,11 +156,12 @@ public final class OFDTarget: Sendable {
             guard obdo.size < obdo.blocks else {
                 throw .invalid("fallocate of \(obdo.id) from \(obdo.size) to \(obdo.blocks)")
             }
-            guard obdo.valid.contains(.flags), obdo.flags & ~OFDTarget.fallocateKeepSize == 0 else {
+            let mode = FallocateMode(rawValue: Int32(bitPattern: obdo.flags))
+            guard obdo.valid.contains(.flags), mode.isSubset(of: .keepSize) else {
                 throw LustreError(errno: EOPNOTSUPP, "fallocate of \(obdo.id): mode 0x\(String(obdo.flags, radix: 16))")
             }
             let transno = try await osd.fallocate(obdo.id, start: obdo.size, end: obdo.blocks,
-                                                  keepSize: obdo.flags & OFDTarget.fallocateKeepSize != 0)
+                                                  keepSize: mode.contains(.keepSize))
             return (PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno), .fallocate)
         case .sync:
             _ = try await osd.sync()

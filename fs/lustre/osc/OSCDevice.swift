@@ -296,7 +296,7 @@ public final class OSCDevice: Sendable {
         obdo.valid.formUnion([.size, .blocks, .flags])
         obdo.size = start
         obdo.blocks = end
-        obdo.flags = keepSize ? 0x01 : 0
+        obdo.flags = UInt32(bitPattern: (keepSize ? FallocateMode.keepSize : []).rawValue)
         return try await call(.fallocate, [Self.encode(obdo)]).reply.transno
     }
 

@@ -399,8 +399,8 @@ public final class OSDDevice: Sendable {
         } else {
             try checkRange(id, start, end - start, "punch")
             if end > start {
-                let mode = Int32(0x01 | 0x02)  // FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
-                guard Glibc.fallocate(handle.fd, mode, off_t(start), off_t(end - start)) == 0 else {
+                let mode: FallocateMode = [.keepSize, .punchHole]
+                guard Glibc.fallocate(handle.fd, mode.rawValue, off_t(start), off_t(end - start)) == 0 else {
                     throw LustreError.fromErrno("punch object \(id) (\(id.path)) [\(start), \(end))")
                 }
             }
@@ -415,8 +415,8 @@ public final class OSDDevice: Sendable {
         guard start < end else { throw LustreError.invalid("fallocate object \(id): empty range [\(start), \(end))") }
         try checkRange(id, start, end - start, "fallocate")
         let handle = try handle(for: id)
-        let mode: Int32 = keepSize ? 0x01 : 0  // FALLOC_FL_KEEP_SIZE
-        guard Glibc.fallocate(handle.fd, mode, off_t(start), off_t(end - start)) == 0 else {
+        let mode: FallocateMode = keepSize ? .keepSize : []
+        guard Glibc.fallocate(handle.fd, mode.rawValue, off_t(start), off_t(end - start)) == 0 else {
             throw LustreError.fromErrno("fallocate object \(id) (\(id.path)) [\(start), \(end))")
         }
         return committer.assign()
