@@ -7,8 +7,8 @@
 # source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, writes
 # that bypass the page cache (`direct_writes`),
 # statahead of counting names across two mounts, lookups of names known absent answered locally,
-# `ls -l` without a getxattr RPC per file, and
-# umount with dirty data.
+# `ls -l` without a getxattr RPC per file, real tools (rsync, dbench), fsx.py's random
+# writes/truncates/mmap writes/punches/reopens against a reference, and umount with dirty data.
 # Each check is a function; the first failure stops the test with its message and the logs.
 TEST_NET=${TEST_NET:-127.0.5}
 TEST_PORT=${TEST_PORT:-19995}
@@ -684,6 +684,75 @@ PY
     rm "$f"
 }
 
+# fsx.py: random writes, truncates, shared-mmap writes, hole punches, allocations, fsyncs and
+# reopens of one file, each followed by a read checked against a local reference; once on a file
+# opened while empty (writes bypass the page cache) and once on one opened again (page cache).
+test_fsx() {
+    python3 "$HERE/fsx.py" "$MNT/fsx1" "$TEST_DIR/fsx1.ref" --ops 1000 --seed 3 || fail_with_logs "fsx (seed 3)"
+    python3 "$HERE/fsx.py" "$MNT/fsx2" "$TEST_DIR/fsx2.ref" --ops 1000 --seed 5 --reopen-first ||
+        fail_with_logs "fsx (seed 5, reopened)"
+    rm -f "$MNT/fsx1" "$MNT/fsx2"
+}
+
+# An open right after a truncate through another descriptor was closed sees the new size, not
+# the one the MDS held before: the close that tells it comes after close(2) returned.
+test_truncate_reopen() {
+    python3 - "$MNT/trunc_reopen" <<'PY' || fail_with_logs "size of a file reopened after a truncate"
+import os, sys
+base = sys.argv[1]
+os.mkdir(base)
+wrong = []
+for i in range(200):
+    p = os.path.join(base, 'f%d' % i)
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    os.pwrite(fd, b'a' * 4096, 3 << 20)
+    os.close(fd)
+    fd = os.open(p, os.O_RDWR)
+    os.ftruncate(fd, 1 << 20)
+    os.close(fd)
+    fd = os.open(p, os.O_RDONLY)
+    size, end = os.fstat(fd).st_size, os.lseek(fd, 0, os.SEEK_END)
+    os.close(fd)
+    if size != 1 << 20 or end != 1 << 20:
+        wrong.append((size, end))
+    os.unlink(p)
+os.rmdir(base)
+if wrong:
+    sys.exit('%d of 200 reopened files had the size from before the truncate: %s' % (len(wrong), wrong[:3]))
+PY
+}
+
+# Writes through a shared mapping read back at once: the kernel's read-around of each fault
+# comes to the client while the page's write does, and what it fetched must not outlive that
+# write in the client's read cache.
+test_mmap_writes() {
+    python3 - "$MNT/mmapw" <<'PY' || fail_with_logs "writes through mmap"
+import mmap, os, random, sys
+p = sys.argv[1]
+rnd = random.Random(7)
+size = 4 << 20
+lost = []
+for round in range(100):
+    # Created, so opened while empty: its writes bypass the page cache, its mappings do not.
+    fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    os.pwrite(fd, b'a' * size, 0)
+    for _ in range(4):
+        os.pread(fd, rnd.randrange(1, 1 << 18), rnd.randrange(0, size))
+        offset, length = rnd.randrange(0, size - 65536), rnd.randrange(1, 65536)
+        data = bytes([rnd.randrange(1, 256)]) * length
+        mapped = mmap.mmap(fd, size)
+        mapped[offset:offset + length] = data
+        mapped.flush()
+        mapped.close()
+        if os.pread(fd, length, offset) != data:
+            lost.append((round, offset, length))
+    os.close(fd)
+    os.unlink(p)
+if lost:
+    sys.exit('%d of 400 writes through mmap did not read back: %s' % (len(lost), lost[:3]))
+PY
+}
+
 # dbench (a file server's mix of creates, writes, reads, renames, locks) on 2 processes: every
 # read returns what the load file expects ("read failed" is a short read).
 test_dbench() {
@@ -782,7 +851,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts test_close_to_open \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_fsx test_truncate_reopen test_mmap_writes test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

@@ -193,6 +193,27 @@ final class LustreClientDataTests: XCTestCase {
         try await again.close()
     }
 
+    /// The MDS hears a size at its writer's close: an open before that close takes the OSTs'.
+    func testAnOpenSeesATruncateTheMDSHasNotHeardOfYet() async throws {
+        let fs = try await makeFilesystem()
+        let one = try await fs.mount(client: 0)
+        let two = try await fs.mount(client: 1)
+        let file = try await one.create(parent: one.rootFID, name: "cut-elsewhere", mode: 0o644, credentials: .root,
+                                        layout: LustreLayout(stripeSize: 64 << 10, stripeCount: 2))
+        let data = pattern(3 << 20, seed: 9)
+        try await file.write(offset: 0, data: buffer(data))
+        try await file.close()
+        let truncating = try await one.open(file.fid, flags: O_RDWR, credentials: .root)
+        try await truncating.truncate(1 << 20)
+
+        let reader = try await two.open(file.fid, flags: O_RDONLY, credentials: .root)
+        XCTAssertEqual(reader.knownSize, 1 << 20)
+        let seen = try await readAll(reader, size: 3 << 20)
+        XCTAssertTrue(seen == Array(data[0..<(1 << 20)]), "read \(seen.count) bytes, not the 1 MiB left")
+        try await reader.close()
+        try await truncating.close()
+    }
+
     func testTruncateShrinksAndExtendsWithZeros() async throws {
         let fs = try await makeFilesystem()
         let client = try await fs.mount()

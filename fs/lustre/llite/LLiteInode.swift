@@ -95,6 +95,23 @@ final class LLiteInode: Sendable {
         return merged
     }
 
+    /// For a file just opened here: the size the OST objects give, not the MDS's. The MDS hears
+    /// a size at its writer's close, and may not have yet: the RELEASE that carries it comes
+    /// after `close(2)` returned, so an open right after a truncate of another descriptor, or of
+    /// another client, would otherwise keep the size from before it. Writes or a truncate by
+    /// another open of this inode meanwhile know better and are kept.
+    func revalidate() async throws(LustreError) {
+        guard let lov else { return }
+        let objects = try await lov.getattr()
+        state.withLock { state in
+            let size = state.sizeChanged ? max(state.size, objects.size) : objects.size
+            if size != state.size {
+                state.size = size
+                state.readCache.removeAll()
+            }
+        }
+    }
+
     /// Reserves `length` bytes at the end of the file for an O_APPEND write and returns where.
     func reserveAppend(_ length: Int) -> UInt64 {
         state.withLock { state in
@@ -162,6 +179,9 @@ final class LLiteInode: Sendable {
             lov.targets[stripe].dirtyLimit.release(extent.length)
             self.state.withLock { state in
                 state.inFlight[id] = nil
+                // A read may have fetched this range while the write was on its way (cached
+                // here, or in flight): what it cached predates the write.
+                state.readCache.invalidate(stripe: stripe, objectStart: extent.offset, objectEnd: end)
                 if let failure, state.writeError == nil { state.writeError = failure }
             }
         }

@@ -345,8 +345,8 @@ public final class LustreClient: Sendable {
         let file = LustreFile(client: self, inode: opened.inode, handle: handle, flags: flags, openAttributes: attributes)
         track(file)
         do throws(LustreError) {
-            // Revalidate the size on the OSTs: another client may have written since the MDS last heard.
-            if opened.isNew && !isNew && attributes.isRegular { _ = try await opened.inode.glimpse() }
+            // The size is the OSTs': the MDS may not have heard the last close's yet.
+            if opened.isNew && !isNew && attributes.isRegular { try await opened.inode.revalidate() }
             if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY { try await opened.inode.truncate(to: 0) }
         } catch {
             try? await file.close()
