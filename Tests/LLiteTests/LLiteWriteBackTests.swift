@@ -65,6 +65,45 @@ final class LLiteWriteBackTests: XCTestCase {
         XCTAssertNil(run.takeAll())
     }
 
+    /// bonnie++ writes a byte per call: the run copies small writes into buffers of its own, so
+    /// an RPC is a few pieces, not one per write (taking a run apart was quadratic in them).
+    func testSmallWritesShareTheRunsOwnBuffers() {
+        var run = LLiteDirtyRun()
+        var sent: [LLiteDirtyExtent] = []
+        let count = 300_000
+        for index in 0..<count {
+            sent += run.add(offset: UInt64(index), data: bytes(1, UInt8(truncatingIfNeeded: index)), rpcBytes: 1 << 20)
+        }
+        XCTAssertTrue(sent.isEmpty)
+        guard let all = run.takeAll() else { return XCTFail("nothing cached") }
+        XCTAssertEqual(all.length, count)
+        XCTAssertLessThanOrEqual(all.slices.count, count / LLiteDirtyRun.ownedCapacity + 1)
+        let gathered = all.gathered()
+        XCTAssertEqual(gathered.readableBytes, count)
+        XCTAssertTrue((0..<count).allSatisfy { gathered.getInteger(at: $0, as: UInt8.self) == UInt8(truncatingIfNeeded: $0) })
+    }
+
+    /// A run cut at an RPC boundary inside its own buffer keeps filling it; what left keeps its bytes.
+    func testWritesAfterACutInsideAnOwnedBufferLeaveTheSentBytesAlone() {
+        var run = LLiteDirtyRun()
+        let rpc = 64 << 10
+        var sent: [LLiteDirtyExtent] = []
+        for index in 0..<20 {
+            sent += run.add(offset: UInt64(index * 4000), data: bytes(4000, UInt8(index)), rpcBytes: rpc)
+        }
+        XCTAssertEqual(sent.map(\.length), [rpc])
+        let first = sent[0].gathered()
+        XCTAssertEqual(first.getInteger(at: rpc - 1, as: UInt8.self), UInt8((rpc - 1) / 4000))
+        for index in 20..<40 {
+            sent += run.add(offset: UInt64(index * 4000), data: bytes(4000, 0xEE), rpcBytes: rpc)
+        }
+        XCTAssertEqual(sent.map(\.offset), [0, UInt64(rpc)])
+        XCTAssertTrue(sent[0].gathered() == first)
+        let second = sent[1].gathered()
+        XCTAssertEqual(second.getInteger(at: 0, as: UInt8.self), UInt8(rpc / 4000))
+        XCTAssertEqual(second.getInteger(at: 20 * 4000 - rpc, as: UInt8.self), 0xEE)
+    }
+
     func testReadAheadGrowsOnAStreamAndStopsOnASeek() {
         var state = LLiteReadAhead()
         let mib: UInt64 = 1 << 20

@@ -16,9 +16,17 @@ struct LLiteDirtyExtent: Sendable {
 /// stream's RPCs stay aligned and full); a write that does not continue the run, or comes from
 /// another job, sends the run as it is and starts a new one.
 struct LLiteDirtyRun: Sendable {
+    /// Writes shorter than this are copied into a buffer of the run's own (`ownedCapacity`)
+    /// instead of kept as slices: a stream of small writes (bonnie++ writes a byte per call)
+    /// would otherwise hold a buffer per write and send an RPC of as many pieces.
+    static let copyLimit = 16 << 10
+    static let ownedCapacity = 128 << 10
+
     private(set) var start: UInt64 = 0
     private(set) var length = 0
     private var slices: [ByteBuffer] = []
+    /// Whether the last slice is the run's own buffer, which small writes fill.
+    private var lastIsOwned = false
     /// The job of every byte in the run.
     private(set) var jobID = ""
 
@@ -35,7 +43,7 @@ struct LLiteDirtyRun: Sendable {
             start = offset
             self.jobID = jobID
         }
-        slices.append(data)
+        append(data)
         length += data.readableBytes
         let rpc = UInt64(max(rpcBytes, 1))
         while !isEmpty {
@@ -44,6 +52,23 @@ struct LLiteDirtyRun: Sendable {
             ready.append(takePrefix(Int(boundary - start)))
         }
         return ready
+    }
+
+    private mutating func append(_ data: ByteBuffer) {
+        let count = data.readableBytes
+        guard count < Self.copyLimit else {
+            slices.append(data)
+            lastIsOwned = false
+            return
+        }
+        if lastIsOwned, slices[slices.count - 1].writableBytes >= count {
+            slices[slices.count - 1].writeImmutableBuffer(data)
+            return
+        }
+        var owned = ByteBufferAllocator().buffer(capacity: Self.ownedCapacity)
+        owned.writeImmutableBuffer(data)
+        slices.append(owned)
+        lastIsOwned = true
     }
 
     /// Everything cached, as one extent; nil when empty.
@@ -56,18 +81,22 @@ struct LLiteDirtyRun: Sendable {
     private mutating func takePrefix(_ bytes: Int) -> LLiteDirtyExtent {
         var taken: [ByteBuffer] = []
         var remaining = bytes
+        var whole = 0
         while remaining > 0 {
-            var first = slices[0]
-            if first.readableBytes <= remaining {
-                remaining -= first.readableBytes
-                taken.append(first)
-                slices.removeFirst()
+            var slice = slices[whole]
+            if slice.readableBytes <= remaining {
+                remaining -= slice.readableBytes
+                taken.append(slice)
+                whole += 1
             } else {
-                taken.append(first.readSlice(length: remaining)!)
-                slices[0] = first
+                taken.append(slice.readSlice(length: remaining)!)
+                slices[whole] = slice
                 remaining = 0
             }
         }
+        // Once, not per slice: removing the first of many one at a time is quadratic.
+        slices.removeFirst(whole)
+        if slices.isEmpty { lastIsOwned = false }
         let extent = LLiteDirtyExtent(offset: start, length: bytes, slices: taken, jobID: jobID)
         start += UInt64(bytes)
         length -= bytes
