@@ -17,6 +17,10 @@ public struct FuseConnection: Hashable, Sendable {
     public var writebackCache = false
     /// `O_TRUNC` is passed to `open` instead of a separate `setattr` (`FUSE_CAP_ATOMIC_O_TRUNC`).
     public var atomicOpenTruncate = false
+    /// The kernel drops a file's cached pages whenever a getattr shows another mtime
+    /// (`FUSE_CAP_AUTO_INVAL_DATA`, libfuse's default). Off, only another size drops them
+    /// (and an open without `FOPEN_KEEP_CACHE`).
+    public var autoInvalidateData = true
     /// Lookups and creates in one directory run in parallel (`FUSE_CAP_PARALLEL_DIROPS`).
     public var parallelDirectoryOperations = true
     /// Files opened with `FOPEN_DIRECT_IO` may still be mapped `MAP_SHARED`
@@ -46,6 +50,7 @@ public struct FuseConnection: Hashable, Sendable {
         want(FUSE_CAP_WRITEBACK_CACHE, writebackCache)
         want(FUSE_CAP_ATOMIC_O_TRUNC, atomicOpenTruncate)
         want(FUSE_CAP_PARALLEL_DIROPS, parallelDirectoryOperations)
+        want(FUSE_CAP_AUTO_INVAL_DATA, autoInvalidateData)
         // Splice moves pages between pipes; our data comes from the network, not a file.
         want(FUSE_CAP_SPLICE_READ, false)
         want(FUSE_CAP_SPLICE_WRITE, false)
@@ -54,6 +59,7 @@ public struct FuseConnection: Hashable, Sendable {
         writebackCache = c.pointee.want & UInt32(FUSE_CAP_WRITEBACK_CACHE) != 0
         atomicOpenTruncate = c.pointee.want & UInt32(FUSE_CAP_ATOMIC_O_TRUNC) != 0
         parallelDirectoryOperations = c.pointee.want & UInt32(FUSE_CAP_PARALLEL_DIROPS) != 0
+        autoInvalidateData = c.pointee.want & UInt32(FUSE_CAP_AUTO_INVAL_DATA) != 0
         maxWrite = c.pointee.max_write
         maxReadahead = c.pointee.max_readahead
         protocolMajor = c.pointee.proto_major
