@@ -203,6 +203,8 @@ final class LustreClientDataTests: XCTestCase {
         let data = pattern(3 << 20, seed: 9)
         try await file.write(offset: 0, data: buffer(data))
         try await file.close()
+        let earlier = try await two.open(file.fid, flags: O_RDONLY, credentials: .root)
+        XCTAssertEqual(earlier.knownSize, 3 << 20)
         let truncating = try await one.open(file.fid, flags: O_RDWR, credentials: .root)
         try await truncating.truncate(1 << 20)
 
@@ -211,6 +213,10 @@ final class LustreClientDataTests: XCTestCase {
         let seen = try await readAll(reader, size: 3 << 20)
         XCTAssertTrue(seen == Array(data[0..<(1 << 20)]), "read \(seen.count) bytes, not the 1 MiB left")
         try await reader.close()
+        // A file open since before the truncate, not changed here, sees it at its next getattr.
+        let attributes = try await two.getattr(file.fid, credentials: .root)
+        XCTAssertEqual(attributes.size, 1 << 20)
+        try await earlier.close()
         try await truncating.close()
     }
 

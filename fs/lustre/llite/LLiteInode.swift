@@ -76,7 +76,11 @@ final class LLiteInode: Sendable {
     var sizeChanged: Bool { state.withLock { $0.sizeChanged } }
 
     /// Size, blocks and times from the OST objects, merged with what this client has cached
-    /// and not yet sent; the known size grows to match.
+    /// and not yet sent. Without changes here since the last close told the MDS, the OSTs' size
+    /// is the size, smaller or not: the MDS (where an open starts from) hears a size only at its
+    /// writer's close, which FUSE sends after `close(2)` returned, so a truncate elsewhere, or
+    /// through another descriptor just closed, may not have reached it. With changes here, the
+    /// larger of the two (cached writes are not on the OSTs yet).
     func glimpse() async throws(LustreError) -> LOVAttributes {
         guard let lov else {
             var attributes = LOVAttributes()
@@ -84,32 +88,15 @@ final class LLiteInode: Sendable {
             return attributes
         }
         var merged = try await lov.getattr()
-        let grew = state.withLock { state -> Bool in
-            let grew = merged.size > state.size
-            state.size = max(state.size, merged.size)
-            merged.size = state.size
-            if grew { state.readCache.removeAll() }
-            return grew
+        let (before, after) = state.withLock { state -> (UInt64, UInt64) in
+            let before = state.size
+            state.size = state.sizeChanged ? max(state.size, merged.size) : merged.size
+            if state.size != before { state.readCache.removeAll() }
+            return (before, state.size)
         }
-        if grew { CDEBUG(.vfstrace, "\(fid): size grew to \(merged.size) on the OSTs") }
+        merged.size = after
+        if after != before { CDEBUG(.vfstrace, "\(fid): size \(before) -> \(after) on the OSTs") }
         return merged
-    }
-
-    /// For a file just opened here: the size the OST objects give, not the MDS's. The MDS hears
-    /// a size at its writer's close, and may not have yet: the RELEASE that carries it comes
-    /// after `close(2)` returned, so an open right after a truncate of another descriptor, or of
-    /// another client, would otherwise keep the size from before it. Writes or a truncate by
-    /// another open of this inode meanwhile know better and are kept.
-    func revalidate() async throws(LustreError) {
-        guard let lov else { return }
-        let objects = try await lov.getattr()
-        state.withLock { state in
-            let size = state.sizeChanged ? max(state.size, objects.size) : objects.size
-            if size != state.size {
-                state.size = size
-                state.readCache.removeAll()
-            }
-        }
     }
 
     /// Reserves `length` bytes at the end of the file for an O_APPEND write and returns where.
@@ -147,7 +134,6 @@ final class LLiteInode: Sendable {
                 let ready = state.runs[piece.stripe].add(offset: piece.objectOffset, data: slice, rpcBytes: target.rpcBytes,
                                                          jobID: jobID)
                 for extent in ready { send(&state, stripe: piece.stripe, extent) }
-                state.readCache.invalidate(stripe: piece.stripe, objectStart: piece.objectOffset, objectEnd: piece.objectEnd)
             }
         }
         let now = MDTTime.now()
@@ -179,8 +165,8 @@ final class LLiteInode: Sendable {
             lov.targets[stripe].dirtyLimit.release(extent.length)
             self.state.withLock { state in
                 state.inFlight[id] = nil
-                // A read may have fetched this range while the write was on its way (cached
-                // here, or in flight): what it cached predates the write.
+                // Only now, not when the write is cached: a read fetching this range meanwhile
+                // (concurrent with the write; a later read drains first) got it from before.
                 state.readCache.invalidate(stripe: stripe, objectStart: extent.offset, objectEnd: end)
                 if let failure, state.writeError == nil { state.writeError = failure }
             }

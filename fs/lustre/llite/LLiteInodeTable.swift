@@ -8,18 +8,14 @@ final class LLiteInodeTable: Sendable {
     private let inodes = Mutex<[LustreFID: LLiteInode]>([:])
 
     /// The inode of `fid` with one more open counted; `make` builds it if the file is not open
-    /// here yet (then `isNew` is true).
-    func open(_ fid: LustreFID, make: () throws(LustreError) -> LLiteInode) throws(LustreError)
-        -> (inode: LLiteInode, isNew: Bool) {
+    /// here yet.
+    func open(_ fid: LustreFID, make: () throws(LustreError) -> LLiteInode) throws(LustreError) -> LLiteInode {
         try inodes.withLock { (table: inout [LustreFID: LLiteInode]) throws(LustreError) in
-            if let inode = table[fid] {
-                inode.opened()
-                return (inode, false)
-            }
-            let inode = try make()
+            let inode: LLiteInode
+            if let known = table[fid] { inode = known } else { inode = try make() }
             inode.opened()
             table[fid] = inode
-            return (inode, true)
+            return inode
         }
     }
 

@@ -329,9 +329,9 @@ public final class LustreClient: Sendable {
     private func makeFile(attributes: MDTAttributes, layout: LustreLayout?, handle: UInt64, flags: Int32,
                           isNew: Bool) async throws(LustreError) -> LustreFile {
         let fid = attributes.fid
-        let opened: (inode: LLiteInode, isNew: Bool)
+        let inode: LLiteInode
         do throws(LustreError) {
-            opened = try inodes.open(fid) { () throws(LustreError) in
+            inode = try inodes.open(fid) { () throws(LustreError) in
                 let object = try layout.flatMap { layout throws(LustreError) in
                     layout.isInstantiated ? try LOVObject(layout: layout, device: lov) : nil
                 }
@@ -342,12 +342,13 @@ public final class LustreClient: Sendable {
             try? await mdc.close(handle: handle, size: nil, blocks: nil)
             throw error
         }
-        let file = LustreFile(client: self, inode: opened.inode, handle: handle, flags: flags, openAttributes: attributes)
+        let file = LustreFile(client: self, inode: inode, handle: handle, flags: flags, openAttributes: attributes)
         track(file)
         do throws(LustreError) {
-            // The size is the OSTs': the MDS may not have heard the last close's yet.
-            if opened.isNew && !isNew && attributes.isRegular { try await opened.inode.revalidate() }
-            if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY { try await opened.inode.truncate(to: 0) }
+            // The size is the OSTs': the MDS may not have heard the last close's yet. Also when
+            // the file is open here already (close-to-open: another client may have closed since).
+            if !isNew && attributes.isRegular { _ = try await inode.glimpse() }
+            if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY { try await inode.truncate(to: 0) }
         } catch {
             try? await file.close()
             throw error
