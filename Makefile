@@ -13,7 +13,7 @@
 SWIFT       ?= swift
 PREFIX      ?= /usr
 DEB_PACKAGES = pkg-config liburing-dev libaio-dev libext2fs-dev libfuse3-dev fuse3 \
-               e2fsprogs iperf3 fio procps iproute2 util-linux systemd dbench rsync
+               e2fsprogs iperf3 fio procps iproute2 util-linux systemd dbench rsync attr
 
 .PHONY: all deps release debug test unit-test system-test bench clean run stop install uninstall
 

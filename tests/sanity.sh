@@ -4,10 +4,10 @@
 # namespace operations and their errors (also as an unprivileged user), data at random offsets
 # across stripe boundaries for stripe counts 1, 2 and -1 checked against a local reference,
 # `lfs getstripe` checked against the OST objects on the targets, a sparse 5 GiB file, `cp -a` of a
-# source tree, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, writes
+# source tree, tar -x then at once tar -c, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, writes
 # that bypass the page cache (`direct_writes`),
 # statahead of counting names across two mounts, lookups of names known absent answered locally,
-# `ls -l` without a getxattr RPC per file, real tools (rsync, dbench), fsx.py's random
+# `ls -l` without a getxattr RPC per file, real tools (rsync with and without xattrs, dbench), fsx.py's random
 # writes/truncates/mmap writes/punches/reopens against a reference, and umount with dirty data.
 # Each check is a function; the first failure stops the test with its message and the logs.
 TEST_NET=${TEST_NET:-127.0.5}
@@ -229,6 +229,39 @@ test_cp_tree() {
     b=$(cd "$MNT/tree" && find . -printf '%p %m\n' | sort | md5sum)
     [ "$a" = "$b" ] || fail_with_logs "cp -a did not keep names and modes"
     rm -r "$MNT/tree" || fail_with_logs "rm -r of the copy"
+}
+
+# tar -x of a tree into the mount, then at once what tar -c, du and backup tools see: every
+# file's lstat before reading it equals its fstat after (tar -c says "file changed as we read it"
+# otherwise: a close recorded the size after tar's setattrs and moved ctime, or the kernel kept
+# the blocks of a setattr made before the writes reached the OSTs' disks), and tar -c succeeds.
+test_tar_roundtrip() {
+    [ -d "$SRC_TREE" ] || fail "no source tree $SRC_TREE"
+    tar -cf "$TEST_DIR/tree.tar" -C "$SRC_TREE/.." "$(basename "$SRC_TREE")" || fail "tar -c of the source tree"
+    mkdir "$MNT/tar" && tar -xf "$TEST_DIR/tree.tar" -C "$MNT/tar" || fail_with_logs "tar -x into the mount"
+    python3 - "$MNT/tar" <<'PY' || fail_with_logs "files changed as they were read"
+import os, sys
+changed, count = [], 0
+for root, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        path = os.path.join(root, name)
+        before = os.lstat(path)
+        fd = os.open(path, os.O_RDONLY)
+        while os.read(fd, 1 << 20):
+            pass
+        after = os.fstat(fd)
+        os.close(fd)
+        count += 1
+        diff = [k for k in ('st_size', 'st_blocks', 'st_mtime_ns', 'st_ctime_ns', 'st_nlink')
+                if getattr(before, k) != getattr(after, k)]
+        if diff:
+            changed.append('%s: %s' % (path, ', '.join('%s %d -> %d' % (k, getattr(before, k), getattr(after, k)) for k in diff)))
+if changed:
+    sys.exit('%d of %d files changed as they were read, e.g.\n%s' % (len(changed), count, '\n'.join(changed[:5])))
+PY
+    rm -r "$MNT/tar"; mkdir "$MNT/tar" && tar -xf "$TEST_DIR/tree.tar" -C "$MNT/tar" || fail_with_logs "tar -x into the mount"
+    tar -cf "$TEST_DIR/again.tar" -C "$MNT/tar" . 2>"$TEST_DIR/tar.err" || fail_with_logs "tar -c right after tar -x: $(head -3 "$TEST_DIR/tar.err")"
+    rm -r "$MNT/tar" "$TEST_DIR/tree.tar" "$TEST_DIR/again.tar"
 }
 
 test_open_unlinked() {
@@ -654,6 +687,22 @@ test_rsync() {
     [ -z "$items" ] || { echo "$items" | head -5 >&2; fail_with_logs "a second rsync found $(echo "$items" | wc -l) items to transfer again"; }
     diff -r "$src" "$dst" || fail_with_logs "the rsync copy differs"
     rm -r "$dst"
+    # rsync -aHX as root copies every xattr namespace: it finds lustre.lov on each file it made
+    # and removes it (the source has none), and copies lustre.lov onto files it makes from the
+    # mount; as on Lustre, neither fails (a file's layout stays), and user xattrs and hard links arrive.
+    local xsrc=$TEST_DIR/xattr-src
+    mkdir -p "$xsrc/d"; echo data >"$xsrc/f"; ln "$xsrc/f" "$xsrc/h"; : >"$xsrc/d/empty"
+    setfattr -n user.k -v v "$xsrc/f" || fail_with_logs "setfattr on the local tree"
+    rsync -aHX "$xsrc/" "$MNT/xattr/" || fail_with_logs "rsync -aHX into the mount"
+    [ "$(getfattr --absolute-names -n user.k --only-values "$MNT/xattr/f")" = v ] || fail_with_logs "user.k did not arrive"
+    [ "$(stat -c %h "$MNT/xattr/h")" = 2 ] || fail_with_logs "the hard link did not arrive"
+    "$LFS" getstripe -c "$MNT/xattr/f" >/dev/null || fail_with_logs "the copy has no layout"
+    rsync -aHX "$MNT/xattr/" "$MNT/xattr2/" || fail_with_logs "rsync -aHX from the mount into it"
+    diff -r "$xsrc" "$MNT/xattr2" || fail_with_logs "the rsync -X copy differs"
+    [ "$(getfattr --absolute-names -n user.k --only-values "$MNT/xattr2/f")" = v ] || fail_with_logs "user.k did not arrive in the mount's copy"
+    setfattr -x lustre.lov "$MNT/xattr2/f" || fail_with_logs "removing a file's lustre.lov"
+    "$LFS" getstripe -c "$MNT/xattr2/f" >/dev/null || fail_with_logs "removing lustre.lov removed a file's layout"
+    rm -r "$xsrc" "$MNT/xattr" "$MNT/xattr2"
 }
 
 # fallocate(2) through the mount, on a file striped over every OST in 64 KiB units so each range
@@ -877,7 +926,7 @@ chmod 755 "$TEST_DIR"    # mktemp's 0700 would stop the unprivileged user before
 bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmount.out" >&2; fail "llmount.sh failed"; }
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
-        test_getstripe_matches_objects test_sparse_5g test_cp_tree test_open_unlinked test_lfs test_two_mounts test_close_to_open \
+        test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_two_mounts test_close_to_open \
         test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done

@@ -111,14 +111,14 @@ final class LustreFuseFileSystem: FuseOperations {
 
     private func entry(_ attributes: MDTAttributes) -> FuseEntry {
         let node = nodes.remember(attributes.fid)
-        nodes.told(node, size: attributes.size, mtime: attributes.mtime)
+        nodes.told(node, size: attributes.size, blocks: attributes.blocks, mtime: attributes.mtime)
         return FuseEntry(nodeID: node, attributes: AttributeMapping.fuse(attributes),
                          attributeTimeout: attributeTimeout, entryTimeout: entryTimeout)
     }
 
     /// Replies to a getattr or setattr of `node` with `attributes`.
     private func replyAttributes(_ request: FuseRequest, node: UInt64, _ attributes: MDTAttributes) {
-        nodes.told(node, size: attributes.size, mtime: attributes.mtime)
+        nodes.told(node, size: attributes.size, blocks: attributes.blocks, mtime: attributes.mtime)
         request.reply(attributes: AttributeMapping.fuse(attributes), timeout: attributeTimeout)
     }
 
@@ -284,7 +284,7 @@ final class LustreFuseFileSystem: FuseOperations {
                 do throws(LustreError) {
                     attributes = try await client.getattr(opened.fid, credentials: credentials)
                 } catch {
-                    try? await opened.close()
+                    _ = try? await opened.close()
                     throw error
                 }
             }
@@ -335,7 +335,13 @@ final class LustreFuseFileSystem: FuseOperations {
     func release(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
         serve(request) { [self] () throws(LustreError) in
             guard let open = handles.removeFile(file.handle) else { return request.reply(error: 0) }
-            try await open.file.close()
+            if let closed = try await open.file.close(),
+               !nodes.wasTold(node, size: closed.size, blocks: closed.blocks, mtime: closed.mtime) {
+                // The kernel holds what a setattr or open while the file was open said: blocks
+                // from before the writes reached the OSTs' disks (tar sets times and modes before
+                // close(2)). A stat asks again rather than show them (du, tar -c after tar -x).
+                session.withLock { $0 }?.invalidateAttributes(of: node)
+            }
             request.reply(error: 0)
         }
     }
@@ -483,10 +489,19 @@ final class LustreFuseFileSystem: FuseOperations {
             }
             let fid = try nodes.fid(of: node)
             let credentials = credentials(request)
-            if name == VirtualXattr.layout || name == VirtualXattr.trustedLayout || name.hasPrefix(VirtualXattr.setstripePrefix) {
+            if VirtualXattr.isLayout(name), value.isEmpty {
+                // An empty layout is a removal, as on Lustre's client.
+                return try await removeLayout(request, fid, credentials)
+            }
+            if VirtualXattr.isLayout(name) || name.hasPrefix(VirtualXattr.setstripePrefix) {
                 var bytes = ByteBuffer(bytes: value)
-                let layout = try LustreLayout(decoding: &bytes)
+                var layout = try LustreLayout(decoding: &bytes)
                 try layout.validateSettings()
+                if VirtualXattr.isLayout(name), !layout.objects.isEmpty, layout.stripeOffset == 0 {
+                    // A layout copied from another file (its objects with it) names OST 0 as the
+                    // first: let the MDS choose, or every copy would start there (Lustre's b=17846).
+                    layout.stripeOffset = LustreLayout.stripeOffsetAny
+                }
                 if name.hasPrefix(VirtualXattr.setstripePrefix) {
                     let child = String(name.dropFirst(VirtualXattr.setstripePrefix.count))
                     _ = try await client.setstripe(parent: fid, name: child, layout: layout, credentials: credentials)
@@ -497,6 +512,15 @@ final class LustreFuseFileSystem: FuseOperations {
                     try await client.setDirectoryStripe(fid, layout: layout, credentials: credentials)
                     return request.reply(error: 0)
                 }
+                do throws(LustreError) {
+                    let settings = Array(layout.encoded().readableBytesView)
+                    try await client.setxattr(fid, name: name, value: settings, flags: flags, credentials: credentials)
+                } catch where error.errno == EEXIST {
+                    // A file's layout is set once, at its first open. rsync -X, tar --xattrs and
+                    // cp --preserve=xattr copy lustre.lov onto the file they just created: the set
+                    // succeeds and the layout stays (Lustre's ll_setstripe_ea, b=10667).
+                }
+                return request.reply(error: 0)
             } else if name == VirtualXattr.fid || name == VirtualXattr.statfs || name.hasPrefix(VirtualXattr.fid2pathPrefix) {
                 throw LustreError(errno: EPERM, "\(name) is read-only")
             }
@@ -517,9 +541,22 @@ final class LustreFuseFileSystem: FuseOperations {
     func removexattr(_ request: FuseRequest, node: UInt64, name: String) {
         serve(request) { [self] () throws(LustreError) in
             try checkUserXattr(name)
-            try await client.removexattr(try nodes.fid(of: node), name: name, credentials: credentials(request))
+            let fid = try nodes.fid(of: node)
+            if VirtualXattr.isLayout(name) { return try await removeLayout(request, fid, credentials(request)) }
+            try await client.removexattr(fid, name: name, credentials: credentials(request))
             request.reply(error: 0)
         }
+    }
+
+    /// Removes `lustre.lov`: a directory's default layout goes; a file keeps its layout and the
+    /// removal succeeds, as on Lustre's client, so that rsync -X, which removes the xattrs the
+    /// source lacks, copies into Lustre.
+    private func removeLayout(_ request: FuseRequest, _ fid: LustreFID, _ credentials: MDTCredentials)
+        async throws(LustreError) {
+        if try await client.getattr(fid, credentials: credentials).isDirectory {
+            try await client.removexattr(fid, name: VirtualXattr.layout, credentials: credentials)
+        }
+        request.reply(error: 0)
     }
 
     // MARK: shutdown

@@ -17,6 +17,7 @@ final class NodeTable: Sendable {
     /// What the kernel was last told of a node's size and mtime.
     private struct Told: Equatable {
         var size: UInt64
+        var blocks: UInt64
         var mtime: MDTTime
     }
 
@@ -74,11 +75,11 @@ final class NodeTable: Sendable {
         }
     }
 
-    /// The kernel is told `size` and `mtime` of `node` (an entry or attribute reply).
-    func told(_ node: UInt64, size: UInt64, mtime: MDTTime) {
+    /// The kernel is told `size`, `blocks` and `mtime` of `node` (an entry or attribute reply).
+    func told(_ node: UInt64, size: UInt64, blocks: UInt64, mtime: MDTTime) {
         state.withLock { state in
             guard state.fidOf[node] != nil else { return }
-            state.told[node] = Told(size: size, mtime: mtime)
+            state.told[node] = Told(size: size, blocks: blocks, mtime: mtime)
         }
     }
 
@@ -86,7 +87,16 @@ final class NodeTable: Sendable {
     /// an open whose fresh attributes differ makes the kernel drop its copy (close-to-open:
     /// another client may have written since, and the kernel reads no further than the size it holds).
     func wasTold(_ node: UInt64, size: UInt64, mtime: MDTTime) -> Bool {
-        state.withLock { $0.told[node] == Told(size: size, mtime: mtime) }
+        state.withLock { state in state.told[node].map { $0.size == size && $0.mtime == mtime } ?? false }
+    }
+
+    /// Whether the kernel was last told `size` and `blocks` of `node`, and `mtime` when given
+    /// (false when not known): a close that told the MDS otherwise makes the kernel drop its copy.
+    func wasTold(_ node: UInt64, size: UInt64, blocks: UInt64, mtime: MDTTime?) -> Bool {
+        state.withLock { state in
+            guard let told = state.told[node] else { return false }
+            return told.size == size && told.blocks == blocks && (mtime.map { $0 == told.mtime } ?? true)
+        }
     }
 
     /// The node already bound to `fid`, if the kernel holds one (no new reference).

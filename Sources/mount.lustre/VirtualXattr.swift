@@ -9,6 +9,9 @@ enum VirtualXattr {
     static let layout = "lustre.lov"
     /// Lustre's older name for the same.
     static let trustedLayout = "trusted.lov"
+
+    /// Whether `name` is the layout under either name.
+    static func isLayout(_ name: String) -> Bool { name == layout || name == trustedLayout }
     /// The FID as text, `[0x200000400:0x1:0x0]` (`lfs path2fid`).
     static let fid = "lustre.fid"
     /// On the mount root: one line per MDT and OST with its statfs (`lfs df`).

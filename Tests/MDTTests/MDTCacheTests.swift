@@ -34,6 +34,33 @@ struct MDTCacheTests {
         await mdt.close()
     }
 
+    @Test("a close that records the size keeps the ctime the file showed; its writes' mtime, or a later change, moves it")
+    func closeKeepsCtime() async throws {
+        let scratch = MDTScratch()
+        let mdt = try await scratch.open()
+        let file = try await mdt.mkfile(mdt.rootFID, "f")
+        // As tar -x: the file is open, its mode is set, then it is closed with its size.
+        let opened = try await mdt.open(file.fid, flags: O_RDWR, credentials: .root, owner: 1)
+        let changed = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o640), credentials: .root).0.ctime
+        usleep(2000)
+        _ = try await mdt.close(handle: opened.handle, size: 4096, blocks: 8, owner: 1)
+        var attributes = try await mdt.getattr(file.fid)
+        #expect(attributes.size == 4096 && attributes.ctime == changed)
+        #expect(try await mdt.lookup(parent: mdt.rootFID, name: "f", credentials: .root).ctime == changed)
+        // A close after writes: the ctime is the writes' mtime when that is later.
+        let written = MDTTime(seconds: changed.seconds + 5, nanoseconds: 0)
+        let again = try await mdt.open(file.fid, flags: O_RDWR, credentials: .root, owner: 1)
+        _ = try await mdt.close(handle: again.handle, size: 8192, blocks: 16, mtime: written, owner: 1)
+        attributes = try await mdt.getattr(file.fid)
+        #expect(attributes.mtime == written && attributes.ctime == written)
+        // A change after the close shows its own ctime.
+        usleep(2000)
+        _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o600), credentials: .root)
+        attributes = try await mdt.getattr(file.fid)
+        #expect(attributes.ctime != written && attributes.ctime > changed)
+        await mdt.close()
+    }
+
     @Test("attributes say a file has no SELinux label only while it has none, across set, remove and a restart")
     func selinuxLabelHint() async throws {
         let scratch = MDTScratch()

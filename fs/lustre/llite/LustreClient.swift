@@ -350,7 +350,7 @@ public final class LustreClient: Sendable {
             if !isNew && attributes.isRegular { _ = try await inode.glimpse() }
             if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY { try await inode.truncate(to: 0) }
         } catch {
-            try? await file.close()
+            _ = try? await file.close()
             throw error
         }
         return file
@@ -479,7 +479,7 @@ public final class LustreClient: Sendable {
                     do throws(LustreError) {
                         try await file.truncate(change.size)
                     } catch {
-                        try? await file.close()
+                        _ = try? await file.close()
                         throw error
                     }
                     try await file.close()

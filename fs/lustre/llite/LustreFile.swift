@@ -147,14 +147,16 @@ public final class LustreFile: Sendable {
     /// Flushes cached writes, then closes the MDS handle with the size, blocks and mtime if this
     /// client changed the file; a file not changed here is closed at the MDS in the background
     /// (`MDCDevice.closeLater`, batched). A second close is EBADF. The first write error is
-    /// thrown, after the handle is closed anyway.
-    public func close() async throws(LustreError) {
+    /// thrown, after the handle is closed anyway. Returns what the close told the MDS (nil: the
+    /// file was not changed here), so a cache of the attributes (the kernel's) can follow.
+    @discardableResult
+    public func close() async throws(LustreError) -> Closed? {
         let already = state.withLock { state -> Bool in
             defer { state.closed = true }
             return state.closed
         }
         if already { throw LustreError(errno: EBADF, "close of \(fid) twice") }
-        try await client.stats.timed(.close) { () async throws(LustreError) in
+        return try await client.stats.timed(.close) { () async throws(LustreError) in
             var firstError: LustreError?
             var told: LLiteInode.CloseAttributes?
             // Before the changes are taken: a setattr of the times from now on waits for this close.
@@ -181,6 +183,15 @@ public final class LustreFile: Sendable {
             }
             if changed || told != nil { client.closedAttributes.answered(fid) }
             if let firstError { throw firstError }
+            return told.map { Closed(size: $0.size, blocks: $0.blocks, mtime: $0.mtime) }
         }
+    }
+
+    /// What a close told the MDS of a file changed here: its size and blocks on the OSTs, and
+    /// the time of the last write through this client if it wrote since it last told one.
+    public struct Closed: Sendable, Equatable {
+        public var size: UInt64
+        public var blocks: UInt64
+        public var mtime: MDTTime?
     }
 }

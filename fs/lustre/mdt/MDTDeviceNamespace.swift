@@ -41,7 +41,7 @@ extension MDTDevice {
         attributes.rdev = UInt32(truncatingIfNeeded: st.st_rdev)
         attributes.atime = MDTTime(seconds: Int64(st.st_atim.tv_sec), nanoseconds: UInt32(st.st_atim.tv_nsec))
         attributes.mtime = MDTTime(seconds: Int64(st.st_mtim.tv_sec), nanoseconds: UInt32(st.st_mtim.tv_nsec))
-        attributes.ctime = MDTTime(seconds: Int64(st.st_ctim.tv_sec), nanoseconds: UInt32(st.st_ctim.tv_nsec))
+        attributes.ctime = inode.visibleCtime(st)
         if inode.isRegular {
             if let bytes = try tree.xattr(inode, tree.somName) {
                 let som = try MDTSizeOnMDS(decoding: bytes)

@@ -100,9 +100,20 @@ extension MDTDevice {
                 change.mtime = mtime
             }
             guard !change.valid.isEmpty else { return 0 }
-            return try await logged { () async throws(LustreError) in
+            // The size goes into an xattr, whose write moves the backing inode's ctime; but a
+            // close changes nothing a user did, so the file keeps the ctime it showed (the
+            // writes' mtime when later), as Lustre's close sets the client's ctime. Otherwise a
+            // file read right after it was written (tar -c after tar -x, whose setattrs come
+            // before its close) sees its ctime move under it: "file changed as we read it".
+            var shown = object.visibleCtime(try object.stat())
+            if let mtime { shown = max(shown, mtime) }
+            let transno = try await logged { () async throws(LustreError) in
                 try await commit(.setattr(fid: fid, change: change, blocks: newBlocks)).transno
             }
+            let st = try object.stat()
+            object.noteSizeRecorded(shown: shown, backing: MDTTime(seconds: Int64(st.st_ctim.tv_sec),
+                                                                  nanoseconds: UInt32(st.st_ctim.tv_nsec)))
+            return transno
         }
     }
 

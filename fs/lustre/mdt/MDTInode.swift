@@ -105,6 +105,28 @@ final class MDTInode: Sendable {
             state.enabled = false
             state.generation &+= 1
             state.values = MDTInodeXattrs.unknown
+            state.ctimeAfterSize = nil
+        }
+    }
+
+    // MARK: ctime across a close
+
+    /// Notes that the inode's ctime became `backing` only because a close recorded the size (an
+    /// xattr write, which moves ctime on ext4): until something changes it again, the inode
+    /// shows `shown`. Kept in memory only: once the object index lets the inode go, or after a
+    /// restart, the inode shows the later ctime of that write.
+    func noteSizeRecorded(shown: MDTTime, backing: MDTTime) {
+        remembered.withLock { state in
+            if state.enabled { state.ctimeAfterSize = (shown, backing) }
+        }
+    }
+
+    /// The ctime the inode shows, from its `stat`.
+    func visibleCtime(_ st: Glibc.stat) -> MDTTime {
+        let backing = MDTTime(seconds: Int64(st.st_ctim.tv_sec), nanoseconds: UInt32(st.st_ctim.tv_nsec))
+        return remembered.withLock { state in
+            guard let kept = state.ctimeAfterSize, kept.backing == backing else { return backing }
+            return kept.shown
         }
     }
 }
@@ -118,4 +140,6 @@ struct MDTInodeXattrs {
     /// Bumped by every store, so a fill racing with a change is dropped.
     var generation: UInt64 = 0
     var enabled = true
+    /// The ctime to show while the backing inode's ctime is the one a close's size record gave it.
+    var ctimeAfterSize: (shown: MDTTime, backing: MDTTime)?
 }
