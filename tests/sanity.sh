@@ -4,7 +4,7 @@
 # namespace operations and their errors (also as an unprivileged user), data at random offsets
 # across stripe boundaries for stripe counts 1, 2 and -1 checked against a local reference,
 # `lfs getstripe` checked against the OST objects on the targets, a sparse 5 GiB file, `cp -a` of a
-# source tree, tar -x then at once tar -c, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, writes
+# source tree, tar -x then at once tar -c, an open-unlinked file, two mounts of one filesystem, a `-o direct_io` mount, SEEK_DATA/SEEK_HOLE against ext4, writes
 # that bypass the page cache (`direct_writes`),
 # statahead of counting names across two mounts, lookups of names known absent answered locally,
 # `ls -l` without a getxattr RPC per file, real tools (rsync with and without xattrs, dbench), fsx.py's random
@@ -736,6 +736,50 @@ PY
 # fsx.py: random writes, truncates, shared-mmap writes, hole punches, allocations, fsyncs and
 # reopens of one file, each followed by a read checked against a local reference; once on a file
 # opened while empty (writes bypass the page cache) and once on one opened again (page cache).
+# lseek(2) SEEK_DATA/SEEK_HOLE (OST_SEEK on every object) gives what ext4 gives for the same
+# writes into a sparse file, at every 4 KiB offset, for stripe counts 1, 2 (64 KiB units) and -1;
+# cp of a sparse 5 GiB file copies its one block (as it finds the data by SEEK_DATA).
+test_seek_data_hole() {
+    local count layout
+    for layout in "1 1M" "2 64k" "-1 128k"; do
+        set -- $layout
+        "$LFS" setstripe -c "$1" -S "$2" "$MNT/seek" || fail_with_logs "lfs setstripe -c $1 -S $2"
+        python3 - "$MNT/seek" "$TEST_DIR/seek.ref" <<'PY' || fail_with_logs "SEEK_DATA/SEEK_HOLE differ from ext4's (layout $layout)"
+import os, random, sys
+rnd = random.Random(7)
+size = 3 << 20
+fds = [os.open(p, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o644) for p in sys.argv[1:3]]
+for fd in fds:
+    os.ftruncate(fd, size)
+for _ in range(12):
+    offset = rnd.randrange(0, size // 4096) * 4096
+    data = os.urandom(rnd.choice([4096, 8192, 65536, 200704]))
+    for fd in fds:
+        os.pwrite(fd, data, offset)
+end = os.fstat(fds[1]).st_size
+def seeks(fd):
+    found = []
+    for offset in range(0, end + 8192, 4096):
+        for whence in (os.SEEK_DATA, os.SEEK_HOLE):
+            try:
+                found.append((offset, whence, os.lseek(fd, offset, whence)))
+            except OSError as e:
+                found.append((offset, whence, -e.errno))
+    return found
+bad = [(a, b) for a, b in zip(seeks(fds[0]), seeks(fds[1])) if a != b]
+if bad:
+    sys.exit('%d of %d seeks differ, e.g. (offset, whence, mount) vs ext4: %s' % (len(bad), 2 * (end // 4096 + 2), bad[:3]))
+PY
+        rm -f "$MNT/seek" "$TEST_DIR/seek.ref"
+    done
+    truncate -s 5G "$MNT/sparse5g" && printf 'hi' | dd of="$MNT/sparse5g" bs=1 seek=$((3 << 30)) conv=notrunc status=none \
+        || fail_with_logs "making a sparse 5 GiB file"
+    timeout 60 cp "$MNT/sparse5g" "$TEST_DIR/sparse.copy" || fail_with_logs "cp of the sparse file"
+    [ "$(du -k "$TEST_DIR/sparse.copy" | cut -f1)" -le 64 ] || fail_with_logs "cp wrote the holes of the sparse file: $(du -k "$TEST_DIR/sparse.copy")"
+    [ "$(tail -c +$(((3 << 30) + 1)) "$TEST_DIR/sparse.copy" | head -c 2)" = hi ] || fail_with_logs "the copy lost the data"
+    rm -f "$MNT/sparse5g" "$TEST_DIR/sparse.copy"
+}
+
 test_fsx() {
     python3 "$HERE/fsx.py" "$MNT/fsx1" "$TEST_DIR/fsx1.ref" --ops 1000 --seed 3 || fail_with_logs "fsx (seed 3)"
     python3 "$HERE/fsx.py" "$MNT/fsx2" "$TEST_DIR/fsx2.ref" --ops 1000 --seed 5 --reopen-first ||
@@ -927,7 +971,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_two_mounts test_close_to_open \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
     run_check "$check"
 done
 pass

@@ -355,6 +355,12 @@ final class LustreFuseFileSystem: FuseOperations {
         }
     }
 
+    func lseek(_ request: FuseRequest, node: UInt64, offset: UInt64, data: Bool, file: FuseFileInfo) {
+        serve(request) { [self] () throws(LustreError) in
+            request.reply(seek: try await handles.file(file.handle).file.seek(offset: offset, data: data))
+        }
+    }
+
     func fsync(_ request: FuseRequest, node: UInt64, dataOnly: Bool, file: FuseFileInfo) {
         serve(request, carriesData: true) { [self] () throws(LustreError) in
             try await handles.file(file.handle).file.fsync()

@@ -127,6 +127,21 @@ struct OSDObjectTests {
         }
     }
 
+    @Test("seek finds an object's data and holes as lseek does; the end is a hole, no data past the last is nil")
+    func seekDataAndHoles() async throws {
+        try await withOSD(EngineCase.all[0].options) { osd, _ in
+            _ = try await osd.create(object1, attributes: ObdAttributes())
+            _ = try await osd.write(object1, pieces: [(offset: 1 << 20, data: ByteBuffer(bytes: [UInt8](repeating: 7, count: 8192)))])
+            _ = try await osd.fallocate(object1, start: 1 << 20, end: 4 << 20, keepSize: false)
+            _ = try await osd.punch(object1, start: 2 << 20, end: 3 << 20)
+            #expect(try osd.seek(object1, offset: 0, data: true) == 1 << 20)
+            #expect(try osd.seek(object1, offset: 0, data: false) == 0)
+            #expect(try osd.seek(object1, offset: 1 << 20, data: false) >= (1 << 20) + 8192)
+            #expect(try osd.seek(object1, offset: 4 << 20, data: false) == 4 << 20)
+            #expect(throws: LustreError.self) { _ = try osd.seek(object1, offset: 4 << 20, data: true) }
+        }
+    }
+
     @Test("the parent FID and stripe index round-trip through the xattr", arguments: EngineCase.all)
     func parentFIDRoundTrip(engine: EngineCase) async throws {
         try await withOSD(engine.options) { osd, _ in

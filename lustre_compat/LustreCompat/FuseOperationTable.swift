@@ -153,6 +153,13 @@ enum FuseOperationTable {
                                                            offset: UInt64(max(offset, 0)), length: UInt64(max(length, 0)),
                                                            file: FuseFileInfo(info!))
         }
+        ops.lseek = { req, node, offset, whence, info in
+            // FUSE sends only SEEK_DATA (3) and SEEK_HOLE (4), from an offset the kernel checked.
+            guard whence == SEEK_DATA || whence == SEEK_HOLE else { _ = fuse_reply_err(req, EINVAL); return }
+            FuseSessionContext.of(req).operations.lseek(FuseRequest(req!), node: UInt64(node),
+                                                       offset: UInt64(max(offset, 0)), data: whence == SEEK_DATA,
+                                                       file: FuseFileInfo(info!))
+        }
         ops.opendir = { req, node, info in
             FuseSessionContext.of(req).operations.opendir(FuseRequest(req!), node: UInt64(node), file: FuseFileInfo(info!))
         }

@@ -40,6 +40,10 @@ public protocol FuseOperations: AnyObject, Sendable {
     /// `fallocate(2)`: `mode` as the syscall's (`FALLOC_FL_*`); `ENOSYS` makes the kernel answer
     /// `EOPNOTSUPP` from then on.
     func fallocate(_ request: FuseRequest, node: UInt64, mode: Int32, offset: UInt64, length: UInt64, file: FuseFileInfo)
+    /// `lseek(2)` with `SEEK_DATA` (`data`) or `SEEK_HOLE` (the kernel answers the other
+    /// whences itself): answer `reply(seek:)`; `ENOSYS` makes the kernel treat the whole file as
+    /// data from then on.
+    func lseek(_ request: FuseRequest, node: UInt64, offset: UInt64, data: Bool, file: FuseFileInfo)
     func opendir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo)
     /// Answer with a `FuseDirectoryBuffer` of at most `size` bytes, resuming after `offset`.
     func readdir(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo)
@@ -81,6 +85,9 @@ extension FuseOperations {
     public func fsync(_ request: FuseRequest, node: UInt64, dataOnly: Bool, file: FuseFileInfo) { request.reply(error: ENOSYS) }
     public func fallocate(_ request: FuseRequest, node: UInt64, mode: Int32, offset: UInt64, length: UInt64,
                           file: FuseFileInfo) { request.reply(error: ENOSYS) }
+    public func lseek(_ request: FuseRequest, node: UInt64, offset: UInt64, data: Bool, file: FuseFileInfo) {
+        request.reply(error: ENOSYS)
+    }
     public func opendir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) { request.reply(open: FuseOpenReply(handle: 0)) }
     public func readdir(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo) { request.reply(error: ENOSYS) }
     public func releasedir(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) { request.reply(error: 0) }

@@ -83,4 +83,7 @@ public struct FuseRequest: @unchecked Sendable {
     public func reply(xattrSize count: Int) { _ = fuse_reply_xattr(raw, count) }
 
     public func reply(readlink target: String) { _ = fuse_reply_readlink(raw, target) }
+
+    /// Answers an `lseek` with the offset found.
+    public func reply(seek offset: UInt64) { _ = fuse_reply_lseek(raw, off_t(offset)) }
 }

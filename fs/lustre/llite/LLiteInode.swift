@@ -228,6 +228,14 @@ final class LLiteInode: Sendable {
         }
     }
 
+    /// `lseek(2)`'s `SEEK_DATA` (`data`) or `SEEK_HOLE` from `offset`, after flushing (writes
+    /// cached here count once they are on the OSTs), against the glimpsed size: nil is `ENXIO`.
+    func seek(offset: UInt64, data: Bool) async throws(LustreError) -> UInt64? {
+        guard let lov else { return nil }  // no objects: an empty file
+        try await flush()
+        return try await lov.seek(offset: offset, data: data, fileSize: try await glimpse().size)
+    }
+
     /// `fallocate(2)` of file bytes `[start, end)` after flushing: their blocks allocated on the
     /// OSTs (the file grows to `end` unless `.keepSize`), or with `.punchHole` freed (reads give
     /// zeros, the size stays). The MDS hears the size and mtime at close.

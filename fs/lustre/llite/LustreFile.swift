@@ -109,6 +109,20 @@ public final class LustreFile: Sendable {
         get async { (try? await inode.glimpse().size) ?? inode.size }
     }
 
+    /// `lseek(2)` with `SEEK_DATA` (`data`) or `SEEK_HOLE` from `offset` (Lustre's `ll_lseek`:
+    /// `OST_SEEK` on every object): where the next data or hole begins; `ENXIO` when `offset` is
+    /// at or past the end, or no data follows it. The end of the file is a hole.
+    public func seek(offset: UInt64, data: Bool) async throws(LustreError) -> UInt64 {
+        try checkOpen("lseek")
+        let found = try await client.stats.timed(.seek) { () async throws(LustreError) in
+            try await inode.seek(offset: offset, data: data)
+        }
+        guard let found else {
+            throw LustreError(errno: ENXIO, "lseek \(data ? "SEEK_DATA" : "SEEK_HOLE") of \(fid) from \(offset)")
+        }
+        return found
+    }
+
     /// `fallocate(2)` with `mode` 0 (allocate; the file grows to `offset + length`),
     /// `FALLOC_FL_KEEP_SIZE`, or `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE` (free the range;
     /// reads give zeros); other modes are `EOPNOTSUPP`. Lustre's `OST_FALLOCATE` and `OST_PUNCH`

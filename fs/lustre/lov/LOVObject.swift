@@ -180,6 +180,25 @@ public struct LOVObject: Sendable {
         }
     }
 
+    /// `lseek(2)`'s `SEEK_DATA` (`data`) or `SEEK_HOLE` from file byte `offset` of a file of
+    /// `fileSize` bytes (`ll_lseek`): every object is asked for its next data or hole from its
+    /// first byte at or after `offset` (`OST_SEEK`, all at once), and the nearest answer, mapped
+    /// back into the file, is the file's. nil: `ENXIO` (`offset` at or past the end, or no data
+    /// after it). The file's end is a hole.
+    public func seek(offset: UInt64, data: Bool, fileSize: UInt64) async throws(LustreError) -> UInt64? {
+        guard offset < fileSize else { return nil }
+        let found = try await withTypedTaskGroup(Array(targets.indices)) { (stripe) async throws(LustreError) -> UInt64? in
+            let from = self.mapping.objectSize(forFileSize: offset, stripe: stripe)
+            guard let at = try await self.targets[stripe].osc.seek(self.objectID(stripe), offset: from, data: data) else {
+                return nil
+            }
+            return self.mapping.fileOffset(stripe: stripe, objectOffset: at)
+        }
+        let nearest = found.compactMap { $0 }.min()
+        if data { return nearest.flatMap { $0 < fileSize ? $0 : nil } }
+        return min(nearest ?? fileSize, fileSize)
+    }
+
     /// Runs `body` at once for the part of each object that holds file bytes `[start, end)`.
     private func eachObjectRange(
         start: UInt64, end: UInt64,

@@ -14,6 +14,9 @@ public enum OSTOpcode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case sync = 16
     /// `OST_FALLOCATE`: preallocate a range of an object (`fallocate(2)` mode 0 or `KEEP_SIZE`).
     case fallocate = 22
+    /// `OST_SEEK`: the next data or hole of an object at or after an offset (`lseek(2)`
+    /// `SEEK_DATA`/`SEEK_HOLE`).
+    case seek = 23
     /// `OBD_PING`, shared by every service.
     case ping = 400
 
@@ -32,6 +35,7 @@ public enum OSTOpcode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .statfs: "ost_statfs"
         case .sync: "ost_sync"
         case .fallocate: "ost_fallocate"
+        case .seek: "ost_seek"
         case .ping: "obd_ping"
         }
     }

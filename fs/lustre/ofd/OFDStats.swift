@@ -5,7 +5,7 @@ import LibCFS
 /// bytes moved per direction, then the service time of each operation; with the sum of squares,
 /// as Lustre 2.15 prints them (`LPROCFS_TYPE_BYTES_FULL`, `LPROCFS_TYPE_LATENCY`).
 enum OFDCounter: Int, CaseIterable {
-    case readBytes, writeBytes, read, write, getattr, setattr, punch, sync, destroy, create, statfs, fallocate
+    case readBytes, writeBytes, read, write, getattr, setattr, punch, sync, destroy, create, statfs, fallocate, seek
 
     var name: String {
         switch self {

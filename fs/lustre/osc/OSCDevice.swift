@@ -414,6 +414,21 @@ public final class OSCDevice: Sendable {
         return response
     }
 
+    /// The next data (`data`) or hole of object `id` at or after `offset` (`OST_SEEK`); nil when
+    /// no data follows (`ENXIO`). The end of the object counts as a hole.
+    public func seek(_ id: OSTObjectID, offset: UInt64, data: Bool) async throws(LustreError) -> UInt64? {
+        var obdo = Self.obdo(id)
+        obdo.valid.formUnion([.size, .mode])
+        obdo.size = offset
+        obdo.mode = data ? 3 : 4  // SEEK_DATA, SEEK_HOLE
+        do throws(LustreError) {
+            var body = try await call(.seek, [Self.encode(obdo)]).reply.buffer(0, "obdo")
+            return try ObdAttributes(decoding: &body).size
+        } catch where error.errno == ENXIO {
+            return nil
+        }
+    }
+
     private static func obdo(_ id: OSTObjectID) -> ObdAttributes {
         var obdo = ObdAttributes()
         obdo.valid = [.id, .groupID]

@@ -422,6 +422,19 @@ public final class OSDDevice: Sendable {
         return committer.assign()
     }
 
+    /// The next data (`data`) or hole of object `id` at or after `offset`, as `lseek(2)`'s
+    /// `SEEK_DATA`/`SEEK_HOLE` on the object file: `ENXIO` for data past the last, and the end of
+    /// the object counts as a hole (`offset` past it: `offset`).
+    public func seek(_ id: OSTObjectID, offset: UInt64, data: Bool) throws(LustreError) -> UInt64 {
+        try checkOpen()
+        try checkRange(id, offset, 0, "seek")
+        let handle = try handle(for: id)
+        let found = lseek(handle.fd, off_t(offset), data ? SEEK_DATA : SEEK_HOLE)
+        if found >= 0 { return UInt64(found) }
+        if errno == ENXIO && !data { return offset }
+        throw LustreError.fromErrno("seek \(data ? "data" : "hole") of object \(id) (\(id.path)) from \(offset)")
+    }
+
     /// Space and inodes of the volume.
     public func statfs() throws(LustreError) -> OSDStatfs {
         var st = statvfs()
