@@ -105,6 +105,11 @@ enum MountLustre {
             CWARN("mount.lustre: direct_writes: this kernel has no FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6): "
                   + "writes stay in the page cache")
         }
+        if arguments.options.ignored.contains("flock") {
+            // Lustre's flock asks for locks coherent across clients, which need the DLM.
+            CWARN("mount.lustre: flock: file locks are local to this node, as with localflock; "
+                  + "other clients do not see them (no DLM yet)")
+        }
         if arguments.options.directIO {
             if connection.directIOAllowMmap {
                 LCONSOLE("mount.lustre: direct_io: file I/O bypasses the page cache; shared mmap stays allowed")
