@@ -83,19 +83,15 @@ final class NodeTable: Sendable {
         }
     }
 
-    /// Whether the kernel was last told `size` and `mtime` of `node` (false when not known):
-    /// an open whose fresh attributes differ makes the kernel drop its copy (close-to-open:
-    /// another client may have written since, and the kernel reads no further than the size it holds).
-    func wasTold(_ node: UInt64, size: UInt64, mtime: MDTTime) -> Bool {
-        state.withLock { state in state.told[node].map { $0.size == size && $0.mtime == mtime } ?? false }
-    }
-
-    /// Whether the kernel was last told `size` and `blocks` of `node`, and `mtime` when given
-    /// (false when not known): a close that told the MDS otherwise makes the kernel drop its copy.
-    func wasTold(_ node: UInt64, size: UInt64, blocks: UInt64, mtime: MDTTime?) -> Bool {
+    /// Whether the kernel was last told `size` of `node`, and `blocks` and `mtime` when given
+    /// (false when not known). An open whose fresh attributes differ makes the kernel drop its
+    /// copy (close-to-open: another client may have written since, and the kernel reads no
+    /// further than the size it holds); so does a close that told the MDS otherwise.
+    func wasTold(_ node: UInt64, size: UInt64, blocks: UInt64? = nil, mtime: MDTTime?) -> Bool {
         state.withLock { state in
             guard let told = state.told[node] else { return false }
-            return told.size == size && told.blocks == blocks && (mtime.map { $0 == told.mtime } ?? true)
+            return told.size == size && (blocks.map { $0 == told.blocks } ?? true)
+                && (mtime.map { $0 == told.mtime } ?? true)
         }
     }
 

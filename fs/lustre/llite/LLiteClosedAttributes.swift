@@ -18,7 +18,7 @@ import Synchronization
 final class LLiteClosedAttributes: Sendable {
     private struct Entry {
         /// What the close tells the MDS; nil while it is being worked out.
-        var attributes: LLiteInode.CloseAttributes?
+        var attributes: LustreFile.Closed?
         /// When the MDS answered the close (`MonotonicClock` ns); nil while it is on its way.
         var answered: UInt64?
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -43,10 +43,10 @@ final class LLiteClosedAttributes: Sendable {
     func begin(_ fid: LustreFID) { pending(fid, nil) }
 
     /// The close of `fid` is about to tell the MDS `attributes`.
-    func closing(_ fid: LustreFID, _ attributes: LLiteInode.CloseAttributes) { pending(fid, attributes) }
+    func closing(_ fid: LustreFID, _ attributes: LustreFile.Closed) { pending(fid, attributes) }
 
     /// A close of `fid` on its way, with what it tells (nil: not known yet); waiters stay.
-    private func pending(_ fid: LustreFID, _ attributes: LLiteInode.CloseAttributes?) {
+    private func pending(_ fid: LustreFID, _ attributes: LustreFile.Closed?) {
         let now = MonotonicClock.nanoseconds()
         entries.withLock { entries in
             if entries[fid] == nil && entries.count >= Self.limit { prune(&entries, now: now) }

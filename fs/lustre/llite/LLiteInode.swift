@@ -256,17 +256,9 @@ final class LLiteInode: Sendable {
         }
     }
 
-    /// What a close tells the MDS of a file this client changed: size and blocks (merged from the
-    /// OSTs) and, unless a setattr set the times since, the mtime of the last change here.
-    struct CloseAttributes: Sendable {
-        var size: UInt64
-        var blocks: UInt64
-        var mtime: MDTTime?
-    }
-
     /// For close: flushes, and when this client changed the file, returns what to tell the MDS;
     /// nil when nothing changed.
-    func attributesForClose() async throws(LustreError) -> CloseAttributes? {
+    func attributesForClose() async throws(LustreError) -> LustreFile.Closed? {
         try await flush()
         guard sizeChanged else { return nil }
         let merged = try await glimpse()
@@ -275,7 +267,7 @@ final class LLiteInode: Sendable {
             defer { state.modified = nil }
             return state.modified
         }
-        return CloseAttributes(size: merged.size, blocks: merged.blocks, mtime: mtime)
+        return LustreFile.Closed(size: merged.size, blocks: merged.blocks, mtime: mtime)
     }
 
     /// The last change here, by this client's clock (nil: none since the MDS was told, or the

@@ -172,7 +172,7 @@ public final class LustreFile: Sendable {
         if already { throw LustreError(errno: EBADF, "close of \(fid) twice") }
         return try await client.stats.timed(.close) { () async throws(LustreError) in
             var firstError: LustreError?
-            var told: LLiteInode.CloseAttributes?
+            var told: LustreFile.Closed?
             // Before the changes are taken: a setattr of the times from now on waits for this close.
             let changed = inode.sizeChanged
             if changed { client.closedAttributes.begin(fid) }
@@ -197,12 +197,12 @@ public final class LustreFile: Sendable {
             }
             if changed || told != nil { client.closedAttributes.answered(fid) }
             if let firstError { throw firstError }
-            return told.map { Closed(size: $0.size, blocks: $0.blocks, mtime: $0.mtime) }
+            return told
         }
     }
 
-    /// What a close told the MDS of a file changed here: its size and blocks on the OSTs, and
-    /// the time of the last write through this client if it wrote since it last told one.
+    /// What a close tells the MDS of a file changed here: its size and blocks (merged from the
+    /// OSTs) and, unless a setattr set the times since, the mtime of the last change here.
     public struct Closed: Sendable, Equatable {
         public var size: UInt64
         public var blocks: UInt64

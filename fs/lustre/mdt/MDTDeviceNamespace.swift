@@ -39,8 +39,8 @@ extension MDTDevice {
         attributes.uid = st.st_uid
         attributes.gid = st.st_gid
         attributes.rdev = UInt32(truncatingIfNeeded: st.st_rdev)
-        attributes.atime = MDTTime(seconds: Int64(st.st_atim.tv_sec), nanoseconds: UInt32(st.st_atim.tv_nsec))
-        attributes.mtime = MDTTime(seconds: Int64(st.st_mtim.tv_sec), nanoseconds: UInt32(st.st_mtim.tv_nsec))
+        attributes.atime = MDTTime(st.st_atim)
+        attributes.mtime = MDTTime(st.st_mtim)
         attributes.ctime = inode.visibleCtime(st)
         if inode.isRegular {
             if let bytes = try tree.xattr(inode, tree.somName) {

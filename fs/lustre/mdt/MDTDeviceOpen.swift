@@ -110,9 +110,7 @@ extension MDTDevice {
             let transno = try await logged { () async throws(LustreError) in
                 try await commit(.setattr(fid: fid, change: change, blocks: newBlocks)).transno
             }
-            let st = try object.stat()
-            object.noteSizeRecorded(shown: shown, backing: MDTTime(seconds: Int64(st.st_ctim.tv_sec),
-                                                                  nanoseconds: UInt32(st.st_ctim.tv_nsec)))
+            object.noteSizeRecorded(shown: shown, backing: MDTTime(try object.stat().st_ctim))
             return transno
         }
     }

@@ -123,7 +123,7 @@ final class MDTInode: Sendable {
 
     /// The ctime the inode shows, from its `stat`.
     func visibleCtime(_ st: Glibc.stat) -> MDTTime {
-        let backing = MDTTime(seconds: Int64(st.st_ctim.tv_sec), nanoseconds: UInt32(st.st_ctim.tv_nsec))
+        let backing = MDTTime(st.st_ctim)
         return remembered.withLock { state in
             guard let kept = state.ctimeAfterSize, kept.backing == backing else { return backing }
             return kept.shown

@@ -1,5 +1,8 @@
 import LibCFS
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A file's or directory's attributes as the MDT reports them (the useful part of Lustre's
 /// `mdt_body`). `mode` carries the file type bits (`S_IFREG`, `S_IFDIR`, `S_IFLNK`, ...).
@@ -88,6 +91,11 @@ public struct MDTTime: Hashable, Sendable, Comparable {
     public init(seconds: Int64 = 0, nanoseconds: UInt32 = 0) {
         self.seconds = seconds
         self.nanoseconds = nanoseconds
+    }
+
+    /// A `stat` time (`st_atim`, `st_mtim`, `st_ctim`).
+    public init(_ time: timespec) {
+        self.init(seconds: Int64(time.tv_sec), nanoseconds: UInt32(time.tv_nsec))
     }
 
     /// The wall clock now (a client's change, a server's "now" in setattr).

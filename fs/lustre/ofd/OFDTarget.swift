@@ -15,10 +15,6 @@ import Glibc
 /// `.job_stats` and `.job_cleanup_interval` (per job id of the requests), `.num_exports`, and
 /// `.exports.<client NID>.uuid`/`.stats` while that client is connected.
 public final class OFDTarget: Sendable {
-    /// `lseek(2)`'s `SEEK_DATA` and `SEEK_HOLE`, the whence of an `OST_SEEK` (in o_mode).
-    static let seekData: UInt32 = 3
-    static let seekHole: UInt32 = 4
-
     /// `testfs-OST0000`.
     public let name: TargetName
     /// The object store the target lives in.
@@ -170,11 +166,11 @@ public final class OFDTarget: Sendable {
         case .seek:
             // As Lustre's OST_SEEK: the offset in o_size, the whence in o_mode; the answer in
             // o_size, ENXIO when there is no data (SEEK_DATA) at or after the offset.
-            guard obdo.valid.contains(.mode), obdo.mode == OFDTarget.seekData || obdo.mode == OFDTarget.seekHole else {
+            guard obdo.valid.contains(.mode), obdo.mode == UInt32(SEEK_DATA) || obdo.mode == UInt32(SEEK_HOLE) else {
                 throw .invalid("seek of \(obdo.id): whence \(obdo.mode)")
             }
             var answer = obdo
-            answer.size = try osd.seek(obdo.id, offset: obdo.size, data: obdo.mode == OFDTarget.seekData)
+            answer.size = try osd.seek(obdo.id, offset: obdo.size, data: obdo.mode == UInt32(SEEK_DATA))
             answer.valid.insert(.size)
             return (PtlRPCReply(buffers: [Self.encode(answer)]), .seek)
         case .sync:

@@ -420,7 +420,7 @@ public final class OSCDevice: Sendable {
         var obdo = Self.obdo(id)
         obdo.valid.formUnion([.size, .mode])
         obdo.size = offset
-        obdo.mode = data ? 3 : 4  // SEEK_DATA, SEEK_HOLE
+        obdo.mode = UInt32(data ? SEEK_DATA : SEEK_HOLE)
         do throws(LustreError) {
             var body = try await call(.seek, [Self.encode(obdo)]).reply.buffer(0, "obdo")
             return try ObdAttributes(decoding: &body).size
