@@ -84,6 +84,7 @@ enum MountLustre {
             // every open does (close-to-open); a rewrite in place by another client while the
             // file stays open here is seen at the next open, as with any write without locks.
             connection.autoInvalidateData = false
+            connection.overIOURing = arguments.options.ioURing
             session = try FuseLowLevelSession(arguments: ["mount.lustre", "-o", fuseOptions.joined(separator: ",")],
                                               operations: filesystem, connection: connection)
             filesystem.attach(session)
@@ -100,7 +101,12 @@ enum MountLustre {
             throw LustreError(errno: EIO, "the kernel did not initialise the FUSE connection")
         }
         ReadAheadTuning.apply(mountpoint: arguments.mountpoint)
-        LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite))")
+        LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite)"
+                 + (connection.overIOURing ? ", FUSE over io_uring)" : ")"))
+        if arguments.options.ioURing && !connection.overIOURing {
+            CWARN("mount.lustre: io_uring: the kernel does not offer FUSE over io_uring (Linux 6.14 with "
+                  + "/sys/module/fuse/parameters/enable_uring set): requests go through /dev/fuse")
+        }
         if arguments.options.directWrites && !arguments.options.directIO && !connection.directIOAllowMmap {
             CWARN("mount.lustre: direct_writes: this kernel has no FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6): "
                   + "writes stay in the page cache")

@@ -20,6 +20,10 @@ struct MountOptions: Equatable {
     /// pages coherent with such writes (Linux 6.6 on): their writes lose only the copy into pages
     /// no one reads (`LustreFuseFileSystem.bypassesPageCache`).
     var directWrites = true
+    /// `io_uring` (`noio_uring`): FUSE requests through io_uring queues, one per CPU, each
+    /// served on its CPU (Linux 6.14 with the `fuse` module's `enable_uring` on); the kernel
+    /// falls back to `/dev/fuse` where it does not offer them.
+    var ioURing = false
     /// The servers' LNet acceptor port (the `accept_port` LNet parameter).
     var acceptPort = 988
     /// `metrics_address=HOST:PORT`: serve Prometheus metrics there (as the servers'
@@ -63,6 +67,8 @@ struct MountOptions: Equatable {
                 case "nodirect_io": directIO = false
                 case "direct_writes": directWrites = true
                 case "nodirect_writes": directWrites = false
+                case "io_uring": ioURing = true
+                case "noio_uring": ioURing = false
                 case "accept_port":
                     guard let value, let port = Int(value), (1...65535).contains(port) else {
                         throw .invalid("accept_port=\(value ?? ""): expected a TCP port 1-65535")

@@ -52,31 +52,47 @@ final class LLiteDirectoryNamesTests: XCTestCase {
 
     func testAWholeListingMakesNamesKnownWithChangesMadeMeanwhile() {
         let names = LLiteDirectoryNames(lifetime: 60)
-        names.listed(parent: dir, cookie: 0, names: [".", "..", "a", "b"], next: 4, end: false, credentials: .root, sent: now)
+        names.beginListing(parent: dir, credentials: .root, sent: now)
+        names.listed(parent: dir, cookie: 0, names: [".", "..", "a", "b"], next: 4, end: false, credentials: .root)
         XCTAssertFalse(names.isAbsent(parent: dir, name: "z", credentials: .root), "listing not whole yet")
         // This client's own changes while the listing goes on: the later pages may predate them.
         names.added("x", to: dir)
         names.removed("a", from: dir)
-        names.listed(parent: dir, cookie: 4, names: ["c"], next: 5, end: true, credentials: .root, sent: now)
+        names.listed(parent: dir, cookie: 4, names: ["c"], next: 5, end: true, credentials: .root)
         XCTAssertEqual(names.names(of: dir), ["b", "c", "x"])
         XCTAssertTrue(names.isAbsent(parent: dir, name: "a", credentials: .root))
         XCTAssertTrue(names.isAbsent(parent: dir, name: ".x", credentials: .root))
         XCTAssertFalse(names.isAbsent(parent: dir, name: "x", credentials: .root))
     }
 
+    func testAChangeWhoseReplyBeatsTheFirstPageIsKept() {
+        // The MDS made "x" after it produced the first page, and the create's reply came back
+        // before the page's: the listing lacks "x", the change must not be lost.
+        let names = LLiteDirectoryNames(lifetime: 60)
+        names.beginListing(parent: dir, credentials: .root, sent: now)
+        names.added("x", to: dir)
+        names.listed(parent: dir, cookie: 0, names: ["a"], next: 1, end: true, credentials: .root)
+        XCTAssertEqual(names.names(of: dir), ["a", "x"])
+        XCTAssertFalse(names.isAbsent(parent: dir, name: "x", credentials: .root))
+    }
+
     func testAListingWithAPageMissingOrAnotherUsersTeachesNothing() {
         let names = LLiteDirectoryNames(lifetime: 60)
-        names.listed(parent: dir, cookie: 0, names: ["a"], next: 1, end: false, credentials: .root, sent: now)
-        names.listed(parent: dir, cookie: 7, names: ["q"], next: 8, end: true, credentials: .root, sent: now)
+        names.beginListing(parent: dir, credentials: .root, sent: now)
+        names.listed(parent: dir, cookie: 0, names: ["a"], next: 1, end: false, credentials: .root)
+        names.listed(parent: dir, cookie: 7, names: ["q"], next: 8, end: true, credentials: .root)
         XCTAssertNil(names.names(of: dir), "a page was skipped")
-        names.listed(parent: dir, cookie: 0, names: ["a"], next: 1, end: false, credentials: .root, sent: now)
-        names.listed(parent: dir, cookie: 1, names: ["b"], next: 2, end: true, credentials: alice, sent: now)
+        names.beginListing(parent: dir, credentials: .root, sent: now)
+        names.listed(parent: dir, cookie: 0, names: ["a"], next: 1, end: false, credentials: .root)
+        names.listed(parent: dir, cookie: 1, names: ["b"], next: 2, end: true, credentials: alice)
         XCTAssertNil(names.names(of: dir), "the pages came for two users")
-        names.listed(parent: other, cookie: 0, names: [], next: 0, end: true, credentials: alice, sent: now)
+        names.beginListing(parent: other, credentials: alice, sent: now)
+        names.listed(parent: other, cookie: 0, names: [], next: 0, end: true, credentials: alice)
         XCTAssertTrue(names.isAbsent(parent: other, name: "a", credentials: alice), "an empty directory, listed")
         // Names learned from a request sent long ago are already stale.
         let old = LLiteDirectoryNames(lifetime: 0.01)
-        old.listed(parent: dir, cookie: 0, names: [], next: 0, end: true, credentials: .root, sent: now - 20_000_000)
+        old.beginListing(parent: dir, credentials: .root, sent: now - 20_000_000)
+        old.listed(parent: dir, cookie: 0, names: [], next: 0, end: true, credentials: .root)
         XCTAssertFalse(old.isAbsent(parent: dir, name: "a", credentials: .root))
     }
 

@@ -27,6 +27,10 @@ public struct FuseConnection: Hashable, Sendable {
     /// (`FUSE_DIRECT_IO_ALLOW_MMAP`, Linux 6.6); once initialised, whether the kernel agreed.
     /// libfuse 3.14 cannot ask for it: `FuseInitExtension` does.
     public var directIOAllowMmap = false
+    /// Requests through io_uring, a queue per CPU served on that CPU (`FUSE_OVER_IO_URING`,
+    /// Linux 6.14, offered when the `fuse` module's `enable_uring` parameter is on); once
+    /// initialised, whether the kernel agreed. libfuse 3.14 has no such transport: `FuseURing`.
+    public var overIOURing = false
     /// The kernel's FUSE protocol version, once initialised.
     public internal(set) var protocolMajor: UInt32 = 0
     public internal(set) var protocolMinor: UInt32 = 0

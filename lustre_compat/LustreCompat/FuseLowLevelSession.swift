@@ -106,7 +106,8 @@ public final class FuseLowLevelSession: @unchecked Sendable {
         }
         state.withLock { $0.mountpoint = mountpoint }
         // The session's I/O passes INIT through `FuseInitExtension` (flags libfuse cannot set).
-        if let context, context.initExtension.wantDirectIOMmap {
+        if let context, context.initExtension.isNeeded {
+            context.session = session
             var io = FuseInitExtension.customIO()
             guard fuse_session_custom_io(session, &io, fuse_session_fd(session)) == 0 else {
                 close()  // nothing is left mounted
@@ -137,6 +138,7 @@ public final class FuseLowLevelSession: @unchecked Sendable {
         }
         // The loop has returned: its thread is about to end; reap it so none outlives the session.
         thread.withLock { $0 }?.join()
+        context?.initExtension.uring?.stop()
         let waiters = state.withLock { state in
             state.loopEnded = true
             defer { state.waiters = [] }

@@ -3,19 +3,23 @@ import Glibc
 
 /// What libfuse's callbacks reach through the session's userdata pointer: the filesystem and the
 /// connection settings. Immutable after creation except `connection`, which only the INIT
-/// callback writes (before any other request can arrive).
+/// callback writes (before any other request can arrive), and `session`, set once at mount
+/// before the loop's threads start.
 final class FuseSessionContext: @unchecked Sendable {
     let operations: any FuseOperations
     var connection: FuseConnection
     let onInitialized: @Sendable (FuseConnection) -> Void
     let initExtension: FuseInitExtension
+    /// The libfuse session, for requests that arrive through io_uring.
+    var session: OpaquePointer?
 
     init(operations: any FuseOperations, connection: FuseConnection,
          onInitialized: @escaping @Sendable (FuseConnection) -> Void) {
         self.operations = operations
         self.connection = connection
         self.onInitialized = onInitialized
-        self.initExtension = FuseInitExtension(wantDirectIOMmap: connection.directIOAllowMmap)
+        self.initExtension = FuseInitExtension(wantDirectIOMmap: connection.directIOAllowMmap,
+                                               uring: connection.overIOURing ? FuseURing() : nil)
     }
 
     static func of(userdata: UnsafeMutableRawPointer) -> FuseSessionContext {
@@ -46,6 +50,7 @@ enum FuseOperationTable {
             let context = Unmanaged<FuseSessionContext>.fromOpaque(userdata!).takeUnretainedValue()
             context.connection.apply(to: connection!)
             context.connection.directIOAllowMmap = context.initExtension.grantsDirectIOMmap
+            context.connection.overIOURing = context.initExtension.grantsIOURing
             let granted = context.connection
             context.operations.initialized(granted)
             context.onInitialized(granted)

@@ -103,21 +103,29 @@ final class LLiteDirectoryNames: Sendable {
         }
     }
 
-    /// A page of `parent`'s listing asked for at `sent` from `cookie`: `names`, then `next`
-    /// (the cookie after them), and whether it was the last page. A listing from cookie 0 to
-    /// its end, page after page, makes `parent`'s names known as of the first page's `sent`.
+    /// `parent`'s first page is about to be asked for, at `sent`: this client's changes from now
+    /// on are applied over the listing once it is whole. Called before the request leaves: a
+    /// change the MDS made after it produced a page, but whose reply came back before that
+    /// page's, would otherwise be lost (its name then answered `ENOENT` for a lifetime).
+    func beginListing(parent: LustreFID, credentials: MDTCredentials, sent: UInt64) {
+        guard lifetime > 0 else { return }
+        directories.withLock { table in
+            if table[parent] == nil {
+                Self.makeRoom(&table, for: parent)
+                table[parent] = Directory(names: [], credentials: credentials, learned: 0)
+            }
+            table[parent]!.listing = Listing(started: sent, credentials: credentials)
+        }
+    }
+
+    /// A page of `parent`'s listing asked for from `cookie`: `names`, then `next` (the cookie
+    /// after them), and whether it was the last page. A listing begun (`beginListing`) and read
+    /// from cookie 0 to its end, page after page, makes `parent`'s names known as of its start.
     func listed(parent: LustreFID, cookie: UInt64, names: [String], next: UInt64, end: Bool,
-                credentials: MDTCredentials, sent: UInt64) {
+                credentials: MDTCredentials) {
         guard lifetime > 0 else { return }
         // Sets are changed in place in the table: a copy taken out would be copied whole on change.
         directories.withLock { table in
-            if cookie == 0 {
-                if table[parent] == nil {
-                    Self.makeRoom(&table, for: parent)
-                    table[parent] = Directory(names: [], credentials: credentials, learned: 0)
-                }
-                table[parent]!.listing = Listing(started: sent, credentials: credentials)
-            }
             guard table[parent]?.listing?.nextCookie == cookie,
                   table[parent]?.listing?.credentials == credentials else { return }
             for name in names where name != "." && name != ".." { table[parent]!.listing!.names.insert(name) }

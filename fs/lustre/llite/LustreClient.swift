@@ -418,13 +418,13 @@ public final class LustreClient: Sendable {
         Task(executorPreference: metadataTaskExecutor) {
             var cookie: UInt64 = 0
             do throws(LustreError) {
+                names.beginListing(parent: parent, credentials: credentials, sent: MonotonicClock.nanoseconds())
                 while true {
-                    let sent = MonotonicClock.nanoseconds()
                     let page = try await mdc.readdir(parent, cookie: cookie, maxEntries: LLiteDirectoryNames.refreshPage,
                                                      credentials: credentials)
                     let next = page.entries.last?.cookie ?? cookie
                     names.listed(parent: parent, cookie: cookie, names: page.entries.map(\.name), next: next,
-                                 end: page.end, credentials: credentials, sent: sent)
+                                 end: page.end, credentials: credentials)
                     if page.end { return }
                     guard next != cookie else { throw LustreError(errno: EIO, "readdir of \(parent) did not advance") }
                     cookie = next
@@ -558,13 +558,15 @@ public final class LustreClient: Sendable {
     /// Up to `maxEntries` entries of directory `fid` after `cookie` (0: from the start).
     public func readdir(_ fid: LustreFID, cookie: UInt64, maxEntries: Int, credentials: MDTCredentials)
         async throws(LustreError) -> MDTDirPage {
-        let sent = MonotonicClock.nanoseconds()
+        if cookie == 0 {
+            directoryNames.beginListing(parent: fid, credentials: credentials, sent: MonotonicClock.nanoseconds())
+        }
         let page = try await stats.timed(.readdir) { () async throws(LustreError) in
             try await mdc.readdir(fid, cookie: cookie, maxEntries: maxEntries, credentials: credentials)
         }
         let names = page.entries.map(\.name)
         directoryNames.listed(parent: fid, cookie: cookie, names: names, next: page.entries.last?.cookie ?? cookie,
-                              end: page.end, credentials: credentials, sent: sent)
+                              end: page.end, credentials: credentials)
         // Lookups that follow the listing (`ls -l`, `du`) are looked up ahead.
         statahead.noteListing(parent: fid, names: names, fromStart: cookie == 0)
         return page
