@@ -84,7 +84,7 @@ enum MountLustre {
             // every open does (close-to-open); a rewrite in place by another client while the
             // file stays open here is seen at the next open, as with any write without locks.
             connection.autoInvalidateData = false
-            connection.overIOURing = arguments.options.ioURing
+            connection.overIOURing = arguments.options.ioURing && FuseURingParameter.enable()
             session = try FuseLowLevelSession(arguments: ["mount.lustre", "-o", fuseOptions.joined(separator: ",")],
                                               operations: filesystem, connection: connection)
             filesystem.attach(session)

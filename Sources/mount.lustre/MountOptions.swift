@@ -20,10 +20,10 @@ struct MountOptions: Equatable {
     /// pages coherent with such writes (Linux 6.6 on): their writes lose only the copy into pages
     /// no one reads (`LustreFuseFileSystem.bypassesPageCache`).
     var directWrites = true
-    /// `io_uring` (`noio_uring`): FUSE requests through io_uring queues, one per CPU, each
-    /// served on its CPU (Linux 6.14 with the `fuse` module's `enable_uring` on); the kernel
-    /// falls back to `/dev/fuse` where it does not offer them.
-    var ioURing = false
+    /// `io_uring` (default; `noio_uring`): FUSE requests through io_uring queues, one per CPU,
+    /// each served on its CPU (Linux 6.14; as root the `fuse` module's `enable_uring` is turned
+    /// on). Where the kernel does not offer it, requests go through `/dev/fuse`.
+    var ioURing = true
     /// The servers' LNet acceptor port (the `accept_port` LNet parameter).
     var acceptPort = 988
     /// `metrics_address=HOST:PORT`: serve Prometheus metrics there (as the servers'

@@ -3,8 +3,8 @@ import Testing
 @testable import LustreCompat
 
 /// The INIT exchange as the kernel and libfuse 3.14 lay it out: the extension adds
-/// `FUSE_DIRECT_IO_ALLOW_MMAP` to the reply only when asked to and offered, in `flags2` (offset
-/// 32 of `fuse_init_out`), and touches nothing else.
+/// `FUSE_DIRECT_IO_ALLOW_MMAP` and `FUSE_OVER_IO_URING` to the reply only when asked to and
+/// offered, in `flags2` (offset 32 of `fuse_init_out`), and touches nothing else.
 @Suite struct FuseInitExtensionTests {
     /// `fuse_in_header` + `fuse_init_in`: opcode 26, unique, flags, flags2.
     static func initRequest(unique: UInt64, flags: UInt32, flags2: UInt32) -> [UInt8] {
@@ -25,6 +25,12 @@ import Testing
     /// Runs the reply (`fuse_out_header` with `unique`, `fuse_init_out` as libfuse 3.14 fills it:
     /// minor 31, flags 0x00409021, max_pages 256) through `amendReply`; returns the body.
     static func amendedReply(_ extensionUnderTest: FuseInitExtension, unique: UInt64) -> [UInt8] {
+        amendedReplyAndRingPayload(extensionUnderTest, unique: unique).body
+    }
+
+    /// The same, with what `amendReply` said of the ring's payload size.
+    static func amendedReplyAndRingPayload(_ extensionUnderTest: FuseInitExtension, unique: UInt64)
+        -> (body: [UInt8], ringPayload: Int?) {
         var header = [UInt8](repeating: 0, count: 16)
         var body = [UInt8](repeating: 0, count: 64)
         header.withUnsafeMutableBytes { $0.storeBytes(of: unique, toByteOffset: 8, as: UInt64.self) }
@@ -34,13 +40,13 @@ import Testing
             raw.storeBytes(of: UInt32(0x0040_9021), toByteOffset: 12, as: UInt32.self)
             raw.storeBytes(of: UInt16(256), toByteOffset: 28, as: UInt16.self)
         }
-        header.withUnsafeMutableBytes { h in
+        let ringPayload = header.withUnsafeMutableBytes { h in
             body.withUnsafeMutableBytes { b in
                 var iov = [iovec(iov_base: h.baseAddress, iov_len: 16), iovec(iov_base: b.baseAddress, iov_len: 64)]
-                iov.withUnsafeMutableBufferPointer { extensionUnderTest.amendReply($0) }
+                return iov.withUnsafeMutableBufferPointer { extensionUnderTest.amendReply($0) }
             }
         }
-        return body
+        return (body, ringPayload)
     }
 
     static func word(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
@@ -73,5 +79,27 @@ import Testing
         let otherReply = FuseInitExtension(wantDirectIOMmap: true)
         Self.initRequest(unique: 2, flags: 1 << 30, flags2: 1 << 4).withUnsafeBytes { otherReply.sawRequest($0) }
         #expect(Self.word(Self.amendedReply(otherReply, unique: 3), 32) == 0)
+    }
+
+    @Test func addsIOURingWhenOfferedAndWanted() {
+        let ext = FuseInitExtension(wantDirectIOMmap: false, uring: FuseURing(depth: 1, queueCount: 1))
+        // The kernel offers FUSE_OVER_IO_URING (bit 41: flags2 bit 9) and DIRECT_IO_ALLOW_MMAP.
+        Self.initRequest(unique: 5, flags: 1 << 30, flags2: 1 << 9 | 1 << 4).withUnsafeBytes { ext.sawRequest($0) }
+        #expect(ext.grantsIOURing)
+        #expect(!ext.grantsDirectIOMmap)
+        let (body, ringPayload) = Self.amendedReplyAndRingPayload(ext, unique: 5)
+        #expect(Self.word(body, 12) == 0x4040_9021)
+        #expect(Self.word(body, 32) == 1 << 9)           // only what was wanted
+        #expect(ringPayload == 256 * Int(sysconf(Int32(_SC_PAGESIZE))))  // max_pages pages
+
+        let notOffered = FuseInitExtension(wantDirectIOMmap: false, uring: FuseURing(depth: 1, queueCount: 1))
+        Self.initRequest(unique: 5, flags: 1 << 30, flags2: 0).withUnsafeBytes { notOffered.sawRequest($0) }
+        #expect(!notOffered.grantsIOURing)
+        #expect(Self.amendedReplyAndRingPayload(notOffered, unique: 5).ringPayload == nil)
+
+        let notWanted = FuseInitExtension(wantDirectIOMmap: false)
+        Self.initRequest(unique: 5, flags: 1 << 30, flags2: 1 << 9).withUnsafeBytes { notWanted.sawRequest($0) }
+        #expect(!notWanted.grantsIOURing && !notWanted.isNeeded)
+        #expect(Self.word(Self.amendedReply(notWanted, unique: 5), 32) == 0)
     }
 }

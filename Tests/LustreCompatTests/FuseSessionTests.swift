@@ -64,20 +64,54 @@ private func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async ->
 struct FuseSessionTests {
     static var canMount: Bool { getuid() == 0 && access("/dev/fuse", R_OK | W_OK) == 0 }
 
+    /// Whether the kernel can offer FUSE over io_uring here: it has the `enable_uring` parameter
+    /// and it is on, or root turns it on (as mount.lustre does).
+    static var canUseIOURing: Bool {
+        let path = "/sys/module/fuse/parameters/enable_uring"
+        guard canMount, access(path, F_OK) == 0 else { return false }
+        let fd = open(path, O_RDWR)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var value: UInt8 = 0
+        guard Glibc.read(fd, &value, 1) == 1 else { return false }
+        return value == UInt8(ascii: "Y") || pwrite(fd, "Y", 1, 0) == 1
+    }
+
     @Test("a filesystem mounts, answers lookup, readdir and read from tasks, and ends at unmount",
           .enabled(if: FuseSessionTests.canMount, "needs root and /dev/fuse"))
     func mountServeUnmount() async throws {
+        try await mountServeUnmount(ioURing: false)
+    }
+
+    @Test("the same through FUSE over io_uring: every request after INIT comes through the rings",
+          .enabled(if: FuseSessionTests.canUseIOURing, "needs root and a kernel with FUSE over io_uring (6.14)"))
+    func mountServeUnmountOverIOURing() async throws {
+        try await mountServeUnmount(ioURing: true)
+    }
+
+    func mountServeUnmount(ioURing: Bool) async throws {
         var template = Array("/tmp/fuse-session-test.XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw LustreError.fromErrno("mkdtemp") }
         let mountpoint = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         defer { rmdir(mountpoint) }
+        var wanted = FuseConnection()
+        wanted.overIOURing = ioURing
         let session = try FuseLowLevelSession(arguments: ["fuse-test", "-o", "fsname=hello,subtype=hellofs"],
-                                              operations: HelloFilesystem())
+                                              operations: HelloFilesystem(), connection: wanted)
         try session.mount(at: mountpoint)
         let loop = Task { await session.run(maxThreads: 4) }
         let connection = try #require(await session.initialized())
         #expect(connection.maxWrite <= 1 << 20)
         #expect(!connection.writebackCache)
+        #expect(connection.overIOURing == ioURing)
+        if ioURing {
+            // The queues register right after the INIT reply; requests use them once all have.
+            for _ in 0..<100 where session.requestsThroughIOURing == 0 {
+                _ = await blocking { var st = stat(); return stat(mountpoint, &st) }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        let throughRingsBefore = session.requestsThroughIOURing
 
         let names: [String] = await blocking {
             guard let dir = opendir(mountpoint) else { return [] }
@@ -111,6 +145,12 @@ struct FuseSessionTests {
             return errno
         }
         #expect(writeRefused == EACCES)
+        if ioURing {
+            // readdir, lookup, open, read, release and the refused open at least.
+            #expect(session.requestsThroughIOURing - throughRingsBefore >= 6)
+        } else {
+            #expect(session.requestsThroughIOURing == 0)
+        }
 
         try session.unmount()
         #expect(await loop.value == 0)

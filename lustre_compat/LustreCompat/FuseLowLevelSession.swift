@@ -87,6 +87,11 @@ public final class FuseLowLevelSession: @unchecked Sendable {
         Self.free(argv, argc)
     }
 
+    /// Requests served through FUSE over io_uring so far (`FuseConnection.overIOURing`).
+    public var requestsThroughIOURing: Int {
+        context?.initExtension.uring?.delivered.load(ordering: .relaxed) ?? 0
+    }
+
     /// libfuse's version, as FUSE_VERSION encodes it (3.14 → 314).
     public static var libraryVersion: Int { Int(fuse_version()) }
 

@@ -48,6 +48,8 @@ final class FuseURing: @unchecked Sendable {
     private var queues: [Queue] = []
     private let started = Atomic<Bool>(false)
     private let active = Atomic<Bool>(false)
+    /// Requests that came through the rings.
+    let delivered = Atomic<Int>(0)
 
     init(depth: Int = 16, queueCount: Int = Int(get_nprocs_conf())) {
         self.depth = max(1, depth)
@@ -186,7 +188,7 @@ final class FuseURing: @unchecked Sendable {
         func run(owner: FuseURing) {
             do throws(LustreError) {
                 thread = try OSThread(name: "fuse-ring-\(qid)") { [self] in
-                    serve()
+                    serve(owner)
                     owner.queueEnded()
                 }
             } catch {
@@ -253,7 +255,7 @@ final class FuseURing: @unchecked Sendable {
 
         // MARK: the queue thread
 
-        private func serve() {
+        private func serve(_ owner: FuseURing) {
             pinToCPU()
             for index in 0..<depth { submitRegister(index) }
             armWake()
@@ -276,13 +278,15 @@ final class FuseURing: @unchecked Sendable {
                     first = false
                     CDEBUG(.vfstrace, "FUSE over io_uring: queue \(qid) registered \(depth) entries")
                 }
-                drainCompletions()
+                owner.delivered.add(drainCompletions(), ordering: .relaxed)
                 if liveEntries == 0 { break }
             }
             endedFlag.store(true, ordering: .releasing)
         }
 
-        private func drainCompletions() {
+        /// Serves what the kernel completed; returns the requests delivered.
+        private func drainCompletions() -> Int {
+            var requests = 0
             var cqe: UnsafeMutablePointer<io_uring_cqe>?
             while io_uring_peek_cqe(ring, &cqe) == 0, let completion = cqe {
                 let token = completion.pointee.user_data
@@ -297,6 +301,7 @@ final class FuseURing: @unchecked Sendable {
                 switch result {
                 case 0:
                     deliver(index)
+                    requests += 1
                 case -EINTR, -EAGAIN:
                     if commitIDs[index] == 0 { submitRegister(index) } else { submitCommit(index) }
                 case -ENOTCONN, -ECONNABORTED, -ECANCELED, -ENODEV:
@@ -306,6 +311,7 @@ final class FuseURing: @unchecked Sendable {
                     liveEntries -= 1
                 }
             }
+            return requests
         }
 
         /// Hands the request the kernel put in entry `index` to libfuse, laid out as
