@@ -19,4 +19,8 @@ static inline void lustre_io_uring_prep_cmd(struct io_uring_sqe *sqe, int fd, __
     sqe->user_data = user_data;
     memcpy(sqe->cmd, cmd, cmd_len < 80 ? cmd_len : 80);
 }
+
+/* io_uring_enter(2) waits counted as idle, not iowait (Linux 6.15; liburing 2.3 predates it). */
+#define LUSTRE_IORING_ENTER_NO_IOWAIT (1U << 7)
+#define LUSTRE_IORING_FEAT_NO_IOWAIT (1U << 17)
 #endif

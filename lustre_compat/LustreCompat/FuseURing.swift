@@ -117,6 +117,10 @@ final class FuseURing: @unchecked Sendable {
         /// Heap-allocated: liburing and the kernel keep pointers into it.
         let ring: UnsafeMutablePointer<io_uring>
         let eventFD: Int32
+        /// `IORING_ENTER_NO_IOWAIT` when the kernel has it (6.15), else 0. A queue thread waits
+        /// for requests all the time; counted as iowait, an idle mount would show its CPUs 100 %
+        /// in iowait and add one to the load average per queue.
+        let waitFlags: UInt32
         /// Per entry: the header buffer, the payload buffer (after `prefix` bytes of room), and
         /// the two iovecs registered (the kernel reads them at REGISTER).
         let headers: UnsafeMutableRawPointer
@@ -158,6 +162,8 @@ final class FuseURing: @unchecked Sendable {
                 ring.deallocate()
                 throw LustreError(errno: -rc, "io_uring_queue_init_params (SQE128) depth \(depth + 1)")
             }
+            waitFlags = UInt32(IORING_ENTER_GETEVENTS)
+                | (params.features & LUSTRE_IORING_FEAT_NO_IOWAIT != 0 ? LUSTRE_IORING_ENTER_NO_IOWAIT : 0)
             eventFD = eventfd(0, Int32(EFD_CLOEXEC))
             guard eventFD >= 0 else {
                 let error = LustreError.fromErrno("eventfd")
@@ -268,10 +274,16 @@ final class FuseURing: @unchecked Sendable {
                 }
                 if stopping { break }
                 for index in commits { submitCommit(index) }
-                let rc = io_uring_submit_and_wait(ring, 1)
+                var rc = io_uring_sq_ready(ring) > 0 ? io_uring_submit(ring) : 0
+                if rc >= 0 {
+                    // Waits (unless a completion is there already); liburing 2.3's own wait
+                    // cannot pass IORING_ENTER_NO_IOWAIT.
+                    rc = io_uring_enter(UInt32(ring.pointee.ring_fd), 0, 1, waitFlags, nil)
+                    if rc == -1 { rc = -errno }  // a libc-style wrapper
+                }
                 state.withLock { $0.sleeping = false }
                 if rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY {
-                    CERROR("FUSE over io_uring: queue \(qid): io_uring_submit_and_wait: errno \(-rc)")
+                    CERROR("FUSE over io_uring: queue \(qid): io_uring_enter: errno \(-rc)")
                     break
                 }
                 if first {
