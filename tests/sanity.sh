@@ -937,6 +937,31 @@ test_mount_t_lustre() {
     if [ -n "$INSTALLED_HELPER" ]; then rm -f "$INSTALLED_HELPER"; INSTALLED_HELPER=""; fi
 }
 
+# FUSE over io_uring (Linux 6.14): the mount serves requests from a ring thread per CPU; with
+# noio_uring a second mount of the same filesystem goes through /dev/fuse, and both see the same.
+test_fuse_io_uring() {
+    if [ ! -e /sys/module/fuse/parameters/enable_uring ]; then
+        log "(no FUSE over io_uring in this kernel: checked that /dev/fuse serves only)"
+        return 0
+    fi
+    local pid
+    pid=$(awk '$1 == "client" { print $2 }' "$STATE/pids")
+    grep -q "FUSE over io_uring" "$STATE/client.log" || fail_with_logs "the mount did not use FUSE over io_uring"
+    [ "$(cat /proc/"$pid"/task/*/comm | grep -c '^fuse-ring-')" = "$(getconf _NPROCESSORS_CONF)" ] \
+        || fail_with_logs "not one ring thread per CPU"
+    mkdir -p "$MNT/uring" && for i in $(seq 50); do echo "$i" >"$MNT/uring/f$i"; done
+    mkdir -p "$MNT2"
+    LUSTRE_MOUNT_LOG=$TEST_DIR/client-noio_uring.log "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" \
+        -o accept_port="$TEST_PORT",noio_uring || fail_with_logs "mount with noio_uring"
+    ! grep -q "over io_uring" "$TEST_DIR/client-noio_uring.log" || fail_with_logs "noio_uring used io_uring"
+    [ "$(cat "$MNT2/uring/f37")" = 37 ] || fail_with_logs "the /dev/fuse mount does not see the ring mount's file"
+    echo changed >"$MNT2/uring/f37"
+    sync; echo 2 >/proc/sys/vm/drop_caches
+    [ "$(cat "$MNT/uring/f37")" = changed ] || fail_with_logs "the ring mount does not see the /dev/fuse mount's write"
+    umount "$MNT2" || fail_with_logs "umount of the noio_uring mount"
+    rm -r "$MNT/uring"
+}
+
 test_lfs() {
     local d=$MNT/lfsdir
     mkdir "$d"
@@ -971,7 +996,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_two_mounts test_close_to_open \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
     run_check "$check"
 done
 pass
