@@ -48,12 +48,28 @@ final class FuseURing: @unchecked Sendable {
     private var queues: [Queue] = []
     private let started = Atomic<Bool>(false)
     private let active = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
     /// Requests that came through the rings.
     let delivered = Atomic<Int>(0)
 
-    init(depth: Int = 16, queueCount: Int = Int(get_nprocs_conf())) {
+    init(depth: Int = 16, queueCount: Int = FuseURing.possibleCPUs()) {
         self.depth = max(1, depth)
         self.queueCount = max(1, queueCount)
+    }
+
+    /// The kernel makes a queue per possible CPU (`num_possible_cpus`) and serves none until
+    /// every one has registered: the highest CPU of `/sys/devices/system/cpu/possible` ("0-3,8")
+    /// plus one, which may exceed the CPUs present (`get_nprocs_conf`).
+    static func possibleCPUs() -> Int {
+        let fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return Int(get_nprocs_conf()) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 256)
+        let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return Int(get_nprocs_conf()) }
+        let highest = String(decoding: bytes[..<count], as: UTF8.self)
+            .split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.max()
+        return highest.map { $0 + 1 } ?? Int(get_nprocs_conf())
     }
 
     /// Whether replies may belong to ring entries (some queue is serving).
@@ -79,10 +95,12 @@ final class FuseURing: @unchecked Sendable {
         for queue in made { queue.run(owner: self) }
     }
 
-    /// Stops every queue thread and releases the rings (after the session's loop has ended).
+    /// Stops every queue thread and releases the rings (after the session's loop has ended;
+    /// once).
     func stop() {
         active.store(false, ordering: .releasing)
-        guard started.load(ordering: .acquiring) else { return }
+        guard started.load(ordering: .acquiring),
+              !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for queue in queues { queue.stop() }
     }
 
@@ -318,8 +336,14 @@ final class FuseURing: @unchecked Sendable {
                     if commitIDs[index] == 0 { submitRegister(index) } else { submitCommit(index) }
                 case -ENOTCONN, -ECONNABORTED, -ECANCELED, -ENODEV:
                     liveEntries -= 1   // the connection is gone (unmount)
+                case _ where commitIDs[index] != 0:
+                    // A commit the kernel refused (its request gone: ENOENT) leaves the entry
+                    // with it; register the buffers again, or the queue would run dry and
+                    // requests of this CPU wait forever.
+                    CERROR("FUSE over io_uring: queue \(qid) entry \(index): commit refused: errno \(-result); registering it again")
+                    submitRegister(index)
                 default:
-                    CERROR("FUSE over io_uring: queue \(qid) entry \(index): errno \(-result)")
+                    CERROR("FUSE over io_uring: queue \(qid) entry \(index): register refused: errno \(-result)")
                     liveEntries -= 1
                 }
             }
