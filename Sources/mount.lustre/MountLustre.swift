@@ -104,8 +104,9 @@ enum MountLustre {
         LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite)"
                  + (connection.overIOURing ? ", FUSE over io_uring)" : ")"))
         if arguments.options.ioURing && !connection.overIOURing {
-            CWARN("mount.lustre: io_uring: the kernel does not offer FUSE over io_uring (Linux 6.14 with "
-                  + "/sys/module/fuse/parameters/enable_uring set): requests go through /dev/fuse")
+            let note = "mount.lustre: io_uring: the kernel does not offer FUSE over io_uring (Linux 6.14 with "
+                + "/sys/module/fuse/parameters/enable_uring set): requests go through /dev/fuse"
+            if arguments.options.ioURingAsked { CWARN(note) } else { CDEBUG(.info, note) }
         }
         if arguments.options.directWrites && !arguments.options.directIO && !connection.directIOAllowMmap {
             CWARN("mount.lustre: direct_writes: this kernel has no FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6): "

@@ -24,6 +24,8 @@ struct MountOptions: Equatable {
     /// each served on its CPU (Linux 6.14; as root the `fuse` module's `enable_uring` is turned
     /// on). Where the kernel does not offer it, requests go through `/dev/fuse`.
     var ioURing = true
+    /// Whether `io_uring` was given: only then is a kernel without it worth a warning.
+    var ioURingAsked = false
     /// The servers' LNet acceptor port (the `accept_port` LNet parameter).
     var acceptPort = 988
     /// `metrics_address=HOST:PORT`: serve Prometheus metrics there (as the servers'
@@ -67,8 +69,8 @@ struct MountOptions: Equatable {
                 case "nodirect_io": directIO = false
                 case "direct_writes": directWrites = true
                 case "nodirect_writes": directWrites = false
-                case "io_uring": ioURing = true
-                case "noio_uring": ioURing = false
+                case "io_uring": ioURing = true; ioURingAsked = true
+                case "noio_uring": ioURing = false; ioURingAsked = false
                 case "accept_port":
                     guard let value, let port = Int(value), (1...65535).contains(port) else {
                         throw .invalid("accept_port=\(value ?? ""): expected a TCP port 1-65535")

@@ -14,7 +14,8 @@ import Synchronization
 ///   the INIT reply that grants it has been written.
 ///
 /// Only the INIT exchange is looked at: the request's `unique` when it is read, the reply with
-/// that `unique` when it is written. Every other read and write passes through untouched.
+/// that `unique` when it is written. Every other read and write passes through untouched, but
+/// for replies to requests that came through io_uring, which go back to their ring entries.
 final class FuseInitExtension: Sendable {
     /// `FUSE_INIT_EXT`: `flags2` carries the high 32 bits of the flags.
     static let initExt: UInt32 = 1 << 30
@@ -111,15 +112,15 @@ final class FuseInitExtension: Sendable {
         io.writev = { fd, iov, count, userdata in
             guard let iov, let userdata else { return Glibc.writev(fd, iov, count) }
             let context = FuseSessionContext.of(userdata: userdata)
-            let extension_ = context.initExtension
+            let initExtension = context.initExtension
             // A reply to a request that came through a ring entry goes back the same way.
-            if let uring = extension_.uring, uring.isActive, let taken = uring.reply(iov, count: Int(count)) {
+            if let uring = initExtension.uring, uring.isActive, let taken = uring.reply(iov, count: Int(count)) {
                 return taken
             }
             // Only a reply with a body can be INIT's.
-            let ringPayload = count >= 2 ? extension_.amendReply(UnsafeMutableBufferPointer(start: iov, count: Int(count))) : nil
+            let ringPayload = count >= 2 ? initExtension.amendReply(UnsafeMutableBufferPointer(start: iov, count: Int(count))) : nil
             let written = Glibc.writev(fd, iov, count)
-            if written >= 0, let ringPayload, let uring = extension_.uring, let session = context.session {
+            if written >= 0, let ringPayload, let uring = initExtension.uring, let session = context.session {
                 // The kernel has taken the INIT reply: it accepts ring entries from now on.
                 uring.start(session: session, fd: fd, payloadSize: ringPayload)
             }
