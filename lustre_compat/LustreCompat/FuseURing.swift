@@ -148,6 +148,8 @@ final class FuseURing: @unchecked Sendable {
         var commitIDs: [UInt64]
         /// Entries whose last command still waits for a request, or is being served.
         var liveEntries = 0
+        /// Whether a REGISTER was refused (logged once).
+        var registerRefused = false
         /// Set by the queue thread as it ends.
         let endedFlag = Atomic<Bool>(false)
         var ended: Bool { endedFlag.load(ordering: .acquiring) }
@@ -343,7 +345,12 @@ final class FuseURing: @unchecked Sendable {
                     CERROR("FUSE over io_uring: queue \(qid) entry \(index): commit refused: errno \(-result); registering it again")
                     submitRegister(index)
                 default:
-                    CERROR("FUSE over io_uring: queue \(qid) entry \(index): register refused: errno \(-result)")
+                    // The kernel refuses the same way for every entry: said once per queue.
+                    if !registerRefused {
+                        registerRefused = true
+                        CERROR("FUSE over io_uring: queue \(qid): the kernel refused its entries: errno \(-result); "
+                               + "requests stay on /dev/fuse (the rings are used only once every queue has registered)")
+                    }
                     liveEntries -= 1
                 }
             }
