@@ -31,12 +31,7 @@ enum FuseURingParameter {
     }
 
     private static func read() -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 8)
-        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[..<count].filter { $0 > 0x20 }, as: UTF8.self)
+        (try? DurableFile.readIfPresent(path, limit: 64)).flatMap { $0 }
+            .map { String(decoding: $0.filter { $0 > 0x20 }, as: UTF8.self) }
     }
 }

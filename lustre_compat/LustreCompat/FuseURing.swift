@@ -29,9 +29,11 @@ import Synchronization
 final class FuseURing: @unchecked Sendable {
     /// `struct lustre_fuse_uring_req_header` and its parts.
     static let headerSize = MemoryLayout<lustre_fuse_uring_req_header>.size
-    static let opInOffset = 128
-    static let opInCapacity = 128
-    static let entInOutOffset = 256
+    static let opInOffset = MemoryLayout<lustre_fuse_uring_req_header>.offset(of: \.op_in)!
+    static let opInCapacity = MemoryLayout.size(ofValue: lustre_fuse_uring_req_header().op_in)
+    /// `ring_ent_in_out.commit_id` and `.payload_sz` within the header.
+    static let commitIDOffset = MemoryLayout<lustre_fuse_uring_req_header>.offset(of: \.ring_ent_in_out.commit_id)!
+    static let payloadLengthOffset = MemoryLayout<lustre_fuse_uring_req_header>.offset(of: \.ring_ent_in_out.payload_sz)!
     static let inHeaderSize = 40
     static let outHeaderSize = 16
     /// Room in front of each payload for the in header and the opcode's header.
@@ -61,15 +63,11 @@ final class FuseURing: @unchecked Sendable {
     /// every one has registered: the highest CPU of `/sys/devices/system/cpu/possible` ("0-3,8")
     /// plus one, which may exceed the CPUs present (`get_nprocs_conf`).
     static func possibleCPUs() -> Int {
-        let fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return Int(get_nprocs_conf()) }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 256)
-        let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return Int(get_nprocs_conf()) }
-        let highest = String(decoding: bytes[..<count], as: UTF8.self)
-            .split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.max()
-        return highest.map { $0 + 1 } ?? Int(get_nprocs_conf())
+        guard let bytes = try? DurableFile.readIfPresent("/sys/devices/system/cpu/possible", limit: 4096),
+              let highest = String(decoding: bytes, as: UTF8.self)
+                  .split(whereSeparator: { !$0.isNumber }).compactMap({ Int($0) }).max()
+        else { return Int(get_nprocs_conf()) }
+        return highest + 1
     }
 
     /// Whether replies may belong to ring entries (some queue is serving).
@@ -251,7 +249,7 @@ final class FuseURing: @unchecked Sendable {
                 length += iov[i].iov_len
             }
             header.storeBytes(of: UInt32(FuseURing.outHeaderSize + length), toByteOffset: 0, as: UInt32.self)
-            header.storeBytes(of: UInt32(length), toByteOffset: FuseURing.entInOutOffset + 16, as: UInt32.self)
+            header.storeBytes(of: UInt32(length), toByteOffset: FuseURing.payloadLengthOffset, as: UInt32.self)
             let wake = state.withLock { state -> Bool in
                 state.toCommit.append(index)
                 defer { state.sleeping = false }
@@ -286,7 +284,6 @@ final class FuseURing: @unchecked Sendable {
             for index in 0..<depth { submitRegister(index) }
             armWake()
             liveEntries = depth
-            var first = true
             while true {
                 let (commits, stopping) = state.withLock { state in
                     defer { state.toCommit = []; state.sleeping = true }
@@ -305,10 +302,6 @@ final class FuseURing: @unchecked Sendable {
                 if rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY {
                     CERROR("FUSE over io_uring: queue \(qid): io_uring_enter: errno \(-rc)")
                     break
-                }
-                if first {
-                    first = false
-                    CDEBUG(.vfstrace, "FUSE over io_uring: queue \(qid) registered \(depth) entries")
                 }
                 owner.delivered.add(drainCompletions(), ordering: .relaxed)
                 if liveEntries == 0 { break }
@@ -364,15 +357,15 @@ final class FuseURing: @unchecked Sendable {
             let payload = payload(index)
             let length = Int(header.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
             let unique = header.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            commitIDs[index] = header.loadUnaligned(fromByteOffset: FuseURing.entInOutOffset + 8, as: UInt64.self)
-            let payloadLength = Int(header.loadUnaligned(fromByteOffset: FuseURing.entInOutOffset + 16, as: UInt32.self))
+            commitIDs[index] = header.loadUnaligned(fromByteOffset: FuseURing.commitIDOffset, as: UInt64.self)
+            let payloadLength = Int(header.loadUnaligned(fromByteOffset: FuseURing.payloadLengthOffset, as: UInt32.self))
             let opLength = length - FuseURing.inHeaderSize - payloadLength
             guard (0...FuseURing.opInCapacity).contains(opLength), payloadLength <= payloadSize, unique != 0 else {
                 CERROR("FUSE over io_uring: queue \(qid): a request of \(length) bytes with a \(payloadLength)-byte payload; answered EIO")
                 header.storeBytes(of: UInt32(FuseURing.outHeaderSize), toByteOffset: 0, as: UInt32.self)
                 header.storeBytes(of: -EIO, toByteOffset: 4, as: Int32.self)
                 header.storeBytes(of: unique, toByteOffset: 8, as: UInt64.self)
-                header.storeBytes(of: UInt32(0), toByteOffset: FuseURing.entInOutOffset + 16, as: UInt32.self)
+                header.storeBytes(of: UInt32(0), toByteOffset: FuseURing.payloadLengthOffset, as: UInt32.self)
                 submitCommit(index)
                 return
             }

@@ -7,8 +7,9 @@
 # runs on each mount in turn, ROUNDS times (alternating, so both see the same machine), with the
 # workloads that tell the transports apart (FSBENCH_WORKLOADS, default meta,seq_read,rand_read:
 # metadata round trips, streaming reads, cold 4 KiB reads). Prints `RESULT <label> <workload>
-# <value> <unit>` for every run and `RATIO fuse-transport <workload>_io_uring_vs_dev_fuse <median
-# of io_uring / median of /dev/fuse>`. Not a test: it asserts nothing. Needs root.
+# <value> <unit>` for every run, the medians (../shared/bench/summarize.py), and `RATIO
+# fuse-transport <workload>_io_uring_vs_dev_fuse <median of io_uring / median of /dev/fuse>`.
+# Not a test: it asserts nothing. Needs root.
 #
 # Environment: BENCH_DIR (../shared/bench), LUSTRE_BIN (release build), ROUNDS (3), BENCH_NET
 # (127.0.8), BENCH_PORT (19998), FSBENCH_* (passed to fsbench.sh).
@@ -60,18 +61,14 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "# io_uring / /dev/fuse, medians of $ROUNDS rounds (higher is better)"
-python3 - "$OUT" <<'PY'
-import statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    parts = line.split()
-    if len(parts) >= 5 and parts[0] == 'RESULT':
-        runs.setdefault((parts[1], parts[2]), []).append(float(parts[3]))
-for (label, workload), values in sorted(runs.items()):
-    if label != 'io_uring' or ('dev_fuse', workload) not in runs:
-        continue
-    base = statistics.median(runs[('dev_fuse', workload)])
-    if base > 0:
-        print('RATIO fuse-transport %s_io_uring_vs_dev_fuse %.2f' % (workload, statistics.median(values) / base))
-PY
+echo "# medians of $ROUNDS rounds (min-max)"
+python3 "$BENCH_DIR/summarize.py" "$OUT"
+echo
+echo "# io_uring / /dev/fuse, medians (higher is better)"
+python3 "$BENCH_DIR/summarize.py" --tsv "$OUT" | awk -F'\t' '
+    NR > 1 { median[$2 "/" $1] = $3; workloads[$1] = 1 }
+    END {
+        for (w in workloads)
+            if (median["dev_fuse/" w] > 0 && ("io_uring/" w) in median)
+                printf "RATIO fuse-transport %s_io_uring_vs_dev_fuse %.2f\n", w, median["io_uring/" w] / median["dev_fuse/" w]
+    }' | sort
