@@ -11,6 +11,46 @@ import Testing
 /// whose inode number ext4 hands out again.
 @Suite("MDT inode caches")
 struct MDTCacheTests {
+    @Test("with far more inodes than the cache holds, every file stays reachable by FID and by name, and the cache stays bounded")
+    func smallInodeCache() async throws {
+        let scratch = MDTScratch()
+        var options = MDTDevice.Options()
+        options.inodeCacheCapacity = 64
+        var mdt = try await scratch.open(options)
+        var directories: [LustreFID] = []
+        for d in 0..<3 { directories.append(try await mdt.mkdir(mdt.rootFID, "d\(d)").fid) }
+        var files: [(parent: LustreFID, name: String, fid: LustreFID)] = []
+        for i in 0..<600 {
+            let parent = directories[i % 3]
+            let name = "f\(i)"
+            let file = try await mdt.mkfile(parent, name)
+            _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .size, size: UInt64(i)), credentials: .root)
+            files.append((parent, name, file.fid))
+            #expect(mdt.tree.oi.cachedCount <= 64)
+        }
+        for (i, file) in files.enumerated() {
+            let byFID = try await mdt.getattr(file.fid)
+            let byName = try await mdt.lookup(parent: file.parent, name: file.name, credentials: .root)
+            #expect(byFID.fid == file.fid && byFID.size == UInt64(i))
+            #expect(byName.fid == file.fid && byName.size == UInt64(i))
+        }
+        #expect(mdt.tree.oi.cachedCount <= 64)
+        // Renames and unlinks of inodes long evicted, then the namespace as listed.
+        _ = try await mdt.rename(from: files[0].parent, name: files[0].name, to: directories[2], newName: "moved",
+                                 credentials: .root)
+        _ = try await mdt.unlink(parent: files[1].parent, name: files[1].name, credentials: .root)
+        #expect(try await mdt.lookup(parent: directories[2], name: "moved", credentials: .root).fid == files[0].fid)
+        await expectErrno(ESTALE, "unlinked") { _ = try await mdt.getattr(files[1].fid) }
+        var listed = 0
+        for directory in directories { listed += try await mdt.names(directory).count }
+        #expect(listed == 599)
+        await mdt.close()
+        mdt = try await scratch.open(options)
+        #expect(try await mdt.getattr(files[599].fid).size == 599)
+        #expect(try await mdt.lookup(parent: directories[2], name: "moved", credentials: .root).size == 0)
+        await mdt.close()
+    }
+
     @Test("getattr size follows setattr, close and truncate, and agrees with a fresh start")
     func sizeOnMDS() async throws {
         let scratch = MDTScratch()

@@ -20,6 +20,8 @@ public final class MDTDevice: Sendable {
         public var defaultLayout = LustreLayout(stripeSize: 1 << 20, stripeCount: 1)
         /// Log size beyond which the tree is synced and the log trimmed.
         public var checkpointBytes = 64 << 20
+        /// Inodes the MDT keeps open at most (nil: half the descriptor limit, at most 256 Ki).
+        public var inodeCacheCapacity: Int?
         public init() {}
     }
 
@@ -68,7 +70,7 @@ public final class MDTDevice: Sendable {
         let device: MDTDevice
         let records: [(transno: UInt64, record: MDTLogRecord)]
         do throws(LustreError) {
-            let tree = try MDTTree(rootFD: fd)
+            let tree = try MDTTree(rootFD: fd, inodeCacheCapacity: options.inodeCacheCapacity)
             let opened = try MDTLog.open(rootFD: fd)
             records = opened.1
             device = MDTDevice(target: target, rootPath: root, allocator: allocator, options: options, rootFD: fd,

@@ -10,14 +10,14 @@ import Synchronization
 /// instead of aliasing a reused inode number. Opened inodes stay in an in-memory cache of
 /// descriptors.
 final class MDTObjectIndex: Sendable {
-    /// Descriptors kept open at most: half the descriptor limit, at most `maxCached`; beyond, an
-    /// eighth of the cache is dropped. Every lookup, getattr and create that misses costs an
+    /// Descriptors kept open at most by default: half the descriptor limit, at most `maxCached`; beyond, the
+    /// oldest `evictionBatch` are dropped. Every lookup, getattr and create that misses costs an
     /// `open_by_handle_at` or an `openat` and xattr reads (mds-survey's lookups and getattrs of
     /// 8 000 files ran 25-45 % slower with 2 000 descriptors cached than with 10 000), so the cache
-    /// should hold the working set. The
-    /// limit is first raised to its hard limit, and as root the hard limit to `maxCached * 2`
-    /// (within `fs.nr_open`), as an MDS started by hand inherits a shell's limit.
-    static let cacheCapacity: Int = {
+    /// should hold the working set. The limit is first raised to its hard limit, and as root the
+    /// hard limit to `maxCached * 2` (within `fs.nr_open`), as an MDS started by hand inherits a
+    /// shell's limit.
+    static let defaultCacheCapacity: Int = {
         var limit = rlimit()
         let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
         guard getrlimit(resource, &limit) == 0 else { return 128 }
@@ -36,6 +36,7 @@ final class MDTObjectIndex: Sendable {
         return max(64, min(maxCached, Int(limit.rlim_cur / 2)))
     }()
 
+
     /// The cache's bound: each descriptor pins an inode, a dentry and a file in the kernel, about
     /// 1.5 KiB, so 256 Ki of them hold ~400 MiB at most.
     static let maxCached = 262_144
@@ -49,6 +50,11 @@ final class MDTObjectIndex: Sendable {
         return value
     }
 
+    /// Inodes kept open at most (`defaultCacheCapacity` unless set).
+    let cacheCapacity: Int
+    /// Inodes dropped at once from a full cache, oldest first: an eighth, but no more than 2048,
+    /// as their descriptors close under the cache's lock, which every lookup takes.
+    let evictionBatch: Int
     /// A descriptor of the target's root directory, for `open_by_handle_at`.
     let mountFD: Int32
     private let table: MDTObjectIndexTable
@@ -100,7 +106,9 @@ final class MDTObjectIndex: Sendable {
 
     /// Opens (creating if needed) `oi/` under the target root `rootFD`; with `migrating`, records
     /// of the first format (symlinks) move into the tables.
-    init(rootFD: Int32, migrating: Bool = true) throws(LustreError) {
+    init(rootFD: Int32, migrating: Bool = true, cacheCapacity: Int? = nil) throws(LustreError) {
+        self.cacheCapacity = max(2, cacheCapacity ?? Self.defaultCacheCapacity)
+        evictionBatch = max(1, min(self.cacheCapacity / 8, 2048))
         mountFD = rootFD
         var st = Glibc.stat()
         guard fstat(rootFD, &st) == 0 else { throw LustreError.fromErrno("stat the target root") }
@@ -174,15 +182,18 @@ final class MDTObjectIndex: Sendable {
         return inode
     }
 
+    /// Inodes cached now.
+    var cachedCount: Int { cache.withLock { $0.byFID.count } }
+
     /// Caches an inode opened by other means (lookup, create), replacing any other for its FID.
     /// The root stays (`MDTTree.root` is the one that keeps the root's values).
     func remember(_ inode: MDTInode) {
         cache.withLock { cache in
-            if cache.byFID.count >= Self.cacheCapacity { cache.evict(Self.cacheCapacity / 8) }
+            if cache.byFID.count >= cacheCapacity { cache.evict(evictionBatch) }
             if let old = cache.byFID.updateValue(inode, forKey: inode.fid) {
                 if old !== inode { cache.drop(old) }
             } else {
-                cache.noteCached(inode.fid, capacity: Self.cacheCapacity)
+                cache.noteCached(inode.fid, capacity: cacheCapacity)
             }
             let number = inode.inodeNumber.load(ordering: .relaxed)
             if number != 0 { cache.byNumber[number] = inode }

@@ -38,7 +38,7 @@ final class MDTTree: Sendable {
     /// there). Where it does not, a new inode has no label, known without asking.
     static let hostLabelsNewInodes = access("/sys/fs/selinux/enforce", F_OK) == 0
 
-    init(rootFD: Int32) throws(LustreError) {
+    init(rootFD: Int32, inodeCacheCapacity: Int? = nil) throws(LustreError) {
         self.rootFD = rootFD
         let previous = umask(0o022)
         umask(previous)
@@ -50,7 +50,7 @@ final class MDTTree: Sendable {
         linkName = prefix + "link"
         lovName = prefix + "lov"
         somName = prefix + "som"
-        oi = try MDTObjectIndex(rootFD: rootFD)
+        oi = try MDTObjectIndex(rootFD: rootFD, cacheCapacity: inodeCacheCapacity)
         pendingFD = try Self.directory(rootFD, Self.pendingDirectory)
         replayFD = try Self.directory(rootFD, Self.replayDirectory)
         var rootFd = openat(rootFD, Self.rootDirectory, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
