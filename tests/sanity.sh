@@ -46,6 +46,13 @@ expect_error() {
     [[ "$out" == *"$message"* ]] || fail_with_logs "'$*' said '$out'; expected '$message'"
 }
 
+# renameat2(OLD, NEW, FLAGS) from python: 1 is RENAME_NOREPLACE, 2 RENAME_EXCHANGE; the errno's
+# text on failure, as a tool prints it.
+RENAME2='import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), int(sys.argv[3])) != 0:
+    sys.exit(os.strerror(ctypes.get_errno()))'
+
 as_user() { setpriv --reuid="$USER_ID" --regid="$USER_ID" --clear-groups "$@"; }
 
 check_mounted() { mountpoint -q "$MNT" || fail_with_logs "$MNT is no longer mounted"; }
@@ -93,6 +100,15 @@ test_namespace() {
     expect_error "File name too long" touch "$d/$(printf 'x%.0s' $(seq 256))"
     # mv refuses this itself; rename(2) must too.
     expect_error "Invalid argument" python3 -c "import os, sys; os.rename(sys.argv[1], sys.argv[2])" "$d/a" "$d/a/b/inside"
+    # renameat2: RENAME_NOREPLACE onto a free name renames, onto a taken one is EEXIST and
+    # changes nothing; RENAME_EXCHANGE is not supported.
+    echo one >"$d/n1" && echo two >"$d/n2" || fail_with_logs "create n1, n2"
+    python3 -c "$RENAME2" "$d/n1" "$d/n3" 1 || fail_with_logs "RENAME_NOREPLACE onto a free name"
+    [ ! -e "$d/n1" ] && [ "$(cat "$d/n3")" = one ] || fail_with_logs "RENAME_NOREPLACE did not move n1 to n3"
+    expect_error "File exists" python3 -c "$RENAME2" "$d/n3" "$d/n2" 1
+    [ "$(cat "$d/n3")$(cat "$d/n2")" = onetwo ] || fail_with_logs "a refused RENAME_NOREPLACE changed a file"
+    expect_error "Invalid argument" python3 -c "$RENAME2" "$d/n3" "$d/n2" 2
+    rm "$d/n2" "$d/n3" || fail_with_logs "rm n2 n3"
     rm "$d/hard" "$d/sym" "$d/fifo" "$d/a/renamed" && rm -r "$d" || fail_with_logs "cleanup by rm -r"
     [ -e "$d" ] && fail_with_logs "$d survived rm -r"
     return 0
@@ -293,6 +309,16 @@ test_two_mounts() {
     cmp "$MNT/dir2/from2" "$TEST_DIR/two.ref" || fail_with_logs "mount 1 does not see mount 2's file"
     rm "$MNT2/from1" && sleep 1.5
     [ -e "$MNT/from1" ] && fail_with_logs "mount 1 still sees a file removed on mount 2"
+    # RENAME_NOREPLACE is the MDS's to decide: mount 1 lists a directory (its names are then
+    # known for the entry timeout), mount 2 makes "taken" there, and mount 1's no-replace rename
+    # onto it reaches the MDS (mount 1's kernel believes the name free), which must refuse it
+    # and keep mount 2's file.
+    mkdir "$MNT/nr" && echo mine >"$MNT/nr/mine" && ls "$MNT/nr" >/dev/null || fail_with_logs "set up nr"
+    echo theirs >"$MNT2/nr/taken" || fail_with_logs "create taken on mount 2"
+    expect_error "File exists" python3 -c "$RENAME2" "$MNT/nr/mine" "$MNT/nr/taken" 1
+    [ "$(cat "$MNT2/nr/taken")" = theirs ] && [ "$(cat "$MNT/nr/mine")" = mine ] \
+        || fail_with_logs "a RENAME_NOREPLACE onto another mount's new file replaced it"
+    rm -r "$MNT/nr" || fail_with_logs "rm -r nr"
     umount "$MNT2" || fail_with_logs "umount of the second mount"
     rm -r "$MNT/dir2"
 }

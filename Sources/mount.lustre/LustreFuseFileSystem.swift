@@ -226,11 +226,13 @@ final class LustreFuseFileSystem: FuseOperations {
     }
 
     func rename(_ request: FuseRequest, parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) {
-        // RENAME_NOREPLACE / RENAME_EXCHANGE have no MDT counterpart yet.
-        guard flags == 0 else { return request.reply(error: EINVAL) }
+        // renameat2: RENAME_NOREPLACE is decided by the MDS; RENAME_EXCHANGE (2) and
+        // RENAME_WHITEOUT (4) have no MDT counterpart.
+        guard flags & ~UInt32(MDTRenameRequest.noReplaceFlag) == 0 else { return request.reply(error: EINVAL) }
         serve(request) { [self] () throws(LustreError) in
             try await client.rename(from: try nodes.fid(of: parent), name: name, to: try nodes.fid(of: newParent),
-                                    newName: newName, credentials: credentials(request))
+                                    newName: newName, noReplace: flags & UInt32(MDTRenameRequest.noReplaceFlag) != 0,
+                                    credentials: credentials(request))
             request.reply(error: 0)
         }
     }

@@ -161,6 +161,35 @@ struct MDTNamespaceTests {
         await mdt.close()
     }
 
+    @Test("rename with noReplace (RENAME_NOREPLACE) is EEXIST onto any existing name and renames onto a free one")
+    func renameNoReplace() async throws {
+        let scratch = MDTScratch()
+        let mdt = try await scratch.open()
+        let root = mdt.rootFID
+        let dir = try await mdt.mkdir(root, "d")
+        let f = try await mdt.mkfile(root, "f")
+        let g = try await mdt.mkfile(dir.fid, "g")
+        let empty = try await mdt.mkdir(root, "empty")
+        await expectErrno(EEXIST, "over a file") {
+            _ = try await mdt.rename(from: root, name: "f", to: dir.fid, newName: "g", noReplace: true, credentials: .root)
+        }
+        await expectErrno(EEXIST, "over an empty directory") {
+            _ = try await mdt.rename(from: dir.fid, name: "g", to: root, newName: "empty", noReplace: true, credentials: .root)
+        }
+        await expectErrno(EEXIST, "onto itself") {
+            _ = try await mdt.rename(from: root, name: "f", to: root, newName: "f", noReplace: true, credentials: .root)
+        }
+        // Nothing moved or was destroyed.
+        #expect(try await mdt.lookup(parent: root, name: "f", credentials: .root).fid == f.fid)
+        #expect(try await mdt.lookup(parent: dir.fid, name: "g", credentials: .root).fid == g.fid)
+        #expect(try await mdt.lookup(parent: root, name: "empty", credentials: .root).fid == empty.fid)
+        #expect(scratch.allocator.destroyed(g.fid) == nil)
+        _ = try await mdt.rename(from: root, name: "f", to: dir.fid, newName: "h", noReplace: true, credentials: .root)
+        #expect(try await mdt.fid2path(f.fid) == "d/h")
+        await expectErrno(ENOENT) { _ = try await mdt.lookup(parent: root, name: "f", credentials: .root) }
+        await mdt.close()
+    }
+
     @Test("an unlinked open file stays readable until its last close, which destroys its objects")
     func openUnlinked() async throws {
         let scratch = MDTScratch()

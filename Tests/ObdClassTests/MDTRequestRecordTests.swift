@@ -55,6 +55,16 @@ struct MDTRequestRecordTests {
         try roundTrip(MDTUnlinkRequest(credentials: user, parent: dir, name: "f"))
         try roundTrip(MDTRmdirRequest(credentials: user, parent: dir, name: "d"))
         try roundTrip(MDTRenameRequest(credentials: user, from: dir, name: "a", to: file, newName: "b"))
+        try roundTrip(MDTRenameRequest(credentials: user, from: dir, name: "a", to: file, newName: "b", noReplace: true))
+        // Without RENAME_NOREPLACE the record is what it was before the flags (older MDSs read it);
+        // with it, four bytes more; a flag the MDS does not know is EINVAL.
+        let plain = MDTRenameRequest(credentials: user, from: dir, name: "a", to: file, newName: "b")
+        var flagged = plain
+        flagged.noReplace = true
+        #expect(flagged.encoded().readableBytes == plain.encoded().readableBytes + 4)
+        var exchange = plain.encoded()
+        exchange.writeInteger(UInt32(2), endianness: .little)
+        expectErrno(EINVAL) { _ = try MDTRenameRequest(decodingRequest: exchange) }
         try roundTrip(MDTLinkRequest(credentials: user, fid: file, parent: dir, name: "hard"))
         try roundTrip(MDTReaddirRequest(credentials: user, fid: dir, cookie: 0xdead_beef, maxEntries: 128))
         try roundTrip(MDTReadlinkRequest(credentials: user, fid: file))

@@ -540,10 +540,13 @@ public final class LustreClient: Sendable {
         }
     }
 
-    public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, credentials: MDTCredentials)
-        async throws(LustreError) {
+    /// Renames `name` in `from` to `newName` in `to`; with `noReplace` (`RENAME_NOREPLACE`) an
+    /// existing `newName` is `EEXIST`, decided by the MDS under its locks.
+    public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, noReplace: Bool = false,
+                       credentials: MDTCredentials) async throws(LustreError) {
         try await namespaceChange(.rename, removing: [(from, name)], adding: [(to, newName)]) { () async throws(LustreError) in
-            try await mdc.rename(from: from, name: name, to: to, newName: newName, credentials: credentials)
+            try await mdc.rename(from: from, name: name, to: to, newName: newName, noReplace: noReplace,
+                                 credentials: credentials)
         }
     }
 

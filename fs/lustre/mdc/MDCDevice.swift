@@ -208,12 +208,14 @@ public final class MDCDevice: Sendable {
         _ = try await call(MDTRmdirRequest(credentials: credentials, parent: parent, name: name))
     }
 
-    public func rename(from: LustreFID, name: String, to: LustreFID, newName: String,
+    /// `noReplace`: `EEXIST` if `newName` is there (`RENAME_NOREPLACE`).
+    public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, noReplace: Bool = false,
                        credentials: MDTCredentials) async throws(LustreError) {
         try Self.check(name)
         try Self.check(newName)
         await flushCloses()
-        _ = try await call(MDTRenameRequest(credentials: credentials, from: from, name: name, to: to, newName: newName))
+        _ = try await call(MDTRenameRequest(credentials: credentials, from: from, name: name, to: to, newName: newName,
+                                            noReplace: noReplace))
     }
 
     /// A new name for `fid`; returns its attributes (nlink raised).

@@ -350,8 +350,10 @@ extension MDTDevice {
     // MARK: rename
 
     /// Renames `name` in `from` to `newName` in `to`, atomically replacing a file or an empty
-    /// directory there (its objects destroyed); `EINVAL` moving a directory into its own subtree.
-    public func rename(from: LustreFID, name: String, to: LustreFID, newName: String,
+    /// directory there (its objects destroyed), or with `noReplace` failing with `EEXIST` when
+    /// `newName` exists (`RENAME_NOREPLACE`: checked under the same locks as the rename, so no
+    /// name made meanwhile is replaced); `EINVAL` moving a directory into its own subtree.
+    public func rename(from: LustreFID, name: String, to: LustreFID, newName: String, noReplace: Bool = false,
                        credentials: MDTCredentials) async throws(LustreError) -> UInt64 {
         try MDTPermission.checkName(name)
         try MDTPermission.checkName(newName)
@@ -360,6 +362,8 @@ extension MDTDevice {
         for _ in 0..<16 {
             guard let moving = try child(source, name) else { throw LustreError(errno: ENOENT, "\(name) in \(from)") }
             let victim = try child(target, newName)
+            // As Linux: RENAME_NOREPLACE onto any existing name, itself included, is EEXIST.
+            if noReplace && victim != nil { throw LustreError(errno: EEXIST, "\(newName) exists in \(to)") }
             if victim?.fid == moving.fid { return 0 }
             var keys = [from, to, moving.fid]
             if let victim { keys.append(victim.fid) }

@@ -243,7 +243,8 @@ final class MDTRequestHandler: PtlRPCHandler {
             let record = try MDTRenameRequest(decodingRequest: body)
             counter = .rename
             let transno = try await device.rename(from: record.from, name: record.name, to: record.to,
-                                                  newName: record.newName, credentials: record.credentials)
+                                                  newName: record.newName, noReplace: record.noReplace,
+                                                  credentials: record.credentials)
             return PtlRPCReply(transno: transno)
         case .link:
             counter = .link

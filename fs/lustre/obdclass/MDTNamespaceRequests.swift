@@ -64,22 +64,29 @@ public struct MDTCreateRequest: MDTRequestRecord {
     }
 }
 
-/// `REINT_RENAME`: moves `name` of `from` to `newName` of `to`, replacing what is there.
+/// `REINT_RENAME`: `name` in `from` becomes `newName` in `to`, replacing what is there unless
+/// `noReplace` (`renameat2`'s `RENAME_NOREPLACE`: `EEXIST` then, decided atomically by the MDS).
+/// The flags travel after the names only when set, so a request without them reads as before.
 public struct MDTRenameRequest: MDTRequestRecord {
     public static let opcode = MDTOpcode.reint
     public static let reint: MDTReintOpcode? = .rename
+    /// `RENAME_NOREPLACE` in the flags word.
+    public static let noReplaceFlag: UInt32 = 1
     public var credentials: MDTCredentials
     public var from: LustreFID
     public var name: String
     public var to: LustreFID
     public var newName: String
+    public var noReplace: Bool
 
-    public init(credentials: MDTCredentials, from: LustreFID, name: String, to: LustreFID, newName: String) {
+    public init(credentials: MDTCredentials, from: LustreFID, name: String, to: LustreFID, newName: String,
+                noReplace: Bool = false) {
         self.credentials = credentials
         self.from = from
         self.name = name
         self.to = to
         self.newName = newName
+        self.noReplace = noReplace
     }
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -88,6 +95,7 @@ public struct MDTRenameRequest: MDTRequestRecord {
         buffer.writeWireString(name)
         to.encode(into: &buffer)
         buffer.writeWireString(newName)
+        if noReplace { buffer.writeInteger(Self.noReplaceFlag, endianness: .little) }
     }
 
     public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
@@ -96,6 +104,14 @@ public struct MDTRenameRequest: MDTRequestRecord {
         name = try buffer.readWireName("source name")
         to = try buffer.readWireFID("target directory FID")
         newName = try buffer.readWireName("target name")
+        noReplace = false
+        if buffer.readableBytes > 0 {
+            let flags: UInt32 = try buffer.readWireInteger("rename flags")
+            guard flags & ~Self.noReplaceFlag == 0 else {
+                throw .invalid("rename flags 0x\(String(flags, radix: 16)): only RENAME_NOREPLACE is known")
+            }
+            noReplace = flags & Self.noReplaceFlag != 0
+        }
     }
 }
 
