@@ -89,6 +89,10 @@ test_namespace() {
     truncate -s 3 "$d/hard" && [ "$(cat "$d/hard")" = dat ] || fail_with_logs "truncate"
     mkfifo "$d/fifo" && [ -p "$d/fifo" ] || fail_with_logs "mkfifo"
     [ "$(ls "$d" | tr '\n' ' ')" = "a fifo hard sym " ] || fail_with_logs "ls shows '$(ls "$d" | tr '\n' ' ')'"
+    # "." and ".." are listed (ls -a), with the directory's and its parent's inode numbers.
+    [ "$(ls -a "$d/a" | grep -cx '\.\.\?')" = 2 ] || fail_with_logs "ls -a shows '$(ls -a "$d/a" | tr '\n' ' ')'"
+    [ "$(ls -ai "$d/a" | awk '$2 == "." {print $1}')" = "$(stat -c %i "$d/a")" ] || fail_with_logs "inode of . in ls -ai"
+    [ "$(ls -ai "$d/a" | awk '$2 == ".." {print $1}')" = "$(stat -c %i "$d")" ] || fail_with_logs "inode of .. in ls -ai"
     # Errors, as the tools print them.
     expect_error "File exists" mkdir "$d/a"
     expect_error "File exists" ln "$d/hard" "$d/sym"

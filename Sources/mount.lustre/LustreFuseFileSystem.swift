@@ -109,9 +109,11 @@ final class LustreFuseFileSystem: FuseOperations {
         return MDTCredentials(uid: caller.uid, gid: caller.gid, groups: groups)
     }
 
-    private func entry(_ attributes: MDTAttributes) -> FuseEntry {
+    /// An entry reply's node for `attributes`, found in `parent` (a directory's "..", when given).
+    private func entry(_ attributes: MDTAttributes, parent: LustreFID? = nil) -> FuseEntry {
         let node = nodes.remember(attributes.fid)
         nodes.told(node, size: attributes.size, blocks: attributes.blocks, mtime: attributes.mtime)
+        if attributes.isDirectory, let parent { nodes.noteParent(node, parent) }
         return FuseEntry(nodeID: node, attributes: AttributeMapping.fuse(attributes),
                          attributeTimeout: attributeTimeout, entryTimeout: entryTimeout)
     }
@@ -122,17 +124,17 @@ final class LustreFuseFileSystem: FuseOperations {
         request.reply(attributes: AttributeMapping.fuse(attributes), timeout: attributeTimeout)
     }
 
-    private func replyEntry(_ request: FuseRequest, _ attributes: MDTAttributes) {
-        request.reply(entry: entry(attributes))
+    private func replyEntry(_ request: FuseRequest, _ attributes: MDTAttributes, parent: LustreFID? = nil) {
+        request.reply(entry: entry(attributes, parent: parent))
     }
 
     // MARK: namespace
 
     func lookup(_ request: FuseRequest, parent: UInt64, name: String) {
         serve(request) { [self] () throws(LustreError) in
-            let attributes = try await client.lookup(parent: try nodes.fid(of: parent), name: name,
-                                                     credentials: credentials(request))
-            replyEntry(request, attributes)
+            let parentFID = try nodes.fid(of: parent)
+            let attributes = try await client.lookup(parent: parentFID, name: name, credentials: credentials(request))
+            replyEntry(request, attributes, parent: parentFID)
         }
     }
 
@@ -199,8 +201,10 @@ final class LustreFuseFileSystem: FuseOperations {
 
     func mkdir(_ request: FuseRequest, parent: UInt64, name: String, mode: UInt32) {
         serve(request) { [self] () throws(LustreError) in
-            replyEntry(request, try await client.mkdir(parent: try nodes.fid(of: parent), name: name,
-                                                       mode: mode | UInt32(S_IFDIR), credentials: credentials(request)))
+            let parentFID = try nodes.fid(of: parent)
+            replyEntry(request, try await client.mkdir(parent: parentFID, name: name, mode: mode | UInt32(S_IFDIR),
+                                                       credentials: credentials(request)),
+                       parent: parentFID)
         }
     }
 
@@ -389,18 +393,41 @@ final class LustreFuseFileSystem: FuseOperations {
     /// Entries asked of the MDS per readdir RPC.
     static let readdirEntries = 256
 
+    /// The offsets a listing resumes at after "." and after "..", which the MDS does not list:
+    /// its cookies (ext4 hash positions of the entries that follow) start past both, so a
+    /// listing resumed at either goes on with the MDS's entries from their start.
+    static let afterDot: UInt64 = 1
+    static let afterDotDot: UInt64 = 2
+
+    /// Entries from `offset`: "." and ".." first, as every POSIX filesystem lists them (`ls -a`
+    /// counts on it), then the MDS's. ".." is the directory this one was last found in; a
+    /// directory renamed since shows its old parent there until the kernel looks it up again.
     func readdir(_ request: FuseRequest, node: UInt64, size: Int, offset: UInt64, file: FuseFileInfo) {
         serve(request, carriesData: true) { [self] () throws(LustreError) in
             let parentFID = try nodes.fid(of: node)
             let directory = handles.directory(file.handle) ?? OpenDirectory(fid: parentFID)
-            var cached = directory.cachedEntries(after: offset)
+            var buffer = FuseDirectoryBuffer(for: request, capacity: size)
+            var cookie = offset
+            if offset <= Self.afterDotDot {
+                cookie = 0
+                let directoryMode = UInt32(S_IFDIR)
+                if offset == 0 {
+                    guard buffer.add(name: ".", inode: InodeNumber.flatten(directory.fid), mode: directoryMode,
+                                     nextOffset: Self.afterDot) else { return buffer.reply() }
+                }
+                if offset <= Self.afterDot {
+                    let up = nodes.parent(of: node) ?? directory.fid
+                    guard buffer.add(name: "..", inode: InodeNumber.flatten(up), mode: directoryMode,
+                                     nextOffset: Self.afterDotDot) else { return buffer.reply() }
+                }
+            }
+            var cached = directory.cachedEntries(after: cookie)
             if cached == nil || (cached!.entries.isEmpty && !cached!.end) {
-                let page = try await client.readdir(directory.fid, cookie: offset, maxEntries: Self.readdirEntries,
+                let page = try await client.readdir(directory.fid, cookie: cookie, maxEntries: Self.readdirEntries,
                                                     credentials: credentials(request))
-                directory.cache(start: offset, entries: page.entries, end: page.end)
+                directory.cache(start: cookie, entries: page.entries, end: page.end)
                 cached = (page.entries[...], page.end)
             }
-            var buffer = FuseDirectoryBuffer(for: request, capacity: size)
             for entry in cached!.entries {
                 let mode = UInt32(entry.type) << 12
                 guard buffer.add(name: entry.name, inode: InodeNumber.flatten(entry.fid), mode: mode,

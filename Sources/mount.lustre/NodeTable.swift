@@ -25,6 +25,8 @@ final class NodeTable: Sendable {
         var fidOf: [UInt64: LustreFID] = [:]
         var nodeOf: [LustreFID: (node: UInt64, lookups: UInt64)] = [:]
         var told: [UInt64: Told] = [:]
+        /// The directory each directory node was last found in (its "..").
+        var parentOf: [UInt64: LustreFID] = [:]
         var next: UInt64 = 2
     }
 
@@ -34,6 +36,7 @@ final class NodeTable: Sendable {
         var state = State()
         state.fidOf[Self.rootNode] = root
         state.nodeOf[root] = (Self.rootNode, 1)
+        state.parentOf[Self.rootNode] = root
         self.state = Mutex(state)
     }
 
@@ -69,11 +72,23 @@ final class NodeTable: Sendable {
                 state.fidOf[node] = nil
                 state.nodeOf[fid] = nil
                 state.told[node] = nil
+                state.parentOf[node] = nil
             } else {
                 state.nodeOf[fid] = (known.node, known.lookups - lookups)
             }
         }
     }
+
+    /// Directory `node` was found (looked up, made, renamed) in `parent`.
+    func noteParent(_ node: UInt64, _ parent: LustreFID) {
+        guard node != Self.rootNode else { return }
+        state.withLock { state in
+            if state.fidOf[node] != nil { state.parentOf[node] = parent }
+        }
+    }
+
+    /// The directory `node` was last found in (the root's is the root), if known.
+    func parent(of node: UInt64) -> LustreFID? { state.withLock { $0.parentOf[node] } }
 
     /// The kernel is told `size`, `blocks` and `mtime` of `node` (an entry or attribute reply).
     func told(_ node: UInt64, size: UInt64, blocks: UInt64, mtime: MDTTime) {
