@@ -938,12 +938,42 @@ test_mount_errors() {
     expect_error "Connection refused" "$LUSTRE_BIN/mount.lustre" "$TEST_NET.99@tcp:/$FSNAME" "$m" -o accept_port="$TEST_PORT"
     expect_error "mount point" "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$TEST_DIR/none" -o accept_port="$TEST_PORT"
     expect_error "unknown mount option 'bogus'" "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$m" -o bogus
+    expect_error "fileset /nosuchdir: No such file or directory" \
+        "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME/nosuchdir" "$m" -o accept_port="$TEST_PORT"
+    echo x >"$MNT/plainfile" || fail_with_logs "create plainfile"
+    expect_error "fileset /plainfile is not a directory" \
+        "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME/plainfile" "$m" -o accept_port="$TEST_PORT"
+    rm "$MNT/plainfile"
+    expect_error "without '.' or '..'" "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME/../x" "$m" -o accept_port="$TEST_PORT"
     mountpoint -q "$m" && fail_with_logs "a failed mount left $m mounted"
     # mount(8)'s generic options, as an fstab line with _netdev passes them, are accepted.
     "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$m" -o "rw,_netdev,defaults,noauto,user_xattr,flock,accept_port=$TEST_PORT" \
         || fail_with_logs "mount with generic options"
     mountpoint -q "$m" || fail_with_logs "not mounted"
     umount "$m" || fail_with_logs "umount"
+}
+
+# A fileset: MGSNID:/FSNAME/SUBDIR mounts that directory as the root; what is made there shows
+# in the whole filesystem's mount and back, fid2path answers paths relative to the fileset (and
+# ENOENT for a file outside it), and ".." at its top leads out of the mount, not up the tree.
+test_fileset() {
+    local m=$TEST_DIR/m6
+    mkdir -p "$m" "$MNT/proj/sub" && echo inside >"$MNT/proj/sub/f" && echo outside >"$MNT/top" \
+        || fail_with_logs "set up proj"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME/proj/sub/" "$m" -o accept_port="$TEST_PORT" \
+        || fail_with_logs "mount of the fileset proj/sub"
+    [ "$(ls -A "$m")" = f ] && [ "$(cat "$m/f")" = inside ] || fail_with_logs "the fileset shows '$(ls -A "$m")'"
+    grep -q " $m fuse.lustre" /proc/mounts && grep -q "^$TEST_NET.1@tcp:/$FSNAME/proj/sub/ $m " /proc/mounts \
+        || fail_with_logs "/proc/mounts: $(grep " $m " /proc/mounts)"
+    echo made >"$m/new" && mkdir "$m/d" || fail_with_logs "create in the fileset"
+    sleep 1.5   # the other mount's cached names of proj/sub age out (1 s)
+    [ "$(cat "$MNT/proj/sub/new")" = made ] && [ -d "$MNT/proj/sub/d" ] || fail_with_logs "the fileset's files are not in the filesystem"
+    [ "$("$LUSTRE_BIN/lfs" fid2path "$m" "$("$LUSTRE_BIN/lfs" path2fid "$m/new")")" = "$m/new" ] \
+        || fail_with_logs "fid2path in the fileset"
+    expect_error "No such file or directory" "$LUSTRE_BIN/lfs" fid2path "$m" "$("$LUSTRE_BIN/lfs" path2fid "$MNT/top")"
+    [ "$(cd "$m/.." && pwd -P)" = "$(cd "$TEST_DIR" && pwd -P)" ] || fail_with_logs "'..' of the fileset's top is $(cd "$m/.." && pwd -P)"
+    umount "$m" || fail_with_logs "umount of the fileset"
+    rm -r "$MNT/proj" "$MNT/top" || fail_with_logs "cleanup"
 }
 
 # mount(8) finds /sbin/mount.lustre for `mount -t lustre` and for fstab lines (with _netdev).
@@ -1028,7 +1058,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_two_mounts test_close_to_open \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
     run_check "$check"
 done
 pass

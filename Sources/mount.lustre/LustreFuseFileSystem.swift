@@ -23,6 +23,9 @@ final class LustreFuseFileSystem: FuseOperations {
     /// cache, so this bounds how stale another client's change can look.
     let attributeTimeout: Double
     let entryTimeout: Double
+    /// The mounted fileset's path below the filesystem's root with a trailing "/" (empty when the
+    /// root is mounted): what `fid2path` answers drop, as paths are told relative to the mount.
+    let filesetPrefix: String
     /// `user_xattr`: whether `user.*` attributes may be used.
     let userXattr: Bool
     /// `direct_io`: regular files are opened with `FOPEN_DIRECT_IO` (no page cache).
@@ -41,13 +44,17 @@ final class LustreFuseFileSystem: FuseOperations {
     /// results may answer: `LustreClient.Options.statAheadLifetime`).
     static let defaultTimeout: Double = 1
 
-    init(client: LustreClient, userXattr: Bool = true, directIO: Bool = false, directWrites: Bool = false,
+    /// `root`: the directory mounted (a fileset's, `fileset` its names below the filesystem's
+    /// root; the root itself when nil).
+    init(client: LustreClient, root: LustreFID? = nil, fileset: [String] = [], userXattr: Bool = true,
+         directIO: Bool = false, directWrites: Bool = false,
          attributeTimeout: Double = defaultTimeout, entryTimeout: Double = defaultTimeout) {
         self.client = client
+        self.filesetPrefix = fileset.isEmpty ? "" : fileset.joined(separator: "/") + "/"
         self.userXattr = userXattr
         self.directIO = directIO
         self.directWritesWanted = directWrites
-        self.nodes = NodeTable(root: client.rootFID)
+        self.nodes = NodeTable(root: root ?? client.rootFID)
         self.attributeTimeout = attributeTimeout
         self.entryTimeout = entryTimeout
     }
@@ -100,6 +107,16 @@ final class LustreFuseFileSystem: FuseOperations {
                 }
             }
         }
+    }
+
+    /// `fid`'s path relative to the mount: below a fileset, its path there (`ENOENT` for a file
+    /// outside it, as Lustre answers; the fileset's own directory is "").
+    private func mountedPath(of fid: LustreFID) async throws(LustreError) -> String {
+        let path = try await client.fid2path(fid)
+        guard !filesetPrefix.isEmpty else { return path }
+        if path + "/" == filesetPrefix { return "" }
+        guard path.hasPrefix(filesetPrefix) else { throw LustreError(errno: ENOENT, "\(fid) is outside the fileset") }
+        return String(path.dropFirst(filesetPrefix.count))
     }
 
     private func credentials(_ request: FuseRequest) -> MDTCredentials {
@@ -505,7 +522,7 @@ final class LustreFuseFileSystem: FuseOperations {
                 value = Array(VirtualXattr.statfsText(await client.targetStatfs()).utf8)
             case _ where name.hasPrefix(VirtualXattr.fid2pathPrefix):
                 let target = try LustreFID(parsing: String(name.dropFirst(VirtualXattr.fid2pathPrefix.count)))
-                value = Array(try await client.fid2path(target).utf8)
+                value = Array(try await mountedPath(of: target).utf8)
             case _ where name.hasPrefix("system.posix_acl_"):
                 // No POSIX ACLs (Lustre's noacl): answered here, saving `ls -l` an MDS round trip per file.
                 throw LustreError(errno: EOPNOTSUPP, "\(name): ACLs are not supported")

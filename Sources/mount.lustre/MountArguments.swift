@@ -1,13 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LNet
 import LibCFS
 import ObdClass
 
-/// `mount.lustre MGSNID[:MGSNID…]:/FSNAME MOUNTPOINT [-o OPTIONS] [-v] [-f] [-n] [-s]`, as mount(8)
-/// calls a helper (`/sbin/mount.lustre SPEC DIR -o OPTS`).
+/// `mount.lustre MGSNID[:MGSNID…]:/FSNAME[/SUBDIR] MOUNTPOINT [-o OPTIONS] [-v] [-f] [-n] [-s]`, as
+/// mount(8) calls a helper (`/sbin/mount.lustre SPEC DIR -o OPTS`).
 struct MountArguments {
     /// The MGS's NIDs: several per node separated by ',', failover nodes by ':'.
     var mgsNIDs: [NID] = []
     var fsname = ""
+    /// The directory below the filesystem's root to mount instead of the root (Lustre's fileset,
+    /// `FSNAME/SUBDIR`), one name per element; empty for the root.
+    var fileset: [String] = []
     /// The spec as given, shown as the mount's source (`df`, /proc/mounts).
     var spec = ""
     var mountpoint = ""
@@ -17,8 +23,9 @@ struct MountArguments {
     var verbose = false
 
     static let usage = """
-        usage: mount.lustre [-fnsv] [-o OPTIONS] MGSNID[:MGSNID...]:/FSNAME MOUNTPOINT
+        usage: mount.lustre [-fnsv] [-o OPTIONS] MGSNID[:MGSNID...]:/FSNAME[/SUBDIR] MOUNTPOINT
           MGSNID    the MGS's NID, e.g. 127.0.0.1@tcp (several NIDs of one node: a,b; failover nodes: a:b)
+          SUBDIR    a directory of the filesystem to mount instead of its root (a fileset)
           options   foreground, ro, user_xattr|nouser_xattr, checksum|nochecksum, accept_port=N (LNet
                     acceptor port of the servers, default 988), metrics_address=HOST:PORT (Prometheus
                     metrics), direct_io|nodirect_io (file I/O without the page cache: faster large
@@ -69,18 +76,24 @@ struct MountArguments {
         }
         spec = positional[0]
         mountpoint = positional[1]
-        (mgsNIDs, fsname) = try Self.parseSpec(spec)
+        (mgsNIDs, fsname, fileset) = try Self.parseSpec(spec)
         options = try MountOptions(parsing: optionLists, sloppy: sloppy)
     }
 
-    /// Splits `127.0.0.1@tcp:/testfs` into NIDs and the filesystem name.
-    static func parseSpec(_ spec: String) throws(LustreError) -> ([NID], String) {
+    /// Splits `127.0.0.1@tcp:/testfs/sub/dir` into NIDs, the filesystem name and the fileset's
+    /// names (`sub`, `dir`; none for the root). A fileset of `.` or `..` names is refused.
+    static func parseSpec(_ spec: String) throws(LustreError) -> ([NID], String, [String]) {
         guard let marker = spec.firstRange(of: ":/") else {
             throw .invalid("'\(spec)' is not MGSNID:/FSNAME (e.g. 127.0.0.1@tcp:/testfs)")
         }
-        let fsname = String(spec[marker.upperBound...])
-        guard !fsname.contains("/") else {
-            throw .notSupported("'\(fsname)': mounting a subdirectory (fileset) is not supported")
+        let path = spec[marker.upperBound...]
+        let fsname = String(path.prefix(while: { $0 != "/" }))
+        let fileset = path.dropFirst(fsname.count).split(separator: "/").map(String.init)
+        for name in fileset {
+            guard name != "." && name != ".." else {
+                throw .invalid("'\(spec)': a fileset is a path below the root, without '.' or '..'")
+            }
+            guard name.utf8.count <= 255 else { throw LustreError(errno: ENAMETOOLONG, "'\(name)' in '\(spec)'") }
         }
         _ = try TargetName(fsname: fsname, kind: .mdt, index: 0)   // validates the name
         var nids: [NID] = []
@@ -91,6 +104,6 @@ struct MountArguments {
             }
         }
         guard !nids.isEmpty else { throw .invalid("'\(spec)': no MGS NID before ':/'") }
-        return (nids, fsname)
+        return (nids, fsname, fileset)
     }
 }

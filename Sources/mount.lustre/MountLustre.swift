@@ -51,6 +51,24 @@ enum MountLustre {
         }
     }
 
+    /// The directory a fileset names, looked up name by name from the root as root (the MDS
+    /// still checks every later access against the caller): `ENOENT` or `ENOTDIR` otherwise.
+    static func resolveFileset(_ fileset: [String], client: LustreClient) async throws(LustreError) -> LustreFID {
+        var fid = client.rootFID
+        for (depth, name) in fileset.enumerated() {
+            let path = "/" + fileset[...depth].joined(separator: "/")
+            let attributes: MDTAttributes
+            do {
+                attributes = try await client.lookup(parent: fid, name: name, credentials: .root)
+            } catch {
+                throw LustreError(errno: error.errno, "fileset \(path)")
+            }
+            guard attributes.isDirectory else { throw LustreError(errno: ENOTDIR, "fileset \(path) is not a directory") }
+            fid = attributes.fid
+        }
+        return fid
+    }
+
     /// Mounts, reports readiness, serves until unmounted, then flushes and disconnects.
     static func serve(_ arguments: MountArguments, report: ReadinessReport?) async throws(LustreError) {
         try checkMountpoint(arguments.mountpoint)
@@ -64,7 +82,15 @@ enum MountLustre {
         let parameters = MGCParameters()
         options.onConfiguration = { parameters.update($0) }
         let client = try await LustreClient.mount(mgs: arguments.mgsNIDs, fsname: arguments.fsname, options: options)
-        let filesystem = LustreFuseFileSystem(client: client, userXattr: arguments.options.userXattr,
+        let root: LustreFID
+        do {
+            root = try await resolveFileset(arguments.fileset, client: client)
+        } catch {
+            try? await client.unmount()
+            throw error
+        }
+        let filesystem = LustreFuseFileSystem(client: client, root: root, fileset: arguments.fileset,
+                                              userXattr: arguments.options.userXattr,
                                               directIO: arguments.options.directIO,
                                               directWrites: arguments.options.directWrites)
         var fuseOptions = ["subtype=lustre", "fsname=\(arguments.spec.replacing(",", with: "\\,"))"]
