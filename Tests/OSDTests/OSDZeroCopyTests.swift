@@ -135,4 +135,37 @@ struct OSDZeroCopyTests {
         #expect(back == data.getSlice(at: 4096, length: 8192))
         await osd.close()
     }
+
+    @Test("a lone small read of bytes on disk is read on the caller's thread, without the engine; a large one still goes to it")
+    func blockingSmallRead() async throws {
+        let scratch = try ScratchDirectory()
+        let engine = RecordingEngine(try makeIOEngine(kind: .ioUring, queueDepth: 8))
+        let osd = try await OSDDevice.open(root: scratch.path, options: .init(), engine: engine)
+        _ = try await osd.create(object1, attributes: ObdAttributes())
+        let data = ByteBuffer(bytes: pattern(1 << 20))
+        _ = try await osd.write(object1, pieces: [(offset: 0, data: data)])
+        let path = "\(scratch.path)/\(object1.path)"
+        #expect(Self.evict(path, length: 1 << 20))
+        engine.readAddresses.withLock { $0.removeAll() }
+        var back = try await osd.read(object1, offset: 8192, length: 4096, mayBlock: true)
+        #expect(back == data.getSlice(at: 8192, length: 4096))
+        back = try await osd.read(object1, offset: 100_000, length: OSDDevice.blockingReadLimit, mayBlock: true)
+        #expect(back == data.getSlice(at: 100_000, length: OSDDevice.blockingReadLimit))
+        // Across the end of the object: what there is, short.
+        #expect(Self.evict(path, length: 1 << 20))
+        back = try await osd.read(object1, offset: (1 << 20) - 1000, length: 4096, mayBlock: true)
+        #expect(back == data.getSlice(at: (1 << 20) - 1000, length: 1000))
+        #expect(engine.readAddresses.withLock { $0 }.isEmpty)
+        // Past the limit, or when the caller may not wait, the engine reads what the cache lacks.
+        #expect(Self.evict(path, length: 1 << 20))
+        back = try await osd.read(object1, offset: 0, length: OSDDevice.blockingReadLimit + 4096, mayBlock: true)
+        #expect(back == data.getSlice(at: 0, length: OSDDevice.blockingReadLimit + 4096))
+        #expect(!engine.readAddresses.withLock { $0 }.isEmpty)
+        engine.readAddresses.withLock { $0.removeAll() }
+        #expect(Self.evict(path, length: 1 << 20))
+        back = try await osd.read(object1, offset: 512 << 10, length: 4096)
+        #expect(back == data.getSlice(at: 512 << 10, length: 4096))
+        #expect(!engine.readAddresses.withLock { $0 }.isEmpty)
+        await osd.close()
+    }
 }

@@ -287,8 +287,10 @@ public final class OFDTarget: Sendable {
         counts.reserveCapacity(niobufs.count)
         parts.reserveCapacity(niobufs.count)
         let ioStarted = MonotonicClock.nanoseconds()
+        // A lone request may wait for the disk on this thread (see `OSDDevice.read(mayBlock:)`).
+        let mayBlock = request.isAloneInService()
         for niobuf in niobufs {
-            var part = try await osd.read(obdo.id, offset: niobuf.offset, length: Int(niobuf.length))
+            var part = try await osd.read(obdo.id, offset: niobuf.offset, length: Int(niobuf.length), mayBlock: mayBlock)
             if part.readableBytes > Int(niobuf.length) { part = part.getSlice(at: part.readerIndex, length: Int(niobuf.length))! }
             counts.append(UInt32(part.readableBytes))
             parts.append(part)

@@ -330,7 +330,13 @@ public final class OSDDevice: Sendable {
 
     /// Reads up to `length` bytes of object `id` at `offset`: short at end of file, zeros in
     /// holes.  The engine reads straight into the returned buffer's memory.
-    public func read(_ id: OSTObjectID, offset: UInt64, length: Int) async throws(LustreError) -> ByteBuffer {
+    ///
+    /// `mayBlock`: the caller may wait for the disk on its own thread (nothing queues behind
+    /// it). A small read (at most `blockingReadLimit`) that misses the page cache is then read
+    /// with `pread` here instead of through the engine, whose completion costs a wake-up of
+    /// its reaper and another of the caller (two of the four a cold 4 KiB read paid).
+    public func read(_ id: OSTObjectID, offset: UInt64, length: Int,
+                     mayBlock: Bool = false) async throws(LustreError) -> ByteBuffer {
         try checkOpen()
         guard length >= 0, length <= Self.maxReadLength else {
             throw LustreError.invalid("read object \(id): length \(length) (0...\(Self.maxReadLength))")
@@ -352,6 +358,8 @@ public final class OSDDevice: Sendable {
         let start = direct ? (4096 - Int(bitPattern: base) % 4096) % 4096 : 0
         let target = UnsafeMutableRawBufferPointer(start: base + start, count: span)
         var done = 0
+        // At the end of the object a read stops short; the engine is then not asked again.
+        var atEnd = false
         if !direct {
             // Bytes already in the page cache are copied here, on the caller's thread: no trip to
             // the engine's threads and back. RWF_NOWAIT makes the kernel stop (EAGAIN, or a short
@@ -364,9 +372,23 @@ public final class OSDDevice: Sendable {
                 brwStats.endIO(.read)
                 done = n
             }
+            if mayBlock && span <= Self.blockingReadLimit {
+                while done < span {
+                    brwStats.startIO(.read, bytes: span - done)
+                    defer { brwStats.endIO(.read) }
+                    let n = pread(handle.fd, target.baseAddress! + done, span - done, off_t(offset) + off_t(done))
+                    if n < 0 && errno == EINTR { continue }
+                    guard n >= 0 else { throw LustreError.fromErrno("read object \(id) (\(id.path))") }
+                    if n == 0 {
+                        atEnd = true
+                        break
+                    }
+                    done += n
+                }
+            }
         }
         do throws(LustreError) {
-            while done < span {
+            while done < span && !atEnd {
                 brwStats.startIO(.read, bytes: span - done)
                 defer { brwStats.endIO(.read) }
                 let n = try await engine.read(fd: direct ? handle.directFD : handle.fd,
@@ -387,6 +409,10 @@ public final class OSDDevice: Sendable {
 
     /// Frees the bytes of object `id` in `[start, end)`, keeping its size (`PUNCH_HOLE`); with
     /// `end == UInt64.max`, truncates it to `start` instead.  Returns the transno.
+    /// The largest read `read(mayBlock:)` waits for on the caller's thread: a short I/O's worth
+    /// and more (a disk read of a few pages), never a bulk stream's megabytes.
+    static let blockingReadLimit = 64 << 10
+
     public func punch(_ id: OSTObjectID, start: UInt64, end: UInt64) async throws(LustreError) -> UInt64 {
         try checkOpen()
         guard start <= end else { throw LustreError.invalid("punch object \(id): start \(start) > end \(end)") }

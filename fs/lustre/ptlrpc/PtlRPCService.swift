@@ -16,6 +16,10 @@ public struct PtlRPCRequest: Sendable {
     public let initiator: ProcessID
     let lnet: LNetInstance
     let bulkPortal: UInt32
+    /// Whether this request is, now, the only one in its service (no other waiting or being
+    /// handled): a handler may then wait for the disk on its own thread, as nothing queues
+    /// behind it, instead of handing the wait to an engine's threads and back.
+    public let isAloneInService: @Sendable () -> Bool
 
     /// Pulls the client's bulk data (a write) with an LNet GET once the handler
     /// has room for it, and verifies the checksum the client sent. A mismatch
@@ -251,7 +255,8 @@ public final class PtlRPCService: Sendable {
             break
         }
         let request = PtlRPCRequest(message: message, export: export, initiator: delivery.initiator, lnet: lnet,
-                                    bulkPortal: portals.bulk)
+                                    bulkPortal: portals.bulk,
+                                    isAloneInService: { [queue, threads] in queue.isAlone(handlers: threads) })
         let reply = await handler.handle(request)
         send(reply, to: message, initiator: delivery.initiator, export: export, started: started)
     }
