@@ -168,4 +168,29 @@ struct OSDZeroCopyTests {
         #expect(!engine.readAddresses.withLock { $0 }.isEmpty)
         await osd.close()
     }
+
+    @Test("lone small writes go to the page cache on the caller's thread, without the engine; larger ones still through it")
+    func blockingSmallWrite() async throws {
+        let scratch = try ScratchDirectory()
+        let engine = RecordingEngine(try makeIOEngine(kind: .ioUring, queueDepth: 8))
+        let osd = try await OSDDevice.open(root: scratch.path, options: .init(), engine: engine)
+        _ = try await osd.create(object1, attributes: ObdAttributes())
+        let first = ByteBuffer(bytes: pattern(5000, seed: 3)), second = ByteBuffer(bytes: pattern(3000, seed: 4))
+        let transno = try await osd.write(object1, pieces: [(offset: 100, data: first), (offset: 9000, data: second)],
+                                          mayBlock: true)
+        #expect(transno > 0)
+        #expect(engine.writeAddresses.withLock { $0 }.isEmpty)
+        #expect(try await osd.read(object1, offset: 100, length: 5000) == first)
+        #expect(try await osd.read(object1, offset: 9000, length: 3000) == second)
+        #expect(try await osd.getattr(object1).size == 12000)
+        let large = ByteBuffer(bytes: pattern(OSDDevice.blockingWriteLimit + 1, seed: 5))
+        _ = try await osd.write(object1, pieces: [(offset: 1 << 20, data: large)], mayBlock: true)
+        #expect(engine.writeAddresses.withLock { $0 }.count == 1)
+        _ = try await osd.write(object1, pieces: [(offset: 0, data: second)])
+        #expect(engine.writeAddresses.withLock { $0 }.count == 2)
+        #expect(try await osd.read(object1, offset: 1 << 20, length: large.readableBytes) == large)
+        // Committed like any write: durable after sync.
+        _ = try await osd.sync()
+        await osd.close()
+    }
 }

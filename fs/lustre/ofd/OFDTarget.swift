@@ -244,7 +244,8 @@ public final class OFDTarget: Sendable {
             cursor += Int(niobuf.length)
         }
         let ioStarted = MonotonicClock.nanoseconds()
-        let transno = try await osd.write(obdo.id, pieces: pieces)
+        // A lone request may write on this thread (see `OSDDevice.write(mayBlock:)`).
+        let transno = try await osd.write(obdo.id, pieces: pieces, mayBlock: request.isAloneInService())
         osd.brwStats.recordBulk(.write, pieces: niobufs.map { ($0.offset, UInt64($0.length)) },
                                 milliseconds: (MonotonicClock.nanoseconds() - ioStarted) / 1_000_000)
         account(.writeBytes, Int64(total), request)

@@ -284,12 +284,36 @@ public final class OSDDevice: Sendable {
     ///
     /// With `directWrites` (or `directIO`), pieces whose memory, offset and length are 4 KiB-aligned
     /// bypass the page cache; the rest go buffered.
-    public func write(_ id: OSTObjectID, pieces: [(offset: UInt64, data: ByteBuffer)]) async throws(LustreError) -> UInt64 {
+    ///
+    /// `mayBlock`: the caller may wait on its own thread (nothing queues behind it); writes of at
+    /// most `blockingWriteLimit` bytes in all then go to the page cache with `pwrite` here,
+    /// without the engine's round trip through its workers and reaper.
+    public func write(_ id: OSTObjectID, pieces: [(offset: UInt64, data: ByteBuffer)],
+                      mayBlock: Bool = false) async throws(LustreError) -> UInt64 {
         try checkOpen()
+        var total = 0
         for piece in pieces {
             try checkRange(id, piece.offset, UInt64(piece.data.readableBytes), "write")
+            total += piece.data.readableBytes
         }
         let handle = try handle(for: id)
+        if mayBlock && total <= Self.blockingWriteLimit {
+            for piece in pieces where piece.data.readableBytes > 0 {
+                brwStats.startIO(.write, bytes: piece.data.readableBytes)
+                defer { brwStats.endIO(.write) }
+                try piece.data.withUnsafeReadableBytes { bytes throws(LustreError) in
+                    var written = 0
+                    while written < bytes.count {
+                        let n = pwrite(handle.fd, bytes.baseAddress! + written, bytes.count - written,
+                                       off_t(piece.offset) + off_t(written))
+                        if n < 0 && errno == EINTR { continue }
+                        guard n > 0 else { throw LustreError.fromErrno("write object \(id) (\(id.path))") }
+                        written += n
+                    }
+                }
+            }
+            return committer.assign()
+        }
         var operations = [IOOperation]()
         var storages = [Unmanaged<AnyObject>]()
         operations.reserveCapacity(pieces.count)
@@ -412,6 +436,9 @@ public final class OSDDevice: Sendable {
     /// The largest read `read(mayBlock:)` waits for on the caller's thread: a short I/O's worth
     /// and more (a disk read of a few pages), never a bulk stream's megabytes.
     static let blockingReadLimit = 64 << 10
+    /// The most bytes `write(mayBlock:)` writes on the caller's thread: short I/O and small
+    /// bulk, into the page cache.
+    static let blockingWriteLimit = 64 << 10
 
     public func punch(_ id: OSTObjectID, start: UInt64, end: UInt64) async throws(LustreError) -> UInt64 {
         try checkOpen()
