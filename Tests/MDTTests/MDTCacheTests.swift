@@ -82,7 +82,7 @@ struct MDTCacheTests {
         // As tar -x: the file is open, its mode is set, then it is closed with its size.
         let opened = try await mdt.open(file.fid, flags: O_RDWR, credentials: .root, owner: 1)
         let changed = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o640), credentials: .root).0.ctime
-        usleep(2000)
+        usleep(10_000)  // past a tick of the kernel's coarse clock (4 ms at HZ=250)
         _ = try await mdt.close(handle: opened.handle, size: 4096, blocks: 8, owner: 1)
         var attributes = try await mdt.getattr(file.fid)
         #expect(attributes.size == 4096 && attributes.ctime == changed)
@@ -94,7 +94,7 @@ struct MDTCacheTests {
         attributes = try await mdt.getattr(file.fid)
         #expect(attributes.mtime == written && attributes.ctime == written)
         // A change after the close shows its own ctime.
-        usleep(2000)
+        usleep(10_000)  // past a tick of the kernel's coarse clock (4 ms at HZ=250)
         _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o600), credentials: .root)
         attributes = try await mdt.getattr(file.fid)
         #expect(attributes.ctime != written && attributes.ctime > changed)
