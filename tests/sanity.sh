@@ -1051,13 +1051,69 @@ test_lfs() {
     rm -r "$d"
 }
 
+# lfs check (a stopped OSS's ping fails and says so), osts, mdts, getname; getstripe's other
+# views (-y, -v, -L, -g, -m, -F, -r -O); lctl's version.
+test_lfs_status() {
+    "$LFS" check servers >"$TEST_DIR/check.out" || fail_with_logs "lfs check servers"
+    assert_contains "$TEST_DIR/check.out" "^$FSNAME-OST0001-osc-[0-9a-f]* active\.$"
+    assert_contains "$TEST_DIR/check.out" "^$FSNAME-MDT0000-mdc-[0-9a-f]* active\.$"
+    [ "$(wc -l <"$TEST_DIR/check.out")" = 3 ] || fail_with_logs "lfs check servers: $(cat "$TEST_DIR/check.out")"
+    "$LFS" check all | grep -q "^MGC$NETADDR\.1@tcp active\.$" || fail_with_logs "lfs check all: no MGC line"
+    local oss2 rc
+    oss2=$(awk '$1 == "oss2" { print $2 }' "$STATE/pids")
+    kill -STOP "$oss2"
+    "$LFS" check osts >"$TEST_DIR/check2.out" 2>"$TEST_DIR/check2.err"; rc=$?
+    kill -CONT "$oss2"
+    [ "$rc" != 0 ] || fail_with_logs "lfs check osts succeeded with an OSS stopped"
+    assert_contains "$TEST_DIR/check2.err" "^lfs check: error: check '$FSNAME-OST0001-osc-[0-9a-f]*': "
+    assert_contains "$TEST_DIR/check2.out" "^$FSNAME-OST0000-osc-[0-9a-f]* active\.$"
+    "$LFS" check osts >/dev/null || fail_with_logs "lfs check osts after the OSS resumed"
+    "$LFS" osts "$MNT" >"$TEST_DIR/osts.out" || fail_with_logs "lfs osts"
+    assert_contains "$TEST_DIR/osts.out" "^OBDS:$"
+    assert_contains "$TEST_DIR/osts.out" "^1: $FSNAME-OST0001_UUID ACTIVE$"
+    [ "$("$LFS" mdts "$MNT")" = "$(printf 'MDTS:\n0: %s-MDT0000_UUID ACTIVE' "$FSNAME")" ] || fail_with_logs "lfs mdts"
+    local name
+    name=$("$LFS" getname "$MNT") || fail_with_logs "lfs getname"
+    [[ "$name" =~ ^$FSNAME-[0-9a-f]+\ $MNT$ ]] || fail_with_logs "lfs getname printed '$name'"
+    "$LUSTRE_BIN/lctl" get_param -N "llite.${name%% *}.*" | grep -q . || fail_with_logs "getname's ${name%% *} is no llite device"
+    [ "$("$LFS" getname -n "$MNT")" = "$FSNAME $MNT" ] || fail_with_logs "lfs getname -n"
+
+    local d=$MNT/lfsstatus f fid
+    mkdir "$d"
+    f=$d/two
+    "$LFS" setstripe -c 2 -S 128K "$f" && head -c 300000 /dev/urandom >"$f" || fail_with_logs "setstripe -c 2"
+    "$LFS" setstripe -c 1 -i 0 "$d/first" && echo x >"$d/first" || fail_with_logs "setstripe -i 0"
+    "$LFS" getstripe -y "$f" >"$TEST_DIR/yaml.out" || fail_with_logs "getstripe -y"
+    assert_contains "$TEST_DIR/yaml.out" "^lmm_stripe_count:  2$"
+    assert_contains "$TEST_DIR/yaml.out" "^lmm_objects:$"
+    assert_contains "$TEST_DIR/yaml.out" "^      - l_ost_idx: 1$"
+    assert_contains "$TEST_DIR/yaml.out" "^        l_fid:     0x100010000:0x[0-9a-f]*:0x0$"
+    fid=$("$LFS" path2fid "$f")
+    [ "$("$LFS" getstripe -F "$f")" = "$fid" ] || fail_with_logs "getstripe -F"
+    [ "$("$LFS" getstripe -L "$f")" = raid0 ] && [ "$("$LFS" getstripe -g "$f")" = 0 ] \
+        && [ "$("$LFS" getstripe -m "$f")" = 0 ] || fail_with_logs "getstripe -L, -g or -m"
+    [ "$("$LFS" getstripe -c -S "$f")" = "$(printf 'lmm_stripe_count:  2\nlmm_stripe_size:   131072')" ] \
+        || fail_with_logs "getstripe -c -S: $("$LFS" getstripe -c -S "$f")"
+    "$LFS" getstripe -v "$f" >"$TEST_DIR/verbose.out" || fail_with_logs "getstripe -v"
+    assert_contains "$TEST_DIR/verbose.out" "^lmm_magic:         0x0BD10BD0$"
+    assert_contains "$TEST_DIR/verbose.out" "^lmm_fid:           $(printf '%s' "$fid" | sed 's/[][]/\\&/g')$"
+    mkdir "$d/sub" && "$LFS" setstripe -c 2 "$d/sub/deep" || fail_with_logs "setstripe in a subdirectory"
+    "$LFS" getstripe -r -O 1 "$d" >"$TEST_DIR/obd.out" || fail_with_logs "getstripe -r -O 1"
+    assert_contains "$TEST_DIR/obd.out" "^$d/two$"
+    assert_contains "$TEST_DIR/obd.out" "^$d/sub/deep$"
+    assert_contains "$TEST_DIR/obd.out" "^	 *1	.* \*$"
+    ! grep -q "first" "$TEST_DIR/obd.out" || fail_with_logs "getstripe -O 1 listed a file with no object on OST 1"
+    [ "$("$LUSTRE_BIN/lctl" get_param -n version)" = 2.16.0 ] || fail_with_logs "lctl get_param version"
+    rm -r "$d"
+}
+
 # --- run -----------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root (FUSE mounts for other users, setpriv, drop_caches)"; exit 0; }
 chmod 755 "$TEST_DIR"    # mktemp's 0700 would stop the unprivileged user before the mount
 bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmount.out" >&2; fail "llmount.sh failed"; }
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
-        test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_two_mounts test_close_to_open \
+        test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_lfs_status test_two_mounts test_close_to_open \
         test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
     run_check "$check"
 done

@@ -520,6 +520,10 @@ final class LustreFuseFileSystem: FuseOperations {
                 value = Array(fid.description.utf8)
             case VirtualXattr.statfs:
                 value = Array(VirtualXattr.statfsText(await client.targetStatfs()).utf8)
+            case VirtualXattr.check:
+                value = Array(VirtualXattr.checkText(await client.checkTargets()).utf8)
+            case VirtualXattr.name:
+                value = Array(client.name.utf8)
             case _ where name.hasPrefix(VirtualXattr.fid2pathPrefix):
                 let target = try LustreFID(parsing: String(name.dropFirst(VirtualXattr.fid2pathPrefix.count)))
                 value = Array(try await mountedPath(of: target).utf8)
@@ -573,7 +577,7 @@ final class LustreFuseFileSystem: FuseOperations {
                     // succeeds and the layout stays (Lustre's ll_setstripe_ea, b=10667).
                 }
                 return request.reply(error: 0)
-            } else if name == VirtualXattr.fid || name == VirtualXattr.statfs || name.hasPrefix(VirtualXattr.fid2pathPrefix) {
+            } else if VirtualXattr.isReadOnly(name) {
                 throw LustreError(errno: EPERM, "\(name) is read-only")
             }
             try await client.setxattr(fid, name: name, value: value, flags: flags, credentials: credentials)
@@ -595,6 +599,7 @@ final class LustreFuseFileSystem: FuseOperations {
             try checkUserXattr(name)
             let fid = try nodes.fid(of: node)
             if VirtualXattr.isLayout(name) { return try await removeLayout(request, fid, credentials(request)) }
+            if VirtualXattr.isReadOnly(name) { throw LustreError(errno: EPERM, "\(name) is read-only") }
             try await client.removexattr(fid, name: name, credentials: credentials(request))
             request.reply(error: 0)
         }

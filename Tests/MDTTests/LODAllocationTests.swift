@@ -65,6 +65,22 @@ final class LODAllocationTests: XCTestCase {
         await lod.stop()
     }
 
+    /// Right after start, a stripe offset naming an OST still connecting waits for it instead
+    /// of taking the next OST that is ready (`lfs setstripe -i 1` at mount time).
+    func testStripeOffsetWaitsForItsOSTWhileItConnects() async throws {
+        let fixture = try await makeLODFixture()
+        // OST0001's OSP waits 2 s before connecting: it stays connecting meanwhile.
+        FailLoc.failValue = 1
+        FailLoc.value = OSPFail.connectDelay
+        defer { FailLoc.value = 0 }
+        let lod = try await fixture.startLOD(waitForOSTs: false)
+        await lodWait(15, "OST0000 usable") { lod.usableOSTCount >= 1 }
+        XCTAssertEqual(lod.usableOSTCount, 1)
+        let layout = try await lod.allocate(for: lodFID(1), layout: lodLayout(count: 1, offset: 1))
+        XCTAssertEqual(layout.objects.map(\.ostIndex), [1])
+        await lod.stop()
+    }
+
     func testStripeCountAllGivesEveryOSTAndLargeCountsClamp() async throws {
         let fixture = try await makeLODFixture()
         let lod = try await fixture.startLOD()

@@ -39,6 +39,7 @@ public final class ParamTree: Sendable {
         let tree = ParamTree()
         LustreDebug.registerParams(in: tree)
         FailLoc.registerParams(in: tree)
+        LustreVersion.registerParams(in: tree)
         return tree
     }()
 

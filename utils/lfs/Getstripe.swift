@@ -6,7 +6,8 @@ import ObdClass
 @preconcurrency import Glibc
 #endif
 
-/// `lfs getstripe [-c] [-S] [-i] [-d] PATH...`: layouts as Lustre prints them.
+/// `lfs getstripe [-c] [-S] [-i] [-L] [-g] [-m] [-F] [-d] [-r] [-v] [-y] [-O OST] PATH...`: layouts
+/// as Lustre prints them.
 struct Getstripe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "getstripe",
@@ -15,21 +16,61 @@ struct Getstripe: ParsableCommand {
     @Flag(name: [.customShort("c"), .customLong("stripe-count")], help: "Only the stripe count.") var count = false
     @Flag(name: [.customShort("S"), .customLong("stripe-size")], help: "Only the stripe size.") var size = false
     @Flag(name: [.customShort("i"), .customLong("stripe-index")], help: "Only the first OST's index.") var index = false
+    @Flag(name: [.customShort("L"), .customLong("layout")], help: "Only the layout pattern.") var pattern = false
+    @Flag(name: [.customShort("g"), .customLong("generation")], help: "Only the layout generation.") var generation = false
+    @Flag(name: [.customShort("m"), .customLong("mdt-index"), .customLong("mdt")], help: "Only the index of the MDT holding it.")
+    var mdtIndex = false
+    @Flag(name: [.customShort("F"), .customLong("fid")], help: "Only the FID.") var fid = false
     @Flag(name: [.customShort("d"), .customLong("directory")], help: "A directory's own default, not its files.")
     var directoryOnly = false
+    @Flag(name: [.customShort("r"), .customLong("recursive")], help: "Into subdirectories too.") var recursive = false
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Do not print the path.") var quiet = false
+    @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Also the magic and the file's FID.") var verbose = false
+    @Flag(name: [.customShort("y"), .customLong("yaml")], help: "Objects as YAML.") var yaml = false
+    @Option(name: [.customShort("O"), .customLong("obd")], help: "Only files with an object on this OST (index or UUID).")
+    var obd: String?
     @Argument(help: "Files or directories.") var paths: [String]
 
-    func run() throws {
+    private var fields: LayoutText.Fields {
         var fields: LayoutText.Fields = []
         if count { fields.insert(.count) }
         if size { fields.insert(.size) }
+        if pattern { fields.insert(.pattern) }
+        if generation { fields.insert(.generation) }
         if index { fields.insert(.offset) }
-        if fields.isEmpty { fields = .all }
+        return fields.isEmpty ? .all : fields
+    }
+
+    /// The OST of `-O`: its index, from `3`, `0x3` or a UUID `testfs-OST0003_UUID`.
+    static func ostIndex(_ text: String) throws(LustreError) -> UInt32 {
+        if let index = UInt32(text) { return index }
+        if text.hasPrefix("0x"), let index = UInt32(text.dropFirst(2), radix: 16) { return index }
+        let name = text.hasSuffix("_UUID") ? String(text.dropLast(5)) : text
+        guard let target = try? TargetName(parsing: name), target.kind == .ost else {
+            throw LustreError.invalid("'\(text)' is not an OST index or UUID")
+        }
+        return target.index
+    }
+
+    func validate() throws {
+        if let obd {
+            do throws(LustreError) { _ = try Self.ostIndex(obd) } catch { throw ValidationError(error.context) }
+        }
+    }
+
+    func run() throws {
+        let marked = try obd.map { text throws(LustreError) in try Self.ostIndex(text) }
         var failure: ExitCode?
         for path in paths {
             do throws(LustreError) {
-                try show(path, fields: fields)
+                let mount = try LustreMounts.containing(path)
+                var st = stat()
+                guard stat(path, &st) == 0 else { throw LustreError.fromErrno("'\(path)'") }
+                let isDirectory = st.st_mode & S_IFMT == S_IFDIR
+                guard isDirectory || st.st_mode & S_IFMT == S_IFREG else {
+                    throw LustreError(errno: ENODATA, "'\(path)' has no layout")
+                }
+                try show(path, isDirectory: isDirectory, mount: mount, marked: marked, failure: &failure)
             } catch {
                 failure = fail("getstripe", error)
             }
@@ -37,38 +78,58 @@ struct Getstripe: ParsableCommand {
         if let failure { throw failure }
     }
 
-    private func show(_ path: String, fields: LayoutText.Fields) throws(LustreError) {
-        let mount = try LustreMounts.containing(path)
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw LustreError.fromErrno("'\(path)'") }
-        let verbose = fields == .all && !quiet
-        if st.st_mode & S_IFMT == S_IFDIR {
-            if verbose { print(path) }
-            print(try directoryDefault(path, mount: mount), terminator: "")
-            guard !directoryOnly else { return }
-            // Then the files in it, as Lustre does.
-            for entry in DirectoryListing.entries(path) where entry.isRegular {
-                let child = path.hasSuffix("/") ? path + entry.name : path + "/" + entry.name
-                if verbose { print(child) }
-                print(LayoutText.file(try LayoutText.decode(try Xattr.get(child, "lustre.lov")), fields: fields), terminator: "")
-            }
+    /// Prints `path`'s layout (a directory's default, then its files and, with -r, its
+    /// subdirectories); a file that fails is reported and the walk goes on.
+    private func show(_ path: String, isDirectory: Bool, mount: LustreMounts.Mount, marked: UInt32?, 
+                      failure: inout ExitCode?) throws(LustreError) {
+        let labelled = fields == .all && !quiet && !yaml && !mdtIndex && !fid
+        if !isDirectory {
+            try showFile(path, mount: mount, marked: marked, labelled: labelled)
             return
         }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw LustreError(errno: ENODATA, "'\(path)' has no layout") }
-        let layout = try LayoutText.decode(try Xattr.get(path, "lustre.lov"))
-        if verbose { print(path) }
-        print(LayoutText.file(layout, fields: fields), terminator: "")
+        if marked == nil {
+            if labelled { print(path) }
+            print(try directoryText(path, mount: mount), terminator: "")
+        }
+        guard !directoryOnly else { return }
+        for entry in DirectoryListing.entries(path) where entry.isRegular || (recursive && entry.isDirectory) {
+            let child = path.hasSuffix("/") ? path + entry.name : path + "/" + entry.name
+            do throws(LustreError) {
+                try show(child, isDirectory: entry.isDirectory, mount: mount, marked: marked, failure: &failure)
+            } catch {
+                failure = fail("getstripe", error)
+            }
+        }
     }
 
-    /// The directory's default; without one, the filesystem's (the root's), which it inherits.
-    private func directoryDefault(_ path: String, mount: LustreMounts.Mount) throws(LustreError) -> String {
-        let fields: LayoutText.Fields = {
-            var f: LayoutText.Fields = []
-            if count { f.insert(.count) }
-            if size { f.insert(.size) }
-            if index { f.insert(.offset) }
-            return f.isEmpty ? .all : f
-        }()
+    private func showFile(_ path: String, mount: LustreMounts.Mount, marked: UInt32?, labelled: Bool) throws(LustreError) {
+        let layout = try LayoutText.decode(try Xattr.get(path, "lustre.lov"))
+        if let marked, !layout.objects.contains(where: { $0.ostIndex == marked }) { return }
+        if labelled && !yaml { print(path) }
+        if mdtIndex {
+            print(try Self.mdtIndex(of: mount))
+        } else if fid && fields == .all && !verbose {
+            print(try Xattr.getText(path, "lustre.fid"))
+        } else {
+            let style = LayoutText.Style(yaml: yaml, verbose: verbose, markedOST: marked)
+            print(LayoutText.file(layout, fields: fields, style: style), terminator: "")
+        }
+    }
+
+    /// The index of the MDT serving the mount (`lustre.statfs`'s MDT line): every file and
+    /// directory of the filesystem is there.
+    static func mdtIndex(of mount: LustreMounts.Mount) throws(LustreError) -> UInt32 {
+        let targets = try Df.parse(try Xattr.getText(mount.mountpoint, "lustre.statfs"))
+        guard let mdt = targets.first(where: { $0.kind == "MDT" }) else { throw LustreError(errno: ENODEV, "no MDT") }
+        return mdt.index
+    }
+
+    /// The directory's default (or, for -m, the MDT index); without a default of its own, the
+    /// filesystem's (the root's), which it inherits.
+    private func directoryText(_ path: String, mount: LustreMounts.Mount) throws(LustreError) -> String {
+        if mdtIndex { return "\(try Self.mdtIndex(of: mount))\n" }
+        if fid && fields == .all { return try Xattr.getText(path, "lustre.fid") + "\n" }
+        let fields = self.fields
         do throws(LustreError) {
             var layout = try LayoutText.decode(try Xattr.get(path, "lustre.lov"))
             // Size 0 means "inherited": show what new files get, the filesystem's (root's) size.
@@ -76,12 +137,13 @@ struct Getstripe: ParsableCommand {
                let root = try? LayoutText.decode(try Xattr.get(mount.mountpoint, "lustre.lov")) {
                 layout.stripeSize = root.stripeSize
             }
-            return LayoutText.directory(layout, fields: fields)
+            return LayoutText.directory(layout, fields: fields, yaml: yaml)
         } catch where error.errno == ENODATA {
             do throws(LustreError) {
-                return LayoutText.directory(try LayoutText.decode(try Xattr.get(mount.mountpoint, "lustre.lov")), fields: fields)
+                return LayoutText.directory(try LayoutText.decode(try Xattr.get(mount.mountpoint, "lustre.lov")),
+                                            fields: fields, yaml: yaml)
             } catch where error.errno == ENODATA {
-                return LayoutText.directory(LustreLayout(stripeSize: 0, stripeCount: 0), fields: fields)
+                return LayoutText.directory(LustreLayout(stripeSize: 0, stripeCount: 0), fields: fields, yaml: yaml)
             }
         }
     }

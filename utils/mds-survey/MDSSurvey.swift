@@ -1,4 +1,5 @@
 import ArgumentParser
+import LibCFS
 import NIOCore
 import NIOPosix
 import PtlRPC

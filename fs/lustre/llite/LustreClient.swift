@@ -56,7 +56,7 @@ public final class LustreClient: Sendable {
     let closedAttributes: LLiteClosedAttributes
     private let lnet: LNetInstance
     private let ownsLNet: Bool
-    private let mgc: MGCClient
+    let mgc: MGCClient
     private struct State {
         var watch: Task<Void, Never>?
         var openFiles: [ObjectIdentifier: LustreFile] = [:]

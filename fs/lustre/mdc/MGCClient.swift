@@ -78,6 +78,21 @@ public final class MGCClient: Sendable {
         }
     }
 
+    /// `MGC<nid>` of the MGS node in use, as Lustre names the MGC device.
+    public var deviceName: String { nodes.isEmpty ? "MGC" : "MGC\(nodes[preferred.withLock { $0 }])" }
+
+    /// Pings the MGS node in use (`lfs check mgts`), connecting first if needed.
+    public func ping(timeout: Double) async throws(LustreError) {
+        guard !nodes.isEmpty else { throw .invalid("no MGS node given") }
+        let node = nodes[preferred.withLock { $0 }]
+        do throws(LustreError) {
+            try await connectedImport(node).ping(timeout: timeout)
+        } catch {
+            dropImport(node)
+            throw error
+        }
+    }
+
     /// Says goodbye to every MGS node connected.
     public func disconnect() async {
         let all = imports.withLock { imports in

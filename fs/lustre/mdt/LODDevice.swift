@@ -262,16 +262,19 @@ public final class LODDevice: MDTObjectAllocator {
         }
         let deadline = MonotonicClock.nanoseconds() + UInt64(options.createTimeout * 1e9)
         let requested = layout.stripeCount == LustreLayout.stripeCountAll ? Int.max : max(Int(layout.stripeCount), 1)
-        var (usable, coming) = try usableOSTs(waitingUntil: deadline)
-        // Right after start, OSTs still connecting are waited for rather than left out.
-        while coming, usable.count < requested, MonotonicClock.nanoseconds() < deadline {
+        let offset: UInt32? = layout.stripeOffset == LustreLayout.stripeOffsetAny ? nil : UInt32(layout.stripeOffset)
+        var (usable, pending) = try usableOSTs(waitingUntil: deadline)
+        // Right after start, OSTs still connecting are waited for rather than left out; so is
+        // the OST a stripe offset names while it connects or fills its pool (else `setstripe -i 1`
+        // at mount time lands on OST 0). An OST that is down is not waited for.
+        while MonotonicClock.nanoseconds() < deadline,
+              (pending.connecting && usable.count < requested) || offset.map({ pending.indexes.contains($0) }) == true {
             let remaining = Double(deadline &- MonotonicClock.nanoseconds()) / 1e9
             await readyEvent.wait(timeout: min(0.2, max(remaining, 0.001)))
-            (usable, coming) = try usableOSTs(waitingUntil: deadline)
+            (usable, pending) = try usableOSTs(waitingUntil: deadline)
         }
         let wanted = layout.stripeCount == LustreLayout.stripeCountAll
             ? usable.count : min(max(Int(layout.stripeCount), 1), usable.count)
-        let offset: UInt32? = layout.stripeOffset == LustreLayout.stripeOffsetAny ? nil : UInt32(layout.stripeOffset)
         let targets = usable.map { LODQOS.Target(index: $0.osp.index, bytesAvailable: $0.snapshot.bytesAvailable) }
         let chosen = qos.withLock { $0.choose(count: wanted, offset: offset, among: targets) }
         var objects: [LayoutObject] = []
@@ -306,12 +309,14 @@ public final class LODDevice: MDTObjectAllocator {
 
     /// The OSTs usable now, and whether others are still coming up (connecting since start);
     /// ENOSPC if none is usable and none is coming or `deadline` has passed.
-    private func usableOSTs(waitingUntil deadline: UInt64) throws(LustreError) -> (usable: [UsableOST], coming: Bool) {
+    private func usableOSTs(waitingUntil deadline: UInt64) throws(LustreError)
+        -> (usable: [UsableOST], pending: (connecting: Bool, indexes: Set<UInt32>)) {
         let osps = state.withLock { state -> [OSPDevice]? in state.stopped ? nil : state.osps }
         guard let osps else { throw LustreError(errno: ESHUTDOWN, "\(name) stopped") }
         var usable: [UsableOST] = []
         usable.reserveCapacity(osps.count)
         var coming = false, recovering = false
+        var pending: Set<UInt32> = []
         for osp in osps {
             let snapshot = osp.snapshot()
             if snapshot.usable {
@@ -320,12 +325,13 @@ public final class LODDevice: MDTObjectAllocator {
                 switch osp.status {
                 case .connecting: coming = true
                 case .active: recovering = true     // reconnecting, or its pool not synchronized yet
-                case .inactive, .full: break
+                case .inactive, .full: continue
                 }
+                pending.insert(osp.index)
             }
         }
         guard usable.isEmpty, !(coming || recovering) || MonotonicClock.nanoseconds() >= deadline else {
-            return (usable, coming)
+            return (usable, (coming, pending))
         }
         throw LustreError(errno: ENOSPC, "\(name): no OST can take new objects (\(osps.count) configured)")
     }

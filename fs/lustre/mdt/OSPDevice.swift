@@ -207,6 +207,7 @@ final class OSPDevice: Sendable {
         var backoff = Backoff(minimum: .milliseconds(100), maximum: .seconds(5))
         while !stopping {
             if !state.withLock({ $0.connected }) {
+                if FailLoc.checkValue(OSPFail.connectDelay, index) { try? await Task.sleep(for: .seconds(2)) }
                 do {
                     try await osc.connect()
                     state.withLock { $0.connected = true }

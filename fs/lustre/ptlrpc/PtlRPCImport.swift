@@ -178,6 +178,13 @@ public final class PtlRPCImport: Sendable {
     /// Highest transno the server reported durable.
     public var lastCommitted: UInt64 { state.withLock { $0.lastCommitted } }
 
+    /// `OBD_PING`: returns once the target answers, or throws when it does not within `timeout`
+    /// seconds (reconnects included) or answers with an error (`lfs check`).
+    public func ping(timeout: Double) async throws(LustreError) {
+        let response = try await call(opcode: Opcode.obdPing, buffers: [], recoveryTimeout: timeout)
+        if response.reply.status < 0 { throw LustreError(status: response.reply.status, "ping \(targetName)") }
+    }
+
     /// Connects now, failing with the server's answer rather than waiting for recovery.
     public func connect() async throws(LustreError) {
         try await reconnectOnce()
