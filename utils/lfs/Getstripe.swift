@@ -149,11 +149,12 @@ struct Getstripe: ParsableCommand {
     }
 }
 
-/// Names in a directory (no `.`/`..`), with their type from `lstat`.
+/// Names in a directory (no `.`/`..`), with their `lstat`.
 enum DirectoryListing {
     struct Entry {
         var name: String
-        var mode: UInt32
+        var status: stat
+        var mode: UInt32 { status.st_mode }
         var isRegular: Bool { mode & S_IFMT == S_IFREG }
         var isDirectory: Bool { mode & S_IFMT == S_IFDIR }
     }
@@ -170,7 +171,7 @@ enum DirectoryListing {
             var st = stat()
             let child = path.hasSuffix("/") ? path + name : path + "/" + name
             guard lstat(child, &st) == 0 else { continue }
-            result.append(Entry(name: name, mode: st.st_mode))
+            result.append(Entry(name: name, status: st))
         }
         return result.sorted { $0.name < $1.name }
     }

@@ -13,7 +13,7 @@ struct LFS: ParsableCommand {
         commandName: "lfs",
         abstract: "Lustre client utility: striping, space, FIDs.",
         subcommands: [Setstripe.self, Getstripe.self, Df.self, Find.self, Path2FID.self, FID2Path.self, Check.self,
-                      Osts.self, Mdts.self, Getname.self])
+                      Osts.self, Mdts.self, Getname.self, Mkdir.self, Getdirstripe.self])
 }
 
 /// Prints `lfs CMD: message` and fails with the errno as exit status, as Lustre's lfs does.
