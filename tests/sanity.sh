@@ -974,6 +974,7 @@ test_fileset() {
         || fail_with_logs "fid2path in the fileset"
     expect_error "No such file or directory" "$LUSTRE_BIN/lfs" fid2path "$m" "$("$LUSTRE_BIN/lfs" path2fid "$MNT/top")"
     [ "$(cd "$m/.." && pwd -P)" = "$(cd "$TEST_DIR" && pwd -P)" ] || fail_with_logs "'..' of the fileset's top is $(cd "$m/.." && pwd -P)"
+    [ "$("$LUSTRE_BIN/lfs" getname -n "$m")" = "$FSNAME $m" ] || fail_with_logs "lfs getname -n of the fileset: $("$LUSTRE_BIN/lfs" getname -n "$m")"
     umount "$m" || fail_with_logs "umount of the fileset"
     rm -r "$MNT/proj" "$MNT/top" || fail_with_logs "cleanup"
 }
@@ -1067,6 +1068,10 @@ test_lfs() {
         || fail_with_logs "lfs find --uid / --group"
     [ "$("$LFS" find "$fd" --stripe-size +1M)" = "$fd/wide" ] || fail_with_logs "lfs find --stripe-size +1M"
     [ "$("$LFS" find "$fd" --mindepth 1 --print0 | tr '\0' '\n' | wc -l)" = 4 ] || fail_with_logs "lfs find --mindepth 1 --print0"
+    [ "$("$LFS" find "$fd" -type f ! -name 's*' | sort | tr '\n' ' ')" = "$fd/big $fd/old $fd/wide " ] \
+        || fail_with_logs "lfs find ! --name"
+    [ "$("$LFS" find "$fd" -type f ! --uid 1234 | wc -l)" = 3 ] && [ "$("$LFS" find "$fd" ! --stripe-size +1M | wc -l)" = 3 ] \
+        || fail_with_logs "lfs find ! --uid / ! --stripe-size"
     expect_error "mtime" "$LFS" find "$fd" --mtime 3x
     rm -r "$fd"
 

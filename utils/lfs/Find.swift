@@ -57,7 +57,40 @@ struct Find: ParsableCommand {
     var print0 = false
     @Flag(name: [.customShort("l"), .customLong("lazy")], help: "Accepted for Lustre's syntax: sizes are always exact here.")
     var lazy = false
+    @Option(name: .customLong("negate"), help: .hidden) var negated: [String] = []
     @Argument(help: "Where to start.") var paths: [String]
+
+    /// The criterion each spelling of an option names, for `!`.
+    static let negatable: [String: String] = [
+        "--name": "name", "-name": "name", "-t": "type", "--type": "type", "-type": "type",
+        "-s": "size", "--size": "size", "-size": "size", "-M": "mtime", "--mtime": "mtime", "-mtime": "mtime",
+        "-A": "atime", "--atime": "atime", "-atime": "atime", "-C": "ctime", "--ctime": "ctime", "-ctime": "ctime",
+        "-u": "uid", "-U": "uid", "--uid": "uid", "--user": "uid", "-g": "gid", "-G": "gid", "--gid": "gid",
+        "--group": "gid", "-c": "stripe-count", "--stripe-count": "stripe-count", "-S": "stripe-size",
+        "--stripe-size": "stripe-size", "-O": "ost", "--ost": "ost", "-L": "layout", "--layout": "layout",
+        "-m": "mdt", "--mdt": "mdt", "--mdt-index": "mdt",
+    ]
+
+    /// `! --name X` → `--negate name --name X`; a `!` before anything else is left for the
+    /// parser to refuse.
+    static func rewritingNegations(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "!", index + 1 < arguments.count {
+                let option = arguments[index + 1].split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+                if let name = negatable[option] {
+                    result += ["--negate", name]
+                    index += 1
+                    continue
+                }
+            }
+            result.append(argument)
+            index += 1
+        }
+        return result
+    }
 
     /// `N`, `+N` or `-N` against a value (find(1)'s rule: equal, greater, less).
     enum Comparison: Equatable {
@@ -138,6 +171,9 @@ struct Find: ParsableCommand {
         if let user, Self.uid(user) == nil { throw ValidationError("no user '\(user)'") }
         if let group, Self.gid(group) == nil { throw ValidationError("no group '\(group)'") }
         if let layout, layout != "raid0" { throw ValidationError("--layout: only raid0 layouts exist here") }
+        for name in negated where !Set(Self.negatable.values).contains(name) {
+            throw ValidationError("nothing to negate called '\(name)'")
+        }
         for value in ostIndexes where value == nil { throw ValidationError("--ost takes OST indexes") }
     }
 
@@ -168,7 +204,7 @@ struct Find: ParsableCommand {
                 let mount = try LustreMounts.containing(path)
                 var st = stat()
                 guard lstat(path, &st) == 0 else { throw LustreError.fromErrno("'\(path)'") }
-                if let mdt, mdt != (try Getstripe.mdtIndex(of: mount)) { continue }
+                if let mdt, (mdt == (try Getstripe.mdtIndex(of: mount))) == negated.contains("mdt") { continue }
                 try visit(path, name: LustreMounts.split(path).name, status: st, depth: 0, matcher: matcher)
             } catch {
                 failure = fail("find", error)
@@ -202,6 +238,10 @@ struct Find: ParsableCommand {
         var stripeSize: Criterion?
         var osts: Set<UInt32>
         var now: Int64
+        /// The criteria a `!` negates.
+        var negated: Set<String>
+        /// `--layout raid0`.
+        var raid0: Bool
 
         init(find: Find, now: time_t) {
             name = find.name
@@ -228,29 +268,35 @@ struct Find: ParsableCommand {
             stripeSize = find.stripeSize.flatMap { Find.criterion($0, units: Find.sizeUnits, none: 1) }
             osts = Set(find.ostIndexes.compactMap { $0 })
             self.now = Int64(now)
+            negated = Set(find.negated)
+            raid0 = find.layout != nil
         }
 
         func matches(_ path: String, name entryName: String, status st: stat) throws(LustreError) -> Bool {
-            if let name, fnmatch(name, entryName, 0) != 0 { return false }
-            if let type, st.st_mode & S_IFMT != type { return false }
-            if let size, !size.holdsForSize(Int64(st.st_size)) { return false }
+            /// Whether criterion `name` holds, or (after `!`) fails.
+            func test(_ name: String, _ holds: Bool) -> Bool { holds != negated.contains(name) }
+            if let name, !test("name", fnmatch(name, entryName, 0) == 0) { return false }
+            if let type, !test("type", st.st_mode & S_IFMT == type) { return false }
+            if let size, !test("size", size.holdsForSize(Int64(st.st_size))) { return false }
             for (field, criterion) in times {
-                let seconds = switch field {
-                case .modified: st.st_mtim.tv_sec
-                case .accessed: st.st_atim.tv_sec
-                case .changed: st.st_ctim.tv_sec
+                let (seconds, name) = switch field {
+                case .modified: (st.st_mtim.tv_sec, "mtime")
+                case .accessed: (st.st_atim.tv_sec, "atime")
+                case .changed: (st.st_ctim.tv_sec, "ctime")
                 }
-                if !criterion.holdsForAge(now - Int64(seconds)) { return false }
+                if !test(name, criterion.holdsForAge(now - Int64(seconds))) { return false }
             }
-            if let uid, st.st_uid != uid { return false }
-            if let gid, st.st_gid != gid { return false }
-            guard stripeCount != nil || stripeSize != nil || !osts.isEmpty else { return true }
-            // Layout criteria concern files only, as on Lustre.
+            if let uid, !test("uid", st.st_uid == uid) { return false }
+            if let gid, !test("gid", st.st_gid == gid) { return false }
+            guard stripeCount != nil || stripeSize != nil || !osts.isEmpty || raid0 else { return true }
+            // Layout criteria concern files only, as on Lustre, negated or not.
             guard st.st_mode & S_IFMT == S_IFREG else { return false }
+            // Every file's layout is RAID-0 here.
+            if raid0, !test("layout", true) { return false }
             let layout = try LayoutText.decode(try Xattr.get(path, "lustre.lov"))
-            if let stripeCount, !stripeCount.holds(Int64(layout.objects.count)) { return false }
-            if let stripeSize, !stripeSize.holdsForSize(Int64(layout.stripeSize)) { return false }
-            if !osts.isEmpty, !layout.objects.contains(where: { osts.contains($0.ostIndex) }) { return false }
+            if let stripeCount, !test("stripe-count", stripeCount.holds(Int64(layout.objects.count))) { return false }
+            if let stripeSize, !test("stripe-size", stripeSize.holdsForSize(Int64(layout.stripeSize))) { return false }
+            if !osts.isEmpty, !test("ost", layout.objects.contains(where: { osts.contains($0.ostIndex) })) { return false }
             return true
         }
     }

@@ -79,6 +79,7 @@ enum LayoutText {
         ]
         // A directory has no layout generation of its own.
         let chosen = all.filter { fields.contains($0.0) }
+        if chosen.isEmpty { return "" }
         if chosen.count == 1 && fields != .all { return chosen[0].2 + "\n" }
         return chosen.map { $0.1 + $0.2 }.joined(separator: yaml ? "\n" : " ") + "\n"
     }

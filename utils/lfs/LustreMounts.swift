@@ -9,10 +9,14 @@ import LustreCompat
 /// a path: where `lfs` sends its xattr requests.
 enum LustreMounts {
     struct Mount: Equatable {
-        /// `127.0.0.1@tcp:/testfs`.
+        /// `127.0.0.1@tcp:/testfs`, or `127.0.0.1@tcp:/testfs/SUBDIR` for a fileset.
         var source: String
         var mountpoint: String
-        var fsname: String { source.split(separator: "/").last.map(String.init) ?? source }
+        /// The filesystem's name: what follows `:/` up to the fileset's path, if any.
+        var fsname: String {
+            guard let colon = source.firstRange(of: ":/") else { return source }
+            return source[colon.upperBound...].split(separator: "/").first.map(String.init) ?? source
+        }
     }
 
     static func all() -> [Mount] {
