@@ -1051,7 +1051,13 @@ test_lfs() {
     assert_contains "$TEST_DIR/df.out" "^filesystem_summary: .* $MNT$"
     "$LFS" df -i "$MNT" | grep -q "IUsed" || fail_with_logs "lfs df -i"
     expect_error "not on a Lustre filesystem" "$LFS" getstripe /etc/hostname
-    rm -r "$d"
+    "$LFS" setstripe -d "$d" && echo x >"$d/after-delete" && echo x >"$MNT/root-file" \
+        && [ "$("$LFS" getstripe -c "$d/after-delete")" = "$("$LFS" getstripe -c "$MNT/root-file")" ] \
+        && [ "$("$LFS" getstripe -S "$d/after-delete")" = "$("$LFS" getstripe -S "$MNT/root-file")" ] \
+        || fail_with_logs "lfs setstripe -d: a new file still takes the removed default"
+    "$LFS" setstripe -d "$d" || fail_with_logs "lfs setstripe -d of a directory without a default"
+    expect_error "Not a directory" "$LFS" setstripe -d "$d/one"
+    rm -r "$d" "$MNT/root-file"
 
     # lfs find by size, times, owner, stripe size; --mindepth and -print0.
     local fd=$MNT/finddir

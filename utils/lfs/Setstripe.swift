@@ -7,7 +7,7 @@ import ObdClass
 #endif
 
 /// `lfs setstripe [-c COUNT] [-S SIZE] [-i INDEX] PATH...`: a new empty file with that layout, or a
-/// directory's default layout.
+/// directory's default layout; `lfs setstripe -d DIR...` removes directories' defaults.
 struct Setstripe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "setstripe",
@@ -22,10 +22,16 @@ struct Setstripe: ParsableCommand {
     @Option(name: [.customShort("i"), .customLong("stripe-index")], parsing: .unconditional,
             help: "The first OST's index; -1 lets the MDS choose.")
     var stripeIndex: Int = -1
+    @Flag(name: [.customShort("d"), .customLong("delete")],
+          help: "Remove the directories' default layouts (new files then take the parent's, then the filesystem's).")
+    var delete = false
     @Argument(help: "Files to create or directories to set.") var paths: [String]
 
     func validate() throws {
         guard !paths.isEmpty else { throw ValidationError("give at least one PATH") }
+        if delete && (stripeCount != 0 || stripeSize != "0" || stripeIndex != -1) {
+            throw ValidationError("-d takes no other layout option")
+        }
         guard stripeCount == -1 || (0...LustreLayout.maxStripeCount).contains(stripeCount) else {
             throw ValidationError("stripe count \(stripeCount) must be -1 or 0...\(LustreLayout.maxStripeCount)")
         }
@@ -35,6 +41,7 @@ struct Setstripe: ParsableCommand {
     }
 
     func run() throws {
+        if delete { return try deleteDefaults() }
         let layout: LustreLayout
         do throws(LustreError) {
             let size = try NumberText.size(stripeSize)
@@ -55,6 +62,26 @@ struct Setstripe: ParsableCommand {
                 try setstripe(path, bytes)
             } catch {
                 failure = fail("setstripe", error.adding(context: "setstripe error for '\(path)'"))
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Removes each directory's default layout; one without a default is left as it is.
+    private func deleteDefaults() throws {
+        var failure: ExitCode?
+        for path in paths {
+            do throws(LustreError) {
+                _ = try LustreMounts.containing(path)
+                var st = stat()
+                guard stat(path, &st) == 0 else { throw LustreError.fromErrno() }
+                guard st.st_mode & S_IFMT == S_IFDIR else { throw LustreError(errno: ENOTDIR, "not a directory") }
+                do throws(LustreError) {
+                    try Xattr.remove(path, "lustre.lov")
+                } catch where error.errno == ENODATA {
+                }
+            } catch {
+                failure = fail("setstripe", error.adding(context: "delete default layout of '\(path)'"))
             }
         }
         if let failure { throw failure }

@@ -6,13 +6,17 @@ import LibCFS
 
 /// Extended attributes of a path: how lfs asks the mount (utils/lfs/README.md).
 ///
-/// Swift's Glibc module does not import `<sys/xattr.h>`, so the two libc functions are looked up
+/// Swift's Glibc module does not import `<sys/xattr.h>`, so the libc functions are looked up
 /// in the loaded libc and called through C function pointers (as the OSD does).
 enum Xattr {
     private typealias GetFunction = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int
     private typealias SetFunction = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeRawPointer?, Int, Int32) -> Int32
     private static let getFunction: GetFunction? = dlsym(nil, "getxattr").map { unsafeBitCast($0, to: GetFunction.self) }
     private static let setFunction: SetFunction? = dlsym(nil, "setxattr").map { unsafeBitCast($0, to: SetFunction.self) }
+    private typealias RemoveFunction = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>) -> Int32
+    private static let removeFunction: RemoveFunction? = dlsym(nil, "removexattr").map {
+        unsafeBitCast($0, to: RemoveFunction.self)
+    }
 
     /// `XATTR_CREATE`: fail with EEXIST if the attribute (or, for `lustre.setstripe.NAME`, the file) exists.
     static let create: Int32 = 1
@@ -38,5 +42,10 @@ enum Xattr {
         guard let setFunction else { throw LustreError(errno: ENOTSUP, "setxattr is not available") }
         let rc = value.withUnsafeBytes { setFunction(path, name, $0.baseAddress, $0.count, flags) }
         guard rc == 0 else { throw LustreError.fromErrno("'\(path)'") }
+    }
+
+    static func remove(_ path: String, _ name: String) throws(LustreError) {
+        guard let removeFunction else { throw LustreError(errno: ENOTSUP, "removexattr is not available") }
+        guard removeFunction(path, name) == 0 else { throw LustreError.fromErrno("'\(path)'") }
     }
 }
