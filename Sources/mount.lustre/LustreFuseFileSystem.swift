@@ -524,6 +524,11 @@ final class LustreFuseFileSystem: FuseOperations {
                 value = Array(VirtualXattr.checkText(await client.checkTargets()).utf8)
             case VirtualXattr.name:
                 value = Array(client.name.utf8)
+            case VirtualXattr.filesystemDefault:
+                var layout = client.filesystemDefaultLayout
+                layout.objects = []
+                layout.fid = .zero
+                value = Array(layout.encoded().readableBytesView)
             case _ where name.hasPrefix(VirtualXattr.fid2pathPrefix):
                 let target = try LustreFID(parsing: String(name.dropFirst(VirtualXattr.fid2pathPrefix.count)))
                 value = Array(try await mountedPath(of: target).utf8)

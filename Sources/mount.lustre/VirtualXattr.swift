@@ -22,6 +22,9 @@ enum VirtualXattr {
     static let check = "lustre.check"
     /// On the mount root: the client's name, `FSNAME-INSTANCE` (`lfs getname`).
     static let name = "lustre.name"
+    /// On the mount root: the filesystem's default layout (header only), what files get where no
+    /// directory has a default (`lfs getstripe -d`).
+    static let filesystemDefault = "lustre.fsdefault"
     /// On the mount root, `lustre.fid2path.[FID]`: the path of that FID below the root (`lfs fid2path`).
     static let fid2pathPrefix = "lustre.fid2path."
     /// On a directory, `lustre.setstripe.NAME` set to a layout: creates the empty file NAME with
@@ -38,7 +41,8 @@ enum VirtualXattr {
 
     /// Whether `name` is answered by mount.lustre and may not be set or removed.
     static func isReadOnly(_ name: String) -> Bool {
-        name == fid || name == statfs || name == check || name == Self.name || name.hasPrefix(fid2pathPrefix)
+        name == fid || name == statfs || name == check || name == Self.name || name == filesystemDefault
+            || name.hasPrefix(fid2pathPrefix)
     }
 
     /// The `lustre.statfs` text: `UUID KIND INDEX BSIZE BLOCKS BFREE BAVAIL FILES FFREE`, or

@@ -130,22 +130,25 @@ struct Getstripe: ParsableCommand {
         if mdtIndex { return "\(try Self.mdtIndex(of: mount))\n" }
         if fid && fields == .all { return try Xattr.getText(path, "lustre.fid") + "\n" }
         let fields = self.fields
+        // What new files here get: this directory's default, else the filesystem's (the root's,
+        // then the MGS's), field by field as the MDS fills them in (Lustre's sattr_cache defaults).
+        var layout: LustreLayout
         do throws(LustreError) {
-            var layout = try LayoutText.decode(try Xattr.get(path, "lustre.lov"))
-            // Size 0 means "inherited": show what new files get, the filesystem's (root's) size.
-            if layout.stripeSize == 0, path != mount.mountpoint,
-               let root = try? LayoutText.decode(try Xattr.get(mount.mountpoint, "lustre.lov")) {
-                layout.stripeSize = root.stripeSize
-            }
-            return LayoutText.directory(layout, fields: fields, yaml: yaml)
+            layout = try LayoutText.decode(try Xattr.get(path, "lustre.lov"))
         } catch where error.errno == ENODATA {
-            do throws(LustreError) {
-                return LayoutText.directory(try LayoutText.decode(try Xattr.get(mount.mountpoint, "lustre.lov")),
-                                            fields: fields, yaml: yaml)
-            } catch where error.errno == ENODATA {
-                return LayoutText.directory(LustreLayout(stripeSize: 0, stripeCount: 0), fields: fields, yaml: yaml)
-            }
+            layout = LustreLayout(stripeSize: 0, stripeCount: 0)
         }
+        var fallbacks: [String] = path == mount.mountpoint ? [] : [mount.mountpoint]
+        fallbacks.append("")
+        for source in fallbacks where layout.stripeSize == 0 || layout.stripeCount == 0 {
+            let inherited = source.isEmpty
+                ? try? LayoutText.decode(try Xattr.get(mount.mountpoint, "lustre.fsdefault"))
+                : try? LayoutText.decode(try Xattr.get(source, "lustre.lov"))
+            guard let inherited else { continue }
+            if layout.stripeSize == 0 { layout.stripeSize = inherited.stripeSize }
+            if layout.stripeCount == 0 { layout.stripeCount = inherited.stripeCount }
+        }
+        return LayoutText.directory(layout, fields: fields, yaml: yaml)
     }
 }
 

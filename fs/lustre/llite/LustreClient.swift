@@ -597,6 +597,10 @@ public final class LustreClient: Sendable {
         }
     }
 
+    /// The filesystem's default layout, as the MGS gave it: what a file gets where no directory
+    /// on its path has a default (`lfs getstripe -d` shows it for such a directory).
+    public var filesystemDefaultLayout: LustreLayout { state.withLock { $0.configuration.defaultLayout } }
+
     /// Statfs of each target, the MDT first then the OSTs by index, nil where it did not answer
     /// (for `lfs df`).
     public func targetStatfs() async -> [(name: TargetName, statfs: ObdStatfs?)] {
