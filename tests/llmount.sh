@@ -128,7 +128,8 @@ mopts=""
 [ -n "${MOUNT_OPTS:-}" ] && mopts="${mopts:+$mopts,}$MOUNT_OPTS"
 opts=${mopts:+-o $mopts}
 : >"$STATE/client.log"
-LUSTRE_MOUNT_LOG=$STATE/client.log "$LUSTRE_BIN/mount.lustre" "$MGSNID:/$FSNAME" "$MOUNT" $opts \
+# Its admin socket beside the servers', so one `lctl --run-dir $RUN` reaches all four.
+LUSTRE_RUN_DIR=$RUN LUSTRE_MOUNT_LOG=$STATE/client.log "$LUSTRE_BIN/mount.lustre" "$MGSNID:/$FSNAME" "$MOUNT" $opts \
     >"$STATE/mount.out" 2>&1 || { cat "$STATE/mount.out" >&2; die "mount.lustre failed"; }
 CLIENT_PID=$(sed -n 's/.*mounted on .* (pid \([0-9]*\).*/\1/p' "$STATE/client.log" | tail -1)
 [ -n "$CLIENT_PID" ] || die "mount.lustre did not report its pid"
@@ -141,3 +142,4 @@ if [ -n "${STRIPE_COUNT:-}${STRIPE_SIZE:-}" ]; then
         || die "lfs setstripe $MOUNT failed"
 fi
 say "$FSNAME is up: $(( OSTCOUNT + 2 )) processes, state in $STATE; stop with llmountcleanup.sh"
+say "lctl reaches them with: export LUSTRE_RUN_DIR=$RUN  (or lctl --run-dir $RUN ...)"
