@@ -22,6 +22,8 @@ MNT=$MOUNT
 MNT2=$TEST_DIR/mnt2
 LFS=$LUSTRE_BIN/lfs
 STATE=$TEST_DIR/lustre-$FSNAME
+# llmount.sh puts every daemon's admin socket here, so lctl reaches this filesystem and no other.
+export LUSTRE_RUN_DIR=$STATE/run
 USER_ID=${SANITY_UID:-1000}
 
 INSTALLED_HELPER=""
@@ -1094,20 +1096,20 @@ test_lfs() {
 # lfs check (a stopped OSS's ping fails and says so), osts, mdts, getname; getstripe's other
 # views (-y, -v, -L, -g, -m, -F, -r -O); lctl's version.
 test_lfs_status() {
-    "$LFS" check servers >"$TEST_DIR/check.out" || fail_with_logs "lfs check servers"
+    "$LFS" check servers "$MNT" >"$TEST_DIR/check.out" || fail_with_logs "lfs check servers"
     assert_contains "$TEST_DIR/check.out" "^$FSNAME-OST0001-osc-[0-9a-f]* active\.$"
     assert_contains "$TEST_DIR/check.out" "^$FSNAME-MDT0000-mdc-[0-9a-f]* active\.$"
     [ "$(wc -l <"$TEST_DIR/check.out")" = 3 ] || fail_with_logs "lfs check servers: $(cat "$TEST_DIR/check.out")"
-    "$LFS" check all | grep -q "^MGC$NETADDR\.1@tcp active\.$" || fail_with_logs "lfs check all: no MGC line"
+    "$LFS" check all "$MNT" | grep -q "^MGC$NETADDR\.1@tcp active\.$" || fail_with_logs "lfs check all: no MGC line"
     local oss2 rc
     oss2=$(awk '$1 == "oss2" { print $2 }' "$STATE/pids")
     kill -STOP "$oss2"
-    "$LFS" check osts >"$TEST_DIR/check2.out" 2>"$TEST_DIR/check2.err"; rc=$?
+    "$LFS" check osts "$MNT" >"$TEST_DIR/check2.out" 2>"$TEST_DIR/check2.err"; rc=$?
     kill -CONT "$oss2"
     [ "$rc" != 0 ] || fail_with_logs "lfs check osts succeeded with an OSS stopped"
     assert_contains "$TEST_DIR/check2.err" "^lfs check: error: check '$FSNAME-OST0001-osc-[0-9a-f]*': "
     assert_contains "$TEST_DIR/check2.out" "^$FSNAME-OST0000-osc-[0-9a-f]* active\.$"
-    "$LFS" check osts >/dev/null || fail_with_logs "lfs check osts after the OSS resumed"
+    "$LFS" check osts "$MNT" >/dev/null || fail_with_logs "lfs check osts after the OSS resumed"
     "$LFS" osts "$MNT" >"$TEST_DIR/osts.out" || fail_with_logs "lfs osts"
     assert_contains "$TEST_DIR/osts.out" "^OBDS:$"
     assert_contains "$TEST_DIR/osts.out" "^1: $FSNAME-OST0001_UUID ACTIVE$"

@@ -22,9 +22,8 @@ WORK=$(mktemp -d /tmp/lustre-bench-statahead.XXXXXX)
 export FSNAME=sabench MDSCOUNT=1 OSTCOUNT=2 TMP=$WORK MOUNT=$WORK/mnt NETADDR=${BENCH_NET:-127.0.13}
 export PORT=${BENCH_PORT:-19983} LUSTRE_BIN STRIPE_COUNT=2 STRIPE_SIZE=1M
 export OSTSIZE=$((4 * 1024 * 1024)) MDSSIZE=$((4 * 1024 * 1024))
-# The mount's admin socket goes here, so lctl reaches this mount and no other.
-export LUSTRE_RUN_DIR=$WORK/admin
-mkdir -p "$LUSTRE_RUN_DIR"
+# llmount.sh puts every daemon's admin socket here, so lctl reaches this filesystem and no other.
+export LUSTRE_RUN_DIR=$WORK/lustre-$FSNAME/run
 
 note() { echo "statahead.sh: $*" >&2; }
 finish() {

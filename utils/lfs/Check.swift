@@ -10,7 +10,7 @@ import LibCFS
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Ping the OSTs, MDTs or MGS of every Lustre mount and say which answer.")
+        abstract: "Ping the OSTs, MDTs or MGS of every Lustre mount (or the one holding PATH) and say which answer.")
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case osts, mdts, mds, mgts, servers, all
@@ -28,6 +28,8 @@ struct Check: ParsableCommand {
     }
 
     @Argument(help: "What to check: osts, mdts, mgts, servers (OSTs and MDTs) or all.") var kind: Kind
+    @Argument(help: "Check only the filesystem holding this path (default: every Lustre mount).")
+    var path: String?
 
     /// One `lustre.check` line.
     struct Line: Equatable {
@@ -47,7 +49,12 @@ struct Check: ParsableCommand {
     }
 
     func run() throws {
-        let mounts = LustreMounts.all()
+        let mounts: [LustreMounts.Mount]
+        do throws(LustreError) {
+            mounts = try path.map { path throws(LustreError) in [try LustreMounts.containing(path)] } ?? LustreMounts.all()
+        } catch {
+            throw fail("check", error)
+        }
         guard !mounts.isEmpty else {
             throw fail("check", LustreError(errno: ENODEV, "no Lustre filesystem mounted"))
         }

@@ -257,7 +257,9 @@ public final class PtlRPCImport: Sendable {
             message.handle = handle
             message.connectionCount = connectionCount
             message.lastXid = lastXid
-            message.timeout = UInt32(currentTimeout())
+            // No attempt outlives the caller's deadline (a ping's 5 s, a mount's timeout).
+            let remaining = (Double(deadline &- min(Self.now(), deadline)) / 1e9).rounded(.up)
+            message.timeout = UInt32(min(currentTimeout(), max(1, remaining)))
             do throws(LustreError) {
                 let response = try await attempt(message, bulk: bulk)
                 let reply = response.reply
