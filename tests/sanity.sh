@@ -1105,11 +1105,36 @@ test_lfs_status() {
     oss2=$(awk '$1 == "oss2" { print $2 }' "$STATE/pids")
     kill -STOP "$oss2"
     "$LFS" check osts "$MNT" >"$TEST_DIR/check2.out" 2>"$TEST_DIR/check2.err"; rc=$?
+    # statfs leaves the silent OST out (lazystatfs) and lfs df says it is inactive, instead of
+    # both waiting out the import's recovery (300 s before).
+    timeout 30 df "$MNT" >"$TEST_DIR/df.out" 2>&1 || { kill -CONT "$oss2"; fail_with_logs "df with an OSS stopped: $(cat "$TEST_DIR/df.out")"; }
+    timeout 30 "$LFS" df "$MNT" >"$TEST_DIR/lfsdf.out" 2>&1 || { kill -CONT "$oss2"; fail_with_logs "lfs df with an OSS stopped"; }
     kill -CONT "$oss2"
+    assert_contains "$TEST_DIR/lfsdf.out" "^$FSNAME-OST0001_UUID *: inactive device$"
+    assert_contains "$TEST_DIR/lfsdf.out" "^$FSNAME-OST0000_UUID .*\[OST:0\]$"
     [ "$rc" != 0 ] || fail_with_logs "lfs check osts succeeded with an OSS stopped"
     assert_contains "$TEST_DIR/check2.err" "^lfs check: error: check '$FSNAME-OST0001-osc-[0-9a-f]*': "
     assert_contains "$TEST_DIR/check2.out" "^$FSNAME-OST0000-osc-[0-9a-f]* active\.$"
     "$LFS" check osts "$MNT" >/dev/null || fail_with_logs "lfs check osts after the OSS resumed"
+    # With the MDS (and MGS) stopped, check says so after its ping's few seconds, not after the
+    # MGC's or MDC's long request timeouts (it took 25 s per getxattr, twice, before).
+    local mds
+    mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
+    kill -STOP "$mds"
+    timeout 20 "$LFS" check all "$MNT" >"$TEST_DIR/check3.out" 2>"$TEST_DIR/check3.err"; rc=$?
+    timeout 30 "$LFS" df "$MNT" >"$TEST_DIR/lfsdf2.out" 2>&1 || { kill -CONT "$mds"; fail_with_logs "lfs df with the MDS stopped"; }
+    kill -CONT "$mds"
+    assert_contains "$TEST_DIR/lfsdf2.out" "^$FSNAME-MDT0000_UUID *: inactive device$"
+    [ "$rc" != 0 ] && [ "$rc" != 124 ] || fail_with_logs "lfs check all with the MDS stopped: exit $rc"
+    assert_contains "$TEST_DIR/check3.err" "^lfs check: error: check '$FSNAME-MDT0000-mdc-[0-9a-f]*': "
+    assert_contains "$TEST_DIR/check3.err" "^lfs check: error: check 'MGC$NETADDR\.1@tcp': "
+    assert_contains "$TEST_DIR/check3.out" "^$FSNAME-OST0000-osc-[0-9a-f]* active\.$"
+    local tries=0
+    until "$LFS" check all "$MNT" >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 30 ] || fail_with_logs "lfs check all after the MDS resumed"
+        sleep 1
+    done
     "$LFS" osts "$MNT" >"$TEST_DIR/osts.out" || fail_with_logs "lfs osts"
     assert_contains "$TEST_DIR/osts.out" "^OBDS:$"
     assert_contains "$TEST_DIR/osts.out" "^1: $FSNAME-OST0001_UUID ACTIVE$"

@@ -519,7 +519,8 @@ final class LustreFuseFileSystem: FuseOperations {
             case VirtualXattr.fid:
                 value = Array(fid.description.utf8)
             case VirtualXattr.statfs:
-                value = Array(VirtualXattr.statfsText(await client.targetStatfs()).utf8)
+                // lfs df reports a silent MDT as inactive rather than hang on it.
+                value = Array(VirtualXattr.statfsText(await client.targetStatfs(mdtTimeout: LustreClient.lazyStatfsTimeout)).utf8)
             case VirtualXattr.check:
                 value = Array(VirtualXattr.checkText(await client.checkTargets()).utf8)
             case VirtualXattr.name:

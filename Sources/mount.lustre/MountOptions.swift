@@ -43,7 +43,7 @@ struct MountOptions: Equatable {
         "loud", "silent", "mand", "nomand",
     ]
     /// Lustre client options with nothing to switch here: file locks are the kernel's (local to the
-    /// node, as `localflock`), statfs already skips unreachable OSTs (`lazystatfs`), fid2path is
+    /// node, as `localflock`), statfs always skips OSTs silent for 5 s (`lazystatfs`), fid2path is
     /// open to every user, and there is no ACL or pinger to tune.
     static let lustreAccepted: Set<String> = [
         "flock", "localflock", "noflock", "lazystatfs", "nolazystatfs", "user_fid2path", "nouser_fid2path",

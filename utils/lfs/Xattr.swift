@@ -21,8 +21,20 @@ enum Xattr {
     /// `XATTR_CREATE`: fail with EEXIST if the attribute (or, for `lustre.setstripe.NAME`, the file) exists.
     static let create: Int32 = 1
 
+    /// Room for most values, so one call does (each is a FUSE round trip, and `lustre.check`
+    /// pings every target per call); a bigger value is sized first.
+    private static let firstTry = 16 * 1024
+
     static func get(_ path: String, _ name: String) throws(LustreError) -> [UInt8] {
         guard let getFunction else { throw LustreError(errno: ENOTSUP, "getxattr is not available") }
+        var failure: Int32 = 0
+        let value = [UInt8](unsafeUninitializedCapacity: firstTry) { buffer, count in
+            let got = getFunction(path, name, buffer.baseAddress, buffer.count)
+            if got < 0 { failure = errno }
+            count = max(got, 0)
+        }
+        if failure == 0 { return value }
+        guard failure == ERANGE else { throw LustreError(errno: failure, "'\(path)'") }
         while true {
             let size = getFunction(path, name, nil, 0)
             guard size >= 0 else { throw LustreError.fromErrno("'\(path)'") }

@@ -575,11 +575,15 @@ public final class LustreClient: Sendable {
         return page
     }
 
-    /// The filesystem as `statfs(2)` sees it: space summed over the OSTs, inodes from the MDT.
+    /// The filesystem as `statfs(2)` sees it: space summed over the OSTs that answer, inodes
+    /// from the MDT.
     public func statfs() async throws(LustreError) -> ObdStatfs {
         try await stats.timed(.statfs) { () async throws(LustreError) in
-            var result = try await mdc.statfs()
-            let osts = await targetStatfs().filter { $0.name.kind == .ost }
+            let targets = await targetStatfs()
+            guard var result = targets.first?.statfs else {
+                throw LustreError.timedOut("statfs: \(mdc.target) did not answer")
+            }
+            let osts = targets.dropFirst()
             guard !osts.isEmpty else { return result }
             var blocks: UInt64 = 0, free: UInt64 = 0, available: UInt64 = 0
             let blockSize = UInt64(max(result.blockSize, 1))
@@ -601,20 +605,27 @@ public final class LustreClient: Sendable {
     /// on its path has a default (`lfs getstripe -d` shows it for such a directory).
     public var filesystemDefaultLayout: LustreLayout { state.withLock { $0.configuration.defaultLayout } }
 
+    /// How long a statfs waits for an OST before leaving it out (Lustre's `lazystatfs`): `df`
+    /// answers with the OSTs that are up instead of waiting out the import's recovery.
+    public static let lazyStatfsTimeout: Double = 5
+
     /// Statfs of each target, the MDT first then the OSTs by index, nil where it did not answer
-    /// (for `lfs df`).
-    public func targetStatfs() async -> [(name: TargetName, statfs: ObdStatfs?)] {
-        let mdt: ObdStatfs? = try? await mdc.statfs()
+    /// (for `lfs df` and `statfs(2)`), all asked at once. An OST gets `lazyStatfsTimeout`; the
+    /// MDT, whose inode counts statfs cannot do without, as long as `mdtTimeout` (default: the
+    /// import's recovery timeout).
+    public func targetStatfs(mdtTimeout: Double? = nil) async -> [(name: TargetName, statfs: ObdStatfs?)] {
         let targets = lov.allTargets
+        let mdc = self.mdc
         let answers = await withTaskGroup(of: (Int, ObdStatfs?).self) { group in
+            group.addTask { (0, try? await mdc.statfs(timeout: mdtTimeout)) }
             for (position, target) in targets.enumerated() {
-                group.addTask { (position, try? await target.osc.statfs()) }
+                group.addTask { (position + 1, try? await target.osc.statfs(timeout: Self.lazyStatfsTimeout)) }
             }
-            var answers = [ObdStatfs?](repeating: nil, count: targets.count)
+            var answers = [ObdStatfs?](repeating: nil, count: targets.count + 1)
             for await (position, statfs) in group { answers[position] = statfs }
             return answers
         }
-        return [(mdc.target, mdt)] + zip(targets, answers).map { ($0.osc.target, $1) }
+        return [(mdc.target, answers[0])] + zip(targets, answers.dropFirst()).map { ($0.osc.target, $1) }
     }
 
     // MARK: Extended attributes and layouts

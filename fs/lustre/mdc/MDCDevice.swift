@@ -318,9 +318,10 @@ public final class MDCDevice: Sendable {
 
     // MARK: Target
 
-    /// Space and inodes of the MDT's volume.
-    public func statfs() async throws(LustreError) -> ObdStatfs {
-        let response = try await call(MDTStatfsRequest(credentials: Self.processCredentials))
+    /// Space and inodes of the MDT's volume; `timeout` (seconds) bounds the wait through
+    /// reconnects, which is otherwise the import's recovery timeout.
+    public func statfs(timeout: Double? = nil) async throws(LustreError) -> ObdStatfs {
+        let response = try await call(MDTStatfsRequest(credentials: Self.processCredentials), recoveryTimeout: timeout)
         var buffer = try response.reply.buffer(0, "obd_statfs")
         return try ObdStatfs(decoding: &buffer)
     }
@@ -395,11 +396,13 @@ public final class MDCDevice: Sendable {
     /// modify RPCs.
     private static let modifyOpcodes: Set<MDTOpcode> = [.reint, .close, .setxattr, .removexattr, .setLayout]
 
-    private func call<R: MDTRequestRecord>(_ record: R) async throws(LustreError) -> PtlRPCImport.Response {
+    private func call<R: MDTRequestRecord>(_ record: R, recoveryTimeout: Double? = nil) async throws(LustreError)
+        -> PtlRPCImport.Response {
         let isModify = Self.modifyOpcodes.contains(R.opcode)
         if isModify { rpcStats.started() }
         defer { if isModify { rpcStats.finished() } }
-        let response = try await rpcImport.call(opcode: R.opcode.rawValue, buffers: [record.encoded()])
+        let response = try await rpcImport.call(opcode: R.opcode.rawValue, buffers: [record.encoded()],
+                                                recoveryTimeout: recoveryTimeout)
         guard response.reply.status >= 0 else {
             throw LustreError(status: response.reply.status, "\(name): \(R.reint.map(\.description) ?? R.opcode.description)")
         }

@@ -86,7 +86,7 @@ public final class MGCClient: Sendable {
         guard !nodes.isEmpty else { throw .invalid("no MGS node given") }
         let node = nodes[preferred.withLock { $0 }]
         do throws(LustreError) {
-            try await connectedImport(node).ping(timeout: timeout)
+            try await connectedImport(node, timeout: timeout).ping(timeout: timeout)
         } catch {
             dropImport(node)
             throw error
@@ -137,7 +137,9 @@ public final class MGCClient: Sendable {
         throw lastError
     }
 
-    private func connectedImport(_ node: NID) async throws(LustreError) -> PtlRPCImport {
+    /// The import to `node`, connected first if new; `timeout` bounds that connect (a ping's
+    /// few seconds rather than the MGC's long request timeout).
+    private func connectedImport(_ node: NID, timeout: Double? = nil) async throws(LustreError) -> PtlRPCImport {
         if let existing = imports.withLock({ $0[node] }) { return existing }
         var configuration = PtlRPCImport.Configuration(portals: Self.portals, connectOpcode: Opcode.mgsConnect,
                                                        disconnectOpcode: Opcode.mgsDisconnect)
@@ -147,7 +149,7 @@ public final class MGCClient: Sendable {
         let rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: node), targetName: Self.targetName,
                                      configuration: configuration)
         do {
-            try await rpcImport.connect()
+            try await rpcImport.connect(timeout: timeout)
         } catch {
             await rpcImport.disconnect()
             throw error.adding(context: "connect to the MGS at \(node)")

@@ -300,9 +300,10 @@ public final class OSCDevice: Sendable {
         return try await call(.fallocate, [Self.encode(obdo)]).reply.transno
     }
 
-    /// Space and inodes of the target.
-    public func statfs() async throws(LustreError) -> ObdStatfs {
-        let response = try await call(.statfs, [])
+    /// Space and inodes of the target; `timeout` (seconds) bounds the wait through reconnects,
+    /// which is otherwise the import's recovery timeout.
+    public func statfs(timeout: Double? = nil) async throws(LustreError) -> ObdStatfs {
+        let response = try await call(.statfs, [], recoveryTimeout: timeout)
         var body = try response.reply.buffer(0, "obd_statfs")
         return try ObdStatfs(decoding: &body)
     }
@@ -406,8 +407,9 @@ public final class OSCDevice: Sendable {
 
     // MARK: Helpers
 
-    private func call(_ opcode: OSTOpcode, _ buffers: [ByteBuffer]) async throws(LustreError) -> PtlRPCImport.Response {
-        let response = try await rpcImport.call(opcode: opcode.rawValue, buffers: buffers)
+    private func call(_ opcode: OSTOpcode, _ buffers: [ByteBuffer], recoveryTimeout: Double? = nil)
+        async throws(LustreError) -> PtlRPCImport.Response {
+        let response = try await rpcImport.call(opcode: opcode.rawValue, buffers: buffers, recoveryTimeout: recoveryTimeout)
         guard response.reply.status >= 0 else {
             throw LustreError(status: response.reply.status, "\(name): \(opcode)")
         }

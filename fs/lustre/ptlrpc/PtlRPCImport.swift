@@ -185,9 +185,10 @@ public final class PtlRPCImport: Sendable {
         if response.reply.status < 0 { throw LustreError(status: response.reply.status, "ping \(targetName)") }
     }
 
-    /// Connects now, failing with the server's answer rather than waiting for recovery.
-    public func connect() async throws(LustreError) {
-        try await reconnectOnce()
+    /// Connects now, failing with the server's answer rather than waiting for recovery;
+    /// `timeout` (seconds) bounds the wait for that answer below the import's own timeout.
+    public func connect(timeout: Double? = nil) async throws(LustreError) {
+        try await reconnectOnce(timeout: timeout)
     }
 
     /// Says goodbye to the server and stops reconnecting.
@@ -618,7 +619,7 @@ public final class PtlRPCImport: Sendable {
         }
     }
 
-    private func reconnectOnce() async throws(LustreError) {
+    private func reconnectOnce(timeout: Double? = nil) async throws(LustreError) {
         let (count, wasEverConnected) = state.withLock { state -> (UInt32, Bool) in
             state.connectionCount += 1
             if state.status != .closed { state.status = .connecting }
@@ -628,7 +629,7 @@ public final class PtlRPCImport: Sendable {
                                     xid: xids.loadThenWrappingIncrement(ordering: .relaxed),
                                     buffers: [ByteBuffer(string: targetName), ByteBuffer(string: clientUUID)])
         message.connectionCount = count
-        message.timeout = UInt32(currentTimeout())
+        message.timeout = UInt32(min(currentTimeout(), max(1, timeout ?? .infinity).rounded(.up)))
         let reply: PtlRPCMessage
         do {
             reply = try await attempt(message, bulk: nil).reply
