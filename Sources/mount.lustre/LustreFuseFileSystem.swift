@@ -463,25 +463,14 @@ final class LustreFuseFileSystem: FuseOperations {
 
     func statfs(_ request: FuseRequest, node: UInt64) {
         serve(request) { [self] () throws(LustreError) in
-            let targets = await client.targetStatfs()
+            let statfs = try await client.statfs()
             var result = FuseStatfs()
-            result.blockSize = 4096
-            var anyOST = false
-            for (name, statfs) in targets {
-                guard let statfs else { continue }
-                let scale = UInt64(max(statfs.blockSize, 1))
-                switch name.kind {
-                case .ost:
-                    anyOST = true
-                    result.blocks += statfs.blocks * scale / result.blockSize
-                    result.blocksFree += statfs.blocksFree * scale / result.blockSize
-                    result.blocksAvailable += statfs.blocksAvailable * scale / result.blockSize
-                case .mdt:
-                    result.files += statfs.files
-                    result.filesFree += statfs.filesFree
-                }
-            }
-            guard anyOST else { throw LustreError(errno: EIO, "statfs: no OST answered") }
+            result.blockSize = UInt64(max(statfs.blockSize, 1))
+            result.blocks = statfs.blocks
+            result.blocksFree = statfs.blocksFree
+            result.blocksAvailable = statfs.blocksAvailable
+            result.files = statfs.files
+            result.filesFree = statfs.filesFree
             request.reply(statfs: result)
         }
     }

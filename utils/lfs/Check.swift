@@ -51,7 +51,7 @@ struct Check: ParsableCommand {
     func run() throws {
         let mounts: [LustreMounts.Mount]
         do throws(LustreError) {
-            mounts = try path.map { path throws(LustreError) in [try LustreMounts.containing(path)] } ?? LustreMounts.all()
+            mounts = try LustreMounts.selected(by: path)
         } catch {
             throw fail("check", error)
         }

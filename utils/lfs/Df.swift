@@ -47,11 +47,7 @@ struct Df: ParsableCommand {
     func run() throws {
         let mounts: [LustreMounts.Mount]
         do throws(LustreError) {
-            if let path {
-                mounts = [try LustreMounts.containing(path)]
-            } else {
-                mounts = LustreMounts.all()
-            }
+            mounts = try LustreMounts.selected(by: path)
         } catch {
             throw fail("df", error)
         }

@@ -23,6 +23,13 @@ enum LustreMounts {
         MountTable.entries(ofType: "fuse.lustre").map { Mount(source: $0.source, mountpoint: $0.mountpoint) }
     }
 
+    /// The mount holding `path`, or every Lustre mount without one (`lfs df [PATH]`, `lfs check
+    /// KIND [PATH]`, `lfs osts [PATH]`).
+    static func selected(by path: String?) throws(LustreError) -> [Mount] {
+        guard let path else { return all() }
+        return [try containing(path)]
+    }
+
     /// The mount holding `path` (which must exist, or its parent must); `ENOTTY`-like error for a
     /// path outside any Lustre mount, as Lustre's lfs reports "not on a Lustre filesystem".
     static func containing(_ path: String) throws(LustreError) -> Mount {

@@ -7,11 +7,7 @@ enum TargetList {
     static func print(kind: String, heading: String, path: String?, command: String) throws {
         let mounts: [LustreMounts.Mount]
         do throws(LustreError) {
-            if let path {
-                mounts = [try LustreMounts.containing(path)]
-            } else {
-                mounts = LustreMounts.all()
-            }
+            mounts = try LustreMounts.selected(by: path)
         } catch {
             throw fail(command, error)
         }

@@ -575,8 +575,8 @@ public final class LustreClient: Sendable {
         return page
     }
 
-    /// The filesystem as `statfs(2)` sees it: space summed over the OSTs that answer, inodes
-    /// from the MDT.
+    /// The filesystem as `statfs(2)` sees it: space summed over the OSTs that answer (EIO when
+    /// none does), inodes from the MDT, in the MDT's block size.
     public func statfs() async throws(LustreError) -> ObdStatfs {
         try await stats.timed(.statfs) { () async throws(LustreError) in
             let targets = await targetStatfs()
@@ -585,6 +585,7 @@ public final class LustreClient: Sendable {
             }
             let osts = targets.dropFirst()
             guard !osts.isEmpty else { return result }
+            guard osts.contains(where: { $0.statfs != nil }) else { throw LustreError(errno: EIO, "statfs: no OST answered") }
             var blocks: UInt64 = 0, free: UInt64 = 0, available: UInt64 = 0
             let blockSize = UInt64(max(result.blockSize, 1))
             for case let (_, statfs?) in osts {

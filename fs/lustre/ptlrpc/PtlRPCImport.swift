@@ -259,8 +259,7 @@ public final class PtlRPCImport: Sendable {
             message.connectionCount = connectionCount
             message.lastXid = lastXid
             // No attempt outlives the caller's deadline (a ping's 5 s, a mount's timeout).
-            let remaining = (Double(deadline &- min(Self.now(), deadline)) / 1e9).rounded(.up)
-            message.timeout = UInt32(min(currentTimeout(), max(1, remaining)))
+            message.timeout = attemptTimeout(within: Double(deadline &- min(Self.now(), deadline)) / 1e9)
             do throws(LustreError) {
                 let response = try await attempt(message, bulk: bulk)
                 let reply = response.reply
@@ -619,6 +618,12 @@ public final class PtlRPCImport: Sendable {
         }
     }
 
+    /// The import's adaptive timeout for one attempt, cut to `bound` seconds (at least 1) when
+    /// the caller has less time than that.
+    private func attemptTimeout(within bound: Double?) -> UInt32 {
+        UInt32(min(currentTimeout(), max(1, (bound ?? .infinity).rounded(.up))))
+    }
+
     private func reconnectOnce(timeout: Double? = nil) async throws(LustreError) {
         let (count, wasEverConnected) = state.withLock { state -> (UInt32, Bool) in
             state.connectionCount += 1
@@ -629,7 +634,7 @@ public final class PtlRPCImport: Sendable {
                                     xid: xids.loadThenWrappingIncrement(ordering: .relaxed),
                                     buffers: [ByteBuffer(string: targetName), ByteBuffer(string: clientUUID)])
         message.connectionCount = count
-        message.timeout = UInt32(min(currentTimeout(), max(1, timeout ?? .infinity).rounded(.up)))
+        message.timeout = attemptTimeout(within: timeout)
         let reply: PtlRPCMessage
         do {
             reply = try await attempt(message, bulk: nil).reply
