@@ -468,6 +468,32 @@ final class PtlRPCServiceTests: XCTestCase {
         XCTAssertEqual(setup.service?.exportCount, 1, "the import must have connected to the new service")
     }
 
+    /// Callers arriving while the import backs off between connect attempts join the one
+    /// reconnect loop. They once each started a loop of their own (a failed attempt cleared the
+    /// loop's flag), and a mount whose server was away for long ran hundreds of them at once.
+    func testCallsDuringBackOffShareOneReconnectLoop() async throws {
+        let setup = try await makeSetup(minTimeout: 1, recoveryTimeout: 10)
+        try await setup.importer.connect()
+        await setup.stopServer()
+        let before = setup.importer.snapshot.connectionAttempts
+        let start = Self.seconds()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    while Self.seconds() - start < 3 {
+                        _ = try? await setup.importer.call(opcode: TestOpcode.echo, buffers: [ByteBuffer(string: "x")],
+                                                           recoveryTimeout: 0.2)
+                    }
+                }
+            }
+        }
+        try await Task.sleep(nanoseconds: 2_500_000_000)
+        // One loop backs off 0.1, 0.2, 0.4, 0.8, 1.6, 2 s: about 7 attempts in 5.5 s.
+        let attempts = setup.importer.snapshot.connectionAttempts - before
+        XCTAssertLessThanOrEqual(attempts, 10, "\(attempts) connect attempts in 5.5 s: more than one reconnect loop")
+        XCTAssertGreaterThan(attempts, 2, "the import stopped trying to reconnect")
+    }
+
     static func seconds() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

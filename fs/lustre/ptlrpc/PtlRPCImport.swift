@@ -603,13 +603,21 @@ public final class PtlRPCImport: Sendable {
         }
     }
 
+    /// Reconnects until the import is full or closed. Only one runs per import: `reconnecting`
+    /// is set by whoever starts it and cleared by the loop alone, as it ends; a failed attempt
+    /// that cleared it would let every caller arriving during the back-off start one more loop.
     private func reconnectLoop() async {
         var delay: UInt64 = 100_000_000
         while true {
-            if state.withLock({ $0.status == .closed }) { return }
+            let done = state.withLock { state -> Bool in
+                guard state.status == .closed || state.status == .full else { return false }
+                state.reconnecting = false
+                return true
+            }
+            if done { return }
             do {
                 try await reconnectOnce()
-                return
+                continue
             } catch {
                 CDEBUG(.ha, "\(targetName): connect failed: \(error); retrying in \(delay / 1_000_000) ms")
             }
@@ -641,14 +649,12 @@ public final class PtlRPCImport: Sendable {
         } catch {
             state.withLock {
                 if $0.status == .connecting { $0.status = .disconnected }
-                $0.reconnecting = false
             }
             throw error
         }
         guard reply.status == 0 else {
             state.withLock {
                 if $0.status == .connecting { $0.status = .disconnected }
-                $0.reconnecting = false
             }
             throw LustreError(status: reply.status, "connect to \(targetName) at \(target.nid)")
         }
@@ -664,7 +670,6 @@ public final class PtlRPCImport: Sendable {
             } catch {
                 state.withLock {
                     if $0.status == .connecting { $0.status = .disconnected }
-                    $0.reconnecting = false
                 }
                 throw error
             }
@@ -673,7 +678,6 @@ public final class PtlRPCImport: Sendable {
             state.serverInstance = instance
             state.handle = reply.handle
             state.status = state.status == .closed ? .closed : .full
-            state.reconnecting = false
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
