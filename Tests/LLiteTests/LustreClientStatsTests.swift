@@ -82,6 +82,56 @@ final class LustreClientStatsTests: XCTestCase {
         try await file.close()
     }
 
+    /// `ost_getattr` RPCs counted in `osc.*.stats`.
+    private func ostGetattrs(_ osc: String) throws -> Int {
+        let line = try value(osc + ".stats").split(separator: "\n").first { $0.hasPrefix("ost_getattr ") }
+        return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+    }
+
+    /// A stat of a file open here asks its OSTs once an attribute lifetime, not at every call
+    /// (`tar` sets owner, mode and times on each file it holds open), none at all while the
+    /// objects this client just made are known empty; it sees another client's write once the
+    /// lifetime is over, and a truncate here at once.
+    func testAttributesOfAFileOpenHereGlimpseOnceAnAttributeLifetime() async throws {
+        let fs = try await makeFilesystem()
+        let one = try await fs.mount(client: 0) { $0.attributeLifetime = 0.5 }
+        let two = try await fs.mount(client: 1)
+        let file = try await one.create(parent: one.rootFID, name: "held", mode: 0o644, credentials: .root,
+                                        layout: LustreLayout(stripeSize: 64 << 10, stripeCount: 1))
+        let ost = try XCTUnwrap(file.layout?.objects.first?.ostIndex)
+        let osc = "osc.\(LustreFixture.fsname)-OST000\(ost)-osc-\(one.instance)"
+        _ = try ParamTree.shared.set(osc + ".stats", value: "clear")
+        try await file.write(offset: 0, data: ByteBuffer(bytes: pattern(10_000, seed: 1)))
+        var change = MDTSetattr()
+        change.valid = [.mode]
+        change.mode = 0o600
+        for _ in 0..<3 {
+            let attributes = try await one.getattr(file.fid, credentials: .root)
+            XCTAssertEqual(attributes.size, 10_000)
+            let changed = try await one.setattr(file.fid, change, credentials: .root)
+            XCTAssertEqual(changed.size, 10_000)
+        }
+        XCTAssertEqual(try ostGetattrs(osc), 0, "objects made empty by this client were glimpsed")
+
+        let other = try await two.open(file.fid, flags: O_RDWR, credentials: .root)
+        try await other.write(offset: 100_000, data: ByteBuffer(bytes: pattern(1000, seed: 2)))
+        try await other.flush()
+        try await Task.sleep(nanoseconds: 600_000_000)
+        let grown = try await one.getattr(file.fid, credentials: .root)
+        XCTAssertEqual(grown.size, 101_000, "another client's write unseen after the attribute lifetime")
+        XCTAssertEqual(try ostGetattrs(osc), 1)
+        _ = try await one.getattr(file.fid, credentials: .root)
+        XCTAssertEqual(try ostGetattrs(osc), 1, "a second stat within the lifetime asked the OST again")
+
+        try await file.truncate(5000)
+        let cut = try await one.getattr(file.fid, credentials: .root)
+        XCTAssertEqual(cut.size, 5000, "a truncate here unseen by the next stat here")
+        try await other.close()
+        try await file.close()
+        let closed = try await one.getattr(file.fid, credentials: .root)
+        XCTAssertEqual(closed.size, 5000)
+    }
+
     func testWriteBackRPCsCarryTheJobOfTheWriter() async throws {
         let fs = try await makeFilesystem()
         let client = try await fs.mount()

@@ -45,6 +45,9 @@ final class LLiteInode: Sendable {
         /// The first error of an asynchronous write, reported by the next flush (fsync, close).
         var writeError: LustreError?
         var readCache = LLiteReadCache()
+        /// The OST objects' blocks as last glimpsed (or known empty at create) and when, by the
+        /// monotonic clock in nanoseconds: what `glimpse(within:)` may answer from.
+        var lastGlimpse: (blocks: UInt64, at: UInt64)?
     }
 
     private let state: Mutex<State>
@@ -87,16 +90,41 @@ final class LLiteInode: Sendable {
             attributes.size = size
             return attributes
         }
+        let asked = MonotonicClock.nanoseconds()
         var merged = try await lov.getattr()
         let (before, after) = state.withLock { state -> (UInt64, UInt64) in
             let before = state.size
             state.size = state.sizeChanged ? max(state.size, merged.size) : merged.size
+            state.lastGlimpse = (merged.blocks, asked)
             if state.size != before { state.readCache.removeAll() }
             return (before, state.size)
         }
         merged.size = after
         if after != before { CDEBUG(.vfstrace, "\(fid): size \(before) -> \(after) on the OSTs") }
         return merged
+    }
+
+    /// What the last glimpse gave, if it was asked less than `maxAge` seconds ago: its size grown
+    /// by this client's writes since, and its blocks (nil: ask the OSTs). What a stat of a file
+    /// open here may answer, as stale at most as the kernel's attribute cache lets any
+    /// attribute be (`tar` asks for a file's attributes three times while it holds it open); an
+    /// open, a close, a read at the end and a seek still ask the OSTs every time.
+    func recentGlimpse(within maxAge: Double) -> LOVAttributes? {
+        let now = MonotonicClock.nanoseconds()
+        return state.withLock { state -> LOVAttributes? in
+            guard let last = state.lastGlimpse, now &- last.at < UInt64(maxAge * 1e9) else { return nil }
+            var attributes = LOVAttributes()
+            attributes.size = state.size
+            attributes.blocks = last.blocks
+            return attributes
+        }
+    }
+
+    /// The objects were made empty just now (this client created the file): a glimpse would
+    /// find nothing in them.
+    func created() {
+        let now = MonotonicClock.nanoseconds()
+        state.withLock { $0.lastGlimpse = (0, now) }
     }
 
     /// Reserves `length` bytes at the end of the file for an O_APPEND write and returns where.
@@ -221,6 +249,7 @@ final class LLiteInode: Sendable {
         try await lov?.truncate(to: size)
         let now = MDTTime.now()
         state.withLock { state in
+            state.lastGlimpse = nil
             state.size = size
             state.sizeChanged = true
             state.modified = now
@@ -249,6 +278,7 @@ final class LLiteInode: Sendable {
         }
         let now = MDTTime.now()
         state.withLock { state in
+            state.lastGlimpse = nil
             if !mode.contains(.keepSize) { state.size = max(state.size, end) }
             state.sizeChanged = true
             state.modified = now

@@ -347,7 +347,11 @@ public final class LustreClient: Sendable {
         do throws(LustreError) {
             // The size is the OSTs': the MDS may not have heard the last close's yet. Also when
             // the file is open here already (close-to-open: another client may have closed since).
-            if !isNew && attributes.isRegular { _ = try await inode.glimpse() }
+            if isNew {
+                inode.created()
+            } else if attributes.isRegular {
+                _ = try await inode.glimpse()
+            }
             if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY { try await inode.truncate(to: 0) }
         } catch {
             _ = try? await file.close()
@@ -363,8 +367,23 @@ public final class LustreClient: Sendable {
     public func getattr(_ fid: LustreFID, credentials: MDTCredentials) async throws(LustreError) -> MDTAttributes {
         try await stats.timed(.getattr) { () async throws(LustreError) in
             let sent = MonotonicClock.nanoseconds()
-            return try await merged(try await mdc.getattr(fid, credentials: credentials), sent: sent)
+            let glimpse = startGlimpse(fid)
+            return try await merged(try await mdc.getattr(fid, credentials: credentials), sent: sent, glimpse: glimpse)
         }
+    }
+
+    /// The OST side of the attributes of a file open here: known from a recent glimpse, or
+    /// asked now, beside the MDS request, instead of after it.
+    private enum OpenFileGlimpse {
+        case known(LOVAttributes)
+        case asked(Task<LOVAttributes, any Error>)
+    }
+
+    /// For a file open here, the glimpse that `merged` needs (nil: not open here).
+    private func startGlimpse(_ fid: LustreFID) -> OpenFileGlimpse? {
+        guard let inode = inodes[fid] else { return nil }
+        if let known = inode.recentGlimpse(within: options.attributeLifetime) { return .known(known) }
+        return .asked(Task { try await inode.glimpse() })
     }
 
     /// `attributes` from the MDS as the VFS should see them: noted for `getxattr` of the label;
@@ -372,12 +391,26 @@ public final class LustreClient: Sendable {
     /// (the MDS hears it at close); for a file this client just closed, with what its close told
     /// the MDS if they may be older than that (`LLiteClosedAttributes`). `sent`: when the
     /// request that fetched them was sent (nil: unknown).
-    private func merged(_ attributes: MDTAttributes, sent: UInt64?) async throws(LustreError) -> MDTAttributes {
+    /// `glimpse`: one `startGlimpse` began with the request (nil: glimpse now if needed).
+    private func merged(_ attributes: MDTAttributes, sent: UInt64?,
+                        glimpse: OpenFileGlimpse? = nil) async throws(LustreError) -> MDTAttributes {
         labels.note(attributes)
         guard attributes.isRegular else { return attributes }
         guard let inode = inodes[attributes.fid] else { return closedAttributes.corrected(attributes, sent: sent) }
         var result = attributes
-        let objects = try await inode.glimpse()
+        let objects: LOVAttributes
+        switch glimpse ?? inode.recentGlimpse(within: options.attributeLifetime).map(OpenFileGlimpse.known) {
+        case .known(let known):
+            objects = known
+        case .asked(let task):
+            do {
+                objects = try await task.value
+            } catch {
+                throw LNetInstance.lustreError(error, "glimpse of \(attributes.fid)")
+            }
+        case nil:
+            objects = try await inode.glimpse()
+        }
         result.size = objects.size
         result.blocks = objects.blocks
         // Not the OST objects' times: they keep the writes' times through a later utime (tar).
@@ -486,10 +519,13 @@ public final class LustreClient: Sendable {
                 }
             }
             let sent = MonotonicClock.nanoseconds()
-            if rest.valid.isEmpty { return try await merged(try await mdc.getattr(fid, credentials: credentials), sent: sent) }
+            let glimpse = startGlimpse(fid)
+            if rest.valid.isEmpty {
+                return try await merged(try await mdc.getattr(fid, credentials: credentials), sent: sent, glimpse: glimpse)
+            }
             let attributes = try await mdc.setattr(fid, rest, credentials: credentials)
             closedAttributes.changed(attributes)
-            return try await merged(attributes, sent: sent)
+            return try await merged(attributes, sent: sent, glimpse: glimpse)
         }
     }
 
