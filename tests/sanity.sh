@@ -156,6 +156,41 @@ test_permissions() {
     rm -r "$d"
 }
 
+# Setuid and setgid bits go as on a local filesystem: a chown drops them (setgid only with group
+# execute), a write, a truncate and an O_TRUNC open by another user who may write the file drop
+# them and succeed, root's write keeps them. The writer is not the owner, so a mode change in the
+# same setattr (what the kernel sends unless the filesystem drops the bits itself) was EPERM.
+test_setid_bits() {
+    local d=$MNT/setid
+    mkdir -m 777 "$d" || fail_with_logs "set-up"
+    mode() { stat -c %A "$1"; }
+    touch "$d/chown" && chmod 6755 "$d/chown" && chown "$USER_ID" "$d/chown" || fail_with_logs "chown of a 6755 file"
+    [ "$(mode "$d/chown")" = -rwxr-xr-x ] || fail_with_logs "after chown: $(mode "$d/chown"), not -rwxr-xr-x"
+    touch "$d/sgid" && chmod 2745 "$d/sgid" && chown "$USER_ID" "$d/sgid" || fail_with_logs "chown of a 2745 file"
+    [ "$(mode "$d/sgid")" = -rwxr-Sr-x ] || fail_with_logs "setgid without group execute dropped by chown: $(mode "$d/sgid")"
+    echo data >"$d/append" && chmod 6777 "$d/append" || fail_with_logs "set-up of append"
+    as_user sh -c "echo more >>'$d/append'" || fail_with_logs "the user cannot append to a 6777 file"
+    [ "$(mode "$d/append")" = -rwxrwxrwx ] || fail_with_logs "after the user's append: $(mode "$d/append")"
+    echo data >"$d/rdwr" && chmod 6777 "$d/rdwr" || fail_with_logs "set-up of rdwr"
+    as_user /usr/bin/python3 -c "import os, sys; f = os.open(sys.argv[1], os.O_RDWR); os.write(f, b'X'); os.close(f)" "$d/rdwr" \
+        || fail_with_logs "the user cannot write a 6777 file through O_RDWR"
+    [ "$(cat "$d/rdwr")" = Xata ] && [ "$(mode "$d/rdwr")" = -rwxrwxrwx ] || fail_with_logs "rdwr: $(mode "$d/rdwr") '$(cat "$d/rdwr")'"
+    echo data >"$d/truncate" && chmod 6777 "$d/truncate" || fail_with_logs "set-up of truncate"
+    as_user truncate -s 2 "$d/truncate" || fail_with_logs "the user cannot truncate a 6777 file"
+    [ "$(stat -c %s "$d/truncate")" = 2 ] && [ "$(mode "$d/truncate")" = -rwxrwxrwx ] \
+        || fail_with_logs "truncate: $(mode "$d/truncate") size $(stat -c %s "$d/truncate")"
+    echo data >"$d/otrunc" && chmod 4766 "$d/otrunc" || fail_with_logs "set-up of otrunc"
+    as_user sh -c "echo new >'$d/otrunc'" || fail_with_logs "the user cannot rewrite a 4766 file"
+    [ "$(mode "$d/otrunc")" = -rwxrw-rw- ] || fail_with_logs "after the user's O_TRUNC open: $(mode "$d/otrunc")"
+    touch "$d/root" && chmod 6755 "$d/root" && echo root >>"$d/root" || fail_with_logs "root's write"
+    [ "$(mode "$d/root")" = -rwsr-sr-x ] || fail_with_logs "root's write dropped the bits: $(mode "$d/root")"
+    mkdir "$d/dir" && chmod 2755 "$d/dir" && chown "$USER_ID" "$d/dir" || fail_with_logs "chown of a setgid directory"
+    [ "$(mode "$d/dir")" = drwxr-sr-x ] || fail_with_logs "chown dropped a directory's setgid: $(mode "$d/dir")"
+    touch "$d/other" && chmod 4666 "$d/other" || fail_with_logs "set-up of other"
+    expect_error "Operation not permitted" as_user chmod 777 "$d/other"
+    rm -r "$d"
+}
+
 # Random writes at offsets and sizes that cross stripe boundaries, the same on a local reference
 # file, then compared byte for byte (read back through a fresh open after caches are dropped).
 random_io_check() { # count
@@ -1179,7 +1214,7 @@ test_lfs_status() {
 chmod 755 "$TEST_DIR"    # mktemp's 0700 would stop the unprivileged user before the mount
 bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmount.out" >&2; fail "llmount.sh failed"; }
 cat "$TEST_DIR/llmount.out"
-for check in ${ONLY_CHECKS:-test_namespace test_permissions test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
+for check in ${ONLY_CHECKS:-test_namespace test_permissions test_setid_bits test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_lfs_status test_two_mounts test_close_to_open \
         test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
     run_check "$check"

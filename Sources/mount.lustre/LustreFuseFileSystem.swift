@@ -171,13 +171,16 @@ final class LustreFuseFileSystem: FuseOperations {
             let fid = try nodes.fid(of: node)
             let credentials = credentials(request)
             var mdtChange = AttributeMapping.mdt(change)
+            // The kernel leaves dropping setuid/setgid to us (FUSE_CAP_HANDLE_KILLPRIV); the MDS
+            // does at a chown, a truncate by others than root asks for it.
+            if mdtChange.valid.contains(.size) && credentials.uid != 0 { mdtChange.valid.insert(.killSUIDGID) }
             // A truncate of a file open here goes through the open file, so its cached pages agree.
             if mdtChange.valid.contains(.size),
                let open = (try? file.map { f throws(LustreError) in try handles.file(f.handle) }) ?? handles.anyFile(for: fid) {
                 try await open.file.truncate(mdtChange.size)
                 mdtChange.valid.remove(.size)
-                if mdtChange.valid.isEmpty {
-                    mdtChange.valid = [.mtimeNow]
+                if mdtChange.valid.subtracting(.killSUIDGID).isEmpty {
+                    mdtChange.valid.insert(.mtimeNow)
                 }
             }
             let attributes = try await client.setattr(fid, mdtChange, credentials: credentials)
@@ -270,6 +273,15 @@ final class LustreFuseFileSystem: FuseOperations {
     func open(_ request: FuseRequest, node: UInt64, file: FuseFileInfo) {
         serve(request) { [self] () throws(LustreError) in
             let opened = try await client.open(try nodes.fid(of: node), flags: file.flags, credentials: credentials(request))
+            let open = OpenFile(file: opened, flags: file.flags)
+            if file.flags & O_TRUNC != 0 && file.flags & O_ACCMODE != O_RDONLY {
+                do throws(LustreError) {
+                    try await dropPrivileges(open, node: node, request: request)
+                } catch {
+                    _ = try? await opened.close()
+                    throw error
+                }
+            }
             // Close-to-open: the open saw the file as it is now (the MDS, and the OSTs' size). If
             // the kernel holds other attributes (from before another client wrote), it must ask
             // again, or it reads no further than the old size.
@@ -278,7 +290,7 @@ final class LustreFuseFileSystem: FuseOperations {
             }
             // A read-only open writes nothing, so its close has nothing to flush: no FLUSH round
             // trip for close(2) to wait on (file locks are the kernel's, so none to drop either).
-            request.reply(open: FuseOpenReply(handle: handles.add(OpenFile(file: opened, flags: file.flags)),
+            request.reply(open: FuseOpenReply(handle: handles.add(open),
                                               directIO: bypassesPageCache(file.flags, empty: opened.knownSize == 0),
                                               noFlush: file.flags & O_ACCMODE == O_RDONLY))
         }
@@ -332,11 +344,29 @@ final class LustreFuseFileSystem: FuseOperations {
         let count = data.count
         serve(request, carriesData: true) { [self, buffer] () throws(LustreError) in
             let open = try handles.file(file.handle)
+            try await dropPrivileges(open, node: node, request: request)
             open.dirty.store(true, ordering: .relaxed)
             // O_APPEND files append at the end this client knows (LustreFile.write does).
             try await open.file.write(offset: offset, data: buffer)
             request.reply(written: count)
         }
+    }
+
+    /// Drops setuid, and setgid with group execute, before the first write (or `O_TRUNC`) through
+    /// `open` by a user other than root, as the kernel does for a local file
+    /// (`file_remove_privs`); with `FUSE_CAP_HANDLE_KILLPRIV` it leaves that to us. The kernel's
+    /// cached mode is dropped with them.
+    private func dropPrivileges(_ open: OpenFile, node: UInt64, request: FuseRequest) async throws(LustreError) {
+        guard open.mayKeepPrivileges.load(ordering: .relaxed), request.caller.uid != 0,
+              open.mayKeepPrivileges.exchange(false, ordering: .relaxed)
+        else { return }
+        do throws(LustreError) {
+            _ = try await client.setattr(open.fid, MDTSetattr(valid: [.killSUIDGID]), credentials: credentials(request))
+        } catch {
+            open.mayKeepPrivileges.store(true, ordering: .relaxed)
+            throw error
+        }
+        session.withLock { $0 }?.invalidateAttributes(of: node)
     }
 
     /// `close(2)`: data written through this file goes to the OSTs now, so close reports write

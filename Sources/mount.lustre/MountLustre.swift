@@ -110,6 +110,9 @@ enum MountLustre {
             // every open does (close-to-open); a rewrite in place by another client while the
             // file stays open here is seen at the next open, as with any write without locks.
             connection.autoInvalidateData = false
+            // The MDS drops setuid/setgid at chown, the client at a write or truncate by
+            // others than root (`LustreFuseFileSystem.dropPrivileges`).
+            connection.handleKillPriv = true
             connection.overIOURing = arguments.options.ioURing && FuseURingParameter.enable()
             session = try FuseLowLevelSession(arguments: ["mount.lustre", "-o", fuseOptions.joined(separator: ",")],
                                               operations: filesystem, connection: connection)
@@ -129,6 +132,12 @@ enum MountLustre {
         ReadAheadTuning.apply(mountpoint: arguments.mountpoint)
         LCONSOLE("mount.lustre: \(arguments.spec) mounted on \(arguments.mountpoint) (pid \(getpid()), max_write \(connection.maxWrite)"
                  + (connection.overIOURing ? ", FUSE over io_uring)" : ")"))
+        if !connection.handleKillPriv {
+            // The kernel then sends the mode it computed with a write's or truncate's setattr,
+            // which only the owner may set: others writing a setuid or setgid file get EPERM.
+            CWARN("mount.lustre: the kernel does not let the filesystem drop setuid/setgid bits "
+                  + "(FUSE_HANDLE_KILLPRIV): writes by others than the owner to such files fail")
+        }
         if arguments.options.ioURing && !connection.overIOURing {
             let note = "mount.lustre: io_uring: the kernel does not offer FUSE over io_uring (Linux 6.14 with "
                 + "/sys/module/fuse/parameters/enable_uring set): requests go through /dev/fuse"

@@ -15,11 +15,20 @@ final class OpenFile: Sendable {
     let flags: Int32
     /// Written to since the last flush: `close(2)` then pushes the data to the OSTs.
     let dirty = Atomic<Bool>(false)
+    /// The file had setuid, or setgid with group execute, at open and no write or truncate by
+    /// a user other than root has dropped them through this handle yet.
+    let mayKeepPrivileges: Atomic<Bool>
 
     init(file: LustreFile, flags: Int32) {
         self.file = file
         self.fid = file.fid
         self.flags = flags
+        self.mayKeepPrivileges = Atomic(Self.hasPrivileges(file.openAttributes.mode))
+    }
+
+    /// Whether `mode` has bits a write by others than root drops (the kernel's `should_remove_suid`).
+    static func hasPrivileges(_ mode: UInt32) -> Bool {
+        mode & UInt32(S_ISUID) != 0 || mode & UInt32(S_ISGID | S_IXGRP) == UInt32(S_ISGID | S_IXGRP)
     }
 
     var isAppend: Bool { flags & O_APPEND != 0 }

@@ -65,6 +65,23 @@ import Testing
         #expect(Self.word(Self.amendedReply(ext, unique: 2), 32) == 0)
     }
 
+    /// libfuse 3.14 leaves both out of its reply whatever `want` says.
+    @Test func addsParallelDiropsAndHandleKillPrivWhenOfferedAndWanted() {
+        let both = FuseInitExtension.parallelDirops | FuseInitExtension.handleKillPriv
+        let ext = FuseInitExtension(wantDirectIOMmap: false, wantFlags: both)
+        #expect(ext.isNeeded)
+        Self.initRequest(unique: 3, flags: 0x73ff_fffb, flags2: 0).withUnsafeBytes { ext.sawRequest($0) }
+        #expect(ext.grantedFlags == both)
+        let body = Self.amendedReply(ext, unique: 3)
+        #expect(Self.word(body, 12) == 0x4040_9021 | both)
+        #expect(Self.word(body, 32) == 0)
+
+        let onlyOne = FuseInitExtension(wantDirectIOMmap: false, wantFlags: both)
+        Self.initRequest(unique: 3, flags: FuseInitExtension.parallelDirops, flags2: 0).withUnsafeBytes { onlyOne.sawRequest($0) }
+        #expect(onlyOne.grantedFlags == FuseInitExtension.parallelDirops)
+        #expect(Self.word(Self.amendedReply(onlyOne, unique: 3), 12) & both == FuseInitExtension.parallelDirops)
+    }
+
     @Test func leavesTheReplyAloneWhenNotOfferedOrNotWanted() {
         let notOffered = FuseInitExtension(wantDirectIOMmap: true)
         Self.initRequest(unique: 2, flags: 1 << 30, flags2: 0).withUnsafeBytes { notOffered.sawRequest($0) }

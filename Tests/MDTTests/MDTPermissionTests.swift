@@ -73,6 +73,34 @@ struct MDTPermissionTests {
         await mdt.close()
     }
 
+    @Test("chown drops setuid and setgid with group execute; killSUIDGID drops them for a writer only")
+    func setIDBits() async throws {
+        let scratch = MDTScratch()
+        let mdt = try await scratch.open()
+        let file = try await mdt.mkfile(mdt.rootFID, "f", mode: 0o644, as: user1)
+        _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o6755), credentials: user1)
+        let (chowned, _) = try await mdt.setattr(file.fid, MDTSetattr(valid: .uid, uid: 1000), credentials: .root)
+        #expect(chowned.mode & 0o7777 == 0o755, "even root's chown to the same owner drops them")
+        _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o2745), credentials: user1)
+        let (kept, _) = try await mdt.setattr(file.fid, MDTSetattr(valid: .gid, gid: 1000), credentials: user1)
+        #expect(kept.mode & 0o7777 == 0o2745, "setgid without group execute is mandatory locking, not set-group-ID")
+
+        _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o6755), credentials: user1)
+        await expectErrno(EACCES, "a user who may not write") {
+            _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .killSUIDGID), credentials: user2)
+        }
+        _ = try await mdt.setattr(file.fid, MDTSetattr(valid: .mode, mode: 0o6757), credentials: user1)
+        let (killed, _) = try await mdt.setattr(file.fid, MDTSetattr(valid: [.killSUIDGID, .mtimeNow]), credentials: user2)
+        #expect(killed.mode & 0o7777 == 0o757)
+        let (again, _) = try await mdt.setattr(file.fid, MDTSetattr(valid: .killSUIDGID), credentials: user2)
+        #expect(again.mode & 0o7777 == 0o757, "nothing left to drop: no change, no error")
+
+        let dir = try await mdt.mkdir(mdt.rootFID, "d", mode: 0o2755)
+        let (directory, _) = try await mdt.setattr(dir.fid, MDTSetattr(valid: .uid, uid: 1000), credentials: .root)
+        #expect(directory.mode & 0o7777 == 0o2755, "a directory's setgid stays")
+        await mdt.close()
+    }
+
     @Test("open checks access by flags; root bypasses rwx but needs an x bit to execute")
     func openAccess() async throws {
         let scratch = MDTScratch()

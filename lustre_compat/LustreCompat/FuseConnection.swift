@@ -21,6 +21,11 @@ public struct FuseConnection: Hashable, Sendable {
     /// (`FUSE_CAP_AUTO_INVAL_DATA`, libfuse's default). Off, only another size drops them
     /// (and an open without `FOPEN_KEEP_CACHE`).
     public var autoInvalidateData = true
+    /// The filesystem drops setuid and setgid bits itself on write, truncate and chown
+    /// (`FUSE_CAP_HANDLE_KILLPRIV`): the kernel then neither asks for the attributes before a
+    /// chown nor sends the mode it computed with the change (which a writer who is not the owner
+    /// may not set, so its write or truncate failed with `EPERM`).
+    public var handleKillPriv = false
     /// Lookups and creates in one directory run in parallel (`FUSE_CAP_PARALLEL_DIROPS`).
     public var parallelDirectoryOperations = true
     /// Files opened with `FOPEN_DIRECT_IO` may still be mapped `MAP_SHARED`
@@ -55,6 +60,7 @@ public struct FuseConnection: Hashable, Sendable {
         want(FUSE_CAP_ATOMIC_O_TRUNC, atomicOpenTruncate)
         want(FUSE_CAP_PARALLEL_DIROPS, parallelDirectoryOperations)
         want(FUSE_CAP_AUTO_INVAL_DATA, autoInvalidateData)
+        want(FUSE_CAP_HANDLE_KILLPRIV, handleKillPriv)
         // Splice moves pages between pipes; our data comes from the network, not a file.
         want(FUSE_CAP_SPLICE_READ, false)
         want(FUSE_CAP_SPLICE_WRITE, false)
@@ -64,6 +70,7 @@ public struct FuseConnection: Hashable, Sendable {
         atomicOpenTruncate = c.pointee.want & UInt32(FUSE_CAP_ATOMIC_O_TRUNC) != 0
         parallelDirectoryOperations = c.pointee.want & UInt32(FUSE_CAP_PARALLEL_DIROPS) != 0
         autoInvalidateData = c.pointee.want & UInt32(FUSE_CAP_AUTO_INVAL_DATA) != 0
+        handleKillPriv = c.pointee.want & UInt32(FUSE_CAP_HANDLE_KILLPRIV) != 0
         maxWrite = c.pointee.max_write
         maxReadahead = c.pointee.max_readahead
         protocolMajor = c.pointee.proto_major

@@ -13,6 +13,11 @@ import Synchronization
 ///   `enable_uring` is on): requests through per-CPU io_uring queues (`FuseURing`), started once
 ///   the INIT reply that grants it has been written.
 ///
+/// - `FUSE_PARALLEL_DIROPS` and `FUSE_HANDLE_KILLPRIV`: libfuse 3.14 takes them into `want`
+///   but leaves them out of its INIT reply (the flags it copies from `want` do not include
+///   them), so without this the kernel serialises lookups and readdirs in a directory and
+///   sends the mode it computed with a write's or truncate's setattr.
+///
 /// Only the INIT exchange is looked at: the request's `unique` when it is read, the reply with
 /// that `unique` when it is written. Every other read and write passes through untouched, but
 /// for replies to requests that came through io_uring, which go back to their ring entries.
@@ -28,8 +33,16 @@ final class FuseInitExtension: Sendable {
     static let inHeaderSize = 40
     static let outHeaderSize = 16
 
+    /// `FUSE_PARALLEL_DIROPS` and `FUSE_HANDLE_KILLPRIV`, as INIT flag bits.
+    static let parallelDirops: UInt32 = 1 << 18
+    static let handleKillPriv: UInt32 = 1 << 19
+
     /// Whether to ask for `FUSE_DIRECT_IO_ALLOW_MMAP`.
     let wantDirectIOMmap: Bool
+    /// Low INIT flags to add to libfuse's reply (`parallelDirops`, `handleKillPriv`).
+    let wantFlags: UInt32
+    /// Those of `wantFlags` the kernel offered in its INIT request.
+    private let offeredFlags = Atomic<UInt32>(0)
     /// The io_uring transport to start if the kernel offers it; nil: not wanted.
     let uring: FuseURing?
     /// The INIT request's `unique`, 0 before it is read.
@@ -39,13 +52,17 @@ final class FuseInitExtension: Sendable {
     /// Whether the kernel offered `FUSE_OVER_IO_URING` in its INIT request.
     private let kernelOffersIOURing = Atomic<Bool>(false)
 
-    init(wantDirectIOMmap: Bool, uring: FuseURing? = nil) {
+    init(wantDirectIOMmap: Bool, wantFlags: UInt32 = 0, uring: FuseURing? = nil) {
         self.wantDirectIOMmap = wantDirectIOMmap
+        self.wantFlags = wantFlags & (Self.parallelDirops | Self.handleKillPriv)
         self.uring = uring
     }
 
     /// Whether the session's I/O must go through `customIO()`.
-    var isNeeded: Bool { wantDirectIOMmap || uring != nil }
+    var isNeeded: Bool { wantDirectIOMmap || wantFlags != 0 || uring != nil }
+
+    /// The `wantFlags` the INIT reply gets (known once INIT has been read).
+    var grantedFlags: UInt32 { offeredFlags.load(ordering: .acquiring) }
 
     /// Whether the INIT reply gets `FUSE_DIRECT_IO_ALLOW_MMAP` (known once INIT has been read).
     var grantsDirectIOMmap: Bool { wantDirectIOMmap && kernelOffersDirectIOMmap.load(ordering: .acquiring) }
@@ -63,6 +80,7 @@ final class FuseInitExtension: Sendable {
         let extended = flags & Self.initExt != 0
         kernelOffersDirectIOMmap.store(extended && flags2 & Self.directIOAllowMmapHigh != 0, ordering: .releasing)
         kernelOffersIOURing.store(extended && flags2 & Self.overIOURingHigh != 0, ordering: .releasing)
+        offeredFlags.store(flags & wantFlags, ordering: .releasing)
         initUnique.store(bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self), ordering: .releasing)
     }
 
@@ -71,7 +89,7 @@ final class FuseInitExtension: Sendable {
     /// when the reply grants io_uring, else nil.
     func amendReply(_ iov: UnsafeMutableBufferPointer<iovec>) -> Int? {
         let unique = initUnique.load(ordering: .acquiring)
-        guard unique != 0, grantsDirectIOMmap || grantsIOURing, iov.count >= 2,
+        guard unique != 0, grantsDirectIOMmap || grantsIOURing || grantedFlags != 0, iov.count >= 2,
               let header = iov[0].iov_base, iov[0].iov_len >= Self.outHeaderSize,
               header.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == unique,
               header.loadUnaligned(fromByteOffset: 4, as: Int32.self) == 0,
@@ -81,7 +99,7 @@ final class FuseInitExtension: Sendable {
         var flags2: UInt32 = 0
         if grantsDirectIOMmap { flags2 |= Self.directIOAllowMmapHigh }
         if grantsIOURing { flags2 |= Self.overIOURingHigh }
-        body.storeBytes(of: body.loadUnaligned(fromByteOffset: 12, as: UInt32.self) | Self.initExt,
+        body.storeBytes(of: body.loadUnaligned(fromByteOffset: 12, as: UInt32.self) | Self.initExt | grantedFlags,
                         toByteOffset: 12, as: UInt32.self)
         body.storeBytes(of: body.loadUnaligned(fromByteOffset: 32, as: UInt32.self) | flags2,
                         toByteOffset: 32, as: UInt32.self)

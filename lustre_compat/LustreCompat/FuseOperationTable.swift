@@ -18,8 +18,11 @@ final class FuseSessionContext: @unchecked Sendable {
         self.operations = operations
         self.connection = connection
         self.onInitialized = onInitialized
-        self.initExtension = FuseInitExtension(wantDirectIOMmap: connection.directIOAllowMmap,
-                                               uring: connection.overIOURing ? FuseURing() : nil)
+        self.initExtension = FuseInitExtension(
+            wantDirectIOMmap: connection.directIOAllowMmap,
+            wantFlags: (connection.parallelDirectoryOperations ? FuseInitExtension.parallelDirops : 0)
+                | (connection.handleKillPriv ? FuseInitExtension.handleKillPriv : 0),
+            uring: connection.overIOURing ? FuseURing() : nil)
     }
 
     static func of(userdata: UnsafeMutableRawPointer) -> FuseSessionContext {
@@ -51,6 +54,9 @@ enum FuseOperationTable {
             context.connection.apply(to: connection!)
             context.connection.directIOAllowMmap = context.initExtension.grantsDirectIOMmap
             context.connection.overIOURing = context.initExtension.grantsIOURing
+            let flags = context.initExtension.grantedFlags
+            context.connection.parallelDirectoryOperations = flags & FuseInitExtension.parallelDirops != 0
+            context.connection.handleKillPriv = flags & FuseInitExtension.handleKillPriv != 0
             let granted = context.connection
             context.operations.initialized(granted)
             context.onInitialized(granted)

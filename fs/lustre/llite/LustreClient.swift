@@ -507,6 +507,9 @@ public final class LustreClient: Sendable {
             var rest = change
             if change.valid.contains(.size) {
                 rest.valid.remove(.size)
+                // The MDS never sees the size: a truncate by others than root asks it to drop
+                // setuid and setgid, as the kernel does for a local file.
+                if credentials.uid != 0 { rest.valid.insert(.killSUIDGID) }
                 try await stats.timed(.truncate) { () async throws(LustreError) in
                     let file = try await open(fid, flags: O_WRONLY, credentials: credentials)
                     do throws(LustreError) {

@@ -77,6 +77,22 @@ extension MDTDevice {
                 resolved.valid.insert(.mode)
                 resolved.mode = mode
             }
+            // As the kernel does for a local file: a chown drops setuid and setgid (the latter
+            // only where it means set-group-ID, with group execute), whoever asks; a write or
+            // truncate by a user other than root does, through the client's `killSUIDGID`.
+            let chown = !change.valid.isDisjoint(with: [.uid, .gid])
+            if !object.isDirectory && (chown || change.valid.contains(.killSUIDGID)) {
+                let mode = resolved.valid.contains(.mode) ? resolved.mode : UInt32(st.st_mode) & 0o7777
+                var killed = mode & ~UInt32(S_ISUID)
+                if killed & UInt32(S_IXGRP) != 0 { killed &= ~UInt32(S_ISGID) }
+                if killed != mode {
+                    if !chown && !isOwner {
+                        try MDTPermission.check(credentials, st, MDTPermission.write, "write \(fid)")
+                    }
+                    resolved.valid.insert(.mode)
+                    resolved.mode = killed
+                }
+            }
             if change.valid.contains(.size) {
                 if object.isDirectory { throw LustreError(errno: EISDIR, "truncate of directory \(fid)") }
                 guard object.isRegular else { throw .invalid("truncate of \(fid): not a regular file") }

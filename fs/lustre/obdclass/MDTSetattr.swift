@@ -18,8 +18,13 @@ public struct MDTSetattr: Sendable, Equatable {
         public static let ctime = Valid(rawValue: 0x40)
         public static let atimeNow = Valid(rawValue: 0x80)
         public static let mtimeNow = Valid(rawValue: 0x100)
+        /// Drop the setuid bit, and the setgid bit of a group-executable file, of a regular
+        /// file (Lustre's `MDS_ATTR_KILL_SUID | MDS_ATTR_KILL_SGID`): sent by the client when a
+        /// user other than root writes or truncates it, as the kernel does for a local file.
+        /// Allowed to the owner and to whoever may write the file.
+        public static let killSUIDGID = Valid(rawValue: 0x200)
         /// Every bit this version knows; others are refused when decoding.
-        public static let known = Valid(rawValue: 0x1ff)
+        public static let known = Valid(rawValue: 0x3ff)
     }
 
     public var valid: Valid
