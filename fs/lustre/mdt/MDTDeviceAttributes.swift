@@ -78,9 +78,10 @@ extension MDTDevice {
                 resolved.mode = mode
             }
             // As the kernel does for a local file: a chown drops setuid and setgid (the latter
-            // only where it means set-group-ID, with group execute), whoever asks; a write or
-            // truncate by a user other than root does, through the client's `killSUIDGID`.
-            let chown = !change.valid.isDisjoint(with: [.uid, .gid])
+            // only where it means set-group-ID, with group execute), whoever asks, unless the
+            // same change sets the mode; a write or truncate by a user other than root does,
+            // through the client's `killSUIDGID`.
+            let chown = !change.valid.isDisjoint(with: [.uid, .gid]) && !change.valid.contains(.mode)
             if !object.isDirectory && (chown || change.valid.contains(.killSUIDGID)) {
                 let mode = resolved.valid.contains(.mode) ? resolved.mode : UInt32(st.st_mode) & 0o7777
                 var killed = mode & ~UInt32(S_ISUID)
