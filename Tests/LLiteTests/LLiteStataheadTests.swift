@@ -171,6 +171,57 @@ final class LLiteStataheadTests: XCTestCase {
         XCTAssertGreaterThan(statahead.hitsTotal, 90)
     }
 
+    /// Walkers sharing one directory (each every 4th name, one of them far behind the others),
+    /// a walk that starts over, two walkers far apart, and one walker taking every 4th name alone
+    /// are all looked up ahead, though their lookups do not come one name after the other.
+    func testInterleavedAndStridedWalkersAreLookedUpAhead() async throws {
+        let mds = FakeMDS()
+        for i in 0..<160 { mds.create(String(format: "w%05d", i), UInt32(i + 1)) }
+        let statahead = makeStatahead(maximum: 32, batch: 8)
+        // Walkers 0-2 take turns, never two neighbours one after the other; walker 3 lags twelve
+        // rounds (more than the window) behind.
+        var order: [Int] = []
+        for round in 0..<52 {
+            if round < 40 { for k in [2, 0, 1] { order.append(round * 4 + k) } }
+            if round >= 12 { order.append((round - 12) * 4 + 3) }
+        }
+        XCTAssertEqual(Set(order).count, 160)
+        for i in order {
+            let found = await lookup(statahead, mds, String(format: "w%05d", i), batched: true)
+            XCTAssertEqual(found, UInt32(i + 1), "w\(i)")
+        }
+        for i in 0..<160 { XCTAssertEqual(mds.count(String(format: "w%05d", i)), 1, "w\(i) asked again") }
+        XCTAssertGreaterThan(statahead.hitsTotal, 140, statahead.statsText())
+
+        // The same walk again from the start, then two walkers far apart taking turns: each
+        // keeps a run of its own.
+        let twoApart = (0..<80).flatMap { [$0, $0 + 80] }
+        for (pass, walk) in [Array(0..<160), twoApart].enumerated() {
+            let hits = statahead.hitsTotal
+            let before = (0..<160).map { mds.count(String(format: "w%05d", $0)) }
+            for i in walk {
+                let found = await lookup(statahead, mds, String(format: "w%05d", i), batched: true)
+                XCTAssertEqual(found, UInt32(i + 1), "w\(i)")
+            }
+            for i in 0..<160 {
+                // Once each; the first of two walkers apart also looks ahead past its last name
+                // into names the second one already took, which go to the MDS again.
+                let asked = mds.count(String(format: "w%05d", i)) - before[i]
+                XCTAssertTrue(asked == 1 || (pass == 1 && i >= 80 && asked == 2), "pass \(pass): w\(i) asked \(asked)")
+            }
+            XCTAssertGreaterThan(statahead.hitsTotal - hits, 140, "pass \(pass): \(statahead.statsText())")
+        }
+
+        let strided = FakeMDS()
+        for i in 0..<200 { strided.create("s\(i)", UInt32(i + 1)) }
+        let alone = makeStatahead(maximum: 32, batch: 8)
+        for i in stride(from: 0, to: 200, by: 4) {
+            let found = await lookup(alone, strided, "s\(i)", batched: true)
+            XCTAssertEqual(found, UInt32(i + 1), "s\(i)")
+        }
+        XCTAssertGreaterThan(alone.hitsTotal, 40, alone.statsText())
+    }
+
     /// An MDS that refuses batches gets the same lookups one by one, and no more batches.
     func testRefusedBatchesFallBackToOneLookupEach() async throws {
         let mds = FakeMDS(refusesBatches: true)

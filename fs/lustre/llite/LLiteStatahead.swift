@@ -53,26 +53,43 @@ final class LLiteStatahead: Sendable {
         var waiters: [CheckedContinuation<Outcome?, Never>] = []
     }
 
-    /// Where a caller's lookups are in one order of names: the last position looked up, how many
-    /// steps of one led there, and the last position already sent ahead.
+    /// Where one walk through an order of names is: where it began, its front (the furthest
+    /// position looked up), how many steps forward led there, and the last position already
+    /// sent ahead.
+    ///
+    /// Several walkers often share a directory (the ranks of a job, `xargs -P`, a parallel
+    /// `find`): their lookups arrive interleaved, the front moving by a few names at a time and
+    /// the others behind it. A run follows them all: a step of up to `gapLimit` names (or onto a
+    /// name already sent ahead) moves the front, and a lookup behind the front that a name sent
+    /// ahead answered is a walker behind it and changes nothing. A lookup behind the front that
+    /// nothing answered is not this run's (a walk that starts over, another walker elsewhere).
     struct Run: Equatable {
+        var first: Int
         var last: Int
         var steps = 0
         var sentThrough: Int
 
+        /// The furthest a step may skip and still count as the run's: walkers sharing a
+        /// directory, or one taking every n-th name.
+        static let gapLimit = 16
+
         init(at position: Int) {
+            first = position
             last = position
             sentThrough = position
         }
 
-        /// Follows a lookup at `position`: one step on from `last`, or a new run from there.
+        /// Whether a lookup at `position` belongs to this run: a step forward, or a walker
+        /// behind the front whose lookup was `answered` from a name sent ahead.
+        func continues(_ position: Int, answered: Bool) -> Bool {
+            if position > last { return position - last <= Self.gapLimit || position <= sentThrough }
+            return answered && position >= first
+        }
+
+        /// Follows a lookup at `position` that `continues` the run.
         mutating func follow(_ position: Int) {
-            if position == last + 1 {
-                steps += 1
-            } else {
-                steps = 0
-                sentThrough = position
-            }
+            guard position > last else { return }
+            steps += 1
             last = position
         }
 
@@ -90,12 +107,42 @@ final class LLiteStatahead: Sendable {
         }
     }
 
+    /// The walks through one order of names, up to `limit` of them: walkers that started at
+    /// different names (or a walk that starts over) each keep their own run.
+    struct Runs: Equatable {
+        /// Most recently followed last.
+        private(set) var runs: [Run] = []
+        static let limit = 4
+
+        /// Follows a lookup at `position` with the run it continues, or with a new run (in
+        /// place of the one followed longest ago); the steps of the run followed.
+        mutating func follow(_ position: Int, answered: Bool) -> Int {
+            if let index = runs.lastIndex(where: { $0.continues(position, answered: answered) }) {
+                var run = runs.remove(at: index)
+                run.follow(position)
+                // A run this one now spans is the same walkers, seen before their turns mixed.
+                runs.removeAll { $0.first >= run.first && $0.last <= run.last }
+                runs.append(run)
+            } else {
+                if runs.count >= Self.limit { runs.removeFirst() }
+                runs.append(Run(at: position))
+            }
+            return runs[runs.count - 1].steps
+        }
+
+        /// What the run followed last sends ahead (`Run.ahead`).
+        mutating func ahead(window: Int, batch: Int = 1, end: Int = .max) -> ClosedRange<Int>? {
+            guard !runs.isEmpty else { return nil }
+            return runs[runs.count - 1].ahead(window: window, batch: batch, end: end)
+        }
+    }
+
     /// A directory's run of names that count up: `prefix` then the run's number, zero-padded to
     /// `width` digits (0: not padded).
     private struct Stream {
         var prefix: String
         var width: Int
-        var run: Run
+        var runs = Runs()
     }
 
     /// A directory's entries as this client last listed them, and the caller's runs through them
@@ -106,7 +153,7 @@ final class LLiteStatahead: Sendable {
         private var positions: [String: Int] = [:]
         /// Byte order, made when first asked for after the listing grew.
         private var sorted: (names: [String], positions: [String: Int])?
-        var runs: [Run?] = [nil, nil]
+        var runs = [Runs(), Runs()]
 
         init(listed: UInt64) { self.listed = listed }
 
@@ -194,12 +241,14 @@ final class LLiteStatahead: Sendable {
         let key = Key(parent: parent, name: name)
         var outcome: Outcome?
         var kind = Kind.fname
+        var sentAhead = true
         switch take(key, credentials) {
         case .ready(let ready, let readyKind): (outcome, kind) = (ready, readyKind)
         case .pending(let id, let pendingKind): (outcome, kind) = (await wait(key, id), pendingKind)
-        case .none: break
+        case .none: sentAhead = false
         }
-        advance(parent: parent, name: name, credentials: credentials, fetch: fetch, fetchBatch: fetchBatch)
+        advance(parent: parent, name: name, sentAhead: sentAhead, credentials: credentials, fetch: fetch,
+                fetchBatch: fetchBatch)
         if outcome != nil { counters.withLock { $0.hits[kind.rawValue] += 1 } }
         switch outcome {
         case .found(let attributes): return attributes
@@ -334,17 +383,21 @@ final class LLiteStatahead: Sendable {
         return prefix + String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
-    private func advance(parent: LustreFID, name: String, credentials: MDTCredentials, fetch: @escaping Fetch,
-                         fetchBatch: FetchBatch?) {
+    /// Follows a lookup of `name` (`sentAhead`: answered from a name sent ahead) and sends the
+    /// lookups it calls for.
+    private func advance(parent: LustreFID, name: String, sentAhead: Bool, credentials: MDTCredentials,
+                         fetch: @escaping Fetch, fetchBatch: FetchBatch?) {
         let window = maximum.value
         let batchLimit = fetchBatch == nil || batchRefused.load(ordering: .relaxed) ? 1 : max(1, batchMaximum.value)
         let now = MonotonicClock.nanoseconds()
         let (toSend, kind) = state.withLock { state -> ([(Key, UInt64)], Kind) in
             var kind = Kind.fname
-            var names = self.countingNames(&state, parent: parent, name: name, window: window, batch: batchLimit)
+            var names = self.countingNames(&state, parent: parent, name: name, answered: sentAhead, window: window,
+                                           batch: batchLimit)
             if names.isEmpty {
                 kind = .list
-                names = self.listedNames(&state, parent: parent, name: name, window: window, batch: batchLimit)
+                names = self.listedNames(&state, parent: parent, name: name, answered: sentAhead, window: window,
+                                         batch: batchLimit)
             }
             guard !names.isEmpty else { return ([], kind) }
             if state.entries.count + names.count > Self.entryLimit { prune(&state, now) }
@@ -403,7 +456,7 @@ final class LLiteStatahead: Sendable {
     }
 
     /// The names to send ahead because `name` continues a run of counting names in `parent`.
-    private func countingNames(_ state: inout State, parent: LustreFID, name: String, window: Int,
+    private func countingNames(_ state: inout State, parent: LustreFID, name: String, answered: Bool, window: Int,
                                batch: Int) -> [String] {
         guard let (prefix, number, width) = Self.split(name) else {
             state.streams.removeValue(forKey: parent)
@@ -412,14 +465,14 @@ final class LLiteStatahead: Sendable {
         var stream: Stream
         if let known = state.streams[parent], known.prefix == prefix, known.width == width {
             stream = known
-            stream.run.follow(number)
         } else {
             if state.streams.count >= Self.streamLimit && state.streams[parent] == nil {
                 state.streams.removeAll(keepingCapacity: true)
             }
-            stream = Stream(prefix: prefix, width: width, run: Run(at: number))
+            stream = Stream(prefix: prefix, width: width)
         }
-        let ahead = stream.run.ahead(window: window, batch: batch)
+        _ = stream.runs.follow(number, answered: answered)
+        let ahead = stream.runs.ahead(window: window, batch: batch)
         state.streams[parent] = stream
         return ahead.map { $0.map { Self.name(prefix: prefix, number: $0, width: width) } } ?? []
     }
@@ -427,28 +480,19 @@ final class LLiteStatahead: Sendable {
     /// The names to send ahead because `name` follows the last lookups in an order of `parent`'s
     /// listing (0: as listed, 1: byte order, as `ls` sorts in the C locale); the order whose
     /// run is longer wins.
-    private func listedNames(_ state: inout State, parent: LustreFID, name: String, window: Int,
+    private func listedNames(_ state: inout State, parent: LustreFID, name: String, answered: Bool, window: Int,
                              batch: Int) -> [String] {
         guard var listing = state.listings.removeValue(forKey: parent) else { return [] }
         defer { state.listings[parent] = listing }
-        var best: Int?
+        var best: (order: Int, steps: Int)?
         for order in 0..<2 {
-            guard let position = listing.order(order).positions[name] else {
-                listing.runs[order] = nil
-                continue
-            }
-            if listing.runs[order] == nil {
-                listing.runs[order] = Run(at: position)
-            } else {
-                listing.runs[order]!.follow(position)
-            }
-            if let steps = listing.runs[order]?.steps, steps > (best.flatMap { listing.runs[$0]?.steps } ?? -1) {
-                best = order
-            }
+            guard let position = listing.order(order).positions[name] else { continue }
+            let steps = listing.runs[order].follow(position, answered: answered)
+            if steps > best?.steps ?? -1 { best = (order, steps) }
         }
-        guard let order = best else { return [] }
+        guard let order = best?.order else { return [] }
         let names = listing.order(order).names
-        guard let ahead = listing.runs[order]!.ahead(window: window, batch: batch, end: names.count) else { return [] }
+        guard let ahead = listing.runs[order].ahead(window: window, batch: batch, end: names.count) else { return [] }
         return Array(names[ahead])
     }
 
