@@ -3,7 +3,10 @@
 # MDS_BATCH RPCs (`llite.*.statahead_batch_max`, default 32) and sent one RPC each
 # (`statahead_batch_max=0`), alternating in one run on one filesystem, beside the same walkers on
 # a directory of the local filesystem. One walker stats one directory's files in name order;
-# then WALKERS walkers stat one directory each at once. Caches are dropped before every pass.
+# then WALKERS walkers stat one directory each at once; then WALKERS walkers share one directory
+# (walker k stats every WALKERS-th name from the k-th: lookups in one directory at once, which
+# the kernel serialises unless the mount has FUSE_PARALLEL_DIROPS). Caches are dropped before
+# every pass.
 # Also the MDS's and the client's CPU per stat (user + system, /proc), the figure that decides
 # throughput on a machine the MDS shares with its clients. Figures are medians of ROUNDS.
 # Prints `RESULT statahead <figure> <value> <unit>` and `RATIO statahead <figure> <value>`
@@ -55,17 +58,20 @@ for d in sys.argv[2:]:
 print('%.1f' % (n * (len(sys.argv) - 2) / (time.monotonic() - start)))
 PY
 # walk DIR...: one process per directory stats its files in name order; prints stats/s overall.
+# With SHARED=W: W processes share the one directory given, each every W-th name.
 cat >"$WORK/walk.py" <<'PY'
 import os, sys, time
 n, dirs = int(sys.argv[1]), sys.argv[2:]
+shared = int(os.environ.get('SHARED', '0'))
+work = [(dirs[0], k, shared) for k in range(shared)] if shared else [(d, 0, 1) for d in dirs]
 os.sync()
 with open('/proc/sys/vm/drop_caches', 'w') as f:
     f.write('3\n')
 start = time.monotonic(); children = []
-for d in dirs:
+for d, first, step in work:
     pid = os.fork()
     if pid == 0:
-        for i in range(n):
+        for i in range(first, n, step):
             os.stat(os.path.join(d, 'f%06d' % i))
         os._exit(0)
     children.append(pid)
@@ -101,8 +107,11 @@ for round in $(seq "$ROUNDS"); do
         measure "${mode}_1" "${dirs[0]}"
         measure "${mode}_$WALKERS" "${dirs[@]}"
     done
+    lctl set_param -n "llite.*.statahead_batch_max=16" >/dev/null || { note "set_param failed"; exit 1; }
+    SHARED=$WALKERS measure "shared_$WALKERS" "${dirs[0]}"
     measure local_1 "${local_dirs[0]}"
     measure "local_$WALKERS" "${local_dirs[@]}"
+    SHARED=$WALKERS measure "localshared_$WALKERS" "${local_dirs[0]}"
     note "round $round: $(for k in "${!samples[@]}"; do echo -n "$k=${samples[$k]##* } "; done)"
 done
 
@@ -120,8 +129,13 @@ for w in 1 "$WALKERS"; do
     printf '%-10s %12s %12s %12s %16s %16s\n' "$w" "${value[batched_$w]}" "${value[single_$w]}" "${value[local_$w]}" \
         "${value[batched_${w}_mds_cpu]}/${value[batched_${w}_client_cpu]}" "${value[single_${w}_mds_cpu]}/${value[single_${w}_client_cpu]}"
 done
+printf '%-10s %12s %12s %12s %16s\n' "$WALKERS in 1" "${value[shared_$WALKERS]}" "" "${value[localshared_$WALKERS]}" \
+    "${value[shared_${WALKERS}_mds_cpu]}/${value[shared_${WALKERS}_client_cpu]}"
 echo
 echo "RESULT statahead create_1 $create_rate ops/s"
+echo "RESULT statahead shared_stat_$WALKERS ${value[shared_$WALKERS]} ops/s"
+echo "RESULT statahead local_shared_stat_$WALKERS ${value[localshared_$WALKERS]} ops/s"
+echo "RATIO statahead shared_vs_local_stat_$WALKERS $(ratio "${value[shared_$WALKERS]}" "${value[localshared_$WALKERS]}")"
 for w in 1 "$WALKERS"; do
     for mode in batched single local; do echo "RESULT statahead ${mode}_stat_$w ${value[${mode}_$w]} ops/s"; done
     for mode in batched single; do
