@@ -1209,6 +1209,60 @@ test_lfs_status() {
     rm -r "$d"
 }
 
+# Files open across an MDS crash: SIGKILL, restart, and the MDC opens them again (Lustre's open
+# replay). A close after the restart still records the size the client wrote, so a second mount
+# sees it without opening the file (it showed the size from before the crash: 1 MiB, or 0), a
+# creator's write open of its own 0444 file included; a file unlinked while open stays readable
+# and goes at its last close.
+test_mds_restart_open_files() {
+    local d=$MNT/mdsrestart mds new
+    mkdir "$d" || fail_with_logs "mkdir $d"
+    mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
+    new=$(python3 - "$mds" "$d" "$STATE/mds.log" <<'PY'
+import os, subprocess, sys, time
+mds, d, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+argv = open('/proc/%d/cmdline' % mds, 'rb').read().rstrip(b'\0').split(b'\0')
+data = os.urandom(1 << 20)
+a = os.open(d + '/ro', os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444)
+os.write(a, data)
+b = os.open(d + '/gone', os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+os.write(b, data * 3)
+os.fsync(b)
+os.unlink(d + '/gone')
+time.sleep(2)                        # past the MDT's group commit
+os.kill(mds, 9)
+while os.path.exists('/proc/%d' % mds) and open('/proc/%d/stat' % mds).read().split()[2] != 'Z':
+    time.sleep(0.05)
+time.sleep(0.3)
+server = subprocess.Popen(argv, stdout=open(log, 'ab'), stderr=subprocess.STDOUT, start_new_session=True)
+print(server.pid, flush=True)
+os.write(a, data)
+os.fsync(a)
+os.close(a)
+os.lseek(b, 0, 0)
+if os.read(b, 3 << 20) != data * 3:
+    sys.exit('the file unlinked while open did not read back after the restart')
+os.close(b)
+PY
+) || fail_with_logs "writes across the MDS restart"
+    [ -n "$new" ] || fail_with_logs "no MDS restarted"
+    sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"
+    for _ in $(seq 600); do grep -q "serving $FSNAME-MDT0000.*pid $new" "$STATE/mds.log" && break; sleep 0.1; done
+    grep -q "serving $FSNAME-MDT0000.*pid $new" "$STATE/mds.log" || fail_with_logs "the MDS did not come back"
+    # The client reconnects on its own; the release of the file goes once it has (and, as in
+    # test_two_mounts, after close(2) returned).
+    for _ in $(seq 600); do grep -q "open files again" "$STATE/client.log" && break; sleep 0.1; done
+    grep -q "opened 2 of 2 open files again" "$STATE/client.log" || fail_with_logs "the MDC did not open its files again"
+    sleep 1.5
+    mkdir -p "$MNT2"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    local size
+    size=$(stat -c %s "$MNT2/mdsrestart/ro")
+    umount "$MNT2"
+    [ "$size" = 2097152 ] || fail_with_logs "a file closed after the MDS restart shows $size bytes to another mount, not 2097152"
+    rm -r "$d"
+}
+
 # --- run -----------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root (FUSE mounts for other users, setpriv, drop_caches)"; exit 0; }
 chmod 755 "$TEST_DIR"    # mktemp's 0700 would stop the unprivileged user before the mount
@@ -1216,7 +1270,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_setid_bits test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_lfs_status test_two_mounts test_close_to_open \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mds_restart_open_files test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
     run_check "$check"
 done
 pass

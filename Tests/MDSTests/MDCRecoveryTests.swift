@@ -50,4 +50,51 @@ final class MDCRecoveryTests: XCTestCase {
         _ = try await mdc.sync()
         XCTAssertEqual(mdc.rpcImport.replayCount, 0)
     }
+
+    /// Files open across an MDS restart (clean, then crashed) are opened again by the MDC
+    /// (Lustre's open replay): a close after it still records the size the client wrote, a
+    /// creator's write open of its read-only file included, and a file unlinked while open stays
+    /// until its last close, which destroys it and its objects.
+    func testOpenFilesAreOpenedAgainAfterAnMDSRestart() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        let (shared, _) = try await mdc.create(parent: root, name: "shared", kind: .directory, mode: 0o777,
+                                               credentials: .root, layout: nil, exclusive: true)
+        let user = MDTCredentials(uid: 1000, gid: 1000)
+        for crash in [false, true] {
+            let (kept, _, keptHandle) = try await mdc.createOpen(parent: shared.fid, name: "kept-\(crash)", mode: 0o444,
+                                                                 credentials: user, layout: nil, exclusive: true,
+                                                                 openFlags: O_WRONLY)
+            let (gone, goneLayout, goneHandle) = try await mdc.createOpen(parent: shared.fid, name: "gone-\(crash)",
+                                                                          mode: 0o644, credentials: user, layout: nil,
+                                                                          exclusive: true, openFlags: O_RDWR)
+            let objects = try XCTUnwrap(goneLayout?.objects)
+            XCTAssertFalse(objects.isEmpty)
+            try await mdc.unlink(parent: shared.fid, name: "gone-\(crash)", credentials: user)
+            _ = try await mdc.sync()
+            if crash { await fixture.crashMDS() } else { await fixture.stopMDS() }
+            try await fixture.startMDS()
+            try await fixture.waitForOSTs(2)
+
+            try await mdc.close(handle: keptHandle, size: 12345, blocks: 24)
+            let size = try await mdc.getattr(kept.fid, credentials: user).size
+            XCTAssertEqual(size, 12345, "crash \(crash): the size told at a close after the restart")
+            let orphan = try await mdc.getattr(gone.fid, credentials: user)
+            XCTAssertEqual(orphan.fid, gone.fid, "crash \(crash): a file unlinked while open stays while open")
+            XCTAssertTrue(objects.allSatisfy { fixture.objectExists($0) })
+            try await mdc.close(handle: goneHandle, size: nil, blocks: nil)
+            do {
+                _ = try await mdc.getattr(gone.fid, credentials: user)
+                XCTFail("crash \(crash): the last close destroys a file unlinked while open")
+            } catch {
+                XCTAssertTrue([ENOENT, ESTALE].contains(error.errno), "\(error)")
+            }
+            for _ in 0..<100 where objects.contains(where: { fixture.objectExists($0) }) {
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+            XCTAssertFalse(objects.contains { fixture.objectExists($0) }, "crash \(crash): its objects are destroyed")
+            XCTAssertEqual(mdc.openCount, 0)
+        }
+    }
 }

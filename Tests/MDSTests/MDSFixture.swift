@@ -96,6 +96,10 @@ final class MDSFixture: Sendable {
                 try? lod.addOST(index: entry.index, nids: entry.nids.compactMap { try? NID(parsing: $0) })
             }
         }
+        // As lustre-mds: the OSTs the MGS knew before a restart, which need not register again.
+        for entry in (try? mgs.configuration(fsname: "testfs"))?.osts ?? [] {
+            try? lod.addOST(index: entry.index, nids: entry.nids.compactMap { try? NID(parsing: $0) })
+        }
         try await lod.start(holdingLoggedDestroys: true)
         var mdtOptions = MDTDevice.Options()
         mdtOptions.commitInterval = commitInterval.withLock { $0 }

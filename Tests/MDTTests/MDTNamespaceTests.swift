@@ -230,20 +230,43 @@ struct MDTNamespaceTests {
         #expect(report.problems.isEmpty, "\(report.problems)")
     }
 
-    @Test("an orphan left open at shutdown is destroyed at the next start")
+    @Test("an orphan left open at a crash waits for its client to open it again: destroyed at its last close, or after the grace")
     func orphanAtRestart() async throws {
         let scratch = MDTScratch()
         var mdt = try await scratch.open()
-        let file = try await mdt.mkfile(mdt.rootFID, "f")
-        _ = try await mdt.open(file.fid, flags: O_RDONLY, credentials: .root, owner: 1)
-        _ = try await mdt.unlink(parent: mdt.rootFID, name: "f", credentials: .root)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/PENDING").count == 1)
+        let reopened = try await mdt.mkfile(mdt.rootFID, "reopened", mode: 0o400, as: user1)
+        let abandoned = try await mdt.mkfile(mdt.rootFID, "abandoned")
+        for file in [reopened, abandoned] {
+            _ = try await mdt.open(file.fid, flags: O_RDONLY, credentials: .root, owner: 1)
+        }
+        _ = try await mdt.unlink(parent: mdt.rootFID, name: "reopened", credentials: .root)
+        _ = try await mdt.sync()
+        _ = try await mdt.unlink(parent: mdt.rootFID, name: "abandoned", credentials: .root)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/PENDING").count == 2)
+        // One unlink committed, the other only in the log: both go back to PENDING/ at the restart.
         mdt.simulateCrash()
-        mdt = try await scratch.open()
-        #expect(scratch.allocator.destroyed(file.fid)?.count == 1)
+        var options = MDTDevice.Options()
+        options.orphanGrace = 1
+        mdt = try await scratch.open(options)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/PENDING").count == 2)
+        #expect(scratch.allocator.destroyed(reopened.fid) == nil)
+        #expect(try await mdt.getattr(reopened.fid).nlink == 0)
+        // Its owner opens it again for writing although its mode says read-only (it may have
+        // been the creator's open); someone else may not.
+        await expectErrno(EACCES) {
+            _ = try await mdt.open(reopened.fid, flags: O_WRONLY, credentials: user2, owner: 2, again: true)
+        }
+        let (_, _, handle) = try await mdt.open(reopened.fid, flags: O_WRONLY, credentials: user1, owner: 2, again: true)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        #expect(scratch.allocator.destroyed(abandoned.fid)?.count == 1, "not opened again within the grace")
+        await expectErrno(ESTALE) { _ = try await mdt.getattr(abandoned.fid) }
+        #expect(try await mdt.getattr(reopened.fid).fid == reopened.fid, "open again: kept past the grace")
+        _ = try await mdt.close(handle: handle, size: nil, blocks: nil, owner: 2)
+        #expect(scratch.allocator.destroyed(reopened.fid)?.count == 1, "destroyed at its last close")
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/PENDING").isEmpty)
-        await expectErrno(ESTALE) { _ = try await mdt.getattr(file.fid) }
         await mdt.close()
+        let report = try MDTChecker.check(root: scratch.path)
+        #expect(report.problems.isEmpty, "\(report.problems)")
     }
 
     @Test("close records the size and blocks a client reports; setattr changes mode, owner, times, size")

@@ -41,6 +41,8 @@ public final class MDCDevice: Sendable {
     private let closeQueue = MDCCloseQueue()
     /// Set once the MDS refused a batch of closes: they go one RPC each from then on.
     private let closeBatchRefused = Atomic<Bool>(false)
+    /// The files open through this device, opened again after an MDS restart.
+    private let openHandles = MDCOpenHandles()
 
     /// The portals of the MDT service (the MDS listens on the same).
     public static let portals = PtlRPCService.Portals(request: Portal.mdsRequest, reply: Portal.mdcReply,
@@ -65,6 +67,8 @@ public final class MDCDevice: Sendable {
         self.rpcImport = rpcImport
         self.obdDevice = ObdDeviceRegistry.shared.register(type: "mdc", name: name, uuid: rpcImport.clientUUID)
         registerParameters()
+        let openHandles = self.openHandles, name = self.name
+        rpcImport.onRecovery { send in await Self.reopen(openHandles, name: name, send: send) }
     }
 
     deinit {
@@ -193,7 +197,9 @@ public final class MDCDevice: Sendable {
                                                     mode: mode, layout: layout, exclusive: exclusive,
                                                     openFlags: openFlags))
         guard reply.handle != 0 else { throw .protocolError("\(name): create with open answered no open handle") }
-        return (reply.attributes, reply.layout, reply.handle)
+        let handle = openHandles.add(fid: reply.attributes.fid, flags: openFlags, credentials: credentials,
+                                     serverHandle: reply.handle)
+        return (reply.attributes, reply.layout, handle)
     }
 
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {
@@ -255,14 +261,52 @@ public final class MDCDevice: Sendable {
     public func open(_ fid: LustreFID, flags: Int32, credentials: MDTCredentials) async throws(LustreError)
         -> (MDTAttributes, LustreLayout?, handle: UInt64) {
         let reply = try await body(MDTOpenRequest(credentials: credentials, fid: fid, flags: flags))
-        return (reply.attributes, reply.layout, reply.handle)
+        let handle = openHandles.add(fid: fid, flags: flags, credentials: credentials, serverHandle: reply.handle)
+        return (reply.attributes, reply.layout, handle)
     }
 
+    /// Files open through this device (`open`, `createOpen`) and not yet closed.
+    public var openCount: Int { openHandles.count }
+
     /// Closes `handle`, telling the MDT the size and blocks the client saw on the OSTs and the
-    /// mtime of its last change.
+    /// mtime of its last change. A close that meets an MDS restart goes again with the handle
+    /// the open got when the MDC opened the file again.
     public func close(handle: UInt64, size: UInt64?, blocks: UInt64?, mtime: MDTTime? = nil) async throws(LustreError) {
-        _ = try await call(MDTCloseRequest(credentials: Self.processCredentials, handle: handle, size: size,
-                                           blocks: blocks, mtime: mtime))
+        defer { openHandles.remove(handle) }
+        guard var serverHandle = openHandles.serverHandle(handle) else {
+            throw LustreError(errno: EBADF, "\(name): no open handle \(handle)")
+        }
+        while true {
+            do throws(LustreError) {
+                _ = try await call(MDTCloseRequest(credentials: Self.processCredentials, handle: serverHandle,
+                                                   size: size, blocks: blocks, mtime: mtime))
+                return
+            } catch where error.errno == EBADF {
+                guard let now = openHandles.serverHandle(handle), now != serverHandle, now != 0 else { throw error }
+                serverHandle = now
+            }
+        }
+    }
+
+    /// Opens again, on an MDS that restarted, every file open here (`PtlRPCImport.onRecovery`).
+    private static func reopen(_ openHandles: MDCOpenHandles, name: String, send: PtlRPCImport.RecoverySend) async {
+        let opens = openHandles.all
+        guard !opens.isEmpty else { return }
+        var failed = 0
+        for (handle, open) in opens {
+            let request = MDTOpenRequest(credentials: open.credentials, fid: open.fid, flags: open.flags)
+            do throws(LustreError) {
+                let reply = try await send(MDTOpcode.reint.rawValue, [request.encoded()])
+                guard reply.status >= 0 else { throw LustreError(status: reply.status, "open \(open.fid)") }
+                var buffer = try reply.buffer(0, "mdt_body")
+                openHandles.update(handle, serverHandle: try MDTBodyReply(decoding: &buffer).handle)
+            } catch {
+                failed += 1
+                openHandles.update(handle, serverHandle: 0)
+                CERROR("\(name): cannot open \(open.fid) again after the MDS restarted: \(error)")
+            }
+        }
+        LCONSOLE("\(name): opened \(opens.count - failed) of \(opens.count) open files again")
     }
 
     /// Closes `handle`, with nothing else to tell the MDS, in the background: within a few
@@ -281,9 +325,26 @@ public final class MDCDevice: Sendable {
         if !closeQueue.isEmpty { await closeQueue.flush { [weak self] handles in await self?.closeNow(handles) } }
     }
 
-    /// Closes `handles`: one `MDS_BATCH` (one RPC each if the MDS refuses batches). Errors are
-    /// logged; a handle the MDS no longer knows is closed already.
-    private func closeNow(_ handles: [UInt64]) async {
+    /// Closes `opens`: one `MDS_BATCH` (one RPC each if the MDS refuses batches). Errors are
+    /// logged. An open whose close met an MDS restart is closed again with the handle the MDC
+    /// opened it again with.
+    private func closeNow(_ opens: [UInt64]) async {
+        var pending = opens.compactMap { open in openHandles.serverHandle(open).map { (open, $0) } }
+        defer { for open in opens { openHandles.remove(open) } }
+        for _ in 0..<2 where !pending.isEmpty {
+            let sent = pending.filter { $0.1 != 0 }
+            let statuses = await closeServerHandles(sent.map(\.1))
+            // EBADF from a handle the MDC has since replaced: the MDS restarted in between.
+            pending = zip(sent, statuses).compactMap { item, status in
+                guard status == -EBADF, let now = openHandles.serverHandle(item.0), now != item.1 else { return nil }
+                return (item.0, now)
+            }
+        }
+    }
+
+    /// Closes the MDS's `handles`; the status of each close (0 for those not sent: logged).
+    private func closeServerHandles(_ handles: [UInt64]) async -> [Int32] {
+        guard !handles.isEmpty else { return [] }
         if handles.count > 1 && !closeBatchRefused.load(ordering: .relaxed) {
             let request = MDTBatchRequest(items: handles.map {
                 MDTBatchRequest.Item(MDTCloseRequest(credentials: Self.processCredentials, handle: $0, size: nil, blocks: nil))
@@ -297,23 +358,28 @@ public final class MDCDevice: Sendable {
                 for (handle, item) in zip(handles, reply.items) where item.status < 0 {
                     CDEBUG(.rpctrace, "\(name): close of handle \(handle): \(LustreError(status: item.status))")
                 }
-                return
+                return handles.indices.map { $0 < reply.items.count ? reply.items[$0].status : 0 }
             } catch where error.errno == EOPNOTSUPP {
                 if !closeBatchRefused.exchange(true, ordering: .relaxed) {
                     CWARN("\(name): the MDS does not take batched closes (\(error)); closing one RPC each")
                 }
             } catch {
                 CDEBUG(.rpctrace, "\(name): batch of \(handles.count) closes failed: \(error)")
-                return
+                return handles.map { _ in 0 }
             }
         }
+        var statuses: [Int32] = []
         for handle in handles {
             do throws(LustreError) {
-                try await close(handle: handle, size: nil, blocks: nil)
+                _ = try await call(MDTCloseRequest(credentials: Self.processCredentials, handle: handle, size: nil,
+                                                   blocks: nil))
+                statuses.append(0)
             } catch {
                 CDEBUG(.rpctrace, "\(name): close of handle \(handle): \(error)")
+                statuses.append(-error.errno)
             }
         }
+        return statuses
     }
 
     // MARK: Target

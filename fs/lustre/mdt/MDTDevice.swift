@@ -22,6 +22,10 @@ public final class MDTDevice: Sendable {
         public var checkpointBytes = 64 << 20
         /// Inodes the MDT keeps open at most (nil: half the descriptor limit, at most 256 Ki).
         public var inodeCacheCapacity: Int?
+        /// Seconds the files unlinked while open, found in `PENDING/` at start, wait for their
+        /// clients to open them again (Lustre's recovery window) before they are destroyed;
+        /// one opened again goes at its last close. 0: destroyed at start.
+        public var orphanGrace: Double = 60
         public init() {}
     }
 
@@ -60,7 +64,8 @@ public final class MDTDevice: Sendable {
     deinit { Glibc.close(rootFD) }
 
     /// Opens (formatting on first use) the MDT at the target root `root`, replays its log,
-    /// destroys orphans left in `PENDING/`, and starts the group commit.
+    /// keeps the orphans left in `PENDING/` for their clients to open again (`orphanGrace`),
+    /// and starts the group commit.
     public static func open(root: String, target: TargetName, allocator: any MDTObjectAllocator,
                             options: Options = .init()) async throws(LustreError) -> MDTDevice {
         guard options.commitInterval > 0 else { throw .invalid("commit interval \(options.commitInterval) s") }
@@ -82,7 +87,7 @@ public final class MDTDevice: Sendable {
         await device.replay(records)
         await allocator.replayFinished(referenced: { [device] fid, object in device.uses(fid, object) })
         if !records.isEmpty { await device.repairAfterReplay() }
-        await device.destroyOrphans()
+        await device.keepOrphansForRecovery()
         if !records.isEmpty { try await device.checkpoint() }
         device.startCommitter()
         CDEBUG(.info, "\(target): MDT at \(root) up, \(records.count) log records replayed, last transno \(device.log.lastTransno)")
@@ -255,7 +260,8 @@ public final class MDTDevice: Sendable {
     }
 
     /// What a record means for OST objects: in replay, created files' objects are in use, and
-    /// destroyed files' objects are destroyed (again: destroy is idempotent).
+    /// destroyed files' objects are destroyed (again: destroy is idempotent). An orphan's are
+    /// destroyed with it, at its last close or after the orphan grace, live or replayed.
     func allocatorEffects(of record: MDTLogRecord, replay: Bool) async {
         var destroy: [(LustreFID, [LayoutObject])] = []
         switch record {
@@ -265,9 +271,9 @@ public final class MDTDevice: Sendable {
             }
         case .setxattr(_, let name, let value?) where replay && name == tree.lovName:
             if let layout = try? MDTTree.decodeLayout(value), layout.isInstantiated { allocator.noteInUse(layout.objects) }
-        case .unlink(let r) where r.disposition == .destroy || (replay && r.disposition == .orphan):
+        case .unlink(let r) where r.disposition == .destroy:
             destroy.append((r.fid, r.objects))
-        case .rename(_, _, _, _, _, _, _, let r?) where r.disposition == .destroy || (replay && r.disposition == .orphan):
+        case .rename(_, _, _, _, _, _, _, let r?) where r.disposition == .destroy:
             destroy.append((r.fid, r.objects))
         case .destroyOrphan(let fid, let objects):
             destroy.append((fid, objects))
@@ -290,34 +296,65 @@ public final class MDTDevice: Sendable {
         }
     }
 
-    /// Files unlinked while open when the MDT stopped: nobody holds them any more.
-    private func destroyOrphans() async {
+    /// Files unlinked while open when the MDT stopped: the clients that held them open open
+    /// them again once they reconnect (`MDCOpenHandles`); those none opens within
+    /// `orphanGrace` are destroyed then, the others at their last close.
+    private func keepOrphansForRecovery() async {
+        let orphans = pendingOrphans()
+        guard !orphans.isEmpty else { return }
+        guard options.orphanGrace > 0 else {
+            for fid in orphans { await destroyOrphan(fid) }
+            return
+        }
+        openFiles.withLock { $0.orphans.formUnion(orphans) }
+        CDEBUG(.info, "\(target): \(orphans.count) files unlinked while open wait \(options.orphanGrace) s to be opened again")
+        let grace = UInt64(options.orphanGrace * 1e9)
+        Task { [weak self] in
+            try? await Task.sleep(nanoseconds: grace)
+            guard let self, !self.stopped.load(ordering: .acquiring) else { return }
+            for fid in orphans {
+                let due = self.openFiles.withLock { table in
+                    table.openCount[fid, default: 0] == 0 && table.orphans.remove(fid) != nil
+                }
+                if due { await self.destroyOrphan(fid) }
+            }
+        }
+    }
+
+    /// The FIDs in `PENDING/`.
+    private func pendingOrphans() -> [LustreFID] {
         let fd = openat(tree.pendingFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0, let dir = fdopendir(fd) else { return }
+        guard fd >= 0 else { return [] }
+        guard let dir = fdopendir(fd) else {
+            Glibc.close(fd)
+            return []
+        }
         var names: [String] = []
         while let entry = Glibc.readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             if name != "." && name != ".." { names.append(name) }
         }
         closedir(dir)
-        for name in names {
-            guard let fid = try? LustreFID(parsing: name) else { continue }
-            var objects: [LayoutObject] = []
-            if let inode = try? tree.oi.inode(fid), let layout = try? tree.layout(of: inode) { objects = layout.objects }
-            if let entry = try? tree.entry(tree.pendingFD, name) {
-                if let layout = try? tree.layout(of: MDTInode(fd: dup(entry.fd), fid: fid, type: UInt32(S_IFREG))) {
-                    objects = layout.objects
-                }
-                Glibc.close(entry.fd)
+        return names.compactMap { try? LustreFID(parsing: $0) }
+    }
+
+    /// Destroys the orphan `fid` (in `PENDING/`) and its objects.
+    private func destroyOrphan(_ fid: LustreFID) async {
+        var objects: [LayoutObject] = []
+        if let inode = try? tree.oi.inode(fid), let layout = try? tree.layout(of: inode) { objects = layout.objects }
+        if let entry = try? tree.entry(tree.pendingFD, MDTObjectIndex.recordName(fid)) {
+            if let layout = try? tree.layout(of: MDTInode(fd: dup(entry.fd), fid: fid, type: UInt32(S_IFREG))) {
+                objects = layout.objects
             }
-            await enterLogged()
-            defer { log.leave() }
-            do throws(LustreError) {
-                _ = try await commit(.destroyOrphan(fid: fid, objects: objects))
-                await allocatorEffects(of: .destroyOrphan(fid: fid, objects: objects), replay: false)
-            } catch {
-                CDEBUG(.warning, "\(target): destroying orphan \(fid) failed: \(error)")
-            }
+            Glibc.close(entry.fd)
+        }
+        await enterLogged()
+        defer { log.leave() }
+        do throws(LustreError) {
+            _ = try await commit(.destroyOrphan(fid: fid, objects: objects))
+            await allocatorEffects(of: .destroyOrphan(fid: fid, objects: objects), replay: false)
+        } catch {
+            CDEBUG(.warning, "\(target): destroying orphan \(fid) failed: \(error)")
         }
     }
 
@@ -332,7 +369,9 @@ struct MDTOpenTable {
         var flags: Int32
     }
 
-    var nextHandle: UInt64 = 1
+    /// Random at each start, as Lustre's handle cookies: a handle a client kept from before a
+    /// restart names no open of this instance (`EBADF`), never another file's.
+    var nextHandle = UInt64.random(in: 1...(UInt64.max >> 2))
     var handles: [UInt64: Handle] = [:]
     var openCount: [LustreFID: Int] = [:]
     var orphans: Set<LustreFID> = []

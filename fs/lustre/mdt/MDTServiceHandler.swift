@@ -96,7 +96,7 @@ final class MDTRequestHandler: PtlRPCHandler {
             let layout = attributes.isRegular ? try await device.layout(of: attributes.fid) : nil
             return Self.reply(MDTBodyReply(attributes: attributes, layout: layout))
         case .reint:
-            return try await reint(body, owner: owner, counter: &counter)
+            return try await reint(body, owner: owner, replay: request.message.flags.contains(.replay), counter: &counter)
         case .batch:
             return PtlRPCReply(buffers: [try await batch(MDTBatchRequest(decoding: body), request).encoded()])
         case .close:
@@ -200,8 +200,9 @@ final class MDTRequestHandler: PtlRPCHandler {
     }
 
     /// `MDS_REINT`: the sub-opcode picks the record.
-    private func reint(_ body: ByteBuffer, owner: UInt64, counter: inout MDTServiceCounter?) async throws(LustreError)
-        -> PtlRPCReply {
+    /// `replay`: sent again to this MDS after it restarted (`MSG_REPLAY`).
+    private func reint(_ body: ByteBuffer, owner: UInt64, replay: Bool,
+                       counter: inout MDTServiceCounter?) async throws(LustreError) -> PtlRPCReply {
         guard let raw = body.getInteger(at: body.readerIndex, endianness: .little, as: UInt32.self) else {
             throw .protocolError("reint record without a sub-opcode")
         }
@@ -214,7 +215,9 @@ final class MDTRequestHandler: PtlRPCHandler {
             let made = try await device.create(parent: record.parent, name: record.name, kind: record.kind,
                                                mode: record.mode, credentials: record.credentials,
                                                layout: record.layout, exclusive: record.exclusive)
-            if let openFlags = record.openFlags {
+            // A create replayed after a restart makes the file only: the client opens again
+            // every file it holds open once its replays are done (Lustre's open replay).
+            if let openFlags = record.openFlags, !replay {
                 // The open intent: the creator opens what it made; a file it just made opens with
                 // the access asked for, one that was there is checked as any open.
                 let opened = try await device.open(made.attributes.fid, flags: openFlags, credentials: record.credentials,
@@ -227,7 +230,7 @@ final class MDTRequestHandler: PtlRPCHandler {
             counter = .open
             let record = try MDTOpenRequest(decodingRequest: body)
             let opened = try await device.open(record.fid, flags: record.flags, credentials: record.credentials,
-                                               owner: owner)
+                                               owner: owner, again: replay)
             return Self.reply(MDTBodyReply(attributes: opened.0, layout: opened.1, handle: opened.handle))
         case .unlink:
             counter = .unlink

@@ -334,8 +334,31 @@ final class MDTTree: Sendable {
                 throw LustreError.fromErrno("orphan \(r.name)")
             }
             if let inode = try oi.inode(r.fid) { try setLinks(inode, []) }
-        case .destroy, .orphan:
-            // In replay an orphan is destroyed at once: nobody holds it open after a restart.
+        case .orphan:
+            // Replayed, an orphan goes to PENDING/ as it did live (from its name, or from
+            // REPLAY/ where an earlier record held it), or stays there: the client holding it
+            // open opens it again after the restart, and its last close or the orphan grace
+            // destroys it (`MDTDevice.keepOrphansForRecovery`). Gone already: a later record
+            // destroyed it.
+            guard let inode = try oi.inode(r.fid) else { return }
+            let held = MDTObjectIndex.recordName(r.fid)
+            if let parent, let occupant = try entry(parent.fd, r.name) {
+                Glibc.close(occupant.fd)
+                if occupant.fid == r.fid {
+                    // Replay of its create may have bound the name again to the inode already in
+                    // PENDING/: then the name just goes (rename between two links of one inode
+                    // does nothing).
+                    var st = Glibc.stat()
+                    let inPending = fstatat(pendingFD, held, &st, AT_SYMLINK_NOFOLLOW) == 0
+                    let rc = inPending ? unlinkat(parent.fd, r.name, 0) : renameat(parent.fd, r.name, pendingFD, held)
+                    guard rc == 0 else { throw LustreError.fromErrno("replay orphan \(r.name)") }
+                }
+            }
+            if renameat(replayFD, held, pendingFD, held) != 0 && errno != ENOENT {
+                throw LustreError.fromErrno("replay orphan \(held)")
+            }
+            try setLinks(inode, [])
+        case .destroy:
             try unbind(parent, r.name, r.fid, isDirectory: r.isDirectory, keepsInode: false, live: live)
             if !live {
                 do throws(LustreError) {

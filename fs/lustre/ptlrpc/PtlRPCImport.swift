@@ -142,6 +142,8 @@ public final class PtlRPCImport: Sendable {
     private let observer = Mutex<UInt64?>(nil)
     /// `PtlRPCConnectFlags` of the server's last connect reply.
     private let serverFlags = ManagedAtomic<UInt64>(0)
+    /// Told after a restarted server's replay (`onRecovery`).
+    private let recoveryHandler = Mutex<RecoveryHandler?>(nil)
 
     public init(lnet: LNetInstance, target: ProcessID, targetName: String, clientUUID: String = PtlRPCImport.makeUUID(),
                 configuration: Configuration) {
@@ -336,6 +338,33 @@ public final class PtlRPCImport: Sendable {
         guard delta != 0 else { return }
         state.unstableBytes += delta
         configuration.unstableObserver?(delta)
+    }
+
+    /// Sends one request to a server in recovery (flagged `MSG_REPLAY`) and returns its reply;
+    /// a negative status in the reply is returned, not thrown.
+    public typealias RecoverySend = @Sendable (_ opcode: UInt32, _ buffers: [ByteBuffer]) async throws(LustreError)
+        -> PtlRPCMessage
+    /// Re-establishes server state that no uncommitted request holds, through `send`.
+    public typealias RecoveryHandler = @Sendable (_ send: RecoverySend) async -> Void
+
+    /// Sets what runs after a restarted server's replay and before the import turns FULL, so
+    /// no new request overtakes it: Lustre's open replay, where the MDC opens again the files
+    /// its client holds open (the server's open handles died with it).
+    public func onRecovery(_ handler: @escaping RecoveryHandler) {
+        recoveryHandler.withLock { $0 = handler }
+    }
+
+    /// One request of `onRecovery`'s handler, as `replay` sends its entries.
+    private func recoverySend(opcode: UInt32, buffers: [ByteBuffer], handle: UInt64,
+                              connectionCount: UInt32) async throws(LustreError) -> PtlRPCMessage {
+        let xid = newXid()
+        defer { _ = state.withLock { $0.inflightXids.remove(xid) } }
+        var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
+        message.flags.insert(.replay)
+        message.handle = handle
+        message.connectionCount = connectionCount
+        message.timeout = UInt32(currentTimeout())
+        return try await attempt(message, bulk: nil).reply
     }
 
     /// Requests awaiting commit (for tests and `*.import`).
@@ -667,6 +696,12 @@ public final class PtlRPCImport: Sendable {
             LCONSOLE("\(targetName): server restarted (instance \(instance)), reconnected")
             do {
                 try await replay(handle: reply.handle, connectionCount: count)
+                if let handler = recoveryHandler.withLock({ $0 }) {
+                    let handle = reply.handle
+                    await handler { [self] opcode, buffers throws(LustreError) in
+                        try await recoverySend(opcode: opcode, buffers: buffers, handle: handle, connectionCount: count)
+                    }
+                }
             } catch {
                 state.withLock {
                     if $0.status == .connecting { $0.status = .disconnected }
