@@ -76,6 +76,9 @@ final class MDCRecoveryTests: XCTestCase {
             if crash { await fixture.crashMDS() } else { await fixture.stopMDS() }
             try await fixture.startMDS()
             try await fixture.waitForOSTs(2)
+            // With files open, the MDC reconnects (and opens them again) without waiting for a call.
+            for _ in 0..<200 where mdc.rpcImport.status != .full { try await Task.sleep(nanoseconds: 50_000_000) }
+            XCTAssertEqual(mdc.rpcImport.status, .full, "crash \(crash): reconnected while idle")
 
             try await mdc.close(handle: keptHandle, size: 12345, blocks: 24)
             let size = try await mdc.getattr(kept.fid, credentials: user).size

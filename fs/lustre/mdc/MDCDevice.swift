@@ -69,6 +69,7 @@ public final class MDCDevice: Sendable {
         registerParameters()
         let openHandles = self.openHandles, name = self.name
         rpcImport.onRecovery { send in await Self.reopen(openHandles, name: name, send: send) }
+        rpcImport.reconnectWhenLost { openHandles.count > 0 }
     }
 
     deinit {

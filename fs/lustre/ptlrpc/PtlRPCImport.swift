@@ -144,6 +144,8 @@ public final class PtlRPCImport: Sendable {
     private let serverFlags = ManagedAtomic<UInt64>(0)
     /// Told after a restarted server's replay (`onRecovery`).
     private let recoveryHandler = Mutex<RecoveryHandler?>(nil)
+    /// Whether a lost connection is to be made again at once (`reconnectWhenLost`).
+    private let reconnectWanted = Mutex<(@Sendable () -> Bool)?>(nil)
 
     public init(lnet: LNetInstance, target: ProcessID, targetName: String, clientUUID: String = PtlRPCImport.makeUUID(),
                 configuration: Configuration) {
@@ -352,6 +354,23 @@ public final class PtlRPCImport: Sendable {
     /// its client holds open (the server's open handles died with it).
     public func onRecovery(_ handler: @escaping RecoveryHandler) {
         recoveryHandler.withLock { $0 = handler }
+    }
+
+    /// Reconnects as soon as the connection is lost while `wanted()` says so, without waiting
+    /// for a call (Lustre's pinger does it for every import): the MDC holding files open, which
+    /// it must open again on a restarted MDS within that MDS's grace for files unlinked while open.
+    public func reconnectWhenLost(_ wanted: @escaping @Sendable () -> Bool) {
+        reconnectWanted.withLock { $0 = wanted }
+    }
+
+    /// Starts the reconnect loop now, unless one runs or the import is not disconnected.
+    private func reconnectInBackground() {
+        let start = state.withLock { state -> Bool in
+            guard state.status == .disconnected, !state.reconnecting else { return false }
+            state.reconnecting = true
+            return true
+        }
+        if start { Task { await self.reconnectLoop() } }
     }
 
     /// One request of `onRecovery`'s handler, as `replay` sends its entries.
@@ -743,8 +762,9 @@ public final class PtlRPCImport: Sendable {
         case .restarted(let peer) where peer == target:
             markDisconnected(because: "server restarted")
         default:
-            break
+            return
         }
+        if reconnectWanted.withLock({ $0 })?() == true { reconnectInBackground() }
     }
 
     // MARK: Adaptive timeouts
