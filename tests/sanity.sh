@@ -1260,6 +1260,9 @@ PY
     size=$(stat -c %s "$MNT2/mdsrestart/ro")
     umount "$MNT2"
     [ "$size" = 2097152 ] || fail_with_logs "a file closed after the MDS restart shows $size bytes to another mount, not 2097152"
+    "$LUSTRE_BIN/lctl" get_param -n "mdt.*.recovery_status" >"$TEST_DIR/recovery.out" || fail_with_logs "recovery_status"
+    assert_contains "$TEST_DIR/recovery.out" "^status: COMPLETE$"
+    assert_contains "$TEST_DIR/recovery.out" "^reopened_files: 2$"
     rm -r "$d"
 }
 

@@ -251,16 +251,23 @@ struct MDTNamespaceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/PENDING").count == 2)
         #expect(scratch.allocator.destroyed(reopened.fid) == nil)
         #expect(try await mdt.getattr(reopened.fid).nlink == 0)
+        let recovering = mdt.recoveryStatusText(connectedClients: 1)
+        #expect(recovering.hasPrefix("status: RECOVERING\n"), "\(recovering)")
+        #expect(recovering.contains("\norphans_waiting: 2\n"), "\(recovering)")
         // Its owner opens it again for writing although its mode says read-only (it may have
         // been the creator's open); someone else may not.
         await expectErrno(EACCES) {
             _ = try await mdt.open(reopened.fid, flags: O_WRONLY, credentials: user2, owner: 2, again: true)
         }
         let (_, _, handle) = try await mdt.open(reopened.fid, flags: O_WRONLY, credentials: user1, owner: 2, again: true)
+        #expect(mdt.recoveryStatusText(connectedClients: 1).contains("\norphans_waiting: 1\n"))
         try await Task.sleep(nanoseconds: 1_500_000_000)
         #expect(scratch.allocator.destroyed(abandoned.fid)?.count == 1, "not opened again within the grace")
         await expectErrno(ESTALE) { _ = try await mdt.getattr(abandoned.fid) }
         #expect(try await mdt.getattr(reopened.fid).fid == reopened.fid, "open again: kept past the grace")
+        let complete = mdt.recoveryStatusText(connectedClients: 1)
+        #expect(complete.hasPrefix("status: COMPLETE\nrecovery_start: "), "\(complete)")
+        #expect(complete.contains("\norphans_at_start: 2\norphans_waiting: 0\n"), "\(complete)")
         _ = try await mdt.close(handle: handle, size: nil, blocks: nil, owner: 2)
         #expect(scratch.allocator.destroyed(reopened.fid)?.count == 1, "destroyed at its last close")
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/PENDING").isEmpty)

@@ -47,6 +47,10 @@ public final class MDTService: Sendable {
                                                                 exports: exports))
         do {
             try ParamTree.shared.register("\(parameterDevice).md_stats", stats: stats)
+            let service = self.service
+            try ParamTree.shared.register("\(parameterDevice).recovery_status", get: {
+                device.recoveryStatusText(connectedClients: service.exportCount)
+            })
             try jobStats.register(device: parameterDevice)
             try exports.register()
         } catch {
@@ -60,6 +64,7 @@ public final class MDTService: Sendable {
     public func stop() async {
         await service.stop()
         ParamTree.shared.unregister("\(parameterDevice).md_stats")
+        ParamTree.shared.unregister("\(parameterDevice).recovery_status")
         jobStats.unregister(device: parameterDevice)
         exports.unregister()
     }
