@@ -1231,7 +1231,12 @@ os.fsync(b)
 os.unlink(d + '/gone')
 time.sleep(2)                        # past the MDT's group commit
 os.kill(mds, 9)
-while os.path.exists('/proc/%d' % mds) and open('/proc/%d/stat' % mds).read().split()[2] != 'Z':
+def gone(pid):
+    try:
+        return open('/proc/%d/stat' % pid).read().split()[2] == 'Z'
+    except FileNotFoundError:
+        return True
+while not gone(mds):
     time.sleep(0.05)
 time.sleep(0.3)
 server = subprocess.Popen(argv, stdout=open(log, 'ab'), stderr=subprocess.STDOUT, start_new_session=True)

@@ -133,9 +133,11 @@ final class LLiteStatahead: Sendable {
         /// What the run followed last sends ahead (`Run.ahead`), up to where another run began:
         /// the names from there on are another walker's, taken or sent ahead by its run.
         mutating func ahead(window: Int, batch: Int = 1, end: Int = .max) -> ClosedRange<Int>? {
-            guard let current = runs.last else { return nil }
-            let next = runs.dropLast().lazy.map(\.first).filter { $0 > current.last }.min() ?? .max
-            return runs[runs.count - 1].ahead(window: window, batch: batch, end: min(end, next))
+            guard !runs.isEmpty else { return nil }
+            let current = runs.count - 1
+            let front = runs[current].last
+            let next = runs[..<current].lazy.map(\.first).filter { $0 > front }.min() ?? .max
+            return runs[current].ahead(window: window, batch: batch, end: min(end, next))
         }
     }
 

@@ -57,8 +57,6 @@ final class MDCOpenHandles: Sendable {
 
     /// Sets the MDS's handle of `handle` (opened again), if it is still open.
     func update(_ handle: UInt64, serverHandle: UInt64) {
-        state.withLock { state in
-            if state.opens[handle] != nil { state.opens[handle]?.serverHandle = serverHandle }
-        }
+        state.withLock { $0.opens[handle]?.serverHandle = serverHandle }
     }
 }

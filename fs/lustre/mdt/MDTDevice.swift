@@ -40,9 +40,8 @@ public final class MDTDevice: Sendable {
     let sequencer: MDTFIDSequencer
     let locks = MDTLockTable()
     let openFiles = Mutex(MDTOpenTable())
-    /// `recovery_status`, and the orphans this start found in `PENDING/`.
-    private let recovery = Mutex(MDTRecoveryStatus(start: WallClock.now().seconds))
-    private let startupOrphans = Mutex<[LustreFID]>([])
+    /// `recovery_status`.
+    let recovery = Mutex(MDTRecoveryStatus(start: WallClock.now().seconds))
     private let callbacks = Mutex<[@Sendable (UInt64) -> Void]>([])
     private let lastReported = Mutex<UInt64>(0)
     private let committer = Mutex<Task<Void, Never>?>(nil)
@@ -310,11 +309,10 @@ public final class MDTDevice: Sendable {
             return
         }
         openFiles.withLock { $0.orphans.formUnion(orphans) }
-        startupOrphans.withLock { $0 = orphans }
         recovery.withLock { status in
-            status.orphansAtStart = orphans.count
+            status.orphans = orphans
             status.graceEnd = status.start + Int64(options.orphanGrace.rounded(.up))
-            status.complete = false
+            status.completed = nil
         }
         CDEBUG(.info, "\(target): \(orphans.count) files unlinked while open wait \(options.orphanGrace) s to be opened again")
         let grace = UInt64(options.orphanGrace * 1e9)
@@ -327,41 +325,23 @@ public final class MDTDevice: Sendable {
                 }
                 if due { await self.destroyOrphan(fid) }
             }
-            self.recovery.withLock { status in
-                if !status.complete {
-                    status.complete = true
-                    status.graceEnd = WallClock.now().seconds
-                }
-            }
-        }
-    }
-
-    /// Counts a request a client replayed after this MDT started (`reopen`: an open of a file
-    /// it held open before), for `recovery_status`.
-    func noteReplayed(reopen: Bool) {
-        recovery.withLock { status in
-            status.replayedRequests += 1
-            if reopen { status.reopened += 1 }
+            self.recovery.withLock { $0.completed = $0.completed ?? WallClock.now().seconds }
         }
     }
 
     /// `mdt.<target>.recovery_status` (`MDTRecoveryStatus`): complete once no orphan found at
     /// start waits any more, or its grace is over.
     public func recoveryStatusText(connectedClients: Int) -> String {
-        let orphans = startupOrphans.withLock { $0 }
+        let orphans = recovery.withLock { $0.orphans }
         let waiting = openFiles.withLock { table in
             orphans.filter { table.orphans.contains($0) && table.openCount[$0, default: 0] == 0 }.count
         }
         let now = WallClock.now().seconds
         let status = recovery.withLock { status -> MDTRecoveryStatus in
-            status.orphansWaiting = status.complete ? 0 : waiting
-            if !status.complete && waiting == 0 {
-                status.complete = true
-                status.graceEnd = now
-            }
+            if status.completed == nil && waiting == 0 { status.completed = now }
             return status
         }
-        return status.text(now: now, connectedClients: connectedClients, lastTransno: log.lastTransno)
+        return status.text(now: now, waiting: waiting, connectedClients: connectedClients, lastTransno: log.lastTransno)
     }
 
     /// The FIDs in `PENDING/`.

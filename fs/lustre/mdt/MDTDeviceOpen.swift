@@ -28,9 +28,8 @@ extension MDTDevice {
         var known: Glibc.stat?
         if made == nil {
             let st = try object.stat()
-            if !again || (credentials.uid != 0 && credentials.uid != st.st_uid) {
-                try MDTPermission.check(credentials, st, mask, "open \(fid)")
-            }
+            let ownerAgain = again && (credentials.uid == 0 || credentials.uid == st.st_uid)
+            if !ownerAgain { try MDTPermission.check(credentials, st, mask, "open \(fid)") }
             known = st
         }
         var layout = object.isDirectory ? nil : try tree.layout(of: object)
@@ -54,6 +53,7 @@ extension MDTDevice {
             table.openCount[fid, default: 0] += 1
             return handle
         }
+        if again { recovery.withLock { $0.reopened += 1 } }
         return (attributes, layout, handle)
     }
 

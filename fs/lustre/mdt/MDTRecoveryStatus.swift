@@ -1,4 +1,5 @@
 import LibCFS
+import ObdClass
 
 /// What the MDT has done to recover its clients since it started: `mdt.*.recovery_status`, in
 /// the words of Lustre's.
@@ -10,25 +11,28 @@ import LibCFS
 /// `COMPLETE` after.
 struct MDTRecoveryStatus: Sendable {
     /// When the MDT started (wall clock, seconds).
-    var start: Int64
-    /// When the orphan grace ends or ended (nil: there was none, nothing waited).
+    let start: Int64
+    /// The orphans this start found in `PENDING/`, and when their grace ends.
+    var orphans: [LustreFID] = []
     var graceEnd: Int64?
-    /// Whether the grace is over (or there was none).
-    var complete = true
-    /// Orphans found at start, and those of them still waiting.
-    var orphansAtStart = 0
-    var orphansWaiting = 0
-    /// Requests clients replayed (`MSG_REPLAY`), and of them the opens of files open before.
+    /// When recovery completed: at start when no orphan waited, else when the last one was
+    /// opened again or destroyed (noticed by `text`) or the grace ended.
+    var completed: Int64?
+    /// Requests clients replayed (`MSG_REPLAY`), and opens of files they held open before.
     var replayedRequests = 0
     var reopened = 0
 
-    init(start: Int64) { self.start = start }
+    init(start: Int64) {
+        self.start = start
+        completed = start
+    }
 
-    /// The parameter's text at `now`, with `connectedClients` and `lastTransno` of the moment.
-    func text(now: Int64, connectedClients: Int, lastTransno: UInt64) -> String {
-        var lines = ["status: \(complete ? "COMPLETE" : "RECOVERING")", "recovery_start: \(start)"]
-        if complete {
-            lines.append("recovery_duration: \(max(0, (graceEnd ?? start) - start))")
+    /// The parameter's text at `now`, with `waiting` (the orphans neither opened again nor
+    /// destroyed), `connectedClients` and `lastTransno` of the moment.
+    func text(now: Int64, waiting: Int, connectedClients: Int, lastTransno: UInt64) -> String {
+        var lines = ["status: \(completed == nil ? "RECOVERING" : "COMPLETE")", "recovery_start: \(start)"]
+        if let completed {
+            lines.append("recovery_duration: \(completed - start)")
         } else {
             lines.append("time_remaining: \(max(0, (graceEnd ?? now) - now))")
         }
@@ -36,8 +40,8 @@ struct MDTRecoveryStatus: Sendable {
             "connected_clients: \(connectedClients)",
             "replayed_requests: \(replayedRequests)",
             "reopened_files: \(reopened)",
-            "orphans_at_start: \(orphansAtStart)",
-            "orphans_waiting: \(orphansWaiting)",
+            "orphans_at_start: \(orphans.count)",
+            "orphans_waiting: \(completed == nil ? waiting : 0)",
             "last_transno: \(lastTransno)",
         ]
         return lines.joined(separator: "\n") + "\n"

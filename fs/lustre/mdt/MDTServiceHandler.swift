@@ -54,9 +54,7 @@ final class MDTRequestHandler: PtlRPCHandler {
             return .error(.notSupported("MDT opcode \(request.message.opcode)"))
         }
         let message = request.message
-        if message.flags.contains(.replay) {
-            device.noteReplayed(reopen: opcode == .reint && message.transno == 0)
-        }
+        if message.flags.contains(.replay) { device.recovery.withLock { $0.replayedRequests += 1 } }
         if message.flags.contains(.replay), message.transno != 0, message.transno <= device.lastCommitted {
             // The change survived the restart in the MDT's log: nothing to redo.
             CDEBUG(.ha, "mdt: replay of transno \(message.transno) (\(opcode)) already committed")

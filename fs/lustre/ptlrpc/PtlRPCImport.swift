@@ -363,27 +363,17 @@ public final class PtlRPCImport: Sendable {
         reconnectWanted.withLock { $0 = wanted }
     }
 
-    /// Starts the reconnect loop now, unless one runs or the import is not disconnected.
-    private func reconnectInBackground() {
-        let start = state.withLock { state -> Bool in
-            guard state.status == .disconnected, !state.reconnecting else { return false }
-            state.reconnecting = true
-            return true
-        }
-        if start { Task { await self.reconnectLoop() } }
-    }
-
-    /// One request of `onRecovery`'s handler, as `replay` sends its entries.
-    private func recoverySend(opcode: UInt32, buffers: [ByteBuffer], handle: UInt64,
-                              connectionCount: UInt32) async throws(LustreError) -> PtlRPCMessage {
-        let xid = newXid()
-        defer { _ = state.withLock { $0.inflightXids.remove(xid) } }
-        var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
+    /// Sends `message` to a server in recovery, before the import is FULL: flagged `MSG_REPLAY`,
+    /// on the connection `handle` and `connectionCount` being made. `replay` sends its entries
+    /// this way, and `onRecovery`'s handler its requests.
+    private func sendInRecovery(_ message: PtlRPCMessage, bulk: Bulk?, handle: UInt64,
+                                connectionCount: UInt32) async throws(LustreError) -> PtlRPCMessage {
+        var message = message
         message.flags.insert(.replay)
         message.handle = handle
         message.connectionCount = connectionCount
         message.timeout = UInt32(currentTimeout())
-        return try await attempt(message, bulk: nil).reply
+        return try await attempt(message, bulk: bulk).reply
     }
 
     /// Requests awaiting commit (for tests and `*.import`).
@@ -439,17 +429,14 @@ public final class PtlRPCImport: Sendable {
         LCONSOLE("\(targetName): replaying \(entries.count) uncommitted requests")
         for entry in entries {
             var message = entry.message
-            message.flags.insert(.replay)
             // As Lustre's replay: the transno the server gave, so a server that already has
             // the change durable (transno <= its last_committed) answers without redoing it.
             message.transno = entry.transno
-            message.handle = handle
-            message.connectionCount = connectionCount
-            message.timeout = UInt32(currentTimeout())
             if case .write(let parts) = entry.bulk, let type = configuration.checksumType {
                 message.bulkChecksum = BulkChecksum.compute(type, parts)
             }
-            let reply = try await attempt(message, bulk: entry.bulk).reply
+            let reply = try await sendInRecovery(message, bulk: entry.bulk, handle: handle,
+                                                 connectionCount: connectionCount)
             if reply.status < 0 {
                 CERROR("\(targetName): replay of xid \(message.xid) (opcode \(message.opcode)) failed: "
                        + "\(LustreError(status: reply.status))")
@@ -618,18 +605,10 @@ public final class PtlRPCImport: Sendable {
     // MARK: Connection management
 
     private func waitUntilFull(deadline: UInt64) async throws(LustreError) {
-        let (ready, closed, startReconnect) = state.withLock { state -> (Bool, Bool, Bool) in
-            if state.status == .full { return (true, false, false) }
-            if state.status == .closed { return (false, true, false) }
-            let start = !state.reconnecting
-            state.reconnecting = true
-            return (false, false, start)
-        }
-        if ready { return }
-        if closed { throw LustreError(errno: ESHUTDOWN, "import to \(targetName) closed") }
-        if startReconnect {
-            Task { await self.reconnectLoop() }
-        }
+        let status = status
+        if status == .full { return }
+        if status == .closed { throw LustreError(errno: ESHUTDOWN, "import to \(targetName) closed") }
+        startReconnecting()
         let id = nextWaiter.loadThenWrappingIncrement(ordering: .relaxed)
         let timer = lnet.eventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(deadline) - Int64(Self.now()))) {
             let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
@@ -649,6 +628,17 @@ public final class PtlRPCImport: Sendable {
         } catch {
             throw LNetInstance.lustreError(error, "")
         }
+    }
+
+    /// Starts the reconnect loop unless one runs or the import is FULL or closed: for a call
+    /// that waits (`waitUntilFull`), or at once after a lost connection (`reconnectWhenLost`).
+    private func startReconnecting() {
+        let start = state.withLock { state -> Bool in
+            guard state.status != .full, state.status != .closed, !state.reconnecting else { return false }
+            state.reconnecting = true
+            return true
+        }
+        if start { Task { await self.reconnectLoop() } }
     }
 
     /// Reconnects until the import is full or closed. Only one runs per import: `reconnecting`
@@ -718,7 +708,10 @@ public final class PtlRPCImport: Sendable {
                 if let handler = recoveryHandler.withLock({ $0 }) {
                     let handle = reply.handle
                     await handler { [self] opcode, buffers throws(LustreError) in
-                        try await recoverySend(opcode: opcode, buffers: buffers, handle: handle, connectionCount: count)
+                        let xid = newXid()
+                        defer { _ = state.withLock { $0.inflightXids.remove(xid) } }
+                        return try await sendInRecovery(PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers),
+                                                        bulk: nil, handle: handle, connectionCount: count)
                     }
                 }
             } catch {
@@ -764,7 +757,7 @@ public final class PtlRPCImport: Sendable {
         default:
             return
         }
-        if reconnectWanted.withLock({ $0 })?() == true { reconnectInBackground() }
+        if reconnectWanted.withLock({ $0 })?() == true { startReconnecting() }
     }
 
     // MARK: Adaptive timeouts
