@@ -35,6 +35,9 @@ struct LustreOSS: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo,
           help: "Write aligned bulk with O_DIRECT, from the network's buffer to the disk, not through the page cache (as Lustre's OSD submits a bulk's pages); --no-direct-writes writes through the page cache.")
     var directWrites = true
+    @Option(name: .customLong("readcache-max-io-mb"),
+            help: "Reads longer than this many MiB bypass the page cache (Lustre's readcache_max_io_mb; needs direct writes, the default).")
+    var readcacheMaxIOMB: Int = 1
     @Option(help: "The MGS's NID (repeatable; default: mgsnode= of the targets' mountdata).") var mgsnode: [String] = []
     @Option(help: "Request handler tasks.") var threads: Int = 32
     @Option(help: "Seconds between commits of the object stores.") var commitInterval: Double = 1.0
@@ -47,6 +50,9 @@ struct LustreOSS: AsyncParsableCommand {
         guard !targets.isEmpty || !ldev.isEmpty else { throw ValidationError("give at least one target (or --ldev LABEL)") }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1...1024") }
         guard commitInterval > 0 else { throw ValidationError("--commit-interval must be positive") }
+        guard (0...(OSDDevice.maxReadLength >> 20)).contains(readcacheMaxIOMB) else {
+            throw ValidationError("--readcache-max-io-mb must be 0...\(OSDDevice.maxReadLength >> 20)")
+        }
         if let ioEngine, IOEngineKind(name: ioEngine) == nil {
             throw ValidationError("--io-engine must be io_uring, libaio or sync")
         }
@@ -89,6 +95,7 @@ struct LustreOSS: AsyncParsableCommand {
         options.engine = ioEngine.flatMap { IOEngineKind(name: $0) }
         options.directIO = directIO
         options.directWrites = directWrites
+        options.readCacheMaxIOMB = readcacheMaxIOMB
         options.commitInterval = commitInterval
         var osds: [OSDDevice] = []
         func closeAll() async {

@@ -121,6 +121,46 @@ struct OSDZeroCopyTests {
         await osd.close()
     }
 
+    @Test("readcache_max_io_mb: a longer read goes to the disk with O_DIRECT and sees the page cache's newer bytes; a shorter one stays cached")
+    func longReadsBypassThePageCache() async throws {
+        let scratch = try ScratchDirectory()
+        let engine = RecordingEngine(try makeIOEngine(kind: .ioUring, queueDepth: 8))
+        var options = OSDDevice.Options()
+        options.directWrites = true
+        #expect(options.readCacheMaxIOMB == 1)
+        let osd = try await OSDDevice.open(root: scratch.path, options: options, engine: engine)
+        _ = try await osd.create(object1, attributes: ObdAttributes())
+        // 3 MiB and a tail that is not a whole page, written direct; then a small buffered
+        // write that only the page cache holds until written back.
+        let size = (3 << 20) + 1000
+        var expected = pattern(size)
+        _ = try await osd.write(object1, pieces: [(offset: 0, data: alignedBuffer(Array(expected[..<(3 << 20)]))),
+                                                  (offset: 3 << 20, data: ByteBuffer(bytes: expected[(3 << 20)...]))])
+        let patch = pattern(5000, seed: 7)
+        _ = try await osd.write(object1, pieces: [(offset: 1_000_000, data: ByteBuffer(bytes: patch))], mayBlock: true)
+        expected.replaceSubrange(1_000_000..<1_005_000, with: patch)
+
+        // Longer than 1 MiB, from an unaligned offset to past the end: one O_DIRECT span.
+        engine.directReads.withLock { $0.removeAll() }
+        var back = try await osd.read(object1, offset: 777, length: 4 << 20)
+        #expect(back == ByteBuffer(bytes: expected[777...]))
+        #expect(engine.directReads.withLock { $0 } == [true])
+        // 1 MiB is not longer than the limit: through the page cache (evicted, so the engine reads).
+        #expect(Self.evict("\(scratch.path)/\(object1.path)", length: size))
+        engine.directReads.withLock { $0.removeAll() }
+        back = try await osd.read(object1, offset: 1 << 20, length: 1 << 20)
+        #expect(back == ByteBuffer(bytes: expected[(1 << 20)..<(2 << 20)]))
+        #expect(engine.directReads.withLock { $0 } == [false])
+        // Lowered at run time, as `lctl set_param osd-ldiskfs.*.readcache_max_io_mb=0` does.
+        try osd.readCacheMaxIOMB.set(text: "0")
+        engine.directReads.withLock { $0.removeAll() }
+        back = try await osd.read(object1, offset: 8192, length: 4096)
+        #expect(back == ByteBuffer(bytes: expected[8192..<12288]))
+        #expect(engine.directReads.withLock { $0 } == [true])
+        #expect(throws: LustreError.self) { try osd.readCacheMaxIOMB.set(text: "257") }
+        await osd.close()
+    }
+
     @Test("a read of bytes the page cache holds is copied at once, without the engine")
     func cachedRead() async throws {
         let scratch = try ScratchDirectory()

@@ -12,7 +12,8 @@ import Glibc
 /// One OST served by this process (Lustre's obdfilter device): the OST RPCs turned into calls on
 /// the target's `OSDDevice`, with the replies' transnos taken from the OSD. Its parameters:
 /// `obdfilter.<target>.stats` (every request), `.brw_stats` (the OSD's bulk histograms),
-/// `.job_stats` and `.job_cleanup_interval` (per job id of the requests), `.num_exports`, and
+/// `.readcache_max_io_mb` (also `osd-ldiskfs.<target>.readcache_max_io_mb`), `.job_stats` and
+/// `.job_cleanup_interval` (per job id of the requests), `.num_exports`, and
 /// `.exports.<client NID>.uuid`/`.stats` while that client is connected.
 public final class OFDTarget: Sendable {
     /// `testfs-OST0000`.
@@ -50,6 +51,9 @@ public final class OFDTarget: Sendable {
             try ParamTree.shared.register("\(device).stats", stats: stats)
             try ParamTree.shared.register("\(device).brw_stats", get: { brwStats.format() }, set: { _ in brwStats.clear() })
             try ParamTree.shared.register("\(device).soft_sync_limit", tunable: softSyncLimit)
+            // Lustre keeps it on the OSD and links it from obdfilter: both names work.
+            try ParamTree.shared.register("osd-ldiskfs.\(name).readcache_max_io_mb", tunable: osd.readCacheMaxIOMB)
+            try ParamTree.shared.register("\(device).readcache_max_io_mb", tunable: osd.readCacheMaxIOMB)
             try jobStats.register(device: device)
             try exports.register()
         } catch {
@@ -63,6 +67,8 @@ public final class OFDTarget: Sendable {
         ParamTree.shared.unregister("\(device).stats")
         ParamTree.shared.unregister("\(device).brw_stats")
         ParamTree.shared.unregister("\(device).soft_sync_limit")
+        ParamTree.shared.unregister("osd-ldiskfs.\(name).readcache_max_io_mb")
+        ParamTree.shared.unregister("\(device).readcache_max_io_mb")
         jobStats.unregister(device: device)
         exports.unregister()
         obdDevice.unregister()

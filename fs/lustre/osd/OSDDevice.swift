@@ -34,6 +34,8 @@ public final class OSDDevice: Sendable {
     let committer: OSDCommitter
     /// The bulk I/O histograms (`brw_stats`): the OSD tallies each file I/O, the OFD each BRW.
     public let brwStats = OSDBRWStats()
+    /// `readcache_max_io_mb`: reads longer than this bypass the page cache (`Options.readCacheMaxIOMB`).
+    public let readCacheMaxIOMB: Tunable<Int>
     private let transnoFD: Int32
     private let allocator = ByteBufferAllocator()
     private let background = Mutex<Task<Void, Never>?>(nil)
@@ -90,6 +92,7 @@ public final class OSDDevice: Sendable {
         self.engine = engine
         self.options = options
         self.cache = OSDObjectCache(capacity: options.objectCacheSize)
+        self.readCacheMaxIOMB = Tunable(options.readCacheMaxIOMB, range: 0...(Self.maxReadLength >> 20), unit: .mebibytes)
         self.lastIDs = lastIDs
         self.committer = OSDCommitter(lastTransno: lastTransno)
     }
@@ -353,7 +356,8 @@ public final class OSDDevice: Sendable {
     }
 
     /// Reads up to `length` bytes of object `id` at `offset`: short at end of file, zeros in
-    /// holes.  The engine reads straight into the returned buffer's memory.
+    /// holes.  The engine reads straight into the returned buffer's memory; a read longer than
+    /// `readcache_max_io_mb` (or any aligned one with `directIO`) goes to the disk with `O_DIRECT`.
     ///
     /// `mayBlock`: the caller may wait for the disk on its own thread (nothing queues behind
     /// it). A small read (at most `blockingReadLimit`) that misses the page cache is then read
@@ -368,7 +372,7 @@ public final class OSDDevice: Sendable {
         try checkRange(id, offset, UInt64(length), "read")
         let handle = try handle(for: id)
         if length == 0 { return allocator.buffer(capacity: 0) }
-        let direct = handle.directFD >= 0 && options.directIO
+        let direct = handle.directFD >= 0 && (options.directIO || length > readCacheMaxIOMB.value << 20)
         // O_DIRECT wants an aligned start, length and address: read the covering aligned span
         // into an aligned spot of the buffer and expose only the asked-for bytes (no copy).
         let alignedOffset = direct ? offset & ~UInt64(4095) : offset

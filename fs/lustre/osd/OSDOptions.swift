@@ -18,6 +18,15 @@ extension OSDDevice {
         /// the OSS's CPU per byte written, but off by default: on image targets here, data
         /// written so came back ~20% slower on cold reads (docs/performance.md).
         public var directWrites = false
+        /// Bulk reads longer than this many MiB bypass the page cache (`O_DIRECT`, read into
+        /// the reply's buffer) where the object has a direct descriptor (`directWrites` or
+        /// `directIO`): Lustre's `readcache_max_io_mb`, at run time
+        /// `osd-ldiskfs.<target>.readcache_max_io_mb`. A streaming client's reads (read-ahead
+        /// RPCs of several MiB) then cost the OSS no copy out of the page cache and no page
+        /// cache upkeep, about half its CPU per byte read (docs/performance.md); short reads,
+        /// random ones among them, stay cached. Lustre's default is 8; ours is lower because a
+        /// cached read here is a copy in user space, not pages handed to the network.
+        public var readCacheMaxIOMB = 1
         /// Seconds between background commits (`syncfs`); 0 or less turns the committer off,
         /// leaving commits to `sync()` and `close()`.
         public var commitInterval: Double = 1.0
