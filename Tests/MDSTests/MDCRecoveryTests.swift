@@ -28,6 +28,37 @@ final class MDCRecoveryTests: XCTestCase {
         XCTAssertEqual(mdc.rpcImport.status, .full)
     }
 
+    /// Each client creates its files under FIDs of a sequence the MDS granted it alone (Lustre's
+    /// FID client), and keeps that sequence through MDS restarts and crashes.
+    func testCreatesTakeFIDsFromTheClientsOwnSequence() async throws {
+        let fixture = try await makeMDS()
+        let first = try await fixture.mdc(), second = try await fixture.mdc(client: 1)
+        let root = try await first.getRoot()
+        XCTAssertEqual(first.fidSequence, 0, "no sequence before the first create")
+        let (a, _) = try await first.create(parent: root, name: "a", kind: .directory, mode: 0o755, credentials: .root,
+                                            layout: nil, exclusive: true)
+        let (b, _, _) = try await first.createOpen(parent: root, name: "b", mode: 0o644, credentials: .root, layout: nil,
+                                                   exclusive: true, openFlags: O_WRONLY)
+        let (c, _) = try await second.create(parent: root, name: "c", kind: .symlink(target: "a"), mode: 0o777,
+                                             credentials: .root, layout: nil, exclusive: true)
+        XCTAssertNotEqual(first.fidSequence, 0)
+        XCTAssertEqual([a.fid, b.fid], [LustreFID(sequence: first.fidSequence, objectID: 1),
+                                        LustreFID(sequence: first.fidSequence, objectID: 2)])
+        XCTAssertEqual(c.fid, LustreFID(sequence: second.fidSequence, objectID: 1))
+        XCTAssertNotEqual(first.fidSequence, second.fidSequence, "each client has a sequence of its own")
+        XCTAssertEqual(try ParamTree.shared.get("seq.cli-\(first.name).fid").map(\.value), ["\(b.fid)"])
+        let sequence = first.fidSequence
+        await fixture.crashMDS()
+        try await fixture.startMDS()
+        let (d, _) = try await first.create(parent: root, name: "d", kind: .directory, mode: 0o755, credentials: .root,
+                                            layout: nil, exclusive: true)
+        XCTAssertEqual(d.fid, LustreFID(sequence: sequence, objectID: 3), "the sequence outlives the MDS")
+        for (name, fid) in [("a", a.fid), ("b", b.fid), ("c", c.fid), ("d", d.fid)] {
+            let (found, _) = try await second.lookup(parent: root, name: name, credentials: .root)
+            XCTAssertEqual(found.fid, fid, name)
+        }
+    }
+
     func testAcknowledgedCreatesSurviveAnMDSCrash() async throws {
         let fixture = try await makeMDS()
         fixture.commitInterval.withLock { $0 = 30 }

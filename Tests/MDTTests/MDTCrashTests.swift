@@ -26,6 +26,58 @@ struct MDTCrashTests {
         await mdt.close()
     }
 
+    @Test("a client's FIDs: from a sequence granted to it and in use nowhere; the same create made again is answered; no grant repeats, crash or not")
+    func clientChosenFIDs() async throws {
+        let scratch = MDTScratch()
+        var mdt = try await scratch.open()
+        let root = mdt.rootFID
+        let (sequence, width) = try mdt.grantSequence()
+        #expect(width == 0x20000)
+        let own = try await mdt.mkfile(root, "own").fid
+        #expect(own.sequence != sequence)
+        func create(_ name: String, _ fid: LustreFID, kind: MDTCreateKind = .file, mode: UInt32 = 0o644)
+            async throws(LustreError) -> (attributes: MDTAttributes, layout: LustreLayout?, transno: UInt64, created: Bool) {
+            try await mdt.create(parent: root, name: name, kind: kind, mode: mode, credentials: .root, layout: nil,
+                                 exclusive: true, fid: fid)
+        }
+        let chosen = LustreFID(sequence: sequence, objectID: 1)
+        let made = try await create("f", chosen)
+        #expect(made.attributes.fid == chosen && made.created && made.transno > 0)
+        #expect(made.layout?.fid == chosen, "the objects belong to the client's FID")
+        #expect(try await mdt.getattr(chosen).fid == chosen)
+        // The same create again (a replay of one the MDT kept): what is there, nothing new.
+        let again = try await create("f", chosen)
+        #expect(again.attributes.fid == chosen && !again.created && again.transno == 0)
+        await expectErrno(EEXIST, "a FID in use, under another name") { _ = try await create("g", chosen) }
+        for bad in [LustreFID(sequence: own.sequence, objectID: 999), LustreFID(sequence: sequence + 1000, objectID: 1),
+                    LustreFID(sequence: sequence, objectID: width + 1), LustreFID(sequence: sequence, objectID: 2, version: 1)] {
+            await expectErrno(EINVAL, "\(bad): not of a granted sequence") { _ = try await create("bad", bad) }
+        }
+        let dir = try await create("d", LustreFID(sequence: sequence, objectID: 2), kind: .directory, mode: 0o755)
+        #expect(dir.attributes.fid == LustreFID(sequence: sequence, objectID: 2) && dir.attributes.isDirectory)
+        let link = try await create("l", LustreFID(sequence: sequence, objectID: 3), kind: .symlink(target: "f"))
+        #expect(link.attributes.fid.objectID == 3)
+
+        // Grants outlive restarts and crashes: never a sequence given before or taken by the MDT.
+        var sequences: Set<UInt64> = [sequence, own.sequence]
+        await mdt.close()
+        mdt = try await scratch.open()
+        sequences.insert(try mdt.grantSequence().sequence)
+        let beforeCrash = try await mdt.create(parent: root, name: "kept", kind: .file, mode: 0o644, credentials: .root,
+                                               layout: nil, exclusive: true, fid: LustreFID(sequence: sequence, objectID: 4))
+        mdt.simulateCrash()
+        mdt = try await scratch.open()
+        sequences.insert(try mdt.grantSequence().sequence)
+        sequences.insert(try await mdt.mkfile(root, "own2").fid.sequence)
+        #expect(sequences.count == 5)
+        // A client keeps its sequence across MDS restarts: its files and its next FIDs stay its own.
+        #expect(try await mdt.getattr(beforeCrash.attributes.fid).fid == LustreFID(sequence: sequence, objectID: 4))
+        #expect(try await mdt.create(parent: root, name: "later", kind: .file, mode: 0o644, credentials: .root, layout: nil,
+                                     exclusive: true, fid: LustreFID(sequence: sequence, objectID: 5)).created)
+        await mdt.close()
+        #expect(try MDTChecker.check(root: scratch.path).isClean)
+    }
+
     @Test("transnos keep growing across restarts; sync commits and fires the callbacks")
     func transnosAndCommit() async throws {
         let scratch = MDTScratch()

@@ -48,6 +48,13 @@ struct MDTRequestRecordTests {
         // Create with the open intent: only a regular file can be opened so.
         try roundTrip(MDTCreateRequest(credentials: user, parent: dir, name: "f", kind: .file, mode: 0o100644,
                                        layout: Self.layout, exclusive: true, openFlags: O_RDWR | O_APPEND))
+        // With the FID the client chose (Lustre's clients allocate FIDs), with and without an open.
+        let chosen = LustreFID(sequence: 0x2_0000_0409, objectID: 7)
+        try roundTrip(MDTCreateRequest(credentials: user, parent: dir, name: "f", kind: .file, mode: 0o100644,
+                                       layout: Self.layout, exclusive: true, openFlags: O_WRONLY, fid: chosen))
+        try roundTrip(MDTCreateRequest(credentials: user, parent: dir, name: "d", kind: .directory, mode: 0o40755,
+                                       layout: nil, exclusive: true, fid: chosen))
+        try roundTrip(MDTSeqQueryRequest(credentials: .root))
         var openDirectory = MDTCreateRequest(credentials: user, parent: dir, name: "d", kind: .directory, mode: 0o40755,
                                              layout: nil, exclusive: true)
         openDirectory.openFlags = O_RDONLY
@@ -165,6 +172,13 @@ struct MDTRequestRecordTests {
         #expect(try MDTXattrValueReply(decoding: &value).value == [1, 2, 3])
         var names = MDTNameListReply(names: ["user.a", "trusted.lov"]).encoded()
         #expect(try MDTNameListReply(decoding: &names).names == ["user.a", "trusted.lov"])
+        var granted = MDTSequenceReply(sequence: 0x2_0000_0401, width: 0x20000).encoded()
+        #expect(try MDTSequenceReply(decoding: &granted) == MDTSequenceReply(sequence: 0x2_0000_0401, width: 0x20000))
+        // A sequence below the normal ones, or no width, is no grant.
+        for bad in [MDTSequenceReply(sequence: 5, width: 0x20000), MDTSequenceReply(sequence: 0x2_0000_0401, width: 0)] {
+            var buffer = bad.encoded()
+            expectErrno(EPROTO) { _ = try MDTSequenceReply(decoding: &buffer) }
+        }
     }
 
     @Test("random and mutated bytes give a value or an error, never a trap")

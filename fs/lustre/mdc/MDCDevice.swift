@@ -43,6 +43,8 @@ public final class MDCDevice: Sendable {
     private let closeBatchRefused = Atomic<Bool>(false)
     /// The files open through this device, opened again after an MDS restart.
     private let openHandles = MDCOpenHandles()
+    /// The FIDs of the files this client creates, from sequences the MDS grants it.
+    private let fids: MDCFIDClient
 
     /// The portals of the MDT service (the MDS listens on the same).
     public static let portals = PtlRPCService.Portals(request: Portal.mdsRequest, reply: Portal.mdcReply,
@@ -65,6 +67,13 @@ public final class MDCDevice: Sendable {
         let rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: server), targetName: target.uuid,
                                      configuration: importConfiguration)
         self.rpcImport = rpcImport
+        self.fids = MDCFIDClient { [rpcImport] () async throws(LustreError) -> MDTSequenceReply in
+            let response = try await rpcImport.call(opcode: MDTOpcode.seqQuery.rawValue,
+                                                    buffers: [MDTSeqQueryRequest(credentials: .root).encoded()])
+            guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "seq_query") }
+            var buffer = try response.reply.buffer(0, "sequence")
+            return try MDTSequenceReply(decoding: &buffer)
+        }
         self.obdDevice = ObdDeviceRegistry.shared.register(type: "mdc", name: name, uuid: rpcImport.clientUUID)
         registerParameters()
         let openHandles = self.openHandles, name = self.name
@@ -75,7 +84,11 @@ public final class MDCDevice: Sendable {
     deinit {
         obdDevice.unregister()
         _ = ParamTree.shared.unregister(prefix: "mdc.\(name)")
+        _ = ParamTree.shared.unregister(prefix: "seq.cli-\(name)")
     }
+
+    /// The sequence this client takes the FIDs of its new files from (0 before its first create).
+    public var fidSequence: UInt64 { fids.sequence }
 
     private func registerParameters() {
         let prefix = "mdc.\(name)."
@@ -90,6 +103,10 @@ public final class MDCDevice: Sendable {
             }
             let rpcStats = self.rpcStats
             try ParamTree.shared.register(prefix + "rpc_stats", get: { rpcStats.format() }, set: { _ in rpcStats.clear() })
+            // Lustre's FID client parameters: `lctl get_param seq.cli-*.fid`.
+            let fids = self.fids
+            try ParamTree.shared.register("seq.cli-\(name).fid", get: { "\(fids.lastFID)" })
+            try ParamTree.shared.register("seq.cli-\(name).width", get: { "\(fids.width)" })
         } catch {
             CWARN("\(name): parameters not registered: \(error)")
         }
@@ -183,8 +200,9 @@ public final class MDCDevice: Sendable {
         if case .symlink(let target) = kind, target.utf8.count > MDTCreateKind.maxSymlinkLength {
             throw LustreError(errno: ENAMETOOLONG, "symlink target of \(target.utf8.count) bytes")
         }
+        let fid = try await fids.allocate()
         let reply = try await body(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: kind,
-                                                    mode: mode, layout: layout, exclusive: exclusive))
+                                                    mode: mode, layout: layout, exclusive: exclusive, fid: fid))
         return (reply.attributes, reply.layout)
     }
 
@@ -194,9 +212,10 @@ public final class MDCDevice: Sendable {
                            layout: LustreLayout?, exclusive: Bool, openFlags: Int32) async throws(LustreError)
         -> (MDTAttributes, LustreLayout?, handle: UInt64) {
         try Self.check(name)
+        let fid = try await fids.allocate()
         let reply = try await body(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: .file,
                                                     mode: mode, layout: layout, exclusive: exclusive,
-                                                    openFlags: openFlags))
+                                                    openFlags: openFlags, fid: fid))
         guard reply.handle != 0 else { throw .protocolError("\(name): create with open answered no open handle") }
         let handle = openHandles.add(fid: reply.attributes.fid, flags: openFlags, credentials: credentials,
                                      serverHandle: reply.handle)

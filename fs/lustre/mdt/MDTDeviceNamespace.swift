@@ -141,13 +141,21 @@ extension MDTDevice {
 
     // MARK: create
 
+    /// A sequence of FIDs for one client alone (`SEQ_QUERY`), durable before it is returned.
+    public func grantSequence() throws(LustreError) -> (sequence: UInt64, width: UInt32) {
+        (try sequencer.grant(), MDTFIDSequencer.width)
+    }
+
     /// Creates a regular file (objects allocated), directory, symlink, or node (fifo, socket,
     /// device) named `name` in `parent`. `layout`: requested stripe settings for a file, the
     /// default layout for a directory. With `exclusive` false an existing regular file is
-    /// returned as it is (`O_CREAT` without `O_EXCL`); `created` says which.
+    /// returned as it is (`O_CREAT` without `O_EXCL`); `created` says which. `fid`: the FID the
+    /// client chose from a sequence granted to it (`grantSequence`; nil: one of the MDT's own).
+    /// A name that already has that FID is the same create made before (a replay): answered
+    /// with what is there.
     public func create(parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32,
                        credentials: MDTCredentials, layout: LustreLayout?,
-                       exclusive: Bool) async throws(LustreError)
+                       exclusive: Bool, fid requested: LustreFID? = nil) async throws(LustreError)
         -> (attributes: MDTAttributes, layout: LustreLayout?, transno: UInt64, created: Bool) {
         try MDTPermission.checkName(name)
         var type: UInt32
@@ -192,7 +200,13 @@ extension MDTDevice {
             // A regular file made by mknod (`.node`) gets no objects until opened for writing.
             settings = try resolveLayout(layout, parent: directory)
         }
-        let fid = try sequencer.allocate()
+        let fid: LustreFID
+        if let requested {
+            try sequencer.checkClientFID(requested)
+            fid = requested
+        } else {
+            fid = try sequencer.allocate()
+        }
         var instantiated: LustreLayout?
         var recorded = false
         if case .file = kind, let settings {
@@ -201,7 +215,8 @@ extension MDTDevice {
             instantiated = allocated
         }
         do throws(LustreError) {
-            return try await locked([parent]) { () async throws(LustreError) in
+            // A FID the client chose is locked too: no two creates make it at once.
+            return try await locked(requested == nil ? [parent] : [parent, fid]) { () async throws(LustreError) in
                 let dirStat = try directory.stat()
                 // As Linux: an existing name is EEXIST (or opened) with search permission alone.
                 try MDTPermission.check(credentials, dirStat, MDTPermission.execute, "lookup in \(parent)")
@@ -210,10 +225,17 @@ extension MDTDevice {
                         try? await allocator.destroy(objects, of: fid)
                     }
                     instantiated = nil
+                    if requested == existing.fid {
+                        // This very create, made before: a replay of one the MDT kept.
+                        return (try attributes(existing), try tree.layout(of: existing), 0, false)
+                    }
                     guard !exclusive, type == UInt32(S_IFREG), case .file = kind else {
                         throw LustreError(errno: EEXIST, "\(name) exists")
                     }
                     return try openExisting(existing, directory: directory, credentials: credentials)
+                }
+                if requested != nil, try tree.oi.inode(fid) != nil {
+                    throw LustreError(errno: EEXIST, "\(fid) is in use")
                 }
                 try MDTPermission.check(credentials, dirStat, MDTPermission.write | MDTPermission.execute,
                                         "create \(name) in \(parent)")

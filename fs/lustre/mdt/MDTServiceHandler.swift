@@ -138,6 +138,11 @@ final class MDTRequestHandler: PtlRPCHandler {
             _ = try MDTSyncRequest(decodingRequest: body)
             _ = try await device.sync()
             return PtlRPCReply()
+        case .seqQuery:
+            _ = try MDTSeqQueryRequest(decodingRequest: body)
+            let (sequence, width) = try device.grantSequence()
+            CDEBUG(.info, "mdt: sequence 0x\(String(sequence, radix: 16)) granted to \(request.export.clientUUID)")
+            return PtlRPCReply(buffers: [MDTSequenceReply(sequence: sequence, width: width).encoded()])
         case .getxattr:
             counter = .getxattr
             let record = try MDTGetxattrRequest(decodingRequest: body)
@@ -215,7 +220,7 @@ final class MDTRequestHandler: PtlRPCHandler {
             if let layout = record.layout { try layout.validateSettings() }
             let made = try await device.create(parent: record.parent, name: record.name, kind: record.kind,
                                                mode: record.mode, credentials: record.credentials,
-                                               layout: record.layout, exclusive: record.exclusive)
+                                               layout: record.layout, exclusive: record.exclusive, fid: record.fid)
             // A create replayed after a restart makes the file only: the client opens again
             // every file it holds open once its replays are done (Lustre's open replay).
             if let openFlags = record.openFlags, !replay {

@@ -17,12 +17,18 @@ public struct MDTCreateRequest: MDTRequestRecord {
     /// Open the new regular file too, with these flags (Lustre's open intent on a create): the
     /// reply carries the open handle, and the client saves a round trip.
     public var openFlags: Int32?
+    /// The new inode's FID, taken by the client from a sequence the MDS granted it
+    /// (`SEQ_QUERY`), as Lustre's clients allocate FIDs; nil lets the MDS allocate one. A
+    /// create replayed to an MDS that lost it then makes the file under the FID the client
+    /// already knows it by.
+    public var fid: LustreFID?
 
     static let exclusiveFlag: UInt32 = 1
     static let openFlag: UInt32 = 2
+    static let fidFlag: UInt32 = 4
 
     public init(credentials: MDTCredentials, parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32,
-                layout: LustreLayout?, exclusive: Bool, openFlags: Int32? = nil) {
+                layout: LustreLayout?, exclusive: Bool, openFlags: Int32? = nil, fid: LustreFID? = nil) {
         self.credentials = credentials
         self.parent = parent
         self.name = name
@@ -31,6 +37,7 @@ public struct MDTCreateRequest: MDTRequestRecord {
         self.layout = layout
         self.exclusive = exclusive
         self.openFlags = openFlags
+        self.fid = fid
     }
 
     public func encode(into buffer: inout ByteBuffer) {
@@ -39,10 +46,11 @@ public struct MDTCreateRequest: MDTRequestRecord {
         buffer.writeWireString(name)
         kind.encode(into: &buffer)
         buffer.writeInteger(mode, endianness: .little)
-        buffer.writeInteger((exclusive ? Self.exclusiveFlag : 0) | (openFlags == nil ? 0 : Self.openFlag),
-                            endianness: .little)
+        buffer.writeInteger((exclusive ? Self.exclusiveFlag : 0) | (openFlags == nil ? 0 : Self.openFlag)
+                                | (fid == nil ? 0 : Self.fidFlag), endianness: .little)
         buffer.writeWireLayout(layout)
         if let openFlags { buffer.writeInteger(openFlags, endianness: .little) }
+        fid?.encode(into: &buffer)
     }
 
     public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
@@ -52,12 +60,13 @@ public struct MDTCreateRequest: MDTRequestRecord {
         kind = try MDTCreateKind(decoding: &buffer)
         mode = try buffer.readWireInteger("mode")
         let flags: UInt32 = try buffer.readWireInteger("create flags")
-        guard flags & ~(Self.exclusiveFlag | Self.openFlag) == 0 else {
+        guard flags & ~(Self.exclusiveFlag | Self.openFlag | Self.fidFlag) == 0 else {
             throw .protocolError("create flags 0x\(String(flags, radix: 16))")
         }
         exclusive = flags & Self.exclusiveFlag != 0
         layout = try buffer.readWireLayout("requested layout")
         openFlags = flags & Self.openFlag != 0 ? try buffer.readWireInteger("open flags") : nil
+        fid = flags & Self.fidFlag != 0 ? try buffer.readWireFID("new FID") : nil
         if openFlags != nil, case .file = kind {} else if openFlags != nil {
             throw .protocolError("create with an open of something other than a regular file")
         }

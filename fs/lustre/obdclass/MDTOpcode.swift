@@ -27,6 +27,8 @@ public enum MDTOpcode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     /// Sets a directory's default layout or an empty file's layout (`lfs setstripe`).
     case setLayout = 0x4d06
     case ping = 400
+    /// `SEQ_QUERY`: a sequence of FIDs for the client to allocate from (Lustre's FID client).
+    case seqQuery = 700
 
     public var description: String {
         switch self {
@@ -49,6 +51,7 @@ public enum MDTOpcode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .removexattr: "mds_removexattr"
         case .setLayout: "mds_setlayout"
         case .ping: "obd_ping"
+        case .seqQuery: "seq_query"
         }
     }
 }

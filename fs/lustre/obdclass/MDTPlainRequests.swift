@@ -20,6 +20,8 @@ public enum MDTOperations {
     public enum Statfs: MDTOperation { public static let opcode = MDTOpcode.statfs }
     /// `MDS_SYNC`: commits everything the MDT did so far.
     public enum Sync: MDTOperation { public static let opcode = MDTOpcode.sync }
+    /// `SEQ_QUERY`: a sequence of its own for the client's new FIDs (`MDTSequenceReply`).
+    public enum SeqQuery: MDTOperation { public static let opcode = MDTOpcode.seqQuery }
     /// `MDS_GETATTR`: the attributes of `fid`.
     public enum Getattr: MDTOperation { public static let opcode = MDTOpcode.getattr }
     /// `MDS_READLINK`: the target of symlink `fid`.
@@ -49,6 +51,7 @@ public enum MDTOperations {
 public typealias MDTGetRootRequest = MDTCredentialsRequest<MDTOperations.GetRoot>
 public typealias MDTStatfsRequest = MDTCredentialsRequest<MDTOperations.Statfs>
 public typealias MDTSyncRequest = MDTCredentialsRequest<MDTOperations.Sync>
+public typealias MDTSeqQueryRequest = MDTCredentialsRequest<MDTOperations.SeqQuery>
 public typealias MDTGetattrRequest = MDTFIDRequest<MDTOperations.Getattr>
 public typealias MDTReadlinkRequest = MDTFIDRequest<MDTOperations.Readlink>
 public typealias MDTFid2PathRequest = MDTFIDRequest<MDTOperations.Fid2Path>

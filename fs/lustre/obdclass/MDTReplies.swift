@@ -49,6 +49,35 @@ public struct MDTTextReply: Sendable, Equatable {
     }
 }
 
+/// The answer to `SEQ_QUERY`: a sequence granted to the asking client alone, whose object ids
+/// `1...width` it gives to the files it creates (Lustre's `lu_seq_range` of one sequence). The
+/// MDS makes the grant durable before answering, so no other client is ever given it.
+public struct MDTSequenceReply: Sendable, Equatable {
+    public var sequence: UInt64
+    public var width: UInt32
+
+    public init(sequence: UInt64, width: UInt32) {
+        self.sequence = sequence
+        self.width = width
+    }
+
+    public func encoded() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(sequence, endianness: .little)
+        buffer.writeInteger(width, endianness: .little)
+        return buffer
+    }
+
+    public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
+        sequence = try buffer.readWireInteger("sequence")
+        width = try buffer.readWireInteger("sequence width")
+        try buffer.expectWireEnd("sequence reply")
+        guard sequence >= LustreFID.firstNormalSequence, width > 0 else {
+            throw .protocolError("sequence 0x\(String(sequence, radix: 16)) of width \(width)")
+        }
+    }
+}
+
 /// The value of an extended attribute (getxattr).
 public struct MDTXattrValueReply: Sendable, Equatable {
     public var value: [UInt8]
