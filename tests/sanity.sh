@@ -1271,6 +1271,85 @@ PY
     rm -r "$d"
 }
 
+# A power loss of the MDS: what it had not committed is gone from its disk, and the client's
+# replay makes it again. Emulated with the MDT image: copied while the MDS is cleanly stopped
+# (everything committed), the MDS restarted with no commits for an hour, a file created and held
+# open (so only the client knows it), the MDS killed, its mount dropped and the copy put back
+# with what the MDS did make durable meanwhile (it fsyncs seq_srv, its FID high-water mark, as it
+# starts; nothing else in that window). The file must come back under the FID the client knew it
+# by (Lustre's clients allocate FIDs; with the MDS allocating, the replay made a new one): the
+# open file is opened again, its writes land, and another mount finds it under that FID.
+test_mds_power_loss() {
+    local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 new fid other size
+    [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
+    mkdir "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
+    mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
+    tr '\0' '\n' <"/proc/$mds/cmdline" >"$TEST_DIR/mds.argv"
+    # Starts the MDS with the saved arguments plus "$@"; prints its pid once it serves.
+    start_mds() {
+        local pid
+        mapfile -t argv <"$TEST_DIR/mds.argv"
+        setsid "${argv[@]}" "$@" >>"$STATE/mds.log" 2>&1 </dev/null &
+        pid=$!
+        for _ in $(seq 600); do grep -q "serving $FSNAME-MDT0000.*pid $pid" "$STATE/mds.log" && break; sleep 0.1; done
+        grep -q "serving $FSNAME-MDT0000.*pid $pid" "$STATE/mds.log" || return 1
+        echo "$pid"
+    }
+    stop_pid() { # signal pid
+        kill "-$1" "$2"
+        for _ in $(seq 300); do [ -e "/proc/$2" ] && [ "$(awk '{print $3}' "/proc/$2/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
+    }
+    stop_pid TERM "$mds"
+    mountpoint -q "$mnt" && fail_with_logs "the MDS left $mnt mounted at a clean stop"
+    cp --sparse=always "$image" "$TEST_DIR/mdt-committed.img" || fail_with_logs "copy of the MDT image"
+    new=$(start_mds --commit-interval 3600) || fail_with_logs "the MDS did not start again"
+    sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"; mds=$new
+    python3 - "$d/made" "$TEST_DIR/powerloss" <<'PY' &
+import os, sys, time
+path, flag = sys.argv[1], sys.argv[2]
+data = b'p' * (1 << 20)
+f = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+os.write(f, data)
+os.fsync(f)
+open(flag + '.made', 'w').close()
+while not os.path.exists(flag + '.go'):
+    time.sleep(0.05)
+os.write(f, data)
+os.fsync(f)
+os.close(f)
+PY
+    local writer=$!
+    for _ in $(seq 300); do [ -e "$TEST_DIR/powerloss.made" ] && break; sleep 0.1; done
+    [ -e "$TEST_DIR/powerloss.made" ] || fail_with_logs "the file was not made"
+    fid=$("$LUSTRE_BIN/lfs" path2fid "$d/made") || fail_with_logs "path2fid before the power loss"
+    # Power loss: the MDS dies, and its disk has only what it had committed.
+    stop_pid KILL "$mds"
+    cp "$mnt/seq_srv" "$TEST_DIR/seq_srv.durable" || fail_with_logs "reading seq_srv"
+    umount "$mnt" || fail_with_logs "umount $mnt"
+    cp --sparse=always "$TEST_DIR/mdt-committed.img" "$image" || fail_with_logs "putting the committed image back"
+    mkdir -p "$TEST_DIR/mdt-restore"
+    mount -o loop "$image" "$TEST_DIR/mdt-restore" && cp "$TEST_DIR/seq_srv.durable" "$TEST_DIR/mdt-restore/seq_srv" \
+        && umount "$TEST_DIR/mdt-restore" || fail_with_logs "putting the durable seq_srv back"
+    new=$(start_mds) || fail_with_logs "the MDS did not come back after the power loss"
+    sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"
+    for _ in $(seq 600); do grep -q "open files again" "$STATE/client.log" && break; sleep 0.1; done
+    touch "$TEST_DIR/powerloss.go"
+    wait "$writer" || fail_with_logs "writes to the file held open across the power loss"
+    sleep 1.5
+    mkdir -p "$MNT2"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    other=$("$LUSTRE_BIN/lfs" path2fid "$MNT2/powerloss/made")
+    size=$(stat -c %s "$MNT2/powerloss/made")
+    local foreign
+    foreign=$(tr -d 'p' <"$MNT2/powerloss/made" | wc -c)
+    umount "$MNT2"
+    grep -q "replaying .* uncommitted requests" "$STATE/client.log" || fail_with_logs "the client replayed nothing"
+    [ "$other" = "$fid" ] || fail_with_logs "the file came back as $other, not $fid, the FID its client knew"
+    [ "$size" = 2097152 ] || fail_with_logs "the file held open across the power loss has $size bytes, not 2097152"
+    [ "$foreign" = 0 ] || fail_with_logs "$foreign bytes of the file are not what its client wrote"
+    rm -r "$d"
+}
+
 # --- run -----------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root (FUSE mounts for other users, setpriv, drop_caches)"; exit 0; }
 chmod 755 "$TEST_DIR"    # mktemp's 0700 would stop the unprivileged user before the mount
@@ -1278,7 +1357,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_setid_bits test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_lfs_status test_two_mounts test_close_to_open \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mds_restart_open_files test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mds_restart_open_files test_mds_power_loss test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
     run_check "$check"
 done
 pass
