@@ -1282,7 +1282,9 @@ PY
 test_mds_power_loss() {
     local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 new fid other size
     [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
-    mkdir "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
+    # One stripe on OST 0: the replayed create then takes the same OST again whatever the OSTs'
+    # balance (the MDT hands out ids above its checkpointed lov_objid again, in order).
+    mkdir "$d" && "$LUSTRE_BIN/lfs" setstripe -c 1 -i 0 "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
     mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
     tr '\0' '\n' <"/proc/$mds/cmdline" >"$TEST_DIR/mds.argv"
     # Starts the MDS with the saved arguments plus "$@"; prints its pid once it serves.
