@@ -1214,8 +1214,12 @@ test_lfs_status() {
 # sees it without opening the file (it showed the size from before the crash: 1 MiB, or 0), a
 # creator's write open of its own 0444 file included; a file unlinked while open stays readable
 # and goes at its last close.
+# What the client logged after line $1 of its log (checks that restart servers read only their own).
+client_log_since() { tail -n "+$(($1 + 1))" "$STATE/client.log"; }
+
 test_mds_restart_open_files() {
-    local d=$MNT/mdsrestart mds new
+    local d=$MNT/mdsrestart mds new logged
+    logged=$(wc -l <"$STATE/client.log")
     mkdir "$d" || fail_with_logs "mkdir $d"
     mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
     new=$(python3 - "$mds" "$d" "$STATE/mds.log" <<'PY'
@@ -1256,8 +1260,8 @@ PY
     grep -q "serving $FSNAME-MDT0000.*pid $new" "$STATE/mds.log" || fail_with_logs "the MDS did not come back"
     # The client reconnects on its own; the release of the file goes once it has (and, as in
     # test_two_mounts, after close(2) returned).
-    for _ in $(seq 600); do grep -q "open files again" "$STATE/client.log" && break; sleep 0.1; done
-    grep -q "opened 2 of 2 open files again" "$STATE/client.log" || fail_with_logs "the MDC did not open its files again"
+    for _ in $(seq 600); do client_log_since "$logged" | grep -q "open files again" && break; sleep 0.1; done
+    client_log_since "$logged" | grep -q "opened 2 of 2 open files again" || fail_with_logs "the MDC did not open its files again"
     sleep 1.5
     mkdir -p "$MNT2"
     "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
@@ -1280,7 +1284,7 @@ PY
 # by (Lustre's clients allocate FIDs; with the MDS allocating, the replay made a new one): the
 # open file is opened again, its writes land, and another mount finds it under that FID.
 test_mds_power_loss() {
-    local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 new fid other size
+    local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 new fid other size logged
     [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
     # One stripe on OST 0: the replayed create then takes the same OST again whatever the OSTs'
     # balance (the MDT hands out ids above its checkpointed lov_objid again, in order).
@@ -1325,6 +1329,7 @@ PY
     [ -e "$TEST_DIR/powerloss.made" ] || fail_with_logs "the file was not made"
     fid=$("$LUSTRE_BIN/lfs" path2fid "$d/made") || fail_with_logs "path2fid before the power loss"
     # Power loss: the MDS dies, and its disk has only what it had committed.
+    logged=$(wc -l <"$STATE/client.log")
     stop_pid KILL "$mds"
     cp "$mnt/seq_srv" "$TEST_DIR/seq_srv.durable" || fail_with_logs "reading seq_srv"
     umount "$mnt" || fail_with_logs "umount $mnt"
@@ -1334,7 +1339,8 @@ PY
         && umount "$TEST_DIR/mdt-restore" || fail_with_logs "putting the durable seq_srv back"
     new=$(start_mds) || fail_with_logs "the MDS did not come back after the power loss"
     sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"
-    for _ in $(seq 600); do grep -q "open files again" "$STATE/client.log" && break; sleep 0.1; done
+    for _ in $(seq 600); do client_log_since "$logged" | grep -q "open files again" && break; sleep 0.1; done
+    client_log_since "$logged" | grep -q "opened 1 of 1 open files again" || fail_with_logs "the MDC did not open the file again"
     touch "$TEST_DIR/powerloss.go"
     wait "$writer" || fail_with_logs "writes to the file held open across the power loss"
     sleep 1.5
@@ -1345,7 +1351,7 @@ PY
     local foreign
     foreign=$(tr -d 'p' <"$MNT2/powerloss/made" | wc -c)
     umount "$MNT2"
-    grep -q "replaying .* uncommitted requests" "$STATE/client.log" || fail_with_logs "the client replayed nothing"
+    client_log_since "$logged" | grep -q "replaying .* uncommitted requests" || fail_with_logs "the client replayed nothing"
     [ "$other" = "$fid" ] || fail_with_logs "the file came back as $other, not $fid, the FID its client knew"
     [ "$size" = 2097152 ] || fail_with_logs "the file held open across the power loss has $size bytes, not 2097152"
     [ "$foreign" = 0 ] || fail_with_logs "$foreign bytes of the file are not what its client wrote"
