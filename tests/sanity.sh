@@ -1275,20 +1275,25 @@ PY
     rm -r "$d"
 }
 
-# A power loss of the MDS: what it had not committed is gone from its disk, and the client's
-# replay makes it again. Emulated with the MDT image: copied while the MDS is cleanly stopped
-# (everything committed), the MDS restarted with no commits for an hour, a file created and held
-# open (so only the client knows it), the MDS killed, its mount dropped and the copy put back
-# with what the MDS did make durable meanwhile (it fsyncs seq_srv, its FID high-water mark, as it
-# starts; nothing else in that window). The file must come back under the FID the client knew it
-# by (Lustre's clients allocate FIDs; with the MDS allocating, the replay made a new one): the
-# open file is opened again, its writes land, and another mount finds it under that FID.
+# A power loss of the MDS: what it had not committed is gone from its disk, and the clients'
+# replays make it again. Emulated with the MDT image: copied while the MDS is cleanly stopped
+# (everything committed), the MDS restarted with no commits for an hour, a file created by each of
+# two mounts, written, fsynced and held open (so only the clients know them), the MDS killed, its
+# mount dropped and the copy put back with what the MDS did make durable meanwhile (seq_srv, its
+# FID high-water mark, fsynced as it starts and at each grant; nothing else in that window). Each
+# file must come back under the FID its client knew it by (Lustre's clients allocate FIDs; with
+# the MDS allocating, the replay made a new one) and on the objects its data went to (the replay
+# carries the layout; without it the two replays, in whatever order they come, could take each
+# other's objects); the files are opened again, their writes land, a third mount checks them.
 test_mds_power_loss() {
-    local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 new fid other size logged
+    local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 new logged
+    local mnt3=$TEST_DIR/mnt3 writers=() i fids=()
     [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
-    # One stripe on OST 0: the replayed create then takes the same OST again whatever the OSTs'
-    # balance (the MDT hands out ids above its checkpointed lov_objid again, in order).
+    # One stripe on OST 0: both files' objects come from one OST's ids, in creation order.
     mkdir "$d" && "$LUSTRE_BIN/lfs" setstripe -c 1 -i 0 "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
+    mkdir -p "$MNT2" "$mnt3"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    echo before >"$MNT2/powerloss/before2" || fail_with_logs "a create from the second mount"
     mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
     tr '\0' '\n' <"/proc/$mds/cmdline" >"$TEST_DIR/mds.argv"
     # Starts the MDS with the saved arguments plus "$@"; prints its pid once it serves.
@@ -1310,10 +1315,15 @@ test_mds_power_loss() {
     cp --sparse=always "$image" "$TEST_DIR/mdt-committed.img" || fail_with_logs "copy of the MDT image"
     new=$(start_mds --commit-interval 3600) || fail_with_logs "the MDS did not start again"
     sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"; mds=$new
-    python3 - "$d/made" "$TEST_DIR/powerloss" <<'PY' &
+    # Each writer: creates its file, writes 1 MiB of its letter, fsyncs, holds it open until
+    # told to go on, then writes another MiB and closes.
+    for i in 1 2; do
+        local dir=$MNT
+        [ $i = 2 ] && dir=$MNT2
+        python3 - "$dir/powerloss/made$i" "$TEST_DIR/powerloss$i" "$i" <<'PY' &
 import os, sys, time
-path, flag = sys.argv[1], sys.argv[2]
-data = b'p' * (1 << 20)
+path, flag, letter = sys.argv[1], sys.argv[2], b'pq'[int(sys.argv[3]) - 1:int(sys.argv[3])]
+data = letter * (1 << 20)
 f = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
 os.write(f, data)
 os.fsync(f)
@@ -1324,11 +1334,12 @@ os.write(f, data)
 os.fsync(f)
 os.close(f)
 PY
-    local writer=$!
-    for _ in $(seq 300); do [ -e "$TEST_DIR/powerloss.made" ] && break; sleep 0.1; done
-    [ -e "$TEST_DIR/powerloss.made" ] || fail_with_logs "the file was not made"
-    fid=$("$LUSTRE_BIN/lfs" path2fid "$d/made") || fail_with_logs "path2fid before the power loss"
-    # Power loss: the MDS dies, and its disk has only what it had committed.
+        writers+=($!)
+        for _ in $(seq 300); do [ -e "$TEST_DIR/powerloss$i.made" ] && break; sleep 0.1; done
+        [ -e "$TEST_DIR/powerloss$i.made" ] || fail_with_logs "file $i was not made"
+        fids+=("$("$LUSTRE_BIN/lfs" path2fid "$dir/powerloss/made$i")") || fail_with_logs "path2fid before the power loss"
+    done
+    # Power loss: the MDS dies, and its disk has only what it had made durable.
     logged=$(wc -l <"$STATE/client.log")
     stop_pid KILL "$mds"
     cp "$mnt/seq_srv" "$TEST_DIR/seq_srv.durable" || fail_with_logs "reading seq_srv"
@@ -1341,20 +1352,24 @@ PY
     sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"
     for _ in $(seq 600); do client_log_since "$logged" | grep -q "open files again" && break; sleep 0.1; done
     client_log_since "$logged" | grep -q "opened 1 of 1 open files again" || fail_with_logs "the MDC did not open the file again"
-    touch "$TEST_DIR/powerloss.go"
-    wait "$writer" || fail_with_logs "writes to the file held open across the power loss"
-    sleep 1.5
-    mkdir -p "$MNT2"
-    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
-    other=$("$LUSTRE_BIN/lfs" path2fid "$MNT2/powerloss/made")
-    size=$(stat -c %s "$MNT2/powerloss/made")
-    local foreign
-    foreign=$(tr -d 'p' <"$MNT2/powerloss/made" | wc -c)
-    umount "$MNT2"
+    touch "$TEST_DIR/powerloss1.go" "$TEST_DIR/powerloss2.go"
+    for i in 0 1; do wait "${writers[$i]}" || fail_with_logs "writes to file $((i + 1)) held open across the power loss"; done
     client_log_since "$logged" | grep -q "replaying .* uncommitted requests" || fail_with_logs "the client replayed nothing"
-    [ "$other" = "$fid" ] || fail_with_logs "the file came back as $other, not $fid, the FID its client knew"
-    [ "$size" = 2097152 ] || fail_with_logs "the file held open across the power loss has $size bytes, not 2097152"
-    [ "$foreign" = 0 ] || fail_with_logs "$foreign bytes of the file are not what its client wrote"
+    umount "$MNT2"
+    sleep 1.5
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$mnt3" -o accept_port="$TEST_PORT" || fail_with_logs "third mount"
+    for i in 1 2; do
+        local file=$mnt3/powerloss/made$i letter
+        letter=$(printf 'pq' | cut -c$i)
+        local other size foreign
+        other=$("$LUSTRE_BIN/lfs" path2fid "$file")
+        size=$(stat -c %s "$file")
+        foreign=$(tr -d "$letter" <"$file" | wc -c)
+        [ "$other" = "${fids[$((i - 1))]}" ] || { umount "$mnt3"; fail_with_logs "file $i came back as $other, not ${fids[$((i - 1))]}, the FID its client knew"; }
+        [ "$size" = 2097152 ] || { umount "$mnt3"; fail_with_logs "file $i has $size bytes after the power loss, not 2097152"; }
+        [ "$foreign" = 0 ] || { umount "$mnt3"; fail_with_logs "$foreign bytes of file $i are not what its client wrote"; }
+    done
+    umount "$mnt3"
     rm -r "$d"
 }
 

@@ -145,6 +145,27 @@ final class OSPPrecreatePoolTests: XCTestCase {
         XCTAssertEqual(fresh.take(), 161)
     }
 
+    /// A replayed create takes back the objects it names unless they were handed out since.
+    func testClaimTakesIdsNotHandedOutAndRefusesTheOthers() {
+        var pool = OSPPrecreatePool(lastUsed: 100)
+        pool.add(161...161, adoptEarlier: true)
+        XCTAssertTrue(pool.claim(103), "never handed out since the restart")
+        XCTAssertEqual(pool.take(), 104, "a claimed id is not handed out again")
+        XCTAssertFalse(pool.claim(104), "handed out to another file")
+        XCTAssertTrue(pool.claim(102), "jumped over by the claim of 103, never handed out")
+        XCTAssertTrue(pool.claim(110))
+        XCTAssertEqual(pool.take(), 111)
+        // Replays come in any order: ids a claim jumped over were never handed out.
+        XCTAssertTrue(pool.claim(107))
+        XCTAssertFalse(pool.claim(107), "claimed once")
+        XCTAssertTrue(pool.claim(105))
+        XCTAssertTrue(pool.claim(109))
+        XCTAssertFalse(pool.claim(111), "handed out")
+        XCTAssertTrue(pool.claim(101), "below the first claim: skipped by it")
+        XCTAssertFalse(pool.claim(101))
+        XCTAssertFalse(pool.claim(100), "at or below lastUsed at start: in use")
+    }
+
     func testGapsAfterSynchronizationAreAdopted() {
         var pool = OSPPrecreatePool(lastUsed: 0)
         pool.add(1...10, adoptEarlier: false)

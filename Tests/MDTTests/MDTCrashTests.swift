@@ -78,6 +78,38 @@ struct MDTCrashTests {
         #expect(try MDTChecker.check(root: scratch.path).isClean)
     }
 
+    @Test("a replayed create under a client's FID takes back the objects it names, or gets new ones if they went elsewhere")
+    func replayedCreateTakesBackItsObjects() async throws {
+        let scratch = MDTScratch()
+        let mdt = try await scratch.open()
+        let root = mdt.rootFID
+        let (sequence, _) = try mdt.grantSequence()
+        var given = LustreLayout(stripeSize: 1 << 20, stripeCount: 2)
+        given.objects = [LayoutObject(ostIndex: 1, id: OSTObjectID(objectID: 500)),
+                         LayoutObject(ostIndex: 2, id: OSTObjectID(objectID: 501))]
+        let first = LustreFID(sequence: sequence, objectID: 1)
+        let made = try await mdt.create(parent: root, name: "kept", kind: .file, mode: 0o644, credentials: .root,
+                                        layout: nil, exclusive: true, fid: first, replayLayout: given)
+        #expect(made.layout?.objects == given.objects && made.layout?.fid == first)
+        #expect(scratch.allocator.calls.withLock { $0.claimed } == given.objects)
+        #expect(scratch.allocator.calls.withLock { $0.allocated[first] } == nil, "nothing allocated")
+        #expect(try await mdt.layout(of: first)?.objects == given.objects)
+        // Objects handed out to another file since: new ones, never shared.
+        scratch.allocator.claimable.withLock { $0 = false }
+        let second = LustreFID(sequence: sequence, objectID: 2)
+        let again = try await mdt.create(parent: root, name: "moved", kind: .file, mode: 0o644, credentials: .root,
+                                         layout: nil, exclusive: true, fid: second, replayLayout: given)
+        let fresh = try #require(scratch.allocator.calls.withLock { $0.allocated[second] })
+        #expect(again.layout?.objects == fresh && fresh != given.objects)
+        // Without a client FID the layout is not taken: the MDT could not tell the create apart.
+        scratch.allocator.claimable.withLock { $0 = true }
+        let plain = try await mdt.create(parent: root, name: "plain", kind: .file, mode: 0o644, credentials: .root,
+                                         layout: nil, exclusive: true, replayLayout: given)
+        #expect(plain.layout?.objects != given.objects)
+        #expect(scratch.allocator.calls.withLock { $0.claimed }.count == 2)
+        await mdt.close()
+    }
+
     @Test("transnos keep growing across restarts; sync commits and fires the callbacks")
     func transnosAndCommit() async throws {
         let scratch = MDTScratch()

@@ -17,10 +17,14 @@ final class RecordingAllocator: MDTObjectAllocator {
         var destroyed: [LustreFID: [LayoutObject]] = [:]
         var inUse: [LayoutObject] = []
         var checkpoints = 0
+        /// Objects replayed creates claimed.
+        var claimed: [LayoutObject] = []
     }
 
     let ostCount: Int
     let calls = Mutex(Calls())
+    /// Whether `claim` finds the objects free.
+    let claimable = Mutex(true)
 
     init(ostCount: Int = 4) { self.ostCount = ostCount }
 
@@ -48,6 +52,12 @@ final class RecordingAllocator: MDTObjectAllocator {
     }
 
     func noteInUse(_ objects: [LayoutObject]) { calls.withLock { $0.inUse += objects } }
+
+    func claim(_ objects: [LayoutObject]) -> Bool {
+        guard claimable.withLock({ $0 }) else { return false }
+        calls.withLock { $0.claimed += objects }
+        return true
+    }
 
     func checkpoint() async throws(LustreError) { calls.withLock { $0.checkpoints += 1 } }
 

@@ -55,6 +55,14 @@ struct MDTRequestRecordTests {
         try roundTrip(MDTCreateRequest(credentials: user, parent: dir, name: "d", kind: .directory, mode: 0o40755,
                                        layout: nil, exclusive: true, fid: chosen))
         try roundTrip(MDTSeqQueryRequest(credentials: .root))
+        var replayed = MDTCreateRequest(credentials: user, parent: dir, name: "f", kind: .file, mode: 0o100644,
+                                        layout: nil, exclusive: true, openFlags: O_WRONLY, fid: chosen)
+        var given = Self.layout
+        given.fid = chosen
+        given.objects = [LayoutObject(ostIndex: 1, id: OSTObjectID(objectID: 34))]
+        given.stripeCount = 1
+        replayed.replayLayout = given
+        try roundTrip(replayed)
         var openDirectory = MDTCreateRequest(credentials: user, parent: dir, name: "d", kind: .directory, mode: 0o40755,
                                              layout: nil, exclusive: true)
         openDirectory.openFlags = O_RDONLY

@@ -78,6 +78,7 @@ public final class MDCDevice: Sendable {
         registerParameters()
         let openHandles = self.openHandles, name = self.name
         rpcImport.onRecovery { send in await Self.reopen(openHandles, name: name, send: send) }
+        rpcImport.onKeepForReplay(Self.withReplayLayout)
         rpcImport.reconnectWhenLost { openHandles.count > 0 }
     }
 
@@ -220,6 +221,23 @@ public final class MDCDevice: Sendable {
         let handle = openHandles.add(fid: reply.attributes.fid, flags: openFlags, credentials: credentials,
                                      serverHandle: reply.handle)
         return (reply.attributes, reply.layout, handle)
+    }
+
+    /// A create kept for replay carries the layout its reply gave (its objects), so an MDS that
+    /// lost it makes the file again on the objects this client wrote to. Only for FIDs of this
+    /// client's own: the MDS takes the objects only for a create it can tell apart by its FID.
+    @Sendable static func withReplayLayout(_ request: PtlRPCMessage, _ reply: PtlRPCMessage) -> PtlRPCMessage? {
+        guard request.opcode == MDTOpcode.reint.rawValue, let record = request.buffers.first,
+              record.getInteger(at: record.readerIndex, endianness: .little, as: UInt32.self)
+                == MDTReintOpcode.create.rawValue,
+              var body = reply.buffers.first, let answer = try? MDTBodyReply(decoding: &body),
+              let layout = answer.layout, !layout.objects.isEmpty,
+              var create = try? MDTCreateRequest(decodingRequest: record), create.fid != nil
+        else { return nil }
+        create.replayLayout = layout
+        var kept = request
+        kept.buffers[0] = create.encoded()
+        return kept
     }
 
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {

@@ -535,6 +535,24 @@ public final class LODDevice: MDTObjectAllocator {
         for (osp, objectID) in known { osp.noteInUse(objectID) }
     }
 
+    /// Takes the objects a replayed create names (the layout its client was given before an
+    /// MDS restart that lost the create), if none of them was handed out since: false, with
+    /// nothing shared, when one was (the caller allocates new ones).
+    public func claim(_ objects: [LayoutObject]) -> Bool {
+        let osps = self.osps
+        var claimed = 0
+        for object in objects {
+            guard object.id.sequence == OSTObjectID.mdt0Sequence,
+                  let osp = osps.first(where: { $0.index == object.ostIndex }), osp.claim(object.id.objectID) else { break }
+            claimed += 1
+        }
+        if claimed < objects.count && claimed > 0 {
+            CWARN("\(name): \(claimed) of the \(objects.count) objects of a replayed create were claimed before one was "
+                  + "found handed out again: they stay unused")
+        }
+        return claimed == objects.count
+    }
+
     public func checkpoint() async throws(LustreError) {
         try await writeObjectIDFile()
         // The MDT trims its log next: the destroys it held must be durable here by then.

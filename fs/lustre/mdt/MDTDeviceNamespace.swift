@@ -152,10 +152,14 @@ extension MDTDevice {
     /// returned as it is (`O_CREAT` without `O_EXCL`); `created` says which. `fid`: the FID the
     /// client chose from a sequence granted to it (`grantSequence`; nil: one of the MDT's own).
     /// A name that already has that FID is the same create made before (a replay): answered
-    /// with what is there.
+    /// with what is there. `replayLayout`: in a replayed create of a regular file under a
+    /// client's FID, the layout it was given before the MDT lost it; its objects are taken back
+    /// (`MDTObjectAllocator.claim`) so the file finds the data its client wrote, or new ones
+    /// allocated if one went to another file since.
     public func create(parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32,
                        credentials: MDTCredentials, layout: LustreLayout?,
-                       exclusive: Bool, fid requested: LustreFID? = nil) async throws(LustreError)
+                       exclusive: Bool, fid requested: LustreFID? = nil,
+                       replayLayout: LustreLayout? = nil) async throws(LustreError)
         -> (attributes: MDTAttributes, layout: LustreLayout?, transno: UInt64, created: Bool) {
         try MDTPermission.checkName(name)
         var type: UInt32
@@ -209,7 +213,15 @@ extension MDTDevice {
         }
         var instantiated: LustreLayout?
         var recorded = false
-        if case .file = kind, let settings {
+        // The objects a replayed create names are claimed under the locks, once the name and
+        // the FID are known free: they may hold the client's data and must not be destroyed
+        // by the create's own failure paths before then.
+        var reclaim: LustreLayout?
+        if case .file = kind, requested != nil, let replayLayout, replayLayout.isInstantiated,
+           replayLayout.objects.count == Int(replayLayout.stripeCount), (try? replayLayout.validateSettings()) != nil {
+            reclaim = replayLayout
+        }
+        if case .file = kind, let settings, reclaim == nil {
             var allocated = try await allocator.allocate(for: fid, layout: settings)
             allocated.fid = fid
             instantiated = allocated
@@ -236,6 +248,18 @@ extension MDTDevice {
                 }
                 if requested != nil, try tree.oi.inode(fid) != nil {
                     throw LustreError(errno: EEXIST, "\(fid) is in use")
+                }
+                if var reclaimed = reclaim, let settings {
+                    reclaimed.fid = fid
+                    if allocator.claim(reclaimed.objects) {
+                        instantiated = reclaimed
+                    } else {
+                        CWARN("\(target): the objects of \(name) (\(fid)), created again by its client's replay, went to "
+                              + "other files after the restart: new ones (what was written to it before is lost)")
+                        var allocated = try await allocator.allocate(for: fid, layout: settings)
+                        allocated.fid = fid
+                        instantiated = allocated
+                    }
                 }
                 try MDTPermission.check(credentials, dirStat, MDTPermission.write | MDTPermission.execute,
                                         "create \(name) in \(parent)")

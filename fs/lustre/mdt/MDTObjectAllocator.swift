@@ -36,6 +36,9 @@ public protocol MDTObjectAllocator: Sendable {
     func ostStatfs() async -> [(index: UInt32, statfs: ObdStatfs?)]
     /// Number of OSTs configured (for stripe count -1 and validation).
     var ostCount: Int { get }
+    /// Takes the objects a replayed create names, if none was handed out to another file
+    /// since; false otherwise (the create then gets new objects).
+    func claim(_ objects: [LayoutObject]) -> Bool
 }
 
 extension MDTObjectAllocator {
@@ -51,4 +54,6 @@ extension MDTObjectAllocator {
     }
     /// Default: commits do not matter.
     public func mdtCommitted(_ transno: UInt64) {}
+    /// Default: no object is known free, so none is claimed.
+    public func claim(_ objects: [LayoutObject]) -> Bool { false }
 }

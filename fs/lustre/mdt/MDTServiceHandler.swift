@@ -220,7 +220,8 @@ final class MDTRequestHandler: PtlRPCHandler {
             if let layout = record.layout { try layout.validateSettings() }
             let made = try await device.create(parent: record.parent, name: record.name, kind: record.kind,
                                                mode: record.mode, credentials: record.credentials,
-                                               layout: record.layout, exclusive: record.exclusive, fid: record.fid)
+                                               layout: record.layout, exclusive: record.exclusive, fid: record.fid,
+                                               replayLayout: replay ? record.replayLayout : nil)
             // A create replayed after a restart makes the file only: the client opens again
             // every file it holds open once its replays are done (Lustre's open replay).
             if let openFlags = record.openFlags, !replay {

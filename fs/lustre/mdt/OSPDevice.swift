@@ -171,6 +171,16 @@ final class OSPDevice: Sendable {
         return id
     }
 
+    /// Takes `objectID` for a replayed create that names it (`OSPPrecreatePool.claim`); it
+    /// counts as handed out and not yet logged, as `reserve` would have it.
+    func claim(_ objectID: UInt64) -> Bool {
+        state.withLock { state in
+            guard state.pool.claim(objectID) else { return false }
+            state.unlogged.insert(objectID)
+            return true
+        }
+    }
+
     /// Ids at or below `objectID` are in use: never handed out.
     func noteInUse(_ objectID: UInt64) {
         state.withLock { $0.pool.noteInUse(objectID) }

@@ -11,6 +11,8 @@ struct OSPPrecreatePool: Sendable {
     private var later: [ClosedRange<UInt64>] = []
     /// Whether the pool has been matched with the OST's `LAST_ID` since start.
     private(set) var synchronized = false
+    /// Ids a claim jumped over: never handed out, so a later claim may still take them.
+    private var skipped: [ClosedRange<UInt64>] = []
 
     init(lastUsed: UInt64) {
         self.lastUsed = lastUsed
@@ -47,6 +49,22 @@ struct OSPPrecreatePool: Sendable {
             later.removeFirst()
             if first.upperBound > id { later.insert((id + 1)...first.upperBound, at: 0) }
         }
+    }
+
+    /// Takes `id` for a replayed create that names it, if it was never handed out: above
+    /// `lastUsed` (the ids between are skipped, as after `noteInUse`, but remembered), or one
+    /// of the ids an earlier claim skipped (replays of several clients come in any order).
+    mutating func claim(_ id: UInt64) -> Bool {
+        if id > lastUsed {
+            if id > lastUsed + 1 { skipped.append((lastUsed + 1)...(id - 1)) }
+            noteInUse(id)
+            return true
+        }
+        guard let index = skipped.firstIndex(where: { $0.contains(id) }) else { return false }
+        let range = skipped.remove(at: index)
+        if range.lowerBound < id { skipped.append(range.lowerBound...(id - 1)) }
+        if id < range.upperBound { skipped.append((id + 1)...range.upperBound) }
+        return true
     }
 
     /// Adds objects the OST just precreated. The first range after start also adopts the ids

@@ -22,10 +22,15 @@ public struct MDTCreateRequest: MDTRequestRecord {
     /// create replayed to an MDS that lost it then makes the file under the FID the client
     /// already knows it by.
     public var fid: LustreFID?
+    /// In a create kept for replay: the layout the MDS gave the file, its objects, so an MDS
+    /// that lost the create makes it again on the objects the client wrote to (Lustre's replay
+    /// of an open-create carries the layout the same way). Set by the client from the reply.
+    public var replayLayout: LustreLayout?
 
     static let exclusiveFlag: UInt32 = 1
     static let openFlag: UInt32 = 2
     static let fidFlag: UInt32 = 4
+    static let replayLayoutFlag: UInt32 = 8
 
     public init(credentials: MDTCredentials, parent: LustreFID, name: String, kind: MDTCreateKind, mode: UInt32,
                 layout: LustreLayout?, exclusive: Bool, openFlags: Int32? = nil, fid: LustreFID? = nil) {
@@ -47,10 +52,12 @@ public struct MDTCreateRequest: MDTRequestRecord {
         kind.encode(into: &buffer)
         buffer.writeInteger(mode, endianness: .little)
         buffer.writeInteger((exclusive ? Self.exclusiveFlag : 0) | (openFlags == nil ? 0 : Self.openFlag)
-                                | (fid == nil ? 0 : Self.fidFlag), endianness: .little)
+                                | (fid == nil ? 0 : Self.fidFlag) | (replayLayout == nil ? 0 : Self.replayLayoutFlag),
+                            endianness: .little)
         buffer.writeWireLayout(layout)
         if let openFlags { buffer.writeInteger(openFlags, endianness: .little) }
         fid?.encode(into: &buffer)
+        if let replayLayout { buffer.writeWireLayout(replayLayout) }
     }
 
     public init(decoding buffer: inout ByteBuffer) throws(LustreError) {
@@ -60,13 +67,17 @@ public struct MDTCreateRequest: MDTRequestRecord {
         kind = try MDTCreateKind(decoding: &buffer)
         mode = try buffer.readWireInteger("mode")
         let flags: UInt32 = try buffer.readWireInteger("create flags")
-        guard flags & ~(Self.exclusiveFlag | Self.openFlag | Self.fidFlag) == 0 else {
+        guard flags & ~(Self.exclusiveFlag | Self.openFlag | Self.fidFlag | Self.replayLayoutFlag) == 0 else {
             throw .protocolError("create flags 0x\(String(flags, radix: 16))")
         }
         exclusive = flags & Self.exclusiveFlag != 0
         layout = try buffer.readWireLayout("requested layout")
         openFlags = flags & Self.openFlag != 0 ? try buffer.readWireInteger("open flags") : nil
         fid = flags & Self.fidFlag != 0 ? try buffer.readWireFID("new FID") : nil
+        replayLayout = flags & Self.replayLayoutFlag != 0 ? try buffer.readWireLayout("replayed layout") : nil
+        if flags & Self.replayLayoutFlag != 0 && replayLayout == nil {
+            throw .protocolError("create flagged with a replayed layout that is absent")
+        }
         if openFlags != nil, case .file = kind {} else if openFlags != nil {
             throw .protocolError("create with an open of something other than a regular file")
         }

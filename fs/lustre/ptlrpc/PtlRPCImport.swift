@@ -146,6 +146,8 @@ public final class PtlRPCImport: Sendable {
     private let recoveryHandler = Mutex<RecoveryHandler?>(nil)
     /// Whether a lost connection is to be made again at once (`reconnectWhenLost`).
     private let reconnectWanted = Mutex<(@Sendable () -> Bool)?>(nil)
+    /// Rewrites a request kept for replay with what its reply said (`onKeepForReplay`).
+    private let replayRewriter = Mutex<ReplayRewriter?>(nil)
 
     public init(lnet: LNetInstance, target: ProcessID, targetName: String, clientUUID: String = PtlRPCImport.makeUUID(),
                 configuration: Configuration) {
@@ -319,6 +321,11 @@ public final class PtlRPCImport: Sendable {
     /// Records what the reply says was committed, and keeps this request for
     /// replay when the server gave it a transno not yet committed.
     private func keepForReplay(_ message: PtlRPCMessage, bulk: Bulk?, reply: PtlRPCMessage) {
+        var message = message
+        if reply.transno > 0, reply.status >= 0, let rewrite = replayRewriter.withLock({ $0 }),
+           let rewritten = rewrite(message, reply) {
+            message = rewritten
+        }
         state.withLock { state in
             if reply.lastCommitted > state.lastCommitted {
                 state.lastCommitted = reply.lastCommitted
@@ -354,6 +361,16 @@ public final class PtlRPCImport: Sendable {
     /// its client holds open (the server's open handles died with it).
     public func onRecovery(_ handler: @escaping RecoveryHandler) {
         recoveryHandler.withLock { $0 = handler }
+    }
+
+    /// Makes the request kept for replay from a request and its reply; nil keeps the request.
+    public typealias ReplayRewriter = @Sendable (_ request: PtlRPCMessage, _ reply: PtlRPCMessage) -> PtlRPCMessage?
+
+    /// Sets how a request kept for replay is rewritten with its reply, as Lustre's replay of an
+    /// open-create carries the layout the MDS gave it (`mdc_replay_open`): a server that lost the
+    /// request then redoes it as it was done the first time.
+    public func onKeepForReplay(_ rewrite: @escaping ReplayRewriter) {
+        replayRewriter.withLock { $0 = rewrite }
     }
 
     /// Reconnects as soon as the connection is lost while `wanted()` says so, without waiting
