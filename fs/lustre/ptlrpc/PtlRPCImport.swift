@@ -142,12 +142,18 @@ public final class PtlRPCImport: Sendable {
     private let observer = Mutex<UInt64?>(nil)
     /// `PtlRPCConnectFlags` of the server's last connect reply.
     private let serverFlags = ManagedAtomic<UInt64>(0)
-    /// Told after a restarted server's replay (`onRecovery`).
-    private let recoveryHandler = Mutex<RecoveryHandler?>(nil)
-    /// Whether a lost connection is to be made again at once (`reconnectWhenLost`).
-    private let reconnectWanted = Mutex<(@Sendable () -> Bool)?>(nil)
-    /// Rewrites a request kept for replay with what its reply said (`onKeepForReplay`).
-    private let replayRewriter = Mutex<ReplayRewriter?>(nil)
+    /// The callbacks the import's user sets. In a struct: a closure that is itself a `Mutex`'s
+    /// value is rewrapped in a reabstraction thunk at every `withLock` that hands it out and
+    /// writes it back, until calling it overflows the stack.
+    private struct Callbacks {
+        /// Told after a restarted server's replay (`onRecovery`).
+        var recovery: RecoveryHandler?
+        /// Whether a lost connection is to be made again at once (`reconnectWhenLost`).
+        var reconnectWanted: (@Sendable () -> Bool)?
+        /// Rewrites a request kept for replay with what its reply said (`onKeepForReplay`).
+        var replayRewriter: ReplayRewriter?
+    }
+    private let callbacks = Mutex(Callbacks())
 
     public init(lnet: LNetInstance, target: ProcessID, targetName: String, clientUUID: String = PtlRPCImport.makeUUID(),
                 configuration: Configuration) {
@@ -322,7 +328,7 @@ public final class PtlRPCImport: Sendable {
     /// replay when the server gave it a transno not yet committed.
     private func keepForReplay(_ message: PtlRPCMessage, bulk: Bulk?, reply: PtlRPCMessage) {
         var message = message
-        if reply.transno > 0, reply.status >= 0, let rewrite = replayRewriter.withLock({ $0 }),
+        if reply.transno > 0, reply.status >= 0, let rewrite = callbacks.withLock({ $0.replayRewriter }),
            let rewritten = rewrite(message, reply) {
             message = rewritten
         }
@@ -360,7 +366,7 @@ public final class PtlRPCImport: Sendable {
     /// no new request overtakes it: Lustre's open replay, where the MDC opens again the files
     /// its client holds open (the server's open handles died with it).
     public func onRecovery(_ handler: @escaping RecoveryHandler) {
-        recoveryHandler.withLock { $0 = handler }
+        callbacks.withLock { $0.recovery = handler }
     }
 
     /// Makes the request kept for replay from a request and its reply; nil keeps the request.
@@ -370,14 +376,14 @@ public final class PtlRPCImport: Sendable {
     /// open-create carries the layout the MDS gave it (`mdc_replay_open`): a server that lost the
     /// request then redoes it as it was done the first time.
     public func onKeepForReplay(_ rewrite: @escaping ReplayRewriter) {
-        replayRewriter.withLock { $0 = rewrite }
+        callbacks.withLock { $0.replayRewriter = rewrite }
     }
 
     /// Reconnects as soon as the connection is lost while `wanted()` says so, without waiting
     /// for a call (Lustre's pinger does it for every import): the MDC holding files open, which
     /// it must open again on a restarted MDS within that MDS's grace for files unlinked while open.
     public func reconnectWhenLost(_ wanted: @escaping @Sendable () -> Bool) {
-        reconnectWanted.withLock { $0 = wanted }
+        callbacks.withLock { $0.reconnectWanted = wanted }
     }
 
     /// Sends `message` to a server in recovery, before the import is FULL: flagged `MSG_REPLAY`,
@@ -722,7 +728,7 @@ public final class PtlRPCImport: Sendable {
             LCONSOLE("\(targetName): server restarted (instance \(instance)), reconnected")
             do {
                 try await replay(handle: reply.handle, connectionCount: count)
-                if let handler = recoveryHandler.withLock({ $0 }) {
+                if let handler = callbacks.withLock({ $0.recovery }) {
                     let handle = reply.handle
                     await handler { [self] opcode, buffers throws(LustreError) in
                         let xid = newXid()
@@ -774,7 +780,7 @@ public final class PtlRPCImport: Sendable {
         default:
             return
         }
-        if reconnectWanted.withLock({ $0 })?() == true { startReconnecting() }
+        if callbacks.withLock({ $0.reconnectWanted })?() == true { startReconnecting() }
     }
 
     // MARK: Adaptive timeouts
