@@ -16,6 +16,8 @@ enum TestOpcode {
     static let bulkWrite: UInt32 = 0x7002
     static let bulkRead: UInt32 = 0x7003
     static let unknown: UInt32 = 0x7fff
+    /// Answers with the next transno (never committed): the import keeps every such request.
+    static let modify: UInt32 = 0x7004
 }
 
 /// Deterministic bulk contents, so the reader can check what the server sent.
@@ -30,6 +32,7 @@ func crc32c(_ buffer: ByteBuffer) -> UInt32 { CRC32C.checksum(buffer.readableByt
 /// (push a pattern with bulkPut); counts how often each opcode ran.
 final class TestHandler: PtlRPCHandler {
     private let calls = Mutex([UInt32: Int]())
+    private let transnos = Mutex<UInt64>(0)
     private let shortIOCalls = Mutex([UInt32: Int]())
     let lastWrite = Mutex<ByteBuffer?>(nil)
 
@@ -45,6 +48,8 @@ final class TestHandler: PtlRPCHandler {
             switch opcode {
             case TestOpcode.echo:
                 return PtlRPCReply(buffers: request.message.buffers)
+            case TestOpcode.modify:
+                return PtlRPCReply(buffers: request.message.buffers, transno: transnos.withLock { $0 += 1; return $0 })
             case TestOpcode.bulkWrite:
                 var body = try request.message.buffer(0, "bulk length")
                 guard let length = body.readInteger(endianness: .little, as: UInt32.self) else {
@@ -228,6 +233,35 @@ final class PtlRPCServiceTests: XCTestCase {
             for try await (i, text) in group { XCTAssertEqual(text, "call \(i)") }
         }
         XCTAssertEqual(setup.handler.count(TestOpcode.echo), 64)
+    }
+
+    /// The rewriter of requests kept for replay is read at every reply with a transno: it must
+    /// stay the closure it was (a closure kept as a `Mutex`'s own value grew a thunk per read,
+    /// and mount.lustre overflowed its stack after some 10 000 creates).
+    func testReplayRewriterStaysCallableThroughManyReplies() async throws {
+        let setup = try await makeSetup()
+        try await setup.importer.connect()
+        let rewritten = Mutex(0)
+        setup.importer.onKeepForReplay { request, reply in
+            rewritten.withLock { $0 += 1 }
+            var kept = request
+            kept.buffers = [ByteBuffer(string: "kept \(reply.transno)")]
+            return kept
+        }
+        let importer = setup.importer
+        let perTask = 5000, tasks = 8
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<tasks {
+                group.addTask {
+                    for i in 0..<perTask {
+                        _ = try await importer.call(opcode: TestOpcode.modify, buffers: [ByteBuffer(string: "\(task).\(i)")])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        XCTAssertEqual(rewritten.withLock { $0 }, perTask * tasks)
+        XCTAssertEqual(importer.replayCount, perTask * tasks, "nothing committed: every request kept")
     }
 
     func testDisconnectClosesImportAndExport() async throws {
