@@ -78,7 +78,6 @@ public final class MDCDevice: Sendable {
         registerParameters()
         let openHandles = self.openHandles, name = self.name
         rpcImport.onRecovery { send in await Self.reopen(openHandles, name: name, send: send) }
-        rpcImport.onKeepForReplay(Self.withReplayLayout)
         rpcImport.reconnectWhenLost { openHandles.count > 0 }
     }
 
@@ -201,9 +200,9 @@ public final class MDCDevice: Sendable {
         if case .symlink(let target) = kind, target.utf8.count > MDTCreateKind.maxSymlinkLength {
             throw LustreError(errno: ENAMETOOLONG, "symlink target of \(target.utf8.count) bytes")
         }
-        let fid = try await fids.allocate()
-        let reply = try await body(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: kind,
-                                                    mode: mode, layout: layout, exclusive: exclusive, fid: fid))
+        let reply = try await create(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: kind,
+                                                      mode: mode, layout: layout, exclusive: exclusive,
+                                                      fid: try await fids.allocate()))
         return (reply.attributes, reply.layout)
     }
 
@@ -213,31 +212,30 @@ public final class MDCDevice: Sendable {
                            layout: LustreLayout?, exclusive: Bool, openFlags: Int32) async throws(LustreError)
         -> (MDTAttributes, LustreLayout?, handle: UInt64) {
         try Self.check(name)
-        let fid = try await fids.allocate()
-        let reply = try await body(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: .file,
-                                                    mode: mode, layout: layout, exclusive: exclusive,
-                                                    openFlags: openFlags, fid: fid))
+        let reply = try await create(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: .file,
+                                                      mode: mode, layout: layout, exclusive: exclusive,
+                                                      openFlags: openFlags, fid: try await fids.allocate()))
         guard reply.handle != 0 else { throw .protocolError("\(name): create with open answered no open handle") }
         let handle = openHandles.add(fid: reply.attributes.fid, flags: openFlags, credentials: credentials,
                                      serverHandle: reply.handle)
         return (reply.attributes, reply.layout, handle)
     }
 
-    /// A create kept for replay carries the layout its reply gave (its objects), so an MDS that
-    /// lost it makes the file again on the objects this client wrote to. Only for FIDs of this
-    /// client's own: the MDS takes the objects only for a create it can tell apart by its FID.
-    @Sendable static func withReplayLayout(_ request: PtlRPCMessage, _ reply: PtlRPCMessage) -> PtlRPCMessage? {
-        guard request.opcode == MDTOpcode.reint.rawValue, let record = request.buffers.first,
-              record.getInteger(at: record.readerIndex, endianness: .little, as: UInt32.self)
-                == MDTReintOpcode.create.rawValue,
-              var body = reply.buffers.first, let answer = try? MDTBodyReply(decoding: &body),
-              let layout = answer.layout, !layout.objects.isEmpty,
-              var create = try? MDTCreateRequest(decodingRequest: record), create.fid != nil
-        else { return nil }
-        create.replayLayout = layout
-        var kept = request
-        kept.buffers[0] = create.encoded()
-        return kept
+    /// Sends a create. When it is kept for replay and made a file with objects under this
+    /// client's FID, the kept request is given the layout of the reply (Lustre's
+    /// `mdc_replay_open`): an MDS that loses the create makes it again on the objects this client
+    /// writes to (the MDS takes objects back only for a create it tells apart by its FID).
+    private func create(_ request: MDTCreateRequest) async throws(LustreError) -> MDTBodyReply {
+        let response = try await call(request)
+        var buffer = try response.reply.buffer(0, "mdt_body")
+        let reply = try MDTBodyReply(decoding: &buffer)
+        if request.fid != nil, let layout = reply.layout, layout.isInstantiated,
+           response.reply.transno > response.reply.lastCommitted {
+            var kept = request
+            kept.replayLayout = layout
+            rpcImport.amendReplay(xid: response.reply.xid, buffers: [kept.encoded()])
+        }
+        return reply
     }
 
     public func unlink(parent: LustreFID, name: String, credentials: MDTCredentials) async throws(LustreError) {

@@ -19,9 +19,8 @@ final class MDCFIDClient: Sendable {
         var next: UInt32 = 1
         /// The MDS does not grant sequences: it allocates every FID.
         var refused = false
-        /// A `SEQ_QUERY` is on its way; these creates wait for it.
-        var querying = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// The `SEQ_QUERY` on its way, which every create short of a FID waits for.
+        var query: Task<LustreError?, Never>?
     }
 
     private let state = Mutex(State())
@@ -45,55 +44,42 @@ final class MDCFIDClient: Sendable {
 
     /// The FID for the next new file; nil when the MDS allocates FIDs itself.
     func allocate() async throws(LustreError) -> LustreFID? {
+        enum Next { case fid(LustreFID?), wait(Task<LustreError?, Never>) }
         while true {
-            enum Step { case fid(LustreFID?), ask, wait }
-            let step = state.withLock { state -> Step in
+            let next = state.withLock { state -> Next in
                 if state.refused { return .fid(nil) }
                 if state.sequence != 0 && state.next <= state.width {
                     defer { state.next += 1 }
                     return .fid(LustreFID(sequence: state.sequence, objectID: state.next))
                 }
-                if state.querying { return .wait }
-                state.querying = true
-                return .ask
+                let query = state.query ?? Task { await self.ask() }
+                state.query = query
+                return .wait(query)
             }
-            switch step {
-            case .fid(let fid):
-                return fid
-            case .wait:
-                await withCheckedContinuation { continuation in
-                    let queued = state.withLock { state -> Bool in
-                        guard state.querying else { return false }
-                        state.waiters.append(continuation)
-                        return true
-                    }
-                    if !queued { continuation.resume() }
-                }
-            case .ask:
-                var failure: LustreError?
-                do throws(LustreError) {
-                    let granted = try await query()
-                    state.withLock { state in
-                        state.sequence = granted.sequence
-                        state.width = granted.width
-                        state.next = 1
-                    }
-                } catch {
-                    if error.errno == EOPNOTSUPP {
-                        CWARN("mdc: the MDS grants no FID sequences: it allocates the FIDs of new files")
-                        state.withLock { $0.refused = true }
-                    } else {
-                        failure = error
-                    }
-                }
-                let waiters = state.withLock { state in
-                    defer { state.waiters = [] }
-                    state.querying = false
-                    return state.waiters
-                }
-                for waiter in waiters { waiter.resume() }
-                if let failure { throw failure.adding(context: "FID sequence") }
+            switch next {
+            case .fid(let fid): return fid
+            case .wait(let query): if let error = await query.value { throw error }
             }
+        }
+    }
+
+    /// One `SEQ_QUERY`: the new sequence (or the MDS's refusal) for every create waiting on it.
+    private func ask() async -> LustreError? {
+        do throws(LustreError) {
+            let granted = try await query()
+            state.withLock { state in
+                (state.sequence, state.width, state.next) = (granted.sequence, granted.width, 1)
+                state.query = nil
+            }
+            return nil
+        } catch {
+            let refused = error.errno == EOPNOTSUPP
+            if refused { CWARN("mdc: the MDS grants no FID sequences: it allocates the FIDs of new files") }
+            state.withLock { state in
+                state.refused = refused
+                state.query = nil
+            }
+            return refused ? nil : error.adding(context: "FID sequence")
         }
     }
 }

@@ -150,8 +150,6 @@ public final class PtlRPCImport: Sendable {
         var recovery: RecoveryHandler?
         /// Whether a lost connection is to be made again at once (`reconnectWhenLost`).
         var reconnectWanted: (@Sendable () -> Bool)?
-        /// Rewrites a request kept for replay with what its reply said (`onKeepForReplay`).
-        var replayRewriter: ReplayRewriter?
     }
     private let callbacks = Mutex(Callbacks())
 
@@ -327,11 +325,6 @@ public final class PtlRPCImport: Sendable {
     /// Records what the reply says was committed, and keeps this request for
     /// replay when the server gave it a transno not yet committed.
     private func keepForReplay(_ message: PtlRPCMessage, bulk: Bulk?, reply: PtlRPCMessage) {
-        var message = message
-        if reply.transno > 0, reply.status >= 0, let rewrite = callbacks.withLock({ $0.replayRewriter }),
-           let rewritten = rewrite(message, reply) {
-            message = rewritten
-        }
         state.withLock { state in
             if reply.lastCommitted > state.lastCommitted {
                 state.lastCommitted = reply.lastCommitted
@@ -369,14 +362,11 @@ public final class PtlRPCImport: Sendable {
         callbacks.withLock { $0.recovery = handler }
     }
 
-    /// Makes the request kept for replay from a request and its reply; nil keeps the request.
-    public typealias ReplayRewriter = @Sendable (_ request: PtlRPCMessage, _ reply: PtlRPCMessage) -> PtlRPCMessage?
-
-    /// Sets how a request kept for replay is rewritten with its reply, as Lustre's replay of an
-    /// open-create carries the layout the MDS gave it (`mdc_replay_open`): a server that lost the
-    /// request then redoes it as it was done the first time.
-    public func onKeepForReplay(_ rewrite: @escaping ReplayRewriter) {
-        callbacks.withLock { $0.replayRewriter = rewrite }
+    /// Replaces the buffers of request `xid` with `buffers` if it is kept for replay: what to
+    /// send again should the server lose it, once its reply is known (Lustre's `mdc_replay_open`
+    /// puts the layout the MDS gave an open-create into the kept request the same way).
+    public func amendReplay(xid: UInt64, buffers: [ByteBuffer]) {
+        state.withLock { $0.replayList[xid]?.message.buffers = buffers }
     }
 
     /// Reconnects as soon as the connection is lost while `wanted()` says so, without waiting
