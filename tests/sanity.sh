@@ -1287,7 +1287,7 @@ PY
 # other's objects); the files are opened again, their writes land, a third mount checks them.
 test_mds_power_loss() {
     local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 new logged
-    local mnt3=$TEST_DIR/mnt3 writers=() i fids=()
+    local mnt3=$TEST_DIR/mnt3 writers=() i fids=() mnt4=$TEST_DIR/mnt4 client4 gone_objid fresh_objid
     [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
     # One stripe on OST 0: both files' objects come from one OST's ids, in creation order.
     mkdir "$d" && "$LUSTRE_BIN/lfs" setstripe -c 1 -i 0 "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
@@ -1339,6 +1339,19 @@ PY
         [ -e "$TEST_DIR/powerloss$i.made" ] || fail_with_logs "file $i was not made"
         fids+=("$("$LUSTRE_BIN/lfs" path2fid "$dir/powerloss/made$i")") || fail_with_logs "path2fid before the power loss"
     done
+    # A third client creates a file after them (the next object id of OST 0), writes 1 MiB of
+    # 'z', fsyncs, and is gone before the MDS comes back: nobody replays that create.
+    mkdir -p "$mnt4"
+    setsid "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$mnt4" -o accept_port="$TEST_PORT",foreground \
+        >"$TEST_DIR/client4.log" 2>&1 </dev/null &
+    client4=$!
+    for _ in $(seq 300); do mountpoint -q "$mnt4" && break; sleep 0.1; done
+    head -c 1048576 /dev/zero | tr '\0' z | dd of="$mnt4/powerloss/gone" bs=1M conv=fsync status=none ||
+        fail_with_logs "a create and fsync'd write from a third mount"
+    gone_objid=$("$LUSTRE_BIN/lfs" getstripe "$mnt4/powerloss/gone" | awk '$1 == "0" { print $2 }')
+    [ -n "$gone_objid" ] || fail_with_logs "no object of $mnt4/powerloss/gone"
+    kill -KILL "$client4"; wait "$client4" 2>/dev/null
+    umount -l "$mnt4"
     # Power loss: the MDS dies, and its disk has only what it had made durable.
     logged=$(wc -l <"$STATE/client.log")
     stop_pid KILL "$mds"
@@ -1369,6 +1382,15 @@ PY
         [ "$size" = 2097152 ] || { umount "$mnt3"; fail_with_logs "file $i has $size bytes after the power loss, not 2097152"; }
         [ "$foreign" = 0 ] || { umount "$mnt3"; fail_with_logs "$foreign bytes of file $i are not what its client wrote"; }
     done
+    # A new file on OST 0 never gets the object the lost create had written to: its holes
+    # read as zeros, not as another file's data.
+    dd if=/dev/zero of="$mnt3/powerloss/fresh" bs=1 count=1 seek=$((2 * 1048576 - 1)) conv=fsync status=none ||
+        { umount "$mnt3"; fail_with_logs "a create after the power loss"; }
+    fresh_objid=$("$LUSTRE_BIN/lfs" getstripe "$mnt3/powerloss/fresh" | awk '$1 == "0" { print $2 }')
+    foreign=$(tr -d '\0' <"$mnt3/powerloss/fresh" | wc -c)
+    [ -e "$mnt3/powerloss/gone" ] && { umount "$mnt3"; fail_with_logs "a create no client replayed is there after the power loss"; }
+    [ "$fresh_objid" != "$gone_objid" ] || { umount "$mnt3"; fail_with_logs "object $gone_objid of a lost create handed out again"; }
+    [ "$foreign" = 0 ] || { umount "$mnt3"; fail_with_logs "a new file reads $foreign bytes of a lost create's data"; }
     umount "$mnt3"
     rm -r "$d"
 }

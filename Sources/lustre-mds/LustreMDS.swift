@@ -30,6 +30,10 @@ struct LustreMDS: AsyncParsableCommand {
     @Option(help: "Where images and devices are mounted (RUN_DIR/mnt/<target>).") var runDir: String = "/run/lustre"
     @Option(help: "MDT request handler tasks.") var threads: Int = 16
     @Option(help: "Seconds between commits of the MDT's log.") var commitInterval: Double = 1.0
+    @Option(help: ArgumentHelp("Seconds after a start during which clients may come back for what the MDS lost or kept for them "
+                               + "(Lustre's recovery_time_soft): files unlinked while open wait to be opened again, objects of "
+                               + "creates a crash lost wait for the replays that take them back.", valueName: "seconds"))
+    var recoveryTime: Double = 60
     @Option(help: "Serve Prometheus metrics (lustre_exporter's names) on HOST:PORT, e.g. 0.0.0.0:9169.")
     var metricsAddress: String?
     @Argument(help: "The target: an ext4 image or device made by mkfs.lustre --mgs --mdt, or a --backfs-dir directory.")
@@ -39,6 +43,7 @@ struct LustreMDS: AsyncParsableCommand {
         guard (target == nil) != (ldev == nil) else { throw ValidationError("give the target, or --ldev LABEL (not both)") }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1...1024") }
         guard commitInterval > 0 else { throw ValidationError("--commit-interval must be positive") }
+        guard recoveryTime >= 0, recoveryTime <= 86_400 else { throw ValidationError("--recovery-time must be 0...86400") }
         guard (1...65535).contains(acceptPort) else { throw ValidationError("--accept-port must be 1...65535") }
     }
 
@@ -65,6 +70,7 @@ struct LustreMDS: AsyncParsableCommand {
         var options = MDSServer.Options()
         options.threads = threads
         options.commitInterval = commitInterval
+        options.recoveryTime = recoveryTime
         options.acceptPort = acceptPort
         let server = try await MDSServer.start(target: prepared.name, root: prepared.root, nid: nid, options: options)
         // After the MGS is up: the socket also takes `lctl set_param -P`.

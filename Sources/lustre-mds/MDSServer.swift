@@ -16,6 +16,9 @@ final class MDSServer: Sendable {
         var threads = 16
         var commitInterval = 1.0
         var acceptPort = 988
+        /// Lustre's `recovery_time_soft`: `MDTDevice.Options.orphanGrace` and
+        /// `LODDevice.Options.replayClaimGrace`.
+        var recoveryTime = 60.0
     }
 
     let lnet: LNetInstance
@@ -60,7 +63,9 @@ final class MDSServer: Sendable {
         let lod: LODDevice
         do {
             try await mgs.register(target, nids: ["\(nid)"])
-            lod = try LODDevice(lnet: lnet, root: root, fsname: target.fsname)
+            var lodOptions = LODDevice.Options()
+            lodOptions.replayClaimGrace = options.recoveryTime
+            lod = try LODDevice(lnet: lnet, root: root, fsname: target.fsname, options: lodOptions)
         } catch {
             await mgsService.stop()
             await lnet.shutdown()
@@ -81,6 +86,7 @@ final class MDSServer: Sendable {
             try await lod.start(holdingLoggedDestroys: true)
             var mdtOptions = MDTDevice.Options()
             mdtOptions.commitInterval = options.commitInterval
+            mdtOptions.orphanGrace = options.recoveryTime
             if let known = try? mgs.configuration(fsname: fsname) { mdtOptions.defaultLayout = known.defaultLayout }
             mdt = try await MDTDevice.open(root: root, target: target, allocator: lod, options: mdtOptions)
         } catch {

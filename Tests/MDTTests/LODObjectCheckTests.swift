@@ -13,9 +13,11 @@ final class LODObjectCheckTests: XCTestCase {
     func testFindsAPlantedOrphanAndAPlantedMissingObject() async throws {
         let fixture = try await makeLODFixture()
         let lod = try await fixture.startLOD { $0.stopDrainTimeout = 0 }
+        await lod.replayFinished()                  // the MDT's (empty) replay
         var layouts: [LustreFID: LustreLayout] = [:]
         for n in UInt32(1)...6 {
             layouts[lodFID(n)] = try await lod.allocate(for: lodFID(n), layout: lodLayout(count: 2))
+            lod.noteLogged(layouts[lodFID(n)]!.objects)     // the files are in the MDT's log
         }
         // One file is being unlinked: its objects wait in the destroy log (the OSTs are away).
         await fixture.stopOSS(0)
@@ -40,6 +42,11 @@ final class LODObjectCheckTests: XCTestCase {
         }
         XCTAssertTrue(problems.contains { $0.hasPrefix("missing object \(lost.id) on OST index \(lost.ostIndex) for \(lodFID(4))") },
                       "\(problems)")
+
+        // Ids the next start reconciles (in lov_objid_unlogged) are not orphans yet.
+        let unreconciled = orphaned.objects.map { (index: $0.ostIndex, range: $0.id.objectID...$0.id.objectID) }
+        XCTAssertNil(LODUnloggedObjectsFile.write(root: fixture.mdtRoot, unreconciled))
+        XCTAssertEqual(try LODObjectCheck.check(mdtRoot: fixture.mdtRoot, ostRoots: roots, layouts: layouts).count, 1)
     }
 
     func testUnknownOSTAndDamagedObjectIDFile() throws {

@@ -43,12 +43,18 @@ public final class LODDevice: MDTObjectAllocator {
         public var stopDrainTimeout: Double = 5
         /// Records per segment file of the destroy log.
         public var syncLogRecordsPerSegment = 4096
+        /// Seconds after the MDT's log replay during which objects no file uses, of creates
+        /// the MDT may have lost, wait for their clients to replay the create and take them
+        /// back (with the data written there) before they are destroyed: Lustre's recovery
+        /// window, after which its OSP cleans up orphans.
+        public var replayClaimGrace: Double = 60
 
         public init() {}
 
         func validate() throws(LustreError) {
             guard (0...1).contains(qosThresholdRR) else { throw .invalid("qos_threshold_rr \(qosThresholdRR) out of 0...1") }
-            guard qosMaxAge > 0, createTimeout >= 0, ostRecoveryTimeout > 0, destroyCommitWait >= 0, stopDrainTimeout >= 0 else {
+            guard qosMaxAge > 0, createTimeout >= 0, ostRecoveryTimeout > 0, destroyCommitWait >= 0, stopDrainTimeout >= 0,
+                  replayClaimGrace >= 0 else {
                 throw .invalid("LOD timeouts must be positive")
             }
             guard precreateMinBatch >= 1, precreateMaxBatch >= precreateMinBatch,
@@ -87,6 +93,8 @@ public final class LODDevice: MDTObjectAllocator {
         /// transno of their operation.
         var mdtCommitted: UInt64 = 0
         var awaitingCommit: [(transno: UInt64, items: [(ostIndex: UInt32, destroy: PendingDestroy)])] = []
+        /// Destroys the ids no replay claimed once `replayClaimGrace` has passed.
+        var claimExpiry: Task<Void, Never>?
     }
 
     /// The MDT root holding `lov_objid` and the destroy log.
@@ -173,7 +181,7 @@ public final class LODDevice: MDTObjectAllocator {
             let known = Int(index) < state.lovObjid.count ? state.lovObjid[Int(index)] : 0
             let osp = try OSPDevice(index: index, target: target, server: server, lnet: lnet, mdtName: mdtName,
                                     lastUsed: max(known, state.noted[index] ?? 0),
-                                    adoptEarlier: Int(index) < knownOSTs, options: options, readyEvent: readyEvent)
+                                    earlierAreOurs: Int(index) < knownOSTs, options: options, readyEvent: readyEvent)
             state.noted[index] = nil
             let position = state.osps.firstIndex { $0.index > index } ?? state.osps.count
             state.osps.insert(osp, at: position)
@@ -229,12 +237,15 @@ public final class LODDevice: MDTObjectAllocator {
     }
 
     private func shutdown(drainTimeout: Double, writeObjectIDs: Bool) async {
-        let osps = state.withLock { state -> [OSPDevice]? in
+        let stopping = state.withLock { state -> (osps: [OSPDevice], expiry: Task<Void, Never>?)? in
             guard !state.stopped else { return nil }
             state.stopped = true
-            return state.osps
+            defer { state.claimExpiry = nil }
+            return (state.osps, state.claimExpiry)
         }
-        guard let osps else { return }
+        guard let (osps, expiry) = stopping else { return }
+        expiry?.cancel()
+        await expiry?.value
         await withTaskGroup(of: Void.self) { group in
             for osp in osps { group.addTask { await osp.stop(drainTimeout: drainTimeout) } }
         }
@@ -416,10 +427,12 @@ public final class LODDevice: MDTObjectAllocator {
     static let maxReconciledRange: UInt64 = 1 << 20
 
     /// After the MDT's log replay: every id handed out before the restart that no replayed
-    /// record uses is an orphan (its create never reached the MDT's log): destroyed through the
-    /// destroy log. These are the ids of `lov_objid_unlogged` and those between `lov_objid` and
-    /// the highest id replay noted, on each OST. Ids above that are the OST's precreated
-    /// objects, handed out again.
+    /// record uses belongs to a create the MDT's log lost (or never got): the ids of
+    /// `lov_objid_unlogged` and those between `lov_objid` and the highest id replay noted, on
+    /// each OST. With those above it up to the OST's `LAST_ID` (found at the first precreate),
+    /// they stay claimable by clients replaying their creates for `replayClaimGrace`, then are
+    /// destroyed through the destroy log; none is handed out to a new file, which could find
+    /// another file's data there.
     public func replayFinished(referenced: @Sendable (LustreFID, LayoutObject) -> Bool) async {
         let held = state.withLock { state in
             defer { state.held = [] }
@@ -466,12 +479,67 @@ public final class LODDevice: MDTObjectAllocator {
             return orphans
         }
         guard let orphans else { return }
-        let total = orphans.values.reduce(0) { $0 + $1.count }
-        if total > 0 {
-            LCONSOLE("\(name): destroying \(total) objects handed out to creates the MDT's log never recorded")
+        // Objects of OSTs whose OSP is here wait for the replays of clients (claimable); those
+        // of OSTs not configured yet are destroyed now.
+        let osps = self.osps
+        var destroyNow: [UInt32: [UInt64]] = [:]
+        for (index, ids) in orphans {
+            if let osp = osps.first(where: { $0.index == index }) {
+                for range in Self.ranges(of: ids) { osp.addClaimable(range) }
+            } else {
+                destroyNow[index] = ids
+            }
         }
-        var failed = false
-        for (index, ids) in orphans.sorted(by: { $0.key < $1.key }) {
+        let claimable = orphans.values.reduce(0) { $0 + $1.count } - destroyNow.values.reduce(0) { $0 + $1.count }
+        if claimable > 0 {
+            LCONSOLE("\(name): \(claimable) objects handed out to creates the MDT's log never recorded wait "
+                     + "\(Int(options.replayClaimGrace)) s for their clients' replays, then are destroyed")
+        }
+        let startExpiry = state.withLock { state -> Bool in
+            state.candidates = state.candidates.filter { destroyNow[$0.key] != nil }
+            guard !state.stopped, state.claimExpiry == nil else { return false }
+            return true
+        }
+        if startExpiry {
+            let deadline = MonotonicClock.nanoseconds() + UInt64(options.replayClaimGrace * 1e9)
+            let task = Task { await self.expireClaimsLoop(deadline: deadline) }
+            let kept = state.withLock { state -> Bool in
+                guard !state.stopped, state.claimExpiry == nil else { return false }
+                state.claimExpiry = task
+                return true
+            }
+            if !kept { task.cancel() }
+        }
+        if await destroyUnreferenced(destroyNow, what: "handed out to creates the MDT's log never recorded").isEmpty {
+            state.withLock { $0.candidates = [:] }
+        }
+        do throws(LustreError) {
+            try await writeObjectIDFile()
+        } catch {
+            CERROR("\(name): lov_objid not written after replay: \(error)")
+        }
+    }
+
+    /// Sorted ids as runs of consecutive ids.
+    private static func ranges(of sorted: [UInt64]) -> [ClosedRange<UInt64>] {
+        var ranges: [ClosedRange<UInt64>] = []
+        for id in sorted {
+            if let last = ranges.last, last.upperBound + 1 == id {
+                ranges[ranges.count - 1] = last.lowerBound...id
+            } else {
+                ranges.append(id...id)
+            }
+        }
+        return ranges
+    }
+
+    /// Destroys `ids` per OST through the destroy log; returns those that could not be logged.
+    private func destroyUnreferenced(_ ids: [UInt32: [UInt64]], what: String) async -> [UInt32: [UInt64]] {
+        let total = ids.values.reduce(0) { $0 + $1.count }
+        guard total > 0 else { return [:] }
+        LCONSOLE("\(name): destroying \(total) objects \(what)")
+        var failed: [UInt32: [UInt64]] = [:]
+        for (index, ids) in ids.sorted(by: { $0.key < $1.key }) {
             var start = 0
             while start < ids.count {
                 let chunk = ids[start..<min(ids.count, start + 1024)]
@@ -482,16 +550,51 @@ public final class LODDevice: MDTObjectAllocator {
                 do throws(LustreError) {
                     try await destroy(objects, of: .zero)
                 } catch {
-                    CERROR("\(name): destroy of unrecorded objects on OST index \(index) failed: \(error)")
-                    failed = true
+                    CERROR("\(name): destroy of unused objects on OST index \(index) failed: \(error)")
+                    failed[index, default: []] += chunk
                 }
             }
         }
-        if !failed { state.withLock { $0.candidates = [:] } }
-        do throws(LustreError) {
-            try await writeObjectIDFile()
-        } catch {
-            CERROR("\(name): lov_objid not written after replay: \(error)")
+        return failed
+    }
+
+    /// Once `replayClaimGrace` has passed since the MDT's replay, and every `qos_maxage` after
+    /// (an OST that connects late finds its unused ids then, a late replay may jump over some):
+    /// destroys what no replayed create claimed.
+    private func expireClaimsLoop(deadline: UInt64) async {
+        while !Task.isCancelled {
+            let now = MonotonicClock.nanoseconds()
+            if now < deadline {
+                try? await Task.sleep(for: .nanoseconds(Int64(deadline - now)))
+                continue
+            }
+            var expired: [UInt32: [UInt64]] = [:]
+            for osp in osps {
+                var ids: [UInt64] = []
+                for range in osp.expireClaimable() {
+                    if UInt64(range.count) > Self.maxReconciledRange {
+                        CERROR("\(name): OST index \(osp.index): \(range.count) unused object ids \(range) not destroyed "
+                               + "(more than \(Self.maxReconciledRange): is lov_objid damaged?)")
+                        continue
+                    }
+                    ids += range
+                }
+                if !ids.isEmpty { expired[osp.index] = ids.sorted() }
+            }
+            if !expired.isEmpty {
+                // What could not be logged is tried again next time.
+                let failed = await destroyUnreferenced(expired, what: "that no replayed create claimed")
+                for (index, ids) in failed {
+                    guard let osp = osps.first(where: { $0.index == index }) else { continue }
+                    for range in Self.ranges(of: ids) { osp.addClaimable(range) }
+                }
+                do throws(LustreError) {
+                    try await writeObjectIDFile()
+                } catch {
+                    CERROR("\(name): lov_objid not written after destroying unclaimed objects: \(error)")
+                }
+            }
+            try? await Task.sleep(for: .seconds(options.qosMaxAge))
         }
     }
 
@@ -593,6 +696,7 @@ public final class LODDevice: MDTObjectAllocator {
             var ranges: [(index: UInt32, range: ClosedRange<UInt64>)] = []
             for osp in state.osps {
                 for id in osp.unloggedIDs { ranges.append((osp.index, id...id)) }
+                for range in osp.claimableIDs { ranges.append((osp.index, range)) }
             }
             for (index, list) in state.candidates { for range in list { ranges.append((index, range)) } }
             if !state.replayDone {

@@ -9,7 +9,9 @@ public enum LODObjectCheck {
     /// - `missing`: an object a layout names that is not on its OST
     ///   (`O/<seq>/d<oid % 32>/<oid>` under the OST root), or whose OST root was not given;
     /// - `orphan`: an OST object no layout names, not waiting in the destroy log, at or below
-    ///   `lov_objid` for that OST (objects above it are free precreated objects, not orphans).
+    ///   `lov_objid` for that OST (objects above it are free precreated objects, not orphans)
+    ///   and not in `lov_objid_unlogged` (ids the next start reconciles: claimable by the
+    ///   replays of clients for a while, then destroyed).
     ///
     /// `ostRoots` maps OST index to target root; `layouts` are the files' instantiated layouts.
     /// Errors: a damaged `lov_objid` or destroy log (EUCLEAN), unreadable directories.
@@ -17,6 +19,7 @@ public enum LODObjectCheck {
                              layouts: [LustreFID: LustreLayout]) throws(LustreError) -> [String] {
         let lovObjid = try LODObjectIDFile.read(root: mdtRoot)
         let pending = try OSPSyncLog.liveRecords(directory: "\(mdtRoot)/\(LODDevice.syncLogDirectory)")
+        let unlogged = try LODUnloggedObjectsFile.read(root: mdtRoot)
         var named: [UInt32: Set<OSTObjectID>] = [:]
         var problems: [String] = []
         for fid in layouts.keys.sorted() {
@@ -39,6 +42,7 @@ public enum LODObjectCheck {
             let limit = Int(index) < lovObjid.count ? lovObjid[Int(index)] : 0
             for object in try objects(under: ostRoots[index]!) where object.objectID <= limit {
                 if named[index]?.contains(object) == true || waiting[index]?.contains(object) == true { continue }
+                if unlogged[index]?.contains(where: { $0.contains(object.objectID) }) == true { continue }
                 problems.append("orphan object \(object) on OST index \(index): no layout names it (lov_objid \(limit))")
             }
         }

@@ -33,7 +33,7 @@ final class OSPDevice: Sendable {
 
     private struct State {
         var pool: OSPPrecreatePool
-        var adoptEarlier: Bool
+        var earlierAreOurs: Bool
         var status = Status.connecting
         var connected = false
         var statfs: ObdStatfs?
@@ -69,7 +69,7 @@ final class OSPDevice: Sendable {
     private let destroysDone = Atomic<UInt64>(0)
 
     init(index: UInt32, target: TargetName, server: NID, lnet: LNetInstance, mdtName: String,
-         lastUsed: UInt64, adoptEarlier: Bool, options: LODDevice.Options, readyEvent: OSPEvent) throws(LustreError) {
+         lastUsed: UInt64, earlierAreOurs: Bool, options: LODDevice.Options, readyEvent: OSPEvent) throws(LustreError) {
         var configuration = OSCDevice.Configuration()
         configuration.recoveryTimeout = options.ostRecoveryTimeout
         configuration.minTimeout = min(configuration.minTimeout, options.ostRecoveryTimeout)
@@ -82,7 +82,7 @@ final class OSPDevice: Sendable {
         self.name = osc.name
         self.options = options
         self.readyEvent = readyEvent
-        self.state = Mutex(State(pool: OSPPrecreatePool(lastUsed: lastUsed), adoptEarlier: adoptEarlier,
+        self.state = Mutex(State(pool: OSPPrecreatePool(lastUsed: lastUsed), earlierAreOurs: earlierAreOurs,
                                  batch: options.precreateMinBatch))
         registerParameters()
     }
@@ -196,6 +196,19 @@ final class OSPDevice: Sendable {
     /// Ids handed out whose file is not in the MDT's log yet.
     var unloggedIDs: [UInt64] { state.withLock { Array($0.unlogged) } }
 
+    /// Ids a replayed create may still take back (`OSPPrecreatePool.claimable`).
+    var claimableIDs: [ClosedRange<UInt64>] { state.withLock { $0.pool.claimable } }
+
+    /// Makes ids no file uses after the MDT's replay claimable by the replays of clients.
+    func addClaimable(_ ids: ClosedRange<UInt64>) {
+        state.withLock { $0.pool.addClaimable(ids) }
+    }
+
+    /// Ends the time for replays: the ids still claimable, for the caller to destroy.
+    func expireClaimable() -> [ClosedRange<UInt64>] {
+        state.withLock { $0.pool.expireClaimable() }
+    }
+
     /// The last id handed out, for `lov_objid`.
     var lastUsed: UInt64 { state.withLock { $0.pool.lastUsed } }
 
@@ -256,7 +269,7 @@ final class OSPDevice: Sendable {
                 let range = try await osc.precreate(count: min(count, Int(OSTPrecreateCount.maximum)))
                 let (behind, statfsKnown) = state.withLock { state -> (Bool, Bool) in
                     let before = state.pool.available
-                    state.pool.add(range, adoptEarlier: state.adoptEarlier)
+                    state.pool.add(range, earlierAreOurs: state.earlierAreOurs)
                     // The pool nearly ran dry while the OST worked: bigger batches next time.
                     if state.waitedForObjects || before < UInt64(state.batch / 4) {
                         state.batch = min(state.batch * 2, options.precreateMaxBatch)

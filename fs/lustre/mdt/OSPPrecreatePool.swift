@@ -1,6 +1,13 @@
 /// The objects an OST has precreated for this MDT and the MDT has not handed out yet, and the
 /// last id handed out (what `lov_objid` records). Ids only go up: an id at or below `lastUsed`
 /// is never in the pool, so nothing is handed out twice.
+///
+/// After a restart, the ids this MDT may have handed out before it that no file uses now (its
+/// log lost their creates, or they were precreated and never used) are *claimable*, not handed
+/// out again: a client replaying its create takes its objects back (`claim`), with the data it
+/// wrote there, and a new file never gets an object that may hold another file's data. Once
+/// clients have had their time to replay, what is still claimable is destroyed
+/// (`expireClaimable`), as Lustre's OSP cleans up orphans after recovery.
 struct OSPPrecreatePool: Sendable {
     /// The highest id handed out or noted in use.
     private(set) var lastUsed: UInt64
@@ -11,8 +18,10 @@ struct OSPPrecreatePool: Sendable {
     private var later: [ClosedRange<UInt64>] = []
     /// Whether the pool has been matched with the OST's `LAST_ID` since start.
     private(set) var synchronized = false
-    /// Ids a claim jumped over: never handed out, so a later claim may still take them.
-    private var skipped: [ClosedRange<UInt64>] = []
+    /// Ids not handed out to a new create that a replayed create may take back: those a claim
+    /// jumped over, those between `lastUsed` and the OST's `LAST_ID` at start, and those the
+    /// MDT's replay found unused (`addClaimable`).
+    private(set) var claimable: [ClosedRange<UInt64>] = []
 
     init(lastUsed: UInt64) {
         self.lastUsed = lastUsed
@@ -40,9 +49,14 @@ struct OSPPrecreatePool: Sendable {
         return id
     }
 
-    /// An id the MDT's log says is in use (replay): neither it nor anything below is handed out.
+    /// An id the MDT's log says is in use (replay): neither it nor anything below is handed
+    /// out, and it is not claimable (the first precreate may have found it above `lastUsed`
+    /// before the replay got to it).
     mutating func noteInUse(_ id: UInt64) {
-        guard id > lastUsed else { return }
+        guard id > lastUsed else {
+            _ = takeClaimable(id)
+            return
+        }
         lastUsed = id
         if next <= id { next = id + 1 }
         while let first = later.first, first.lowerBound <= id {
@@ -52,30 +66,51 @@ struct OSPPrecreatePool: Sendable {
     }
 
     /// Takes `id` for a replayed create that names it, if it was never handed out: above
-    /// `lastUsed` (the ids between are skipped, as after `noteInUse`, but remembered), or one
-    /// of the ids an earlier claim skipped (replays of several clients come in any order).
+    /// `lastUsed` (the ids between are jumped over, as after `noteInUse`, and claimable), or a
+    /// claimable one (replays of several clients come in any order).
     mutating func claim(_ id: UInt64) -> Bool {
         if id > lastUsed {
-            if id > lastUsed + 1 { skipped.append((lastUsed + 1)...(id - 1)) }
+            if id > lastUsed + 1 { claimable.append((lastUsed + 1)...(id - 1)) }
             noteInUse(id)
             return true
         }
-        guard let index = skipped.firstIndex(where: { $0.contains(id) }) else { return false }
-        let range = skipped.remove(at: index)
-        if range.lowerBound < id { skipped.append(range.lowerBound...(id - 1)) }
-        if id < range.upperBound { skipped.append((id + 1)...range.upperBound) }
+        return takeClaimable(id)
+    }
+
+    private mutating func takeClaimable(_ id: UInt64) -> Bool {
+        guard let index = claimable.firstIndex(where: { $0.contains(id) }) else { return false }
+        let range = claimable.remove(at: index)
+        if range.lowerBound < id { claimable.append(range.lowerBound...(id - 1)) }
+        if id < range.upperBound { claimable.append((id + 1)...range.upperBound) }
         return true
     }
 
-    /// Adds objects the OST just precreated. The first range after start also adopts the ids
-    /// between `lastUsed` and it when `adoptEarlier` (the OST's `LAST_ID` was above what this
-    /// MDT had handed out: objects precreated before a restart, still unused); later ranges
-    /// adopt any gap before them.
-    mutating func add(_ range: ClosedRange<UInt64>, adoptEarlier: Bool) {
+    /// Makes `ids` (none of them in the pool: at or below `lastUsed`, or above the OST's
+    /// `LAST_ID` at start) claimable by replays until `expireClaimable`.
+    mutating func addClaimable(_ ids: ClosedRange<UInt64>) {
+        claimable.append(ids)
+    }
+
+    /// Ends the time for replays: returns the ids still claimable, which are never handed out
+    /// (they are at or below `lastUsed`) and are the caller's to destroy.
+    mutating func expireClaimable() -> [ClosedRange<UInt64>] {
+        defer { claimable = [] }
+        return claimable
+    }
+
+    /// Adds objects the OST just precreated. Before the first range after start, when
+    /// `earlierAreOurs` (the OST's `LAST_ID` was above what this MDT had handed out), the ids
+    /// between `lastUsed` and the range become claimable: objects handed out before a restart
+    /// whose creates the MDT lost, or precreated and never used. Later ranges adopt any gap
+    /// before them.
+    mutating func add(_ range: ClosedRange<UInt64>, earlierAreOurs: Bool) {
         var lower = range.lowerBound
         if !synchronized {
             synchronized = true
-            if adoptEarlier, lower > lastUsed + 1 { lower = lastUsed + 1 }
+            if earlierAreOurs, lower > lastUsed + 1 {
+                claimable.append((lastUsed + 1)...(lower - 1))
+                lastUsed = lower - 1
+            }
         } else {
             // A gap is a batch precreated for us whose reply was lost (a resent or replayed
             // OST_CREATE): those objects are ours too.
