@@ -149,6 +149,8 @@ final class LODObjectIDTests: XCTestCase {
         XCTAssertTrue(Set(fresh).isDisjoint(with: replayed + unclaimed), "an object of a lost create handed out again")
         XCTAssertTrue(second.claim(replayed), "the replayed create did not get its objects back")
         XCTAssertFalse(second.claim(replayed), "claimed twice")
+        // A replay whose second object went to a new file gets none: its first is given back.
+        XCTAssertFalse(second.claim([unclaimed[0], fresh[0]]))
         second.noteLogged(replayed + fresh)
         await lodWait(20, "the unclaimed objects destroyed") {
             unclaimed.allSatisfy { !fixture.objectExists($0.id, on: Int($0.ostIndex)) }

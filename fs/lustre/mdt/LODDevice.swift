@@ -650,8 +650,12 @@ public final class LODDevice: MDTObjectAllocator {
             claimed += 1
         }
         if claimed < objects.count && claimed > 0 {
+            // Claimable again: destroyed with the others no replay takes once the grace ends.
+            for object in objects.prefix(claimed) {
+                osps.first { $0.index == object.ostIndex }?.unclaim(object.id.objectID)
+            }
             CWARN("\(name): \(claimed) of the \(objects.count) objects of a replayed create were claimed before one was "
-                  + "found handed out again: they stay unused")
+                  + "found handed out again: given back")
         }
         return claimed == objects.count
     }

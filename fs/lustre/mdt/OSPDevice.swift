@@ -196,6 +196,14 @@ final class OSPDevice: Sendable {
     /// Ids handed out whose file is not in the MDT's log yet.
     var unloggedIDs: [UInt64] { state.withLock { Array($0.unlogged) } }
 
+    /// Gives back an id `claim` took for a create that could not have all its objects.
+    func unclaim(_ objectID: UInt64) {
+        state.withLock { state in
+            state.unlogged.remove(objectID)
+            state.pool.addClaimable(objectID...objectID)
+        }
+    }
+
     /// Ids a replayed create may still take back (`OSPPrecreatePool.claimable`).
     var claimableIDs: [ClosedRange<UInt64>] { state.withLock { $0.pool.claimable } }
 
