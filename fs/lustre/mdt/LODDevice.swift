@@ -495,20 +495,11 @@ public final class LODDevice: MDTObjectAllocator {
             LCONSOLE("\(name): \(claimable) objects handed out to creates the MDT's log never recorded wait "
                      + "\(Int(options.replayClaimGrace)) s for their clients' replays, then are destroyed")
         }
-        let startExpiry = state.withLock { state -> Bool in
+        let deadline = MonotonicClock.nanoseconds() + UInt64(options.replayClaimGrace * 1e9)
+        state.withLock { state in
             state.candidates = state.candidates.filter { destroyNow[$0.key] != nil }
-            guard !state.stopped, state.claimExpiry == nil else { return false }
-            return true
-        }
-        if startExpiry {
-            let deadline = MonotonicClock.nanoseconds() + UInt64(options.replayClaimGrace * 1e9)
-            let task = Task { await self.expireClaimsLoop(deadline: deadline) }
-            let kept = state.withLock { state -> Bool in
-                guard !state.stopped, state.claimExpiry == nil else { return false }
-                state.claimExpiry = task
-                return true
-            }
-            if !kept { task.cancel() }
+            guard !state.stopped, state.claimExpiry == nil else { return }
+            state.claimExpiry = Task { await self.expireClaimsLoop(deadline: deadline) }
         }
         if await destroyUnreferenced(destroyNow, what: "handed out to creates the MDT's log never recorded").isEmpty {
             state.withLock { $0.candidates = [:] }
