@@ -1272,6 +1272,7 @@ PY
     "$LUSTRE_BIN/lctl" get_param -n "mdt.*.recovery_status" >"$TEST_DIR/recovery.out" || fail_with_logs "recovery_status"
     assert_contains "$TEST_DIR/recovery.out" "^status: COMPLETE$"
     assert_contains "$TEST_DIR/recovery.out" "^reopened_files: 2$"
+    [ "$("$LUSTRE_BIN/lctl" get_param -n "mdt.*.recovery_time_soft")" = 60 ] || fail_with_logs "recovery_time_soft is not 60"
     rm -r "$d"
 }
 

@@ -51,6 +51,10 @@ public final class MDTService: Sendable {
             try ParamTree.shared.register("\(parameterDevice).recovery_status", get: {
                 device.recoveryStatusText(connectedClients: service.exportCount)
             })
+            // Lustre's name for how long clients have to come back (`lustre-mds --recovery-time`).
+            try ParamTree.shared.register("\(parameterDevice).recovery_time_soft", get: {
+                String(Int(device.options.orphanGrace.rounded(.up)))
+            })
             try jobStats.register(device: parameterDevice)
             try exports.register()
         } catch {
@@ -65,6 +69,7 @@ public final class MDTService: Sendable {
         await service.stop()
         ParamTree.shared.unregister("\(parameterDevice).md_stats")
         ParamTree.shared.unregister("\(parameterDevice).recovery_status")
+        ParamTree.shared.unregister("\(parameterDevice).recovery_time_soft")
         jobStats.unregister(device: parameterDevice)
         exports.unregister()
     }
