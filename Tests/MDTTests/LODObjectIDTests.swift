@@ -200,8 +200,13 @@ final class OSPPrecreatePoolTests: XCTestCase {
         XCTAssertFalse(pool.claim(120), "in use: a file the MDT's log has")
         XCTAssertTrue(pool.claim(130))
         XCTAssertFalse(pool.claim(130), "claimed once")
-        XCTAssertEqual(pool.expireClaimable().sorted { $0.lowerBound < $1.lowerBound }, [101...119, 121...129, 131...160])
+        let expired = pool.expireClaimable()
+        XCTAssertEqual(expired.sorted { $0.lowerBound < $1.lowerBound }, [101...119, 121...129, 131...160])
         XCTAssertFalse(pool.claim(140), "the time for replays is over")
+        // Until their destroys are logged they stay listed for a next start to reconcile.
+        XCTAssertEqual(pool.unreconciled.count, 3)
+        pool.expired(expired)
+        XCTAssertEqual(pool.unreconciled, [])
         XCTAssertNil(pool.take())
         var fresh = OSPPrecreatePool(lastUsed: 0)
         fresh.add(161...170, earlierAreOurs: false)   // someone else's objects below: not ours

@@ -560,9 +560,13 @@ public final class LODDevice: MDTObjectAllocator {
                 continue
             }
             var expired: [UInt32: [UInt64]] = [:]
+            var taken: [(OSPDevice, [ClosedRange<UInt64>])] = []
             for osp in osps {
+                let ranges = osp.expireClaimable()
+                guard !ranges.isEmpty else { continue }
+                taken.append((osp, ranges))
                 var ids: [UInt64] = []
-                for range in osp.expireClaimable() {
+                for range in ranges {
                     if UInt64(range.count) > Self.maxReconciledRange {
                         CERROR("\(name): OST index \(osp.index): \(range.count) unused object ids \(range) not destroyed "
                                + "(more than \(Self.maxReconciledRange): is lov_objid damaged?)")
@@ -572,12 +576,12 @@ public final class LODDevice: MDTObjectAllocator {
                 }
                 if !ids.isEmpty { expired[osp.index] = ids.sorted() }
             }
-            if !expired.isEmpty {
+            if !taken.isEmpty {
                 // What could not be logged is tried again next time.
                 let failed = await destroyUnreferenced(expired, what: "that no replayed create claimed")
-                for (index, ids) in failed {
-                    guard let osp = osps.first(where: { $0.index == index }) else { continue }
-                    for range in Self.ranges(of: ids) { osp.addClaimable(range) }
+                for (osp, ranges) in taken {
+                    for range in Self.ranges(of: failed[osp.index] ?? []) { osp.addClaimable(range) }
+                    osp.expired(ranges)
                 }
                 do throws(LustreError) {
                     try await writeObjectIDFile()
@@ -691,7 +695,7 @@ public final class LODDevice: MDTObjectAllocator {
             var ranges: [(index: UInt32, range: ClosedRange<UInt64>)] = []
             for osp in state.osps {
                 for id in osp.unloggedIDs { ranges.append((osp.index, id...id)) }
-                for range in osp.claimableIDs { ranges.append((osp.index, range)) }
+                for range in osp.unreconciledIDs { ranges.append((osp.index, range)) }
             }
             for (index, list) in state.candidates { for range in list { ranges.append((index, range)) } }
             if !state.replayDone {

@@ -204,17 +204,25 @@ final class OSPDevice: Sendable {
         }
     }
 
-    /// Ids a replayed create may still take back (`OSPPrecreatePool.claimable`).
-    var claimableIDs: [ClosedRange<UInt64>] { state.withLock { $0.pool.claimable } }
+    /// Ids a replayed create may still take back, or whose destroys are not logged yet
+    /// (`OSPPrecreatePool.unreconciled`): `lov_objid_unlogged` lists them.
+    var unreconciledIDs: [ClosedRange<UInt64>] { state.withLock { $0.pool.unreconciled } }
 
     /// Makes ids no file uses after the MDT's replay claimable by the replays of clients.
     func addClaimable(_ ids: ClosedRange<UInt64>) {
         state.withLock { $0.pool.addClaimable(ids) }
     }
 
-    /// Ends the time for replays: the ids still claimable, for the caller to destroy.
+    /// Ends the time for replays: the ids still claimable, for the caller to destroy and then
+    /// report `expired`.
     func expireClaimable() -> [ClosedRange<UInt64>] {
         state.withLock { $0.pool.expireClaimable() }
+    }
+
+    /// The destroys of ranges `expireClaimable` returned are logged (or the ids were made
+    /// claimable again).
+    func expired(_ ranges: [ClosedRange<UInt64>]) {
+        state.withLock { $0.pool.expired(ranges) }
     }
 
     /// The last id handed out, for `lov_objid`.

@@ -22,6 +22,10 @@ struct OSPPrecreatePool: Sendable {
     /// jumped over, those between `lastUsed` and the OST's `LAST_ID` at start, and those the
     /// MDT's replay found unused (`addClaimable`).
     private(set) var claimable: [ClosedRange<UInt64>] = []
+    /// Ids taken by `expireClaimable` whose destroys are not logged yet (`expired`): claimable
+    /// no more, but still to be listed in `lov_objid_unlogged`, so that a crash before their
+    /// destroys are logged leaves them to the next start instead of on the OST for good.
+    private var expiring: [ClosedRange<UInt64>] = []
 
     init(lastUsed: UInt64) {
         self.lastUsed = lastUsed
@@ -92,11 +96,25 @@ struct OSPPrecreatePool: Sendable {
     }
 
     /// Ends the time for replays: returns the ids still claimable, which are never handed out
-    /// (they are at or below `lastUsed`) and are the caller's to destroy.
+    /// (they are at or below `lastUsed`) and are the caller's to destroy; it calls `expired`
+    /// once their destroys are logged (or they are claimable again).
     mutating func expireClaimable() -> [ClosedRange<UInt64>] {
-        defer { claimable = [] }
+        defer {
+            expiring += claimable
+            claimable = []
+        }
         return claimable
     }
+
+    /// The destroys of ranges `expireClaimable` returned are logged.
+    mutating func expired(_ ranges: [ClosedRange<UInt64>]) {
+        for range in ranges {
+            if let index = expiring.firstIndex(of: range) { expiring.remove(at: index) }
+        }
+    }
+
+    /// Ids a next start must reconcile if this one ends now: claimable or expiring.
+    var unreconciled: [ClosedRange<UInt64>] { claimable + expiring }
 
     /// Adds objects the OST just precreated. Before the first range after start, when
     /// `earlierAreOurs` (the OST's `LAST_ID` was above what this MDT had handed out), the ids
