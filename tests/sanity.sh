@@ -29,7 +29,10 @@ USER_ID=${SANITY_UID:-1000}
 INSTALLED_HELPER=""
 sanity_cleanup() {
     [ -n "$INSTALLED_HELPER" ] && rm -f "$INSTALLED_HELPER"
-    mountpoint -q "$MNT2" 2>/dev/null && umount "$MNT2"
+    # The extra mounts of the checks (a failure may leave one up; unmounting ends its daemon).
+    for extra in "$MNT2" "$TEST_DIR/mnt3" "$TEST_DIR/mnt4"; do
+        mountpoint -q "$extra" 2>/dev/null && { umount "$extra" || umount -l "$extra"; }
+    done
     bash "$HERE/llmountcleanup.sh" >/dev/null 2>&1
     cleanup
 }
@@ -1286,6 +1289,8 @@ PY
 # the MDS allocating, the replay made a new one) and on the objects its data went to (the replay
 # carries the layout; without it the two replays, in whatever order they come, could take each
 # other's objects); the files are opened again, their writes land, a third mount checks them.
+# A fourth client creates and writes a file and is killed before the MDS comes back: no one
+# replays that create, and a new file must not get its object (nor read its data in its holes).
 test_mds_power_loss() {
     local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 new logged
     local mnt3=$TEST_DIR/mnt3 writers=() i fids=() mnt4=$TEST_DIR/mnt4 client4 gone_objid fresh_objid
@@ -1340,7 +1345,7 @@ PY
         [ -e "$TEST_DIR/powerloss$i.made" ] || fail_with_logs "file $i was not made"
         fids+=("$("$LUSTRE_BIN/lfs" path2fid "$dir/powerloss/made$i")") || fail_with_logs "path2fid before the power loss"
     done
-    # A third client creates a file after them (the next object id of OST 0), writes 1 MiB of
+    # Another client (mnt4) creates a file after them (the next object id of OST 0), writes 1 MiB of
     # 'z', fsyncs, and is gone before the MDS comes back: nobody replays that create.
     mkdir -p "$mnt4"
     setsid "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$mnt4" -o accept_port="$TEST_PORT",foreground \

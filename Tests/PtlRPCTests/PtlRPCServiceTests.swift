@@ -241,7 +241,8 @@ final class PtlRPCServiceTests: XCTestCase {
     }
 
     /// A request kept for replay and amended after its reply (the MDC gives a create the
-    /// layout its reply named) is replayed as amended; one the server committed is not kept.
+    /// layout its reply named) is replayed as amended, another as sent; amending an xid that is
+    /// not kept changes nothing.
     func testAnAmendedRequestIsReplayedAsAmended() async throws {
         let setup = try await makeSetup(minTimeout: 1, recoveryTimeout: 15)
         try await setup.importer.connect()

@@ -33,7 +33,6 @@ final class OSPDevice: Sendable {
 
     private struct State {
         var pool: OSPPrecreatePool
-        var earlierAreOurs: Bool
         var status = Status.connecting
         var connected = false
         var statfs: ObdStatfs?
@@ -58,6 +57,9 @@ final class OSPDevice: Sendable {
     let osc: OSCDevice
     let name: String
     private let options: LODDevice.Options
+    /// The OST's objects between `lov_objid` and its `LAST_ID` at start are this MDT's (the OST
+    /// was in `lov_objid`): claimable by replays (`OSPPrecreatePool.add`).
+    private let earlierAreOurs: Bool
     private let state: Mutex<State>
     private let precreateEvent = OSPEvent()
     private let syncEvent = OSPEvent()
@@ -82,8 +84,8 @@ final class OSPDevice: Sendable {
         self.name = osc.name
         self.options = options
         self.readyEvent = readyEvent
-        self.state = Mutex(State(pool: OSPPrecreatePool(lastUsed: lastUsed), earlierAreOurs: earlierAreOurs,
-                                 batch: options.precreateMinBatch))
+        self.earlierAreOurs = earlierAreOurs
+        self.state = Mutex(State(pool: OSPPrecreatePool(lastUsed: lastUsed), batch: options.precreateMinBatch))
         registerParameters()
     }
 
@@ -285,7 +287,7 @@ final class OSPDevice: Sendable {
                 let range = try await osc.precreate(count: min(count, Int(OSTPrecreateCount.maximum)))
                 let (behind, statfsKnown) = state.withLock { state -> (Bool, Bool) in
                     let before = state.pool.available
-                    state.pool.add(range, earlierAreOurs: state.earlierAreOurs)
+                    state.pool.add(range, earlierAreOurs: earlierAreOurs)
                     // The pool nearly ran dry while the OST worked: bigger batches next time.
                     if state.waitedForObjects || before < UInt64(state.batch / 4) {
                         state.batch = min(state.batch * 2, options.precreateMaxBatch)

@@ -147,12 +147,4 @@ struct OSPPrecreatePool: Sendable {
             later.append(lower...range.upperBound)
         }
     }
-
-    /// Forgets the OST's ranges (it lost objects, or was reformatted); `lastUsed` stays.
-    mutating func reset() {
-        next = 1
-        end = 0
-        later.removeAll()
-        synchronized = false
-    }
 }
