@@ -177,9 +177,10 @@ struct IOEngineTests {
         let engine = try makeIOEngine(kind: kind)
         defer { engine.shutdown() }
         // Duplicate high and close: other tests in parallel take the lowest free numbers, so this
-        // one stays closed rather than being reused under us.
+        // one stays closed rather than being reused under us. Each kind its own range: the cases
+        // run in parallel, and one's closed number was another's next duplicate.
         let low = open("/dev/null", O_RDONLY)
-        let fd = fcntl(low, F_DUPFD_CLOEXEC, 15_000)
+        let fd = fcntl(low, F_DUPFD_CLOEXEC, 15_000 + 1_000 * Int32(Self.allKinds.firstIndex(of: kind)!))
         close(low)
         close(fd)
         let buffer = try AlignedBuffer(byteCount: 4096)
