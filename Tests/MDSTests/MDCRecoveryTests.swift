@@ -1,3 +1,4 @@
+import Foundation
 import LNet
 import LibCFS
 import MDC
@@ -29,7 +30,8 @@ final class MDCRecoveryTests: XCTestCase {
     }
 
     /// Each client creates its files under FIDs of a sequence the MDS granted it alone (Lustre's
-    /// FID client), and keeps that sequence through MDS restarts and crashes.
+    /// FID client), and asks for a new one after an MDS restart (Lustre's `seq_client_flush`):
+    /// never one granted before.
     func testCreatesTakeFIDsFromTheClientsOwnSequence() async throws {
         let fixture = try await makeMDS()
         let first = try await fixture.mdc(), second = try await fixture.mdc(client: 1)
@@ -52,9 +54,53 @@ final class MDCRecoveryTests: XCTestCase {
         try await fixture.startMDS()
         let (d, _) = try await first.create(parent: root, name: "d", kind: .directory, mode: 0o755, credentials: .root,
                                             layout: nil, exclusive: true)
-        XCTAssertEqual(d.fid, LustreFID(sequence: sequence, objectID: 3), "the sequence outlives the MDS")
-        for (name, fid) in [("a", a.fid), ("b", b.fid), ("c", c.fid), ("d", d.fid)] {
+        // Its FID was taken before the client learnt of the restart (an MDS that was not
+        // restored from a backup knows the sequence); the next create's is of a new one.
+        XCTAssertEqual(d.fid, LustreFID(sequence: sequence, objectID: 3))
+        let (e, _) = try await first.create(parent: root, name: "e", kind: .directory, mode: 0o755, credentials: .root,
+                                            layout: nil, exclusive: true)
+        XCTAssertNotEqual(first.fidSequence, sequence, "a new sequence after the restart")
+        XCTAssertNotEqual(first.fidSequence, second.fidSequence)
+        XCTAssertEqual(e.fid, LustreFID(sequence: first.fidSequence, objectID: 1))
+        for (name, fid) in [("a", a.fid), ("b", b.fid), ("c", c.fid), ("d", d.fid), ("e", e.fid)] {
             let (found, _) = try await second.lookup(parent: root, name: name, credentials: .root)
+            XCTAssertEqual(found.fid, fid, name)
+        }
+    }
+
+    /// An MDT restored from a backup older than a client's grant does not know the client's
+    /// sequence: the client's next create, whose FID it took before it learnt of the restart, is
+    /// refused as invalid and made again under a sequence the restored MDT grants.
+    func testCreatesGoOnAfterARestoreFromAnOlderBackup() async throws {
+        let fixture = try await makeMDS()
+        let seqSrv = "\(fixture.mdtRoot)/seq_srv"
+        await fixture.stopMDS()
+        let backup = try Data(contentsOf: URL(fileURLWithPath: seqSrv))
+        try await fixture.startMDS()
+        let mdc = try await fixture.mdc()
+        let root = try await mdc.getRoot()
+        let (lost, _) = try await mdc.create(parent: root, name: "lost", kind: .directory, mode: 0o755,
+                                             credentials: .root, layout: nil, exclusive: true)
+        XCTAssertEqual(lost.fid.sequence, mdc.fidSequence)
+        // What the backup has not: the grant, and the file made under it.
+        try await mdc.rmdir(parent: root, name: "lost", credentials: .root)
+        _ = try await mdc.sync()
+        await fixture.stopMDS()
+        try backup.write(to: URL(fileURLWithPath: seqSrv))
+        try await fixture.startMDS()
+        let (made, _, handle) = try await mdc.createOpen(parent: root, name: "made", mode: 0o644, credentials: .root,
+                                                         layout: nil, exclusive: true, openFlags: O_WRONLY)
+        try await mdc.close(handle: handle, size: nil, blocks: nil)
+        XCTAssertEqual(made.fid, LustreFID(sequence: mdc.fidSequence, objectID: 1), "a FID of a new grant")
+        let (dir, _) = try await mdc.create(parent: root, name: "dir", kind: .directory, mode: 0o755,
+                                            credentials: .root, layout: nil, exclusive: true)
+        XCTAssertEqual(dir.fid, LustreFID(sequence: mdc.fidSequence, objectID: 2))
+        let other = try await fixture.mdc(client: 1)
+        let (theirs, _) = try await other.create(parent: root, name: "theirs", kind: .directory, mode: 0o755,
+                                                 credentials: .root, layout: nil, exclusive: true)
+        XCTAssertNotEqual(theirs.fid.sequence, made.fid.sequence, "each client has a sequence of its own")
+        for (name, fid) in [("made", made.fid), ("dir", dir.fid), ("theirs", theirs.fid)] {
+            let (found, _) = try await other.lookup(parent: root, name: name, credentials: .root)
             XCTAssertEqual(found.fid, fid, name)
         }
     }

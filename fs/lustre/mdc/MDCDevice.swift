@@ -76,8 +76,12 @@ public final class MDCDevice: Sendable {
         }
         self.obdDevice = ObdDeviceRegistry.shared.register(type: "mdc", name: name, uuid: rpcImport.clientUUID)
         registerParameters()
-        let openHandles = self.openHandles, name = self.name
-        rpcImport.onRecovery { send in await Self.reopen(openHandles, name: name, send: send) }
+        let openHandles = self.openHandles, name = self.name, fids = self.fids
+        rpcImport.onRecovery { send in
+            // The restarted MDS may be one restored from a backup older than this client's grant.
+            fids.flush()
+            await Self.reopen(openHandles, name: name, send: send)
+        }
         rpcImport.reconnectWhenLost { openHandles.count > 0 }
     }
 
@@ -200,9 +204,10 @@ public final class MDCDevice: Sendable {
         if case .symlink(let target) = kind, target.utf8.count > MDTCreateKind.maxSymlinkLength {
             throw LustreError(errno: ENAMETOOLONG, "symlink target of \(target.utf8.count) bytes")
         }
-        let reply = try await create(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: kind,
-                                                      mode: mode, layout: layout, exclusive: exclusive,
-                                                      fid: try await fids.allocate()))
+        let reply = try await create { fid throws(LustreError) in
+            MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: kind, mode: mode, layout: layout,
+                             exclusive: exclusive, fid: fid)
+        }
         return (reply.attributes, reply.layout)
     }
 
@@ -212,13 +217,29 @@ public final class MDCDevice: Sendable {
                            layout: LustreLayout?, exclusive: Bool, openFlags: Int32) async throws(LustreError)
         -> (MDTAttributes, LustreLayout?, handle: UInt64) {
         try Self.check(name)
-        let reply = try await create(MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: .file,
-                                                      mode: mode, layout: layout, exclusive: exclusive,
-                                                      openFlags: openFlags, fid: try await fids.allocate()))
+        let reply = try await create { fid throws(LustreError) in
+            MDTCreateRequest(credentials: credentials, parent: parent, name: name, kind: .file, mode: mode, layout: layout,
+                             exclusive: exclusive, openFlags: openFlags, fid: fid)
+        }
         guard reply.handle != 0 else { throw .protocolError("\(name): create with open answered no open handle") }
         let handle = openHandles.add(fid: reply.attributes.fid, flags: openFlags, credentials: credentials,
                                      serverHandle: reply.handle)
         return (reply.attributes, reply.layout, handle)
+    }
+
+    /// Sends the create `request(fid)` makes with a FID of this client's sequence. Refused as
+    /// invalid after that sequence was dropped (the MDS restarted meanwhile: one restored from an
+    /// older backup never granted it), it is sent once more with a FID of the new sequence.
+    private func create(_ request: (LustreFID?) throws(LustreError) -> MDTCreateRequest) async throws(LustreError)
+        -> MDTBodyReply {
+        let fid = try await fids.allocate()
+        do {
+            return try await create(try request(fid))
+        } catch {
+            guard error.errno == EINVAL, let fid, fids.wasFlushed(fid.sequence) else { throw error }
+            CDEBUG(.ha, "\(name): \(fid) refused after a restart of the MDS: created again under a new sequence")
+            return try await create(try request(try await fids.allocate()))
+        }
     }
 
     /// Sends a create. When it is kept for replay and made a file with objects under this

@@ -10,8 +10,12 @@ import Glibc
 /// sequence the MDS granted this client alone (`SEQ_QUERY`), taken in order, a new sequence
 /// asked for when one runs out. A create then carries its FID, so when an MDS that lost it (a
 /// crash before its commit) is sent it again, the file comes back under the FID this client
-/// already knows it by. The grant is durable on the MDS before it answers, and survives MDS
-/// restarts on this side: no FID is ever handed out twice.
+/// already knows it by. The grant is durable on the MDS before it answers: no FID is ever handed
+/// out twice.
+///
+/// A restarted MDS may be one restored from an older backup, which never granted the sequence
+/// in use: as Lustre's MDC (`seq_client_flush` at an import's reconnect), the sequence is
+/// dropped then (`flush`) and a new one asked for at the next create.
 final class MDCFIDClient: Sendable {
     private struct State {
         var sequence: UInt64 = 0
@@ -21,6 +25,11 @@ final class MDCFIDClient: Sendable {
         var refused = false
         /// The `SEQ_QUERY` on its way, which every create short of a FID waits for.
         var query: Task<LustreError?, Never>?
+        /// Bumped by `flush`: a query sent before answers for a server that may be gone.
+        var generation: UInt64 = 0
+        /// Sequences dropped by `flush` (the latest few): a create that took its FID from one
+        /// before and is refused may take another.
+        var flushed: [UInt64] = []
     }
 
     private let state = Mutex(State())
@@ -63,22 +72,47 @@ final class MDCFIDClient: Sendable {
         }
     }
 
+    /// Drops the sequence (and whether the MDS refused to grant any): the next create asks the
+    /// MDS for a new one. A query on its way is answered for nobody.
+    func flush() {
+        state.withLock { state in
+            if state.sequence != 0 {
+                state.flushed.append(state.sequence)
+                if state.flushed.count > 8 { state.flushed.removeFirst() }
+            }
+            (state.sequence, state.width, state.next, state.refused) = (0, 0, 1, false)
+            state.generation += 1
+            state.query = nil
+        }
+    }
+
+    /// Whether `sequence` was dropped by `flush`.
+    func wasFlushed(_ sequence: UInt64) -> Bool {
+        state.withLock { $0.flushed.contains(sequence) }
+    }
+
     /// One `SEQ_QUERY`: the new sequence (or the MDS's refusal) for every create waiting on it.
+    /// An answer that comes after a `flush` is dropped (the waiters ask again).
     private func ask() async -> LustreError? {
+        let generation = state.withLock { $0.generation }
         do throws(LustreError) {
             let granted = try await query()
             state.withLock { state in
+                guard state.generation == generation else { return }
                 (state.sequence, state.width, state.next) = (granted.sequence, granted.width, 1)
                 state.query = nil
             }
             return nil
         } catch {
             let refused = error.errno == EOPNOTSUPP
-            if refused { CWARN("mdc: the MDS grants no FID sequences: it allocates the FIDs of new files") }
-            state.withLock { state in
+            let current = state.withLock { state -> Bool in
+                guard state.generation == generation else { return false }
                 state.refused = refused
                 state.query = nil
+                return true
             }
+            guard current else { return nil }
+            if refused { CWARN("mdc: the MDS grants no FID sequences: it allocates the FIDs of new files") }
             return refused ? nil : error.adding(context: "FID sequence")
         }
     }
