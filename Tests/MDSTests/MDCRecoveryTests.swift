@@ -70,7 +70,8 @@ final class MDCRecoveryTests: XCTestCase {
 
     /// An MDT restored from a backup older than a client's grant does not know the client's
     /// sequence: the client's next create, whose FID it took before it learnt of the restart, is
-    /// refused as invalid and made again under a sequence the restored MDT grants.
+    /// refused as invalid and made again under a sequence the restored MDT grants, never the
+    /// one it lost (the refused FID showed it).
     func testCreatesGoOnAfterARestoreFromAnOlderBackup() async throws {
         let fixture = try await makeMDS()
         let seqSrv = "\(fixture.mdtRoot)/seq_srv"
@@ -92,6 +93,7 @@ final class MDCRecoveryTests: XCTestCase {
                                                          layout: nil, exclusive: true, openFlags: O_WRONLY)
         try await mdc.close(handle: handle, size: nil, blocks: nil)
         XCTAssertEqual(made.fid, LustreFID(sequence: mdc.fidSequence, objectID: 1), "a FID of a new grant")
+        XCTAssertNotEqual(made.fid.sequence, lost.fid.sequence, "the restored MDT learnt of the grant it lost")
         let (dir, _) = try await mdc.create(parent: root, name: "dir", kind: .directory, mode: 0o755,
                                             credentials: .root, layout: nil, exclusive: true)
         XCTAssertEqual(dir.fid, LustreFID(sequence: mdc.fidSequence, objectID: 2))

@@ -50,16 +50,21 @@ struct MDTCrashTests {
         #expect(again.attributes.fid == chosen && !again.created && again.transno == 0)
         await expectErrno(EEXIST, "a FID in use, under another name") { _ = try await create("g", chosen) }
         for bad in [LustreFID(sequence: own.sequence, objectID: 999), LustreFID(sequence: sequence + 1000, objectID: 1),
-                    LustreFID(sequence: sequence, objectID: width + 1), LustreFID(sequence: sequence, objectID: 2, version: 1)] {
+                    LustreFID(sequence: sequence, objectID: width + 1), LustreFID(sequence: sequence, objectID: 2, version: 1),
+                    LustreFID(sequence: sequence + 1 + MDTFIDSequencer.restoredGrantWindow * 2, objectID: 1)] {
             await expectErrno(EINVAL, "\(bad): not of a granted sequence") { _ = try await create("bad", bad) }
         }
+        // A sequence a client shows above the mark (granted before a restore from an older
+        // backup) is never granted after; a stray far beyond moves nothing.
+        let afterShown = try mdt.grantSequence().sequence
+        #expect(afterShown == sequence + 1001)
         let dir = try await create("d", LustreFID(sequence: sequence, objectID: 2), kind: .directory, mode: 0o755)
         #expect(dir.attributes.fid == LustreFID(sequence: sequence, objectID: 2) && dir.attributes.isDirectory)
         let link = try await create("l", LustreFID(sequence: sequence, objectID: 3), kind: .symlink(target: "f"))
         #expect(link.attributes.fid.objectID == 3)
 
         // Grants outlive restarts and crashes: never a sequence given before or taken by the MDT.
-        var sequences: Set<UInt64> = [sequence, own.sequence]
+        var sequences: Set<UInt64> = [sequence, own.sequence, afterShown]
         await mdt.close()
         mdt = try await scratch.open()
         sequences.insert(try mdt.grantSequence().sequence)
@@ -69,7 +74,7 @@ struct MDTCrashTests {
         mdt = try await scratch.open()
         sequences.insert(try mdt.grantSequence().sequence)
         sequences.insert(try await mdt.mkfile(root, "own2").fid.sequence)
-        #expect(sequences.count == 5)
+        #expect(sequences.count == 6)
         // A client keeps its sequence across MDS restarts: its files and its next FIDs stay its own.
         #expect(try await mdt.getattr(beforeCrash.attributes.fid).fid == LustreFID(sequence: sequence, objectID: 4))
         #expect(try await mdt.create(parent: root, name: "later", kind: .file, mode: 0o644, credentials: .root, layout: nil,

@@ -80,15 +80,35 @@ final class MDTFIDSequencer: Sendable {
         }
     }
 
+    /// Sequences above the high-water mark a client's FID may show for the mark to be raised
+    /// past it (`checkClientFID`): grants since an older backup was taken, not a stray value.
+    static let restoredGrantWindow: UInt64 = 1 << 20
+
     /// Refuses a FID a client chose that cannot come from a sequence granted to a client: a
     /// sequence never handed out, the one this MDT allocates from now, an object id outside the
     /// sequence's width, or a version. (A sequence this MDT allocated from before a restart is
     /// abandoned, so a FID in it is still unique; whether it is in use the OI says.)
+    ///
+    /// A sequence at or above the mark (within `restoredGrantWindow`) was granted by this MDT
+    /// before it was restored from an older backup: the client's replay shows it. The mark is
+    /// raised past it, durably, so it is never granted again (two clients would share it, and
+    /// FIDs of files the restore lost would name new ones); the FID is still refused, as the
+    /// client takes a new sequence after the restart.
     func checkClientFID(_ fid: LustreFID) throws(LustreError) {
-        let (current, highWater) = state.withLock { ($0.sequence, $0.highWater) }
-        guard fid.sequence >= LustreFID.firstNormalSequence, fid.sequence < highWater, fid.sequence != current,
-              (1...Self.width).contains(fid.objectID), fid.version == 0 else {
-            throw .invalid("\(fid) is not a FID of a sequence granted to a client")
+        try state.withLock { state throws(LustreError) in
+            guard fid.sequence >= LustreFID.firstNormalSequence, fid.sequence != state.sequence,
+                  (1...Self.width).contains(fid.objectID), fid.version == 0 else {
+                throw .invalid("\(fid) is not a FID of a sequence granted to a client")
+            }
+            guard fid.sequence >= state.highWater else { return }
+            if fid.sequence - state.highWater < Self.restoredGrantWindow {
+                try Self.writeHighWater(rootFD: rootFD, fid.sequence + 1)
+                CWARN("\(fid): sequence \(String(fid.sequence, radix: 16)) was granted to a client, but not by this "
+                      + "MDT's seq_srv (restored from an older backup?): sequences below \(String(fid.sequence + 1, radix: 16)) "
+                      + "will not be granted again")
+                state.highWater = fid.sequence + 1
+            }
+            throw .invalid("\(fid) is not a FID of a sequence this MDT granted")
         }
     }
 }
