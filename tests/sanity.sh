@@ -8,7 +8,8 @@
 # that bypass the page cache (`direct_writes`),
 # statahead of counting names across two mounts, lookups of names known absent answered locally,
 # `ls -l` without a getxattr RPC per file, real tools (rsync with and without xattrs, dbench), fsx.py's random
-# writes/truncates/mmap writes/punches/reopens against a reference, and umount with dirty data.
+# writes/truncates/mmap writes/punches/reopens against a reference, MDS restarts, a power loss and
+# a restore from an older backup with clients mounted, and umount with dirty data.
 # Each check is a function; the first failure stops the test with its message and the logs.
 TEST_NET=${TEST_NET:-127.0.5}
 TEST_PORT=${TEST_PORT:-19995}
@@ -1220,6 +1221,24 @@ test_lfs_status() {
 # What the client logged after line $1 of its log (checks that restart servers read only their own).
 client_log_since() { tail -n "+$(($1 + 1))" "$STATE/client.log"; }
 
+# Starts the MDS with the arguments saved in $TEST_DIR/mds.argv plus "$@"; prints its pid once it
+# serves.
+start_mds() {
+    local pid argv
+    mapfile -t argv <"$TEST_DIR/mds.argv"
+    setsid "${argv[@]}" "$@" >>"$STATE/mds.log" 2>&1 </dev/null &
+    pid=$!
+    for _ in $(seq 600); do grep -q "serving $FSNAME-MDT0000.*pid $pid" "$STATE/mds.log" && break; sleep 0.1; done
+    grep -q "serving $FSNAME-MDT0000.*pid $pid" "$STATE/mds.log" || return 1
+    echo "$pid"
+}
+
+# stop_pid SIGNAL PID: signals PID and waits (30 s at most) until it is gone.
+stop_pid() {
+    kill "-$1" "$2"
+    for _ in $(seq 300); do [ -e "/proc/$2" ] && [ "$(awk '{print $3}' "/proc/$2/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
+}
+
 test_mds_restart_open_files() {
     local d=$MNT/mdsrestart mds new logged
     logged=$(wc -l <"$STATE/client.log")
@@ -1302,20 +1321,6 @@ test_mds_power_loss() {
     echo before >"$MNT2/powerloss/before2" || fail_with_logs "a create from the second mount"
     mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
     tr '\0' '\n' <"/proc/$mds/cmdline" >"$TEST_DIR/mds.argv"
-    # Starts the MDS with the saved arguments plus "$@"; prints its pid once it serves.
-    start_mds() {
-        local pid
-        mapfile -t argv <"$TEST_DIR/mds.argv"
-        setsid "${argv[@]}" "$@" >>"$STATE/mds.log" 2>&1 </dev/null &
-        pid=$!
-        for _ in $(seq 600); do grep -q "serving $FSNAME-MDT0000.*pid $pid" "$STATE/mds.log" && break; sleep 0.1; done
-        grep -q "serving $FSNAME-MDT0000.*pid $pid" "$STATE/mds.log" || return 1
-        echo "$pid"
-    }
-    stop_pid() { # signal pid
-        kill "-$1" "$2"
-        for _ in $(seq 300); do [ -e "/proc/$2" ] && [ "$(awk '{print $3}' "/proc/$2/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
-    }
     stop_pid TERM "$mds"
     mountpoint -q "$mnt" && fail_with_logs "the MDS left $mnt mounted at a clean stop"
     cp --sparse=always "$image" "$TEST_DIR/mdt-committed.img" || fail_with_logs "copy of the MDT image"
@@ -1401,6 +1406,43 @@ PY
     rm -r "$d"
 }
 
+# The MDT restored from a backup older than the FID sequence a mounted client creates its files
+# under: the restored MDT never granted that sequence. A second mount, made after the backup,
+# creates a file (its grant comes after the backup too); after the restore its next create (its
+# FID taken before it learnt of the restart) must succeed under a new sequence, never the lost one
+# (which the restored MDT learns from the refused FID), and the first mount's files get FIDs of
+# their own. What was made after the backup is gone, what was before is there.
+test_mds_restore_backup() {
+    local d=$MNT/restore mds new image=$STATE/mdt1.img lost made theirs
+    [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
+    mkdir "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
+    mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
+    tr '\0' '\n' <"/proc/$mds/cmdline" >"$TEST_DIR/mds.argv"
+    stop_pid TERM "$mds"
+    cp --sparse=always "$image" "$TEST_DIR/mdt-backup.img" || fail_with_logs "backup of the MDT image"
+    new=$(start_mds) || fail_with_logs "the MDS did not start again"
+    sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"; mds=$new
+    mkdir -p "$MNT2"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    echo lost >"$MNT2/restore/lost" && lost=$("$LFS" path2fid "$MNT2/restore/lost") ||
+        { umount "$MNT2"; fail_with_logs "a create after the backup"; }
+    stop_pid TERM "$mds"
+    cp --sparse=always "$TEST_DIR/mdt-backup.img" "$image" || { umount "$MNT2"; fail_with_logs "restoring the MDT image"; }
+    new=$(start_mds) || { umount "$MNT2"; fail_with_logs "the MDS did not start from the restored image"; }
+    sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"
+    echo made >"$MNT2/restore/made" && made=$("$LFS" path2fid "$MNT2/restore/made") ||
+        { umount "$MNT2"; fail_with_logs "a create after the restore from an older backup"; }
+    umount "$MNT2"
+    [ "${made%%:*}" != "${lost%%:*}" ] || fail_with_logs "the restored MDT granted the lost sequence again: $made after $lost"
+    echo theirs >"$d/theirs" && theirs=$("$LFS" path2fid "$d/theirs") || fail_with_logs "a create from the first mount"
+    [ "${theirs%%:*}" != "${made%%:*}" ] && [ "${theirs%%:*}" != "${lost%%:*}" ] ||
+        fail_with_logs "two clients share a FID sequence: $theirs, $made, $lost"
+    [ "$(cat "$d/made")" = made ] || fail_with_logs "$d/made does not read back"
+    [ -e "$d/lost" ] && fail_with_logs "a file made after the backup is there after its restore"
+    [ "$(cat "$d/before")" = before ] || fail_with_logs "a file of the backup is not there after its restore"
+    rm -r "$d"
+}
+
 # --- run -----------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || { log "SKIP: needs root (FUSE mounts for other users, setpriv, drop_caches)"; exit 0; }
 chmod 755 "$TEST_DIR"    # mktemp's 0700 would stop the unprivileged user before the mount
@@ -1408,7 +1450,7 @@ bash "$HERE/llmount.sh" >"$TEST_DIR/llmount.out" 2>&1 || { cat "$TEST_DIR/llmoun
 cat "$TEST_DIR/llmount.out"
 for check in ${ONLY_CHECKS:-test_namespace test_permissions test_setid_bits test_data_stripe_1 test_data_stripe_2 test_data_stripe_all \
         test_getstripe_matches_objects test_sparse_5g test_cp_tree test_tar_roundtrip test_open_unlinked test_lfs test_lfs_status test_two_mounts test_close_to_open \
-        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mds_restart_open_files test_mds_power_loss test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
+        test_direct_io test_direct_writes test_statahead test_negative_names test_close_flush test_close_then_stat test_mtimes test_rsync test_fallocate test_seek_data_hole test_fsx test_truncate_reopen test_mmap_writes test_rewrite_cached test_dbench test_selinux_label test_mds_restart_open_files test_mds_power_loss test_mds_restore_backup test_mount_errors test_fileset test_mount_t_lustre test_fuse_io_uring test_umount_dirty}; do
     run_check "$check"
 done
 pass
