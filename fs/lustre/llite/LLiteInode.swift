@@ -154,6 +154,13 @@ final class LLiteInode: Sendable {
         let pieces = try lov.mapping.pieces(offset: offset, length: length)
         for piece in pieces {
             let target = lov.targets[piece.stripe]
+            if await !target.osc.space.admits(piece.length, pending: target.dirtyLimit.dirtyBytes,
+                                              reserve: 2 * target.rpcBytes) {
+                return try await writeThrough(offset: offset, data: data)
+            }
+        }
+        for piece in pieces {
+            let target = lov.targets[piece.stripe]
             let index = target.index
             let onDirtyWait = self.onDirtyWait
             await target.dirtyLimit.acquire(piece.length, beforeWaiting: { onDirtyWait(index) })
@@ -167,6 +174,25 @@ final class LLiteInode: Sendable {
         let now = MDTTime.now()
         state.withLock { state in
             state.size = max(state.size, end)
+            state.sizeChanged = true
+            state.modified = now
+        }
+    }
+
+    /// The write of `data` at `offset` when an OST it goes to is nearly full (Lustre's client
+    /// out of grant): what is cached goes first, then these bytes go to the OSTs at once, and
+    /// their error (`ENOSPC`) is the writer's; an earlier write's error comes back here too.
+    private func writeThrough(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
+        guard let lov else { return }
+        try await flush()
+        defer { state.withLock { $0.readCache.removeAll() } }
+        // Some stripes may take their bytes even if another fails: reads must not serve what
+        // was cached before.
+        state.withLock { $0.readCache.removeAll() }
+        try await lov.write(offset: offset, data: data)
+        let now = MDTTime.now()
+        state.withLock { state in
+            state.size = max(state.size, offset + UInt64(data.readableBytes))
             state.sizeChanged = true
             state.modified = now
         }

@@ -33,6 +33,12 @@ public struct ObdStatfs: Equatable, Sendable {
 
     public init() {}
 
+    /// Bytes free for unprivileged writers (`os_bavail × os_bsize`).
+    public var availableBytes: UInt64 {
+        let (bytes, overflow) = blocksAvailable.multipliedReportingOverflow(by: UInt64(blockSize))
+        return overflow ? .max : bytes
+    }
+
     public func encode(into buffer: inout ByteBuffer) {
         buffer.writeInteger(type, endianness: .little)
         buffer.writeInteger(blocks, endianness: .little)

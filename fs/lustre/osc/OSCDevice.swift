@@ -61,6 +61,8 @@ public final class OSCDevice: Sendable {
     public let shortIOBytes: Tunable<Int>
     /// The import carrying every RPC.
     public let rpcImport: PtlRPCImport
+    /// The OST's free space as this client knows it: writes near a full OST go through at once.
+    public let space: OSCSpace
     private let queue: OSCIOQueue
     private let cache: OSCClientCache?
     /// The `OST_SYNC` asked for by writers at the cache's bound, shared by all of them.
@@ -121,6 +123,14 @@ public final class OSCDevice: Sendable {
         self.queue = OSCIOQueue(maxRPCsInFlight: maxRPCs,
                                 maxBytesPerRPC: { maxPages.value * OSCDevice.pageSize },
                                 sender: { batch in await sender.send(batch) })
+        // A bounded wait: an OST that does not answer must not hold writers up (they cache).
+        self.space = OSCSpace { [weak rpcImport] () async throws(LustreError) -> UInt64 in
+            guard let rpcImport else { throw LustreError(errno: ESHUTDOWN, "OSC gone") }
+            let response = try await rpcImport.call(opcode: OSTOpcode.statfs.rawValue, buffers: [], recoveryTimeout: 2)
+            guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "statfs") }
+            var body = try response.reply.buffer(0, "obd_statfs")
+            return try ObdStatfs(decoding: &body).availableBytes
+        }
         let restarts = self.restarts
         let serverPID = ProcessID(nid: server)
         self.observerToken = lnet.addObserver { event in
@@ -305,7 +315,9 @@ public final class OSCDevice: Sendable {
     public func statfs(timeout: Double? = nil) async throws(LustreError) -> ObdStatfs {
         let response = try await call(.statfs, [], recoveryTimeout: timeout)
         var body = try response.reply.buffer(0, "obd_statfs")
-        return try ObdStatfs(decoding: &body)
+        let statfs = try ObdStatfs(decoding: &body)
+        space.learn(available: statfs.availableBytes)
+        return statfs
     }
 
     /// Makes everything the target did so far durable; returns `lastCommitted` afterwards.

@@ -300,6 +300,7 @@ public final class OSDDevice: Sendable {
             total += piece.data.readableBytes
         }
         let handle = try handle(for: id)
+        try checkSpace(handle.fd, pieces, total: total, id)
         if mayBlock && total <= Self.blockingWriteLimit {
             for piece in pieces where piece.data.readableBytes > 0 {
                 brwStats.startIO(.write, bytes: piece.data.readableBytes)
@@ -491,6 +492,30 @@ public final class OSDDevice: Sendable {
         if errno == ENXIO && !data { return offset }
         throw LustreError.fromErrno("seek \(data ? "data" : "hole") of object \(id) (\(id.path)) from \(offset)")
     }
+
+    /// Refuses, before a byte goes, a write of `total` bytes the volume may have no room for (as
+    /// Lustre's OFD refuses a write without grant): one failing midway would leave a part of it,
+    /// which may extend the object. Far from full this costs one `fstatvfs`. Near full, a write
+    /// that stays within the object's allocated bytes (an overwrite of a file without holes)
+    /// needs no room and goes on.
+    private func checkSpace(_ fd: Int32, _ pieces: [(offset: UInt64, data: ByteBuffer)], total: Int,
+                            _ id: OSTObjectID) throws(LustreError) {
+        var vfs = statvfs()
+        guard total > 0, fstatvfs(fd, &vfs) == 0 else { return }
+        let available = UInt64(vfs.f_bavail) * UInt64(vfs.f_frsize)
+        // The extent tree and block rounding take a little beyond the bytes themselves.
+        let needed = UInt64(total) + UInt64(total) / 64 + Self.spaceMargin
+        guard available < needed else { return }
+        var st = Glibc.stat()
+        if fstat(fd, &st) == 0, st.st_blocks * 512 >= (st.st_size + 4095) & ~4095,
+           pieces.allSatisfy({ $0.offset + UInt64($0.data.readableBytes) <= UInt64(st.st_size) }) {
+            return
+        }
+        throw LustreError(errno: ENOSPC, "write of \(total) bytes to object \(id): \(available) bytes available")
+    }
+
+    /// Bytes kept free beyond a write's own (`checkSpace`).
+    static let spaceMargin: UInt64 = 256 << 10
 
     /// Space and inodes of the volume.
     public func statfs() throws(LustreError) -> OSDStatfs {

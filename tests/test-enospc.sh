@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# A full OST through a real mount (tests/llmount.sh with 160 MiB OSTs): a writer filling a file
+# striped on OST 0 gets ENOSPC from write(2) itself (the client writes through once the OST is
+# nearly full, as Lustre's does when its grant runs out), not only at close after its writes were
+# cached; every byte write(2) acknowledged is in the file, and the file is no longer than that.
+# The other OST still takes writes; once the file is removed, OST 0 takes them again.
+TEST_NET=${TEST_NET:-127.0.11}
+TEST_PORT=${TEST_PORT:-19911}
+TEST_OSTSIZE=$((160 * 1024))
+. "$(dirname "$0")/test-framework.sh"
+start_llmount
+LFS=$LUSTRE_BIN/lfs
+
+"$LFS" setstripe -c 1 -i 0 "$MOUNT/full" || fail "lfs setstripe -i 0"
+# Writes 1 MiB blocks of random data until write(2) fails; prints the errno's name, where the
+# write failed, the bytes acknowledged and their sha256, then whether close(2) failed.
+python3 - "$MOUNT/full" >"$TEST_DIR/fill.out" 2>&1 <<'PY' || fail "the filling writer: $(cat "$TEST_DIR/fill.out")"
+import errno, hashlib, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+digest, written, failure = hashlib.sha256(), 0, None
+while written < (1 << 30):
+    block = os.urandom(1 << 20)
+    try:
+        n = os.write(fd, block)
+    except OSError as e:
+        failure = errno.errorcode.get(e.errno, str(e.errno))
+        break
+    digest.update(block[:n])
+    written += n
+try:
+    os.close(fd)
+    closed = 'ok'
+except OSError as e:
+    closed = errno.errorcode.get(e.errno, str(e.errno))
+print(failure, written, digest.hexdigest(), closed)
+PY
+read -r failure written digest closed <"$TEST_DIR/fill.out"
+log "write(2) failed with $failure after $written bytes; close: $closed"
+[ "$failure" = ENOSPC ] || fail "write(2) to a full OST did not fail with ENOSPC: $failure after $written bytes, close $closed"
+[ "$closed" = ok ] || fail "close(2) failed ($closed) after write(2) had reported ENOSPC: an acknowledged write was lost"
+[ "$written" -gt $((100 << 20)) ] || fail "only $written bytes written to a 160 MiB OST before ENOSPC"
+size=$(stat -c %s "$MOUNT/full")
+[ "$size" = "$written" ] || fail "the file has $size bytes, write(2) acknowledged $written"
+[ "$(head -c "$written" "$MOUNT/full" | sha256sum | cut -d' ' -f1)" = "$digest" ] ||
+    fail "the file does not hold the bytes write(2) acknowledged"
+
+"$LFS" setstripe -c 1 -i 1 "$MOUNT/other" && head -c $((20 << 20)) /dev/urandom >"$MOUNT/other" ||
+    fail "writing to the OST that is not full"
+rm "$MOUNT/full" || fail "rm of the full file"
+# The OST frees the objects once the MDS's destroys reach it.
+for _ in $(seq 100); do
+    avail=$("$LFS" df "$MOUNT" | awk '/OST:0/ { print $4 }')
+    [ "${avail:-0}" -gt $((100 * 1024)) ] && break
+    sleep 0.2
+done
+"$LFS" setstripe -c 1 -i 0 "$MOUNT/again" && head -c $((60 << 20)) /dev/urandom >"$MOUNT/again" ||
+    fail "writing to OST 0 after its space came back (lfs df: ${avail:-?} KiB available)"
+[ "$(stat -c %s "$MOUNT/again")" = $((60 << 20)) ] || fail "the file written after the space came back is short"
+pass
