@@ -70,6 +70,11 @@ final class OSCSpaceTests: XCTestCase {
         let admitted = await space.admits(1 << 20, pending: 0, reserve: 0)
         XCTAssertTrue(admitted, "no figure: the write is cached, its error comes at close")
         XCTAssertNil(space.available)
+        for _ in 0..<10 {
+            let next = await space.admits(1 << 20, pending: 0, reserve: 0)
+            XCTAssertTrue(next)
+        }
+        XCTAssertEqual(ost.asked.withLock { $0 }, 1, "not asked again at every write")
     }
 
     func testAStatfsOfTheOSCTeachesIt() async {

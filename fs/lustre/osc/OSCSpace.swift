@@ -61,7 +61,8 @@ public final class OSCSpace: Sendable {
                         state.admitted += UInt64(max(0, bytes))
                         return .admit
                     }
-                } else if asked {
+                } else if asked || (state.learned != 0 && now &- state.learned < Self.maxAge) {
+                    // No figure (the OST did not answer lately): cached, the error comes at close.
                     return .admit
                 }
                 let query = state.query ?? Task { await self.ask() }
@@ -88,8 +89,11 @@ public final class OSCSpace: Sendable {
         }
         state.withLock { state in
             if let available {
-                (state.available, state.learned, state.admitted) = (available, MonotonicClock.nanoseconds(), 0)
+                (state.available, state.admitted) = (available, 0)
             }
+            // Asked again only after `maxAge` when it failed too: writers do not wait on an OST
+            // that does not answer at every write.
+            state.learned = MonotonicClock.nanoseconds()
             state.query = nil
         }
     }
