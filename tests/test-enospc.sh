@@ -2,7 +2,8 @@
 # A full OST through a real mount (tests/llmount.sh with 160 MiB OSTs): a writer filling a file
 # striped on OST 0 gets ENOSPC from write(2) itself (the client writes through once the OST is
 # nearly full, as Lustre's does when its grant runs out), not only at close after its writes were
-# cached; every byte write(2) acknowledged is in the file, and the file is no longer than that.
+# cached; every byte write(2) acknowledged is in the file, and the file is no longer than that,
+# an O_APPEND write refused as well.
 # The other OST still takes writes; once the file is removed, OST 0 takes them again.
 TEST_NET=${TEST_NET:-127.0.11}
 TEST_PORT=${TEST_PORT:-19911}
@@ -43,6 +44,20 @@ size=$(stat -c %s "$MOUNT/full")
 [ "$size" = "$written" ] || fail "the file has $size bytes, write(2) acknowledged $written"
 [ "$(head -c "$written" "$MOUNT/full" | sha256sum | cut -d' ' -f1)" = "$digest" ] ||
     fail "the file does not hold the bytes write(2) acknowledged"
+# An O_APPEND writer (a log) on the full OST: ENOSPC, and the file does not grow.
+python3 - "$MOUNT/full" >"$TEST_DIR/append.out" 2>&1 <<'PY'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+try:
+    os.write(fd, os.urandom(4 << 20))
+    print('written')
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+os.close(fd)
+PY
+[ "$(cat "$TEST_DIR/append.out")" = ENOSPC ] || fail "an O_APPEND write to the full OST: $(cat "$TEST_DIR/append.out")"
+size=$(stat -c %s "$MOUNT/full")
+[ "$size" = "$written" ] || fail "an O_APPEND write refused with ENOSPC left the file at $size bytes, not $written"
 
 "$LFS" setstripe -c 1 -i 1 "$MOUNT/other" && head -c $((20 << 20)) /dev/urandom >"$MOUNT/other" ||
     fail "writing to the OST that is not full"

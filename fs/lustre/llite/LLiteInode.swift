@@ -138,6 +138,14 @@ final class LLiteInode: Sendable {
         }
     }
 
+    /// Gives back the `length` bytes at `offset` that `reserveAppend` gave a write that failed,
+    /// unless a later append reserved bytes after them (then the file keeps a hole there).
+    func cancelAppend(offset: UInt64, length: Int) {
+        state.withLock { state in
+            if state.size == offset + UInt64(length) { state.size = offset }
+        }
+    }
+
     // MARK: Write-back
 
     /// Caches `data` for file offset `offset` and returns: each stripe piece first takes its bytes

@@ -82,7 +82,13 @@ public final class LustreFile: Sendable {
         try checkOpen("append")
         guard canWrite else { throw LustreError(errno: EBADF, "append to \(fid) opened read-only") }
         let offset = inode.reserveAppend(data.readableBytes)
-        try await inode.write(offset: offset, data: data)
+        do {
+            try await inode.write(offset: offset, data: data)
+        } catch {
+            // A full OST (`ENOSPC`): the file does not grow by what it did not take.
+            inode.cancelAppend(offset: offset, length: data.readableBytes)
+            throw error
+        }
         client.stats.record(LLiteStat.writeBytes, Int64(data.readableBytes))
         return offset
     }
