@@ -193,10 +193,9 @@ final class LLiteInode: Sendable {
     private func writeThrough(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
         guard let lov else { return }
         try await flush()
+        // Once the OSTs answered (some stripes may take their bytes even if another fails), reads
+        // must not serve what was read before.
         defer { state.withLock { $0.readCache.removeAll() } }
-        // Some stripes may take their bytes even if another fails: reads must not serve what
-        // was cached before.
-        state.withLock { $0.readCache.removeAll() }
         try await lov.write(offset: offset, data: data)
         let now = MDTTime.now()
         state.withLock { state in
