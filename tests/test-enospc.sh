@@ -5,9 +5,13 @@
 # cached; every byte write(2) acknowledged is in the file, and the file is no longer than that,
 # an O_APPEND write refused as well.
 # The other OST still takes writes; once the file is removed, OST 0 takes them again.
+# A full MDT (24 MiB: its inodes run out first): creates fail with ENOSPC while the MDT keeps
+# inodes for itself, the MDS restarts on it, the files are removed (their objects destroyed
+# through the destroy log, which needs a new file of its own) and creates work again.
 TEST_NET=${TEST_NET:-127.0.11}
 TEST_PORT=${TEST_PORT:-19911}
 TEST_OSTSIZE=$((160 * 1024))
+TEST_MDSSIZE=$((24 * 1024))
 . "$(dirname "$0")/test-framework.sh"
 start_llmount
 LFS=$LUSTRE_BIN/lfs
@@ -71,4 +75,39 @@ done
 "$LFS" setstripe -c 1 -i 0 "$MOUNT/again" && head -c $((60 << 20)) /dev/urandom >"$MOUNT/again" ||
     fail "writing to OST 0 after its space came back (lfs df: ${avail:-?} KiB available)"
 [ "$(stat -c %s "$MOUNT/again")" = $((60 << 20)) ] || fail "the file written after the space came back is short"
+
+# The MDT's inodes.
+mkdir "$MOUNT/many" || fail "mkdir many"
+python3 - "$MOUNT/many" >"$TEST_DIR/creates.out" 2>&1 <<'PY'
+import errno, os, sys
+n = 0
+while n < 100000:
+    try:
+        os.close(os.open('%s/f%06d' % (sys.argv[1], n), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, str(e.errno)), n)
+        break
+    n += 1
+PY
+read -r failure made <"$TEST_DIR/creates.out"
+log "creates failed with $failure after $made files"
+[ "$failure" = ENOSPC ] || fail "creates on a full MDT: $(cat "$TEST_DIR/creates.out")"
+[ "${made:-0}" -gt 1000 ] || fail "only $made files on the MDT before ENOSPC"
+ifree=$("$LFS" df -i "$MOUNT" | awk '/MDT:0/ { print $4 }')
+[ "${ifree:-0}" -ge 64 ] || fail "the MDT kept ${ifree:-no} inodes for itself when creates failed"
+state=$TEST_DIR/lustre-$FSNAME
+mds=$(awk '$1 == "mds" { print $2 }' "$state/pids")
+mapfile -d '' argv <"/proc/$mds/cmdline"
+kill -TERM "$mds"
+for _ in $(seq 300); do [ -e "/proc/$mds" ] && [ "$(awk '{print $3}' "/proc/$mds/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
+setsid "${argv[@]}" >>"$state/mds.log" 2>&1 </dev/null &
+new=$!
+sed -i "s/^mds $mds\b/mds $new/" "$state/pids"
+for _ in $(seq 300); do grep -q "serving $FSNAME-MDT0000.*pid $new" "$state/mds.log" && break; sleep 0.1; done
+grep -q "serving $FSNAME-MDT0000.*pid $new" "$state/mds.log" || fail "the MDS did not start again on its full MDT"
+rm -r "$MOUNT/many" || fail "rm -r of the files of the full MDT"
+for i in $(seq 50); do echo "$i" >"$MOUNT/after$i" || fail "a create after the files were removed"; done
+if grep -i "no space left" "$state/mds.log" >"$TEST_DIR/mds-enospc.out"; then
+    fail "the MDS ran out of room for its own files: $(head -3 "$TEST_DIR/mds-enospc.out")"
+fi
 pass

@@ -28,12 +28,13 @@ trap cleanup EXIT
 
 # A whole local filesystem for the test (tests/llmount.sh: lustre-mds, OSTCOUNT lustre-oss and
 # mount.lustre on TEST_NET, images in TEST_DIR, mounted at $MOUNT), stopped by llmountcleanup.sh
-# when the test exits. Sets LCTL and TESTS_HOME. Set MDS_OPTS/OSS_OPTS/MOUNT_OPTS (and TEST_OSTSIZE,
-# in KiB, default 512 MiB) before calling.
+# when the test exits. Sets LCTL and TESTS_HOME. Set MDS_OPTS/OSS_OPTS/MOUNT_OPTS (and TEST_MDSSIZE,
+# TEST_OSTSIZE, in KiB, default 512 MiB) before calling.
 start_llmount() {
     TESTS_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
     export FSNAME=${FSNAME:-testfs} OSTCOUNT=${OSTCOUNT:-2} MOUNT=$TEST_DIR/mnt TMP=$TEST_DIR
-    export NETADDR=$TEST_NET PORT=$TEST_PORT MDSSIZE=$((512 * 1024)) OSTSIZE=${TEST_OSTSIZE:-$((512 * 1024))} LUSTRE_BIN
+    export NETADDR=$TEST_NET PORT=$TEST_PORT MDSSIZE=${TEST_MDSSIZE:-$((512 * 1024))} OSTSIZE=${TEST_OSTSIZE:-$((512 * 1024))}
+    export LUSTRE_BIN
     # mount.lustre and lctl find the daemons' admin sockets in LUSTRE_RUN_DIR.
     export LUSTRE_RUN_DIR=$TEST_DIR/lustre-$FSNAME/run
     mkdir -p "$MOUNT"

@@ -4,8 +4,12 @@ import Glibc
 
 /// Small state files read and replaced whole (`lov_objid`, MGS configuration logs, mountdata):
 /// a replacement is written to `<path>.tmp`, synced, renamed over `path`, and the directory
-/// synced, so a crash leaves the old contents or the new, never a torn file. Blocking: call
-/// from an OS thread or at start-up, not from a Swift concurrency thread on a hot path.
+/// synced, so a crash leaves the old contents or the new, never a torn file. On a volume with
+/// no inode (or block) left for the temporary, a file of at most `inPlaceLimit` bytes is
+/// rewritten in place instead: a crash then leaves each 512-byte sector old or new (`lov_objid`'s
+/// 8-byte counters stay whole), where failing would stop a full MDT from checkpointing and
+/// starting. Blocking: call from an OS thread or at start-up, not from a Swift concurrency
+/// thread on a hot path.
 public enum DurableFile {
     /// The whole file. `ENOENT` if it is missing; `EFBIG` if it is larger than `limit`, so a
     /// damaged file cannot fill memory.
@@ -42,7 +46,13 @@ public enum DurableFile {
                                syncDirectory: Bool = true) throws(LustreError) {
         let temporary = temporary ?? path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .fromErrno("create \(temporary)") }
+        guard fd >= 0 else {
+            let error = LustreError.fromErrno("create \(temporary)")
+            if [ENOSPC, EDQUOT].contains(error.errno), bytes.count <= inPlaceLimit, try rewrite(path, with: bytes) {
+                return
+            }
+            throw error
+        }
         var done = 0
         var failure: LustreError?
         while done < bytes.count {
@@ -62,6 +72,30 @@ public enum DurableFile {
             throw failure
         }
         if syncDirectory { try Self.syncDirectory(of: path) }
+    }
+
+    /// Largest file `replace` rewrites in place when the volume has no room for a temporary.
+    public static let inPlaceLimit = 4096
+
+    /// Rewrites the existing `path` in place with `bytes` and syncs it; false if there is none.
+    private static func rewrite(_ path: String, with bytes: [UInt8]) throws(LustreError) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return false }
+            throw .fromErrno("open \(path)")
+        }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let wrote = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
+            if wrote < 0 {
+                if errno == EINTR { continue }
+                throw .fromErrno("rewrite \(path)")
+            }
+            done += wrote
+        }
+        guard ftruncate(fd, off_t(bytes.count)) == 0, fdatasync(fd) == 0 else { throw .fromErrno("rewrite \(path)") }
+        return true
     }
 
     /// Removes `path` durably; a missing file is fine.

@@ -185,6 +185,7 @@ extension MDTDevice {
             }
         }
         let directory = try directoryInode(parent)
+        try checkRoomForCreate(name)
         // O_CREAT without O_EXCL on an existing file allocates nothing; an exclusive create finds
         // an existing name under the lock below (one lookup instead of two).
         if !exclusive, let existing = try child(directory, name) {
@@ -293,6 +294,24 @@ extension MDTDevice {
         } catch {
             if !recorded, let objects = instantiated?.objects, !objects.isEmpty { try? await allocator.destroy(objects, of: fid) }
             throw error
+        }
+    }
+
+    /// Inodes a full MDT keeps for itself: new files are refused (`ENOSPC`) before they take the
+    /// last ones, which its own files need (a destroy log segment, a temporary, an OI table).
+    static let reservedInodes: UInt64 = 128
+    /// Bytes kept the same way, for the log and directories to grow.
+    static let reservedBytes: UInt64 = 4 << 20
+
+    /// Refuses a new inode when the target is down to its reserve, before anything is logged.
+    private func checkRoomForCreate(_ name: String) throws(LustreError) {
+        var vfs = statvfs()
+        guard fstatvfs(rootFD, &vfs) == 0 else { return }
+        if UInt64(vfs.f_favail) < Self.reservedInodes {
+            throw LustreError(errno: ENOSPC, "create \(name): \(target) has \(vfs.f_favail) inodes left (kept for itself)")
+        }
+        if UInt64(vfs.f_bavail) * UInt64(vfs.f_frsize) < Self.reservedBytes {
+            throw LustreError(errno: ENOSPC, "create \(name): \(target) has \(UInt64(vfs.f_bavail) * UInt64(vfs.f_frsize)) bytes left")
         }
     }
 

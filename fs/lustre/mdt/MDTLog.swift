@@ -95,16 +95,28 @@ final class MDTLog: Sendable {
         return (MDTLog(rootFD: rootFD, file: file, lastTransno: lastTransno, size: good), records)
     }
 
-    /// Writes an empty log with `baseTransno` as `mdt_log` atomically (temporary file, fsync,
-    /// rename, fsync of the directory).
+    /// Writes an empty log with `baseTransno` as `mdt_log`. An existing log is restarted in
+    /// place, so a checkpoint needs no new inode (an MDT whose inodes are all taken by files
+    /// still checkpoints and starts): the new header is made durable before the records are cut
+    /// off, and records left behind it by a crash are no newer than its base transno, so the
+    /// next start ends the log there. A new log is written whole and renamed into place.
     private static func writeEmpty(rootFD: Int32, baseTransno: UInt64) throws(LustreError) {
+        var header: [UInt8] = []
+        header.appendLittleEndian(magic)
+        header.appendLittleEndian(baseTransno)
+        let existing = openat(rootFD, fileName, O_RDWR | O_CLOEXEC)
+        if existing >= 0 {
+            defer { Glibc.close(existing) }
+            let n = header.withUnsafeBytes { pwrite(existing, $0.baseAddress, $0.count, 0) }
+            guard n == header.count, fdatasync(existing) == 0, ftruncate(existing, off_t(headerSize)) == 0,
+                  fsync(existing) == 0 else { throw LustreError.fromErrno("restart \(fileName)") }
+            return
+        }
+        guard errno == ENOENT else { throw LustreError.fromErrno("open \(fileName)") }
         let temporary = fileName + ".new"
         let fd = openat(rootFD, temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LustreError.fromErrno("create \(temporary)") }
         defer { Glibc.close(fd) }
-        var header: [UInt8] = []
-        header.appendLittleEndian(magic)
-        header.appendLittleEndian(baseTransno)
         let n = header.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard n == header.count, fsync(fd) == 0 else { throw LustreError.fromErrno("write \(temporary)") }
         guard renameat(rootFD, temporary, rootFD, fileName) == 0, fsync(rootFD) == 0 else {
