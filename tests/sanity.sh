@@ -1221,23 +1221,6 @@ test_lfs_status() {
 # What the client logged after line $1 of its log (checks that restart servers read only their own).
 client_log_since() { tail -n "+$(($1 + 1))" "$STATE/client.log"; }
 
-# Starts the MDS with the arguments saved in $TEST_DIR/mds.argv plus "$@"; prints its pid once it
-# serves.
-start_mds() {
-    local pid argv
-    mapfile -t argv <"$TEST_DIR/mds.argv"
-    setsid "${argv[@]}" "$@" >>"$STATE/mds.log" 2>&1 </dev/null &
-    pid=$!
-    for _ in $(seq 600); do grep -q "serving $FSNAME-MDT0000.*pid $pid" "$STATE/mds.log" && break; sleep 0.1; done
-    grep -q "serving $FSNAME-MDT0000.*pid $pid" "$STATE/mds.log" || return 1
-    echo "$pid"
-}
-
-# stop_pid SIGNAL PID: signals PID and waits (30 s at most) until it is gone.
-stop_pid() {
-    kill "-$1" "$2"
-    for _ in $(seq 300); do [ -e "/proc/$2" ] && [ "$(awk '{print $3}' "/proc/$2/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
-}
 
 test_mds_restart_open_files() {
     local d=$MNT/mdsrestart mds new logged
@@ -1319,12 +1302,11 @@ test_mds_power_loss() {
     mkdir -p "$MNT2" "$mnt3"
     "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
     echo before >"$MNT2/powerloss/before2" || fail_with_logs "a create from the second mount"
-    mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
-    tr '\0' '\n' <"/proc/$mds/cmdline" >"$TEST_DIR/mds.argv"
-    stop_pid TERM "$mds"
+    mds=$(llmount_save_mds_argv)
+    kill_and_wait TERM "$mds"
     mountpoint -q "$mnt" && fail_with_logs "the MDS left $mnt mounted at a clean stop"
     cp --sparse=always "$image" "$TEST_DIR/mdt-committed.img" || fail_with_logs "copy of the MDT image"
-    new=$(start_mds --commit-interval 3600) || fail_with_logs "the MDS did not start again"
+    new=$(llmount_start_mds --commit-interval 3600) || fail_with_logs "the MDS did not start again"
     sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"; mds=$new
     # Each writer: creates its file, writes 1 MiB of its letter, fsyncs, holds it open until
     # told to go on, then writes another MiB and closes.
@@ -1365,14 +1347,14 @@ PY
     umount -l "$mnt4"
     # Power loss: the MDS dies, and its disk has only what it had made durable.
     logged=$(wc -l <"$STATE/client.log")
-    stop_pid KILL "$mds"
+    kill_and_wait KILL "$mds"
     cp "$mnt/seq_srv" "$TEST_DIR/seq_srv.durable" || fail_with_logs "reading seq_srv"
     umount "$mnt" || fail_with_logs "umount $mnt"
     cp --sparse=always "$TEST_DIR/mdt-committed.img" "$image" || fail_with_logs "putting the committed image back"
     mkdir -p "$TEST_DIR/mdt-restore"
     mount -o loop "$image" "$TEST_DIR/mdt-restore" && cp "$TEST_DIR/seq_srv.durable" "$TEST_DIR/mdt-restore/seq_srv" \
         && umount "$TEST_DIR/mdt-restore" || fail_with_logs "putting the durable seq_srv back"
-    new=$(start_mds) || fail_with_logs "the MDS did not come back after the power loss"
+    new=$(llmount_start_mds) || fail_with_logs "the MDS did not come back after the power loss"
     sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"
     for _ in $(seq 600); do client_log_since "$logged" | grep -q "open files again" && break; sleep 0.1; done
     client_log_since "$logged" | grep -q "opened 1 of 1 open files again" || fail_with_logs "the MDC did not open the file again"
@@ -1416,19 +1398,18 @@ test_mds_restore_backup() {
     local d=$MNT/restore mds new image=$STATE/mdt1.img lost made theirs
     [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
     mkdir "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
-    mds=$(awk '$1 == "mds" { print $2 }' "$STATE/pids")
-    tr '\0' '\n' <"/proc/$mds/cmdline" >"$TEST_DIR/mds.argv"
-    stop_pid TERM "$mds"
+    mds=$(llmount_save_mds_argv)
+    kill_and_wait TERM "$mds"
     cp --sparse=always "$image" "$TEST_DIR/mdt-backup.img" || fail_with_logs "backup of the MDT image"
-    new=$(start_mds) || fail_with_logs "the MDS did not start again"
+    new=$(llmount_start_mds) || fail_with_logs "the MDS did not start again"
     sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"; mds=$new
     mkdir -p "$MNT2"
     "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
     echo lost >"$MNT2/restore/lost" && lost=$("$LFS" path2fid "$MNT2/restore/lost") ||
         { umount "$MNT2"; fail_with_logs "a create after the backup"; }
-    stop_pid TERM "$mds"
+    kill_and_wait TERM "$mds"
     cp --sparse=always "$TEST_DIR/mdt-backup.img" "$image" || { umount "$MNT2"; fail_with_logs "restoring the MDT image"; }
-    new=$(start_mds) || { umount "$MNT2"; fail_with_logs "the MDS did not start from the restored image"; }
+    new=$(llmount_start_mds) || { umount "$MNT2"; fail_with_logs "the MDS did not start from the restored image"; }
     sed -i "s/^mds $mds\b/mds $new/" "$STATE/pids"
     echo made >"$MNT2/restore/made" && made=$("$LFS" path2fid "$MNT2/restore/made") ||
         { umount "$MNT2"; fail_with_logs "a create after the restore from an older backup"; }

@@ -96,15 +96,10 @@ log "creates failed with $failure after $made files"
 ifree=$("$LFS" df -i "$MOUNT" | awk '/MDT:0/ { print $4 }')
 [ "${ifree:-0}" -ge 64 ] || fail "the MDT kept ${ifree:-no} inodes for itself when creates failed"
 state=$TEST_DIR/lustre-$FSNAME
-mds=$(awk '$1 == "mds" { print $2 }' "$state/pids")
-mapfile -d '' argv <"/proc/$mds/cmdline"
-kill -TERM "$mds"
-for _ in $(seq 300); do [ -e "/proc/$mds" ] && [ "$(awk '{print $3}' "/proc/$mds/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
-setsid "${argv[@]}" >>"$state/mds.log" 2>&1 </dev/null &
-new=$!
+mds=$(llmount_save_mds_argv)
+kill_and_wait TERM "$mds"
+new=$(llmount_start_mds) || fail "the MDS did not start again on its full MDT"
 sed -i "s/^mds $mds\b/mds $new/" "$state/pids"
-for _ in $(seq 300); do grep -q "serving $FSNAME-MDT0000.*pid $new" "$state/mds.log" && break; sleep 0.1; done
-grep -q "serving $FSNAME-MDT0000.*pid $new" "$state/mds.log" || fail "the MDS did not start again on its full MDT"
 rm -r "$MOUNT/many" || fail "rm -r of the files of the full MDT"
 for i in $(seq 50); do echo "$i" >"$MOUNT/after$i" || fail "a create after the files were removed"; done
 if grep -i "no space left" "$state/mds.log" >"$TEST_DIR/mds-enospc.out"; then

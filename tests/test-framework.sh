@@ -43,6 +43,33 @@ start_llmount() {
     LCTL="$LUSTRE_BIN/lctl"
 }
 
+# Saves the arguments of the llmount's MDS (its pid in the llmount's pids file) in
+# $TEST_DIR/mds.argv for llmount_start_mds; prints that pid.
+llmount_save_mds_argv() {
+    local mds
+    mds=$(awk '$1 == "mds" { print $2 }' "$TEST_DIR/lustre-$FSNAME/pids")
+    tr '\0' '\n' <"/proc/$mds/cmdline" >"$TEST_DIR/mds.argv"
+    echo "$mds"
+}
+
+# Starts the MDS with the arguments llmount_save_mds_argv saved plus "$@", its output added to the
+# llmount's mds.log; prints its pid once it serves.
+llmount_start_mds() {
+    local pid argv log=$TEST_DIR/lustre-$FSNAME/mds.log
+    mapfile -t argv <"$TEST_DIR/mds.argv"
+    setsid "${argv[@]}" "$@" >>"$log" 2>&1 </dev/null &
+    pid=$!
+    for _ in $(seq 600); do grep -q "serving $FSNAME-MDT0000.*pid $pid" "$log" && break; sleep 0.1; done
+    grep -q "serving $FSNAME-MDT0000.*pid $pid" "$log" || return 1
+    echo "$pid"
+}
+
+# kill_and_wait SIGNAL PID: signals PID and waits (30 s at most) until it is gone.
+kill_and_wait() {
+    kill "-$1" "$2"
+    for _ in $(seq 300); do [ -e "/proc/$2" ] && [ "$(awk '{print $3}' "/proc/$2/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
+}
+
 stop_llmount() {
     bash "$TESTS_HOME/llmountcleanup.sh" >"$TEST_DIR/cleanup.log" 2>&1
     cleanup

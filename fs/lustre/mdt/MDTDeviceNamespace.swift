@@ -305,13 +305,10 @@ extension MDTDevice {
 
     /// Refuses a new inode when the target is down to its reserve, before anything is logged.
     private func checkRoomForCreate(_ name: String) throws(LustreError) {
-        var vfs = statvfs()
-        guard fstatvfs(rootFD, &vfs) == 0 else { return }
-        if UInt64(vfs.f_favail) < Self.reservedInodes {
-            throw LustreError(errno: ENOSPC, "create \(name): \(target) has \(vfs.f_favail) inodes left (kept for itself)")
-        }
-        if UInt64(vfs.f_bavail) * UInt64(vfs.f_frsize) < Self.reservedBytes {
-            throw LustreError(errno: ENOSPC, "create \(name): \(target) has \(UInt64(vfs.f_bavail) * UInt64(vfs.f_frsize)) bytes left")
+        guard let volume = try? statfs() else { return }
+        guard volume.filesFree >= Self.reservedInodes, volume.availableBytes >= Self.reservedBytes else {
+            throw LustreError(errno: ENOSPC, "create \(name): \(target) is down to what it keeps for itself "
+                              + "(\(volume.filesFree) inodes, \(volume.availableBytes) bytes)")
         }
     }
 

@@ -124,12 +124,9 @@ public final class OSCDevice: Sendable {
                                 maxBytesPerRPC: { maxPages.value * OSCDevice.pageSize },
                                 sender: { batch in await sender.send(batch) })
         // A bounded wait: an OST that does not answer must not hold writers up (they cache).
-        self.space = OSCSpace { [weak rpcImport] () async throws(LustreError) -> UInt64 in
-            guard let rpcImport else { throw LustreError(errno: ESHUTDOWN, "OSC gone") }
-            let response = try await rpcImport.call(opcode: OSTOpcode.statfs.rawValue, buffers: [], recoveryTimeout: 2)
-            guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "statfs") }
-            var body = try response.reply.buffer(0, "obd_statfs")
-            return try ObdStatfs(decoding: &body).availableBytes
+        self.space = OSCSpace { [weak rpcImport, name] () async throws(LustreError) -> UInt64 in
+            guard let rpcImport else { throw LustreError(errno: ESHUTDOWN, "\(name): gone") }
+            return try await Self.statfs(rpcImport, name: name, timeout: 2).availableBytes
         }
         let restarts = self.restarts
         let serverPID = ProcessID(nid: server)
@@ -313,11 +310,18 @@ public final class OSCDevice: Sendable {
     /// Space and inodes of the target; `timeout` (seconds) bounds the wait through reconnects,
     /// which is otherwise the import's recovery timeout.
     public func statfs(timeout: Double? = nil) async throws(LustreError) -> ObdStatfs {
-        let response = try await call(.statfs, [], recoveryTimeout: timeout)
-        var body = try response.reply.buffer(0, "obd_statfs")
-        let statfs = try ObdStatfs(decoding: &body)
+        let statfs = try await Self.statfs(rpcImport, name: name, timeout: timeout)
         space.learn(available: statfs.availableBytes)
         return statfs
+    }
+
+    /// One `OST_STATFS` through `rpcImport` (also `space`'s, which must not hold the device).
+    private static func statfs(_ rpcImport: PtlRPCImport, name: String, timeout: Double?) async throws(LustreError)
+        -> ObdStatfs {
+        let response = try await rpcImport.call(opcode: OSTOpcode.statfs.rawValue, buffers: [], recoveryTimeout: timeout)
+        guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "\(name): \(OSTOpcode.statfs)") }
+        var body = try response.reply.buffer(0, "obd_statfs")
+        return try ObdStatfs(decoding: &body)
     }
 
     /// Makes everything the target did so far durable; returns `lastCommitted` afterwards.

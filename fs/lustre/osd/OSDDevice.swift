@@ -495,14 +495,13 @@ public final class OSDDevice: Sendable {
 
     /// Refuses, before a byte goes, a write of `total` bytes the volume may have no room for (as
     /// Lustre's OFD refuses a write without grant): one failing midway would leave a part of it,
-    /// which may extend the object. Far from full this costs one `fstatvfs`. Near full, a write
+    /// which may extend the object. Far from full this costs one `statfs` (`fstatvfs`). Near full, a write
     /// that stays within the object's allocated bytes (an overwrite of a file without holes)
     /// needs no room and goes on.
     private func checkSpace(_ fd: Int32, _ pieces: [(offset: UInt64, data: ByteBuffer)], total: Int,
                             _ id: OSTObjectID) throws(LustreError) {
-        var vfs = statvfs()
-        guard total > 0, fstatvfs(fd, &vfs) == 0 else { return }
-        let available = UInt64(vfs.f_bavail) * UInt64(vfs.f_frsize)
+        guard total > 0, let volume = try? statfs() else { return }
+        let available = volume.blocksAvailable * volume.blockSize
         // The extent tree and block rounding take a little beyond the bytes themselves.
         let needed = UInt64(total) + UInt64(total) / 64 + Self.spaceMargin
         guard available < needed else { return }
