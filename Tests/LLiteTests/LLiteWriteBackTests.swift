@@ -148,6 +148,38 @@ final class LLiteWriteBackTests: XCTestCase {
         XCTAssertEqual(read(100), 0)
     }
 
+    func testRandomSmallReadsOfASmallFileOpenNoWindow() {
+        var state = LLiteReadAhead()
+        let mib: UInt64 = 1 << 20
+        var seed: UInt64 = 42
+        var fetchedAhead: UInt64 = 0
+        for _ in 0..<20_000 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let offset = (seed >> 33) % (32 * mib) / 4096 * 4096
+            fetchedAhead += state.record(offset: offset, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib)
+        }
+        // 20 000 reads of 4 KiB are 78 MiB: a window that stays open fetches gigabytes.
+        XCTAssertLessThan(fetchedAhead, 64 * mib)
+    }
+
+    func testSmallReadsOfAQueueArrivingOutOfOrderKeepTheirStream() {
+        var state = LLiteReadAhead()
+        let mib: UInt64 = 1 << 20
+        var windows: [UInt64] = []
+        // An O_DIRECT reader with 8 reads of 4 KiB in flight, answered last first.
+        for batch in UInt64(0)..<8 {
+            for index in (batch * 8..<batch * 8 + 8).reversed() {
+                windows.append(state.record(offset: index * 4096, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib))
+            }
+        }
+        XCTAssertGreaterThan(windows[0], 0)
+        XCTAssertFalse(windows.contains(0), "the stream ended: \(windows)")
+        // Then a seek: 4 KiB reads 1 MiB away are random.
+        XCTAssertEqual(state.record(offset: 300 * mib, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib), 0)
+        XCTAssertEqual(state.record(offset: 301 * mib, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib), 0)
+        XCTAssertEqual(state.record(offset: 302 * mib, length: 4096, minimumWindow: 8 * mib, maximum: 64 * mib), 0)
+    }
+
     func testReadCacheKeysCoverARangeInWholeChunks() {
         let keys = LLiteReadCache.keys(stripe: 1, objectStart: 3 << 20, objectEnd: (9 << 20) + 1, chunkBytes: rpc)
         XCTAssertEqual(keys.map(\.start), [0, 4 << 20, 8 << 20])

@@ -1,4 +1,4 @@
-import LLite
+@testable import LLite
 import LOV
 import LustreTestSupport
 import LibCFS
@@ -76,6 +76,56 @@ final class LustreClientDataTests: XCTestCase {
 
     func testRandomWritesOnEveryOSTEqualTheReference() async throws {
         try await checkRandomWrites(stripeCount: LustreLayout.stripeCountAll, expectedStripes: 2)
+    }
+
+    /// A read sends and waits for the cached writes of its own bytes only: the others stay
+    /// cached (as dirty pages beside the ones read), and every read still sees every write.
+    func testAReadLeavesOtherCachedWritesCachedAndSeesItsOwn() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let file = try await client.create(parent: client.rootFID, name: "mixed", mode: 0o644, credentials: .root,
+                                           layout: LustreLayout(stripeSize: 64 << 10, stripeCount: 2))
+        var reference = pattern(2 << 20, seed: 1)
+        try await file.write(offset: 0, data: buffer(reference))
+        try await file.fsync()
+        XCTAssertFalse(file.inode.hasDirtyData)
+
+        // 4 KiB at 8 KiB: held back in its stripe's run, not sent.
+        let small = pattern(4096, seed: 2)
+        reference.replaceSubrange(8192..<12288, with: small)
+        try await file.write(offset: 8192, data: buffer(small))
+        XCTAssertTrue(file.inode.hasDirtyData)
+        // Other bytes, on the same stripe and on the other one: read from the OSTs, the write stays cached.
+        for offset in [1 << 20, (1 << 20) + (64 << 10), 0] {
+            let data = try await file.read(offset: UInt64(offset), length: 4096)
+            XCTAssertEqual(Array(data.readableBytesView), Array(reference[offset..<(offset + 4096)]), "read at \(offset)")
+            XCTAssertTrue(file.inode.hasDirtyData, "a read at \(offset) sent the cached write of other bytes")
+        }
+        // A read over the cached bytes has them, sent to the OST and answered.
+        let over = try await file.read(offset: 4096, length: 16384)
+        XCTAssertEqual(Array(over.readableBytesView), Array(reference[4096..<20480]))
+        XCTAssertFalse(file.inode.hasDirtyData)
+
+        // Random writes and reads, interleaved, crossing stripes: every read equals the reference.
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<200 {
+            let offset = Int.random(in: 0..<(reference.count - 1), using: &generator)
+            let length = Int.random(in: 1...(min(96 << 10, reference.count - offset)), using: &generator)
+            if round % 2 == 0 {
+                let data = pattern(length, seed: UInt64(round) + 10)
+                reference.replaceSubrange(offset..<(offset + length), with: data)
+                try await file.write(offset: UInt64(offset), data: buffer(data))
+            } else {
+                let data = try await file.read(offset: UInt64(offset), length: length)
+                XCTAssertTrue(Array(data.readableBytesView) == Array(reference[offset..<(offset + length)]),
+                              "round \(round): read at \(offset)+\(length) differs")
+            }
+        }
+        try await file.close()
+        let reader = try await client.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let all = try await readAll(reader, size: reference.count)
+        XCTAssertTrue(all == reference, "the file after close differs")
+        try await reader.close()
     }
 
     func testSparseFileWithAHolePastFourGiBReadsZerosInTheHole() async throws {

@@ -269,6 +269,33 @@ final class LLiteInode: Sendable {
         for write in writes { await write.value }
     }
 
+    /// Sends what is cached of file bytes `[offset, end)` and waits for the writes in flight
+    /// over them, leaving the other cached writes where they are: a read needs the OSTs to have
+    /// this client's writes of its own bytes only (Lustre's page cache keeps dirty pages beside
+    /// the ones read). A read-ahead chunk fetched over another cached write is dropped when
+    /// that write is answered (`send`), before any read of its bytes can use it.
+    private func drain(offset: UInt64, end: UInt64) async {
+        guard let lov, offset < end else { return }
+        let mapping = lov.mapping
+        let writes = state.withLock { state -> [Task<Void, Never>] in
+            var writes: [Task<Void, Never>] = []
+            for stripe in state.runs.indices {
+                let low = mapping.objectSize(forFileSize: offset, stripe: stripe)
+                let high = mapping.objectSize(forFileSize: end, stripe: stripe)
+                guard low < high else { continue }
+                let run = state.runs[stripe]
+                if !run.isEmpty, run.start < high, low < run.end, let extent = state.runs[stripe].takeAll() {
+                    send(&state, stripe: stripe, extent)
+                }
+                for write in state.inFlight.values where write.stripe == stripe && write.start < high && low < write.end {
+                    writes.append(write.task)
+                }
+            }
+            return writes
+        }
+        for write in writes { await write.value }
+    }
+
     /// `flush`, then OST_SYNC on every OST of the file: the data is committed when it returns.
     func fsync() async throws(LustreError) {
         try await flush()
@@ -346,13 +373,15 @@ final class LLiteInode: Sendable {
     // MARK: Reads
 
     /// Reads up to `length` bytes at `offset`, short at the end of the file; holes read as
-    /// zeros. Cached writes are flushed first so the OSTs have them. `readAhead` bytes past the
-    /// read are fetched ahead in whole RPC-sized chunks per stripe (0: a direct read of just
-    /// what is asked, for random access).
+    /// zeros. Cached writes of these bytes are sent first so the OSTs have them. `readAhead`
+    /// bytes past the read are fetched ahead in whole RPC-sized chunks per stripe (0: a direct
+    /// read of just what is asked, for random access).
     func read(offset: UInt64, length: Int, readAhead: UInt64) async throws(LustreError) -> ByteBuffer {
         guard length > 0 else { return ByteBuffer() }
-        // The OSTs must have this client's writes; their errors are still reported by fsync/close.
-        if hasDirtyData { await drain() }
+        // The OSTs must have this client's writes of these bytes; their errors are still
+        // reported by fsync/close.
+        await drain(offset: offset, end: offset.addingReportingOverflow(UInt64(length)).overflow
+                                         ? .max : offset + UInt64(length))
         var size = self.size
         let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
         if overflow || end > size {

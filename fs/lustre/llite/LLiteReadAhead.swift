@@ -8,21 +8,31 @@
 ///
 /// Once a stream is open, reads arrive out of order: FUSE keeps the kernel's read-ahead
 /// (`read_ahead_kb`, 8 MiB, up to two windows) in flight as 1 MiB reads, served by several
-/// threads and tasks. A read inside the window around the furthest one (up to `reorder` or the
-/// window behind it, up to the window ahead)
-/// still belongs to the stream (Lustre's "read in the window" hit) instead of ending it, which
-/// would drop the read-ahead data its neighbours are about to use.
+/// threads and tasks. A read inside the window around the furthest one (up to `reorder` behind
+/// it, up to the window ahead) still belongs to the stream (Lustre's "read in the window" hit)
+/// instead of ending it, which would drop the read-ahead data its neighbours are about to use.
+///
+/// How far off a read may land and still count scales with its length (`reach`): the kernel's
+/// read-ahead comes in large reads, while small reads come from an application itself, in
+/// order or nearly (an `O_DIRECT` reader's queue). A random 4 KiB reader of a file of a few
+/// MiB would otherwise land "in the window" at nearly every read, keep a stream open for good
+/// and fetch whole windows for 4 KiB reads.
 struct LLiteReadAhead: Sendable {
     /// How far off the expected offset a read may start and still continue the stream.
     static let tolerance: UInt64 = 1 << 20
     /// How far behind the furthest read of an open stream a read may start and still belong to
-    /// it, at least: the reads FUSE has in flight at once, twice the mount's `read_ahead_kb`
-    /// (8 MiB) since the kernel starts the next window before the last one is answered. Reads
-    /// 14 MiB behind the furthest one were seen; a read inside the whole window counts too.
+    /// it: the reads FUSE has in flight at once, twice the mount's `read_ahead_kb` (8 MiB)
+    /// since the kernel starts the next window before the last one is answered. Reads 14 MiB
+    /// behind the furthest one were seen.
     static let reorder: UInt64 = 16 << 20
     /// Reads in a row that continue each other before the window opens (Lustre's
     /// `ras_consecutive_requests`); the first read of the file at offset 0 counts as continuing.
     static let streamReads = 2
+    /// How far from the stream a read of `length` bytes may start and still belong to it: 16
+    /// reads of its length (an asynchronous reader's queue), at least 64 KiB, at most `reorder`.
+    static func reach(_ length: Int) -> UInt64 {
+        min(reorder, max(64 << 10, UInt64(max(length, 0)) &* 16))
+    }
 
     /// The end of the furthest read of the stream.
     private(set) var nextOffset: UInt64 = 0
@@ -36,8 +46,9 @@ struct LLiteReadAhead: Sendable {
     /// fetches nor drops anything the stream still needs.
     mutating func record(offset: UInt64, length: Int, minimumWindow: UInt64, maximum: UInt64) -> UInt64 {
         let end = offset &+ UInt64(length)
-        let behind = window > 0 ? max(Self.reorder, window) : Self.tolerance
-        let ahead = max(window, Self.tolerance)
+        let reach = Self.reach(length)
+        let behind = window > 0 ? reach : min(Self.tolerance, reach)
+        let ahead = min(max(window, Self.tolerance), reach)
         let sequential = offset &+ behind >= nextOffset && offset <= nextOffset &+ ahead
         guard sequential && maximum > 0 else {
             nextOffset = end
