@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # A full OST through a real mount (tests/llmount.sh with 160 MiB OSTs): a writer filling a file
-# striped on OST 0 gets ENOSPC from write(2) itself (the client writes through once the OST is
-# nearly full, as Lustre's does when its grant runs out), not only at close after its writes were
-# cached; every byte write(2) acknowledged is in the file, and the file is no longer than that,
-# an O_APPEND write refused as well.
+# striped on OST 0 gets ENOSPC from write(2) itself (the client writes through once the OST has
+# no grant left to give it, as Lustre's), not only at close after its writes were cached; every
+# byte write(2) acknowledged is in the file, and the file is no longer than that, an O_APPEND
+# write refused as well.
 # The other OST still takes writes; once the file is removed, OST 0 takes them again.
+# Two clients racing for OST 0's last 48 MiB: one holds 28 MiB of cached writes in open files
+# while the other writes until ENOSPC; the first one's closes must all succeed with every byte
+# (the OST reserved room for them: grant), the second's write(2) reports the ENOSPC.
 # A full MDT (24 MiB: its inodes run out first): creates fail with ENOSPC while the MDT keeps
 # inodes for itself, the MDS restarts on it, the files are removed (their objects destroyed
 # through the destroy log, which needs a new file of its own) and creates work again.
@@ -17,13 +20,14 @@ start_llmount
 LFS=$LUSTRE_BIN/lfs
 
 "$LFS" setstripe -c 1 -i 0 "$MOUNT/full" || fail "lfs setstripe -i 0"
-# Writes 1 MiB blocks of random data until write(2) fails; prints the errno's name, where the
-# write failed, the bytes acknowledged and their sha256, then whether close(2) failed.
-python3 - "$MOUNT/full" >"$TEST_DIR/fill.out" 2>&1 <<'PY' || fail "the filling writer: $(cat "$TEST_DIR/fill.out")"
+# fill.py FILE MAX: writes 1 MiB blocks of random data to FILE until write(2) fails or MAX bytes
+# are written; prints the errno's name (None), the bytes acknowledged and their sha256, then
+# whether close(2) failed.
+cat >"$TEST_DIR/fill.py" <<'PY'
 import errno, hashlib, os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY)
 digest, written, failure = hashlib.sha256(), 0, None
-while written < (1 << 30):
+while written < int(sys.argv[2]):
     block = os.urandom(1 << 20)
     try:
         n = os.write(fd, block)
@@ -39,6 +43,8 @@ except OSError as e:
     closed = errno.errorcode.get(e.errno, str(e.errno))
 print(failure, written, digest.hexdigest(), closed)
 PY
+python3 "$TEST_DIR/fill.py" "$MOUNT/full" $((1 << 30)) >"$TEST_DIR/fill.out" 2>&1 ||
+    fail "the filling writer: $(cat "$TEST_DIR/fill.out")"
 read -r failure written digest closed <"$TEST_DIR/fill.out"
 log "write(2) failed with $failure after $written bytes; close: $closed"
 [ "$failure" = ENOSPC ] || fail "write(2) to a full OST did not fail with ENOSPC: $failure after $written bytes, close $closed"
@@ -75,6 +81,63 @@ done
 "$LFS" setstripe -c 1 -i 0 "$MOUNT/again" && head -c $((60 << 20)) /dev/urandom >"$MOUNT/again" ||
     fail "writing to OST 0 after its space came back (lfs df: ${avail:-?} KiB available)"
 [ "$(stat -c %s "$MOUNT/again")" = $((60 << 20)) ] || fail "the file written after the space came back is short"
+
+# Grant: leave 48 MiB on OST 0, cache 28 MiB on this mount, let a second mount write to it.
+MNT2=$TEST_DIR/mnt2
+mkdir -p "$MNT2"
+trap 'umount "$MNT2" 2>/dev/null; stop_llmount' EXIT
+"$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail "second mount"
+avail=$("$LFS" df "$MOUNT" | awk '/OST:0/ { print $4 }')
+"$LFS" setstripe -c 1 -i 0 "$MOUNT/filler" &&
+    dd if=/dev/zero of="$MOUNT/filler" bs=1M count=$(( avail / 1024 - 48 )) conv=fsync status=none ||
+    fail "filling OST 0 to 48 MiB free (lfs df: $avail KiB available)"
+for i in 1 2 3 4 5 6 7 8; do "$LFS" setstripe -c 1 -i 0 "$MOUNT/held$i" || fail "lfs setstripe held$i"; done
+"$LFS" setstripe -c 1 -i 0 "$MNT2/race" || fail "lfs setstripe on the second mount"
+# Writes 3.5 MiB to each file (held back in the client's cache: less than an RPC each), says
+# so, waits for the go file, then closes them: prints each close's result and each file's sha256.
+python3 - "$MOUNT" "$TEST_DIR/go" >"$TEST_DIR/held.out" 2>&1 <<'PY' &
+import errno, hashlib, os, sys, time
+mount, go = sys.argv[1:3]
+fds, sums = [], []
+for i in range(1, 9):
+    fd, digest = os.open('%s/held%d' % (mount, i), os.O_WRONLY), hashlib.sha256()
+    for _ in range(7):
+        block = os.urandom(512 << 10)
+        assert os.write(fd, block) == len(block)
+        digest.update(block)
+    fds.append(fd)
+    sums.append(digest.hexdigest())
+print('ready', flush=True)
+while not os.path.exists(go):
+    time.sleep(0.05)
+for i, fd in enumerate(fds, 1):
+    try:
+        os.close(fd)
+        print('held%d ok %s' % (i, sums[i - 1]))
+    except OSError as e:
+        print('held%d %s %s' % (i, errno.errorcode.get(e.errno, str(e.errno)), sums[i - 1]))
+PY
+holder=$!
+for _ in $(seq 300); do grep -q ready "$TEST_DIR/held.out" && break; sleep 0.1; done
+grep -q ready "$TEST_DIR/held.out" || fail "the writer of cached data: $(cat "$TEST_DIR/held.out")"
+python3 "$TEST_DIR/fill.py" "$MNT2/race" $((64 << 20)) >"$TEST_DIR/race.out" 2>&1 ||
+    fail "the racing writer: $(cat "$TEST_DIR/race.out")"
+touch "$TEST_DIR/go"
+wait "$holder"
+read -r failure written digest closed <"$TEST_DIR/race.out"
+log "the second mount's write(2) failed with $failure after $written bytes; close: $closed"
+grep -c ' ok ' "$TEST_DIR/held.out" | grep -qx 8 ||
+    fail "the first mount's cached writes were lost at close while the second mount wrote: $(grep -v ' ok ' "$TEST_DIR/held.out" | tr '\n' ' ')"
+[ "$failure" = ENOSPC ] && [ "$closed" = ok ] || fail "the racing writer: $(cat "$TEST_DIR/race.out")"
+[ "$(stat -c %s "$MNT2/race")" = "$written" ] &&
+    [ "$(head -c "$written" "$MNT2/race" | sha256sum | cut -d' ' -f1)" = "$digest" ] ||
+    fail "the racing writer's file does not hold the $written bytes write(2) acknowledged"
+while read -r name _ sum; do
+    [ "$(stat -c %s "$MOUNT/$name")" = $((3584 << 10)) ] && [ "$(sha256sum <"$MOUNT/$name" | cut -d' ' -f1)" = "$sum" ] ||
+        fail "$name does not hold the bytes written to it"
+done < <(grep '^held' "$TEST_DIR/held.out")
+umount "$MNT2" || fail "umount of the second mount"
+rm -f "$MOUNT"/held* "$MOUNT/filler" "$MOUNT/race" || fail "rm of the grant test's files"
 
 # The MDT's inodes.
 mkdir "$MOUNT/many" || fail "mkdir many"

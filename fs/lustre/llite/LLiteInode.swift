@@ -148,10 +148,11 @@ final class LLiteInode: Sendable {
 
     // MARK: Write-back
 
-    /// Caches `data` for file offset `offset` and returns: each stripe piece first takes its bytes
-    /// under its OSC's `max_dirty_mb` (waiting while the limit is reached), full RPCs leave at
-    /// once. Errors of the writes themselves come from the next `flush`. The OST writes carry
-    /// the job of the calling task, however late they leave.
+    /// Caches `data` for file offset `offset` and returns: each stripe piece takes its bytes of
+    /// its OSC's grant (the space its OST reserved for this client), then waits for room under
+    /// the OSC's `max_dirty_mb`; full RPCs leave at once. Errors of the writes themselves come
+    /// from the next `flush`. Without grant for every piece the write goes to the OSTs at once
+    /// (`writeThrough`). The OST writes carry the job of the calling task, however late they leave.
     func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
         let jobID = PtlRPCJobID.current
         let length = data.readableBytes
@@ -160,12 +161,13 @@ final class LLiteInode: Sendable {
         let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
         guard !overflow else { throw LustreError(errno: EFBIG, "\(fid): write at \(offset)+\(length) passes 2^64") }
         let pieces = try lov.mapping.pieces(offset: offset, length: length)
-        for piece in pieces {
-            let target = lov.targets[piece.stripe]
-            if await !target.osc.space.admits(piece.length, pending: target.dirtyLimit.dirtyBytes,
-                                              reserve: 2 * target.rpcBytes) {
-                return try await writeThrough(offset: offset, data: data)
-            }
+        var granted = 0
+        while granted < pieces.count, lov.targets[pieces[granted].stripe].osc.grant.take(pieces[granted].length) {
+            granted += 1
+        }
+        if granted < pieces.count {
+            for piece in pieces[..<granted] { lov.targets[piece.stripe].osc.grant.giveBack(piece.length) }
+            return try await writeThrough(offset: offset, data: data)
         }
         for piece in pieces {
             let target = lov.targets[piece.stripe]
@@ -187,9 +189,10 @@ final class LLiteInode: Sendable {
         }
     }
 
-    /// The write of `data` at `offset` when an OST it goes to is nearly full (Lustre's client
-    /// out of grant): what is cached goes first, then these bytes go to the OSTs at once, and
-    /// their error (`ENOSPC`) is the writer's; an earlier write's error comes back here too.
+    /// The write of `data` at `offset` when an OSC it goes to is out of grant (as Lustre's
+    /// client, which then writes synchronously): what is cached goes first, then these bytes go
+    /// to the OSTs at once, and their error (`ENOSPC`) is the writer's; an earlier write's error
+    /// comes back here too. The replies bring grant back when the OST has room to give.
     private func writeThrough(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
         guard let lov else { return }
         try await flush()
@@ -219,7 +222,7 @@ final class LLiteInode: Sendable {
             var failure: LustreError?
             do throws(LustreError) {
                 try await lov.writeObject(stripe: stripe, offset: extent.offset, parts: extent.slices,
-                                          jobID: extent.jobID)
+                                          jobID: extent.jobID, fromGrant: true)
             } catch {
                 failure = error
             }

@@ -28,6 +28,10 @@ public final class LOVDevice: Sendable {
             guard table[index] == nil else { throw LustreError(errno: EEXIST, "\(name): OST index \(index) is already set up") }
             table[index] = target
         }
+        // Grant enough for max_dirty_mb and the two RPCs a writer may cache beyond it.
+        let maxDirtyMB = target.dirtyLimit.maxDirtyMB
+        let maxPages = osc.maxPagesPerRPC
+        osc.grant.setWanted { UInt64(maxDirtyMB.value) << 20 + 2 * UInt64(maxPages.value * OSCDevice.pageSize) }
         let prefix = "osc.\(osc.name)."
         do {
             try ParamTree.shared.register(prefix + "max_dirty_mb", tunable: target.dirtyLimit.maxDirtyMB)

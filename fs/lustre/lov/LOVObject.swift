@@ -65,8 +65,9 @@ public struct LOVObject: Sendable {
     /// the transno.
     @discardableResult
     public func writeObject(stripe: Int, offset: UInt64, parts: [ByteBuffer],
-                            jobID: String? = nil) async throws(LustreError) -> UInt64 {
-        try await targets[stripe].osc.write(object: objectID(stripe), offset: offset, parts: parts, jobID: jobID)
+                            jobID: String? = nil, fromGrant: Bool = false) async throws(LustreError) -> UInt64 {
+        try await targets[stripe].osc.write(object: objectID(stripe), offset: offset, parts: parts, jobID: jobID,
+                                            fromGrant: fromGrant)
     }
 
     /// Reads `length` bytes of the file at `offset`, of which the file has `fileSize`: the result

@@ -23,7 +23,7 @@ public struct ObdStatfs: Equatable, Sendable {
     public var state: UInt32 = 0
     /// Objects precreated and not yet handed out.
     public var precreated: UInt32 = 0
-    /// Space granted to clients, in KiB (grants are not implemented: 0).
+    /// `os_granted`: space granted to the MDS, in KiB (the MDS writes no data here: 0).
     public var granted: UInt32 = 0
 
     public static let wireSize = 144

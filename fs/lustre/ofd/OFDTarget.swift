@@ -13,8 +13,9 @@ import Glibc
 /// the target's `OSDDevice`, with the replies' transnos taken from the OSD. Its parameters:
 /// `obdfilter.<target>.stats` (every request), `.brw_stats` (the OSD's bulk histograms),
 /// `.readcache_max_io_mb` (also `osd-ldiskfs.<target>.readcache_max_io_mb`), `.job_stats` and
-/// `.job_cleanup_interval` (per job id of the requests), `.num_exports`, and
-/// `.exports.<client NID>.uuid`/`.stats` while that client is connected.
+/// `.job_cleanup_interval` (per job id of the requests), `.num_exports`,
+/// `.exports.<client NID>.uuid`/`.stats` while that client is connected, and `.tot_granted`
+/// (the space reserved for clients' cached writes, `OFDGrant`).
 public final class OFDTarget: Sendable {
     /// `testfs-OST0000`.
     public let name: TargetName
@@ -35,6 +36,8 @@ public final class OFDTarget: Sendable {
     public let softSyncLimit = Tunable(16, range: 0...Int(Int32.max))
     /// Marked writes since the last early commit, and whether one is running.
     private let softSyncs = Mutex<(count: Int, committing: Bool)>((0, false))
+    /// The space reserved for clients' cached writes.
+    let grant = OFDGrant()
 
     /// Serves `osd` as `name` and registers its stats in `ParamTree.shared`.
     public init(name: TargetName, osd: OSDDevice) {
@@ -51,6 +54,7 @@ public final class OFDTarget: Sendable {
             try ParamTree.shared.register("\(device).stats", stats: stats)
             try ParamTree.shared.register("\(device).brw_stats", get: { brwStats.format() }, set: { _ in brwStats.clear() })
             try ParamTree.shared.register("\(device).soft_sync_limit", tunable: softSyncLimit)
+            try ParamTree.shared.register("\(device).tot_granted", get: { [grant] in "\(grant.totalGranted)" })
             // Lustre keeps it on the OSD and links it from obdfilter: both names work.
             try ParamTree.shared.register("osd-ldiskfs.\(name).readcache_max_io_mb", tunable: osd.readCacheMaxIOMB)
             try ParamTree.shared.register("\(device).readcache_max_io_mb", tunable: osd.readCacheMaxIOMB)
@@ -67,6 +71,7 @@ public final class OFDTarget: Sendable {
         ParamTree.shared.unregister("\(device).stats")
         ParamTree.shared.unregister("\(device).brw_stats")
         ParamTree.shared.unregister("\(device).soft_sync_limit")
+        ParamTree.shared.unregister("\(device).tot_granted")
         ParamTree.shared.unregister("osd-ldiskfs.\(name).readcache_max_io_mb")
         ParamTree.shared.unregister("\(device).readcache_max_io_mb")
         jobStats.unregister(device: device)
@@ -79,9 +84,10 @@ public final class OFDTarget: Sendable {
         export.nidStats = exports.connect(handle: export.handle, uuid: export.clientUUID, nid: "\(export.peer.nid)")
     }
 
-    /// The client's export is gone.
+    /// The client's export is gone, and the grant it held.
     func disconnected(_ export: PtlRPCExport) {
         exports.disconnect(handle: export.handle)
+        grant.discard(export: export.handle)
     }
 
     /// Counts one sample in the target's stats, the client NID's and the request's job's.
@@ -234,14 +240,30 @@ public final class OFDTarget: Sendable {
 
     private func write(_ request: PtlRPCRequest, _ obdo: ObdAttributes) async throws(LustreError) -> PtlRPCReply {
         let (niobufs, total) = try pieces(of: request, obdo)
+        // A replay (the OSS restarted before committing it) was acknowledged already: it takes
+        // no grant and is not held back by others' grant.
+        let replay = request.message.flags.contains(.replay)
+        let asked = replay ? nil : try Self.grantRequest(of: request)
         if FailLoc.check(OFDFail.brwWriteBulk) {
             CDEBUG(.rpctrace, "\(name): fail_loc drops the write bulk of xid \(request.message.xid)")
             return PtlRPCReply(status: -EAGAIN)
         }
+        let export = request.export.handle
+        // One GET for the whole RPC, sliced per piece: the bytes are never copied on the server.
+        let data: ByteBuffer
+        do {
+            data = try await request.bulkGet(length: total)
+        } catch {
+            // EAGAIN (a bulk that did not come whole) is sent again as a new RPC with the same
+            // grant; any other end is this write's, and its cached bytes are spent.
+            if error.errno != EAGAIN, let asked {
+                _ = grant.consume(asked.fromGrant, export: export, now: MonotonicClock.nanoseconds())
+            }
+            throw error
+        }
+        let reserved = replay ? 0 : grant.consume(asked?.fromGrant ?? 0, export: export, now: MonotonicClock.nanoseconds())
         if FailLoc.check(OFDFail.enospc) { throw LustreError(errno: ENOSPC, "fail_loc") }
         if FailLoc.check(OFDFail.eio) { throw LustreError(errno: EIO, "fail_loc") }
-        // One GET for the whole RPC, sliced per piece: the bytes are never copied on the server.
-        let data = try await request.bulkGet(length: total)
         var pieces: [(offset: UInt64, data: ByteBuffer)] = []
         pieces.reserveCapacity(niobufs.count)
         var cursor = data.readerIndex
@@ -251,12 +273,30 @@ public final class OFDTarget: Sendable {
         }
         let ioStarted = MonotonicClock.nanoseconds()
         // A lone request may write on this thread (see `OSDDevice.write(mayBlock:)`).
-        let transno = try await osd.write(obdo.id, pieces: pieces, mayBlock: request.isAloneInService())
+        let transno = try await osd.write(obdo.id, pieces: pieces, mayBlock: request.isAloneInService(),
+                                          reserved: reserved)
         osd.brwStats.recordBulk(.write, pieces: niobufs.map { ($0.offset, UInt64($0.length)) },
                                 milliseconds: (MonotonicClock.nanoseconds() - ioStarted) / 1_000_000)
         account(.writeBytes, Int64(total), request)
         if niobufs.contains(where: { $0.flags & OSTNiobuf.softSync != 0 }) { softSyncRequested() }
-        return PtlRPCReply(buffers: [Self.encode(obdo)], transno: transno)
+        var buffers = [Self.encode(obdo)]
+        if let asked {
+            var granted: UInt64 = 0
+            if asked.wanted > grant.granted(to: export), let volume = try? osd.statfs() {
+                granted = grant.allocate(export: export, wanted: asked.wanted, available: volume.availableBytes,
+                                         now: MonotonicClock.nanoseconds())
+            }
+            buffers.append(OSTGrant.Reply(granted: granted, epoch: grant.epoch).encoded())
+        }
+        return PtlRPCReply(buffers: buffers, transno: transno)
+    }
+
+    /// The grant fields of a write (`OSTGrant.Request`), its third buffer; nil from a client
+    /// that sends none. A write's data, when it rides in the request (short I/O), comes last.
+    private static func grantRequest(of request: PtlRPCRequest) throws(LustreError) -> OSTGrant.Request? {
+        let buffers = request.message.buffers.count - (request.message.flags.contains(.shortIO) ? 1 : 0)
+        guard buffers > 2 else { return nil }
+        return try OSTGrant.Request(decoding: request.message.buffers[2])
     }
 
     /// Counts a write marked `OBD_BRW_SOFT_SYNC`; at `soft_sync_limit` of them the OSD commits now,

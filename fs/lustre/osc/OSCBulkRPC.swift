@@ -14,6 +14,8 @@ struct OSCBulkRPC: Sendable {
     let deviceName: String
     /// Whether writes should ask the OST to commit early (`OBD_BRW_SOFT_SYNC`).
     let softSync: @Sendable () -> Bool
+    /// The client's grant on the OST: writes say what they used of it, replies add to it.
+    let grant: OSCGrant
     /// Times an RPC answered `-EAGAIN` (bulk dropped or corrupted on the way) is sent again.
     static let maxResends = 10
 
@@ -36,7 +38,11 @@ struct OSCBulkRPC: Sendable {
         obdo.id = first.object
         var obdoBuffer = ByteBufferAllocator().buffer(capacity: ObdAttributes.wireSize)
         obdo.encode(into: &obdoBuffer)
-        let buffers = [obdoBuffer, OSTNiobuf.encode(spans.map(\.niobuf))]
+        var buffers = [obdoBuffer, OSTNiobuf.encode(spans.map(\.niobuf))]
+        if first.direction == .write {
+            let fromGrant = batch.reduce(0) { $0 + ($1.fromGrant ? $1.length : 0) }
+            buffers.append(grant.request(fromGrant: fromGrant).encoded())
+        }
         let total = batch.reduce(0) { $0 + $1.length }
         let opcode: OSTOpcode = first.direction == .write ? .write : .read
         let bulk: PtlRPCImport.Bulk
@@ -48,6 +54,7 @@ struct OSCBulkRPC: Sendable {
         var resends = 0
         while true {
             let response: PtlRPCImport.Response
+            let sentAt = MonotonicClock.nanoseconds()
             do {
                 response = try await rpcImport.call(opcode: opcode.rawValue, buffers: buffers, bulk: bulk,
                                                     jobID: first.jobID)
@@ -67,6 +74,13 @@ struct OSCBulkRPC: Sendable {
                 return Array(repeating: .failure(error), count: batch.count)
             }
             if opcode == .write {
+                if response.reply.buffers.count > 1 {
+                    do {
+                        grant.update(try OSTGrant.Reply(decoding: response.reply.buffers[1]), sentAt: sentAt)
+                    } catch {
+                        CDEBUG(.rpctrace, "\(deviceName): write \(first.object): \(error)")
+                    }
+                }
                 return Array(repeating: .success((response.reply.transno, nil)), count: batch.count)
             }
             do {

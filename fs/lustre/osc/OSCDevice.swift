@@ -61,8 +61,8 @@ public final class OSCDevice: Sendable {
     public let shortIOBytes: Tunable<Int>
     /// The import carrying every RPC.
     public let rpcImport: PtlRPCImport
-    /// The OST's free space as this client knows it: writes near a full OST go through at once.
-    public let space: OSCSpace
+    /// The space the OST reserved for this client's cached writes.
+    public let grant = OSCGrant()
     private let queue: OSCIOQueue
     private let cache: OSCClientCache?
     /// The `OST_SYNC` asked for by writers at the cache's bound, shared by all of them.
@@ -119,15 +119,10 @@ public final class OSCDevice: Sendable {
             return cache.wantsSoftSync(deviceBytes: rpcImport.unstableBytes,
                                        windowBytes: maxPages.value * OSCDevice.pageSize * maxRPCs.value)
         }
-        let sender = OSCBulkRPC(rpcImport: rpcImport, deviceName: name, softSync: softSync)
+        let sender = OSCBulkRPC(rpcImport: rpcImport, deviceName: name, softSync: softSync, grant: grant)
         self.queue = OSCIOQueue(maxRPCsInFlight: maxRPCs,
                                 maxBytesPerRPC: { maxPages.value * OSCDevice.pageSize },
                                 sender: { batch in await sender.send(batch) })
-        // A bounded wait: an OST that does not answer must not hold writers up (they cache).
-        self.space = OSCSpace { [weak rpcImport, name] () async throws(LustreError) -> UInt64 in
-            guard let rpcImport else { throw LustreError(errno: ESHUTDOWN, "\(name): gone") }
-            return try await Self.statfs(rpcImport, name: name, timeout: 2).availableBytes
-        }
         let restarts = self.restarts
         let serverPID = ProcessID(nid: server)
         self.observerToken = lnet.addObserver { event in
@@ -167,6 +162,8 @@ public final class OSCDevice: Sendable {
             try ParamTree.shared.register(prefix + "unstable_stats",
                                           get: { OSCClientCache.unstableStatsText(bytes: rpcImport.unstableBytes) })
             try ParamTree.shared.register(prefix + "import_state", get: { rpcImport.status.rawValue })
+            let grant = self.grant
+            try ParamTree.shared.register(prefix + "cur_grant_bytes", get: { "\(grant.available)" })
             let name = self.name
             try ParamTree.shared.register(prefix + "import", get: { rpcImport.statusText(deviceName: name) })
             if let stats = rpcImport.configuration.stats {
@@ -310,14 +307,6 @@ public final class OSCDevice: Sendable {
     /// Space and inodes of the target; `timeout` (seconds) bounds the wait through reconnects,
     /// which is otherwise the import's recovery timeout.
     public func statfs(timeout: Double? = nil) async throws(LustreError) -> ObdStatfs {
-        let statfs = try await Self.statfs(rpcImport, name: name, timeout: timeout)
-        space.learn(available: statfs.availableBytes)
-        return statfs
-    }
-
-    /// One `OST_STATFS` through `rpcImport` (also `space`'s, which must not hold the device).
-    private static func statfs(_ rpcImport: PtlRPCImport, name: String, timeout: Double?) async throws(LustreError)
-        -> ObdStatfs {
         let response = try await rpcImport.call(opcode: OSTOpcode.statfs.rawValue, buffers: [], recoveryTimeout: timeout)
         guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "\(name): \(OSTOpcode.statfs)") }
         var body = try response.reply.buffer(0, "obd_statfs")
@@ -365,10 +354,11 @@ public final class OSCDevice: Sendable {
 
     /// Writes `parts` back to back at `offset` of `object` without copying them into one buffer:
     /// each part, cut at RPC boundaries, is an extent of its own, and extents that follow each
-    /// other leave together in one RPC whose bulk is those buffers themselves.
+    /// other leave together in one RPC whose bulk is those buffers themselves. `fromGrant`: the
+    /// bytes were cached against `grant` (taken from it when they were).
     @discardableResult
     public func write(object: OSTObjectID, offset: UInt64, parts: [ByteBuffer],
-                      jobID: String? = nil) async throws(LustreError) -> UInt64 {
+                      jobID: String? = nil, fromGrant: Bool = false) async throws(LustreError) -> UInt64 {
         if let cache, cache.isFull { await cache.throttle() }
         var pieces: [(offset: UInt64, length: Int, data: ByteBuffer?)] = []
         var position = offset
@@ -379,7 +369,8 @@ public final class OSCDevice: Sendable {
             }
             position += UInt64(part.readableBytes)
         }
-        let outcome = await queue.perform(.write, object: object, jobID: jobID ?? PtlRPCJobID.current, pieces: pieces)
+        let outcome = await queue.perform(.write, object: object, jobID: jobID ?? PtlRPCJobID.current,
+                                          fromGrant: fromGrant, pieces: pieces)
         if let error = outcome.error { throw error }
         return outcome.transno
     }

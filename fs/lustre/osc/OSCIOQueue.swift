@@ -15,6 +15,9 @@ struct OSCExtent: Sendable {
     let data: ByteBuffer?
     /// The job the I/O is for; only extents of one job share an RPC, which carries it.
     let jobID: String
+    /// A write cached against the client's grant (`OSCGrant`): its bytes come off the OST's
+    /// grant for this client when they arrive.
+    var fromGrant = false
     /// Who waits for it, and which of its pieces this is.
     let completion: OSCIOCompletion
     let index: Int
@@ -129,20 +132,23 @@ final class OSCIOQueue: Sendable {
     }
 
     /// Queues `pieces` of one direction for job `jobID` and waits until every one is done.
-    func perform(_ direction: OSCExtent.Direction, object: OSTObjectID, jobID: String,
+    func perform(_ direction: OSCExtent.Direction, object: OSTObjectID, jobID: String, fromGrant: Bool = false,
                  pieces: [(offset: UInt64, length: Int, data: ByteBuffer?)]) async -> OSCIOCompletion.Outcome {
         guard !pieces.isEmpty else { return OSCIOCompletion.Outcome(buffers: []) }
         if pieces.count == 1 {
-            let lone = OSCExtent(direction: direction, object: object, offset: pieces[0].offset, length: pieces[0].length,
+            var lone = OSCExtent(direction: direction, object: object, offset: pieces[0].offset, length: pieces[0].length,
                                  data: pieces[0].data, jobID: jobID,
                                  completion: OSCIOCompletion(count: 1, continuation: nil), index: 0)
+            lone.fromGrant = fromGrant
             if let outcome = await sendAlone(lone) { return outcome }
         }
         return await withCheckedContinuation { continuation in
             let completion = OSCIOCompletion(count: pieces.count, continuation: continuation)
             let extents = pieces.enumerated().map { index, piece in
-                OSCExtent(direction: direction, object: object, offset: piece.offset, length: piece.length,
-                          data: piece.data, jobID: jobID, completion: completion, index: index)
+                var extent = OSCExtent(direction: direction, object: object, offset: piece.offset, length: piece.length,
+                                       data: piece.data, jobID: jobID, completion: completion, index: index)
+                extent.fromGrant = fromGrant
+                return extent
             }
             state.withLock { $0.pending.append(contentsOf: extents) }
             pump()

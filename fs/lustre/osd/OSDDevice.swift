@@ -291,8 +291,11 @@ public final class OSDDevice: Sendable {
     /// `mayBlock`: the caller may wait on its own thread (nothing queues behind it); writes of at
     /// most `blockingWriteLimit` bytes in all then go to the page cache with `pwrite` here,
     /// without the engine's round trip through its workers and reaper.
+    ///
+    /// `reserved`: bytes of the volume's free space this write must leave alone (the grant the
+    /// OST holds for clients' cached writes, `OFDGrant`).
     public func write(_ id: OSTObjectID, pieces: [(offset: UInt64, data: ByteBuffer)],
-                      mayBlock: Bool = false) async throws(LustreError) -> UInt64 {
+                      mayBlock: Bool = false, reserved: UInt64 = 0) async throws(LustreError) -> UInt64 {
         try checkOpen()
         var total = 0
         for piece in pieces {
@@ -300,7 +303,7 @@ public final class OSDDevice: Sendable {
             total += piece.data.readableBytes
         }
         let handle = try handle(for: id)
-        try checkSpace(handle.fd, pieces, total: total, id)
+        try checkSpace(handle.fd, pieces, total: total, reserved: reserved, id)
         if mayBlock && total <= Self.blockingWriteLimit {
             for piece in pieces where piece.data.readableBytes > 0 {
                 brwStats.startIO(.write, bytes: piece.data.readableBytes)
@@ -499,18 +502,19 @@ public final class OSDDevice: Sendable {
     /// that stays within the object's allocated bytes (an overwrite of a file without holes)
     /// needs no room and goes on.
     private func checkSpace(_ fd: Int32, _ pieces: [(offset: UInt64, data: ByteBuffer)], total: Int,
-                            _ id: OSTObjectID) throws(LustreError) {
+                            reserved: UInt64, _ id: OSTObjectID) throws(LustreError) {
         guard total > 0, let volume = try? statfs() else { return }
-        let available = volume.blocksAvailable * volume.blockSize
+        let available = volume.availableBytes
         // The extent tree and block rounding take a little beyond the bytes themselves.
-        let needed = UInt64(total) + UInt64(total) / 64 + Self.spaceMargin
-        guard available < needed else { return }
+        let (needed, overflow) = (UInt64(total) + UInt64(total) / 64 + Self.spaceMargin).addingReportingOverflow(reserved)
+        guard overflow || available < needed else { return }
         var st = Glibc.stat()
         if fstat(fd, &st) == 0, st.st_blocks * 512 >= (st.st_size + 4095) & ~4095,
            pieces.allSatisfy({ $0.offset + UInt64($0.data.readableBytes) <= UInt64(st.st_size) }) {
             return
         }
-        throw LustreError(errno: ENOSPC, "write of \(total) bytes to object \(id): \(available) bytes available")
+        throw LustreError(errno: ENOSPC, "write of \(total) bytes to object \(id): \(available) bytes available, "
+                          + "\(reserved) of them granted to clients")
     }
 
     /// Bytes kept free beyond a write's own (`checkSpace`).

@@ -8,6 +8,11 @@ public struct OSDStatfs: Sendable, Equatable {
     public var blocksFree: UInt64
     /// Free blocks available to unprivileged users: what `lfs df` shows as available.
     public var blocksAvailable: UInt64
+    /// `blocksAvailable` in bytes.
+    public var availableBytes: UInt64 {
+        let (bytes, overflow) = blocksAvailable.multipliedReportingOverflow(by: blockSize)
+        return overflow ? .max : bytes
+    }
     /// Inodes in the volume (the upper bound on objects).
     public var files: UInt64
     /// Free inodes.

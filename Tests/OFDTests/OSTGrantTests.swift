@@ -1,0 +1,107 @@
+import LibCFS
+import LustreTestSupport
+import NIOCore
+@testable import OFD
+import OSC
+import ObdClass
+import XCTest
+
+/// Grant: the space an OST reserves for a client's cached writes, as the OST counts it
+/// (`OFDGrant`), as the client holds it (`OSCGrant`), and between the two over TCP.
+final class OSTGrantTests: XCTestCase {
+    private let mib: UInt64 = 1 << 20
+
+    func testTheOSTGrantsWhatItsFreeSpaceBeyondOtherGrantsAllows() {
+        let grant = OFDGrant(epoch: 7)
+        // 100 MiB free: the first client gets the 40 MiB it asks for.
+        XCTAssertEqual(grant.allocate(export: 1, wanted: 40 * mib, available: 100 * mib, now: 1), 40 * mib)
+        // Already holding what it wants: nothing more.
+        XCTAssertEqual(grant.allocate(export: 1, wanted: 40 * mib, available: 100 * mib, now: 2), 0)
+        // A second client gets what is left beyond the first's grant, its metadata share and the reserve.
+        let second = grant.allocate(export: 2, wanted: 100 * mib, available: 100 * mib, now: 3)
+        XCTAssertGreaterThan(second, 55 * mib)
+        XCTAssertLessThan(second, 60 * mib - 40 * mib / 64 - OFDGrant.reserve + 1)
+        XCTAssertEqual(grant.totalGranted, 40 * mib + second)
+        // Nothing is left for a third.
+        XCTAssertEqual(grant.allocate(export: 3, wanted: 10 * mib, available: 100 * mib, now: 4), 0)
+        // No client holds more than the cap, whatever it asks.
+        let big = OFDGrant(epoch: 8)
+        XCTAssertEqual(big.allocate(export: 1, wanted: .max, available: .max / 2, now: 1), OFDGrant.maximumPerExport)
+    }
+
+    func testCachedBytesArrivingComeOffTheGrantAndLeaveTheRestReserved() {
+        let grant = OFDGrant(epoch: 7)
+        _ = grant.allocate(export: 1, wanted: 40 * mib, available: 1000 * mib, now: 1)
+        _ = grant.allocate(export: 2, wanted: 20 * mib, available: 1000 * mib, now: 1)
+        // 4 MiB of client 1's cached bytes arrive: the write must leave the other 56 MiB (and
+        // their metadata share) free.
+        XCTAssertEqual(grant.consume(4 * mib, export: 1, now: 2), 56 * mib + 56 * mib / 64)
+        XCTAssertEqual(grant.granted(to: 1), 36 * mib)
+        // A client claiming more than it holds (the OST restarted, say) loses what it holds, no more.
+        XCTAssertEqual(grant.consume(100 * mib, export: 2, now: 3), 36 * mib + 36 * mib / 64)
+        XCTAssertEqual(grant.granted(to: 2), 0)
+        // A write not from grant takes nothing, and must leave all grant free.
+        XCTAssertEqual(grant.consume(0, export: 3, now: 4), 36 * mib + 36 * mib / 64)
+        grant.discard(export: 1)
+        XCTAssertEqual(grant.totalGranted, 0)
+    }
+
+    func testTheGrantOfAClientThatStoppedWritingIsTakenBack() {
+        let grant = OFDGrant(epoch: 7)
+        let start = OFDGrant.sweepInterval
+        _ = grant.allocate(export: 1, wanted: 40 * mib, available: 1000 * mib, now: start)
+        _ = grant.allocate(export: 2, wanted: 40 * mib, available: 1000 * mib, now: start)
+        _ = grant.consume(mib, export: 2, now: start + OFDGrant.expiry / 2)
+        // Client 1 wrote nothing for the expiry, client 2 did half way: only 1's grant goes.
+        _ = grant.allocate(export: 3, wanted: 0, available: 1000 * mib, now: start + OFDGrant.expiry)
+        XCTAssertEqual(grant.granted(to: 1), 0)
+        XCTAssertEqual(grant.granted(to: 2), 39 * mib)
+        XCTAssertEqual(grant.totalGranted, 39 * mib)
+    }
+
+    func testTheClientCachesOnlyAgainstGrantAndDropsGrantOfAnotherEpoch() {
+        let grant = OSCGrant()
+        XCTAssertFalse(grant.take(4096), "a client starts with no grant")
+        let now = MonotonicClock.nanoseconds()
+        grant.update(OSTGrant.Reply(granted: 8 * mib, epoch: 5), sentAt: now)
+        XCTAssertTrue(grant.take(Int(6 * mib)))
+        XCTAssertFalse(grant.take(Int(3 * mib)))
+        grant.giveBack(Int(mib))
+        XCTAssertEqual(grant.available, 3 * mib)
+        XCTAssertEqual(grant.request(fromGrant: 1234), OSTGrant.Request(fromGrant: 1234, wanted: OSCGrant.defaultWanted))
+        grant.setWanted { 99 }
+        XCTAssertEqual(grant.request(fromGrant: 0).wanted, 99)
+        // The OST restarted: what was held is gone, what the new one gives counts.
+        grant.update(OSTGrant.Reply(granted: mib, epoch: 6), sentAt: now)
+        XCTAssertEqual(grant.available, mib)
+        // Grant not renewed for the expiry is let go.
+        let stale = OSCGrant()
+        stale.update(OSTGrant.Reply(granted: 8 * mib, epoch: 5), sentAt: now &- OSCGrant.expiry)
+        XCTAssertFalse(stale.take(4096))
+        XCTAssertEqual(stale.available, 0)
+    }
+
+    func testWritesBringGrantAndCachedWritesGiveItBackOverTheWire() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc()
+        let target = try XCTUnwrap(oss.service?.targets.first)
+        let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
+        XCTAssertEqual(osc.grant.available, 0)
+        // A write not from grant (written through): the reply brings the grant the client wants.
+        try await osc.write(object: id, offset: 0, data: pattern(65536, seed: 1))
+        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        let parameter = try ParamTree.shared.get("obdfilter.testfs-OST0000.tot_granted")
+        XCTAssertEqual(parameter.map(\.value), ["\(OSCGrant.defaultWanted)"])
+        // 4 MiB cached against grant: taken on the client, consumed on the OST, topped up again.
+        XCTAssertTrue(osc.grant.take(4 << 20))
+        try await osc.write(object: id, offset: 1 << 20, parts: [pattern(4 << 20, seed: 2)], fromGrant: true)
+        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        let back = try await osc.read(object: id, offset: 1 << 20, length: 4 << 20)
+        XCTAssertEqual(back, pattern(4 << 20, seed: 2))
+        // The client's disconnect gives its grant back.
+        await osc.disconnect()
+        XCTAssertEqual(target.grant.totalGranted, 0)
+    }
+}

@@ -1,0 +1,76 @@
+import LibCFS
+import NIOCore
+
+/// The grant fields of an `OST_WRITE` (Lustre's `o_grant`/`o_undirty` in the request's obdo and
+/// `o_grant` in the reply's), carried here as a buffer of their own: the request's third
+/// buffer, the reply's second.
+///
+/// Grant is space an OST reserves for one client's cached writes: a client caches a write only
+/// against grant it holds, so the OST has room for every write it acknowledged, whatever other
+/// clients write meanwhile; without grant it writes through and hears `ENOSPC` in `write(2)`.
+public enum OSTGrant {
+    /// What the client says with a write.
+    public struct Request: Equatable, Sendable {
+        /// Bytes of this RPC the client cached against its grant: the OST takes them off the grant
+        /// it holds for the client (they are on its disk now).
+        public var fromGrant: UInt64
+        /// The grant the client would like to hold (about its `max_dirty_mb`): the OST tops the
+        /// client's grant up to it as far as its free space allows.
+        public var wanted: UInt64
+
+        public static let wireSize = 16
+
+        public init(fromGrant: UInt64, wanted: UInt64) {
+            self.fromGrant = fromGrant
+            self.wanted = wanted
+        }
+
+        public func encoded() -> ByteBuffer {
+            var buffer = ByteBufferAllocator().buffer(capacity: Self.wireSize)
+            buffer.writeInteger(fromGrant, endianness: .little)
+            buffer.writeInteger(wanted, endianness: .little)
+            return buffer
+        }
+
+        public init(decoding buffer: ByteBuffer) throws(LustreError) {
+            var buffer = buffer
+            guard buffer.readableBytes == Self.wireSize,
+                  let fromGrant = buffer.readInteger(endianness: .little, as: UInt64.self),
+                  let wanted = buffer.readInteger(endianness: .little, as: UInt64.self)
+            else { throw .protocolError("grant request of \(buffer.readableBytes) bytes") }
+            self.init(fromGrant: fromGrant, wanted: wanted)
+        }
+    }
+
+    /// What the OST answers to a write.
+    public struct Reply: Equatable, Sendable {
+        /// Grant added for the client by this write (bytes).
+        public var granted: UInt64
+        /// The OST's grant accounting this grant belongs to, new at each start of the target:
+        /// a client seeing another one knows the grant it held died with the old one.
+        public var epoch: UInt64
+
+        public static let wireSize = 16
+
+        public init(granted: UInt64, epoch: UInt64) {
+            self.granted = granted
+            self.epoch = epoch
+        }
+
+        public func encoded() -> ByteBuffer {
+            var buffer = ByteBufferAllocator().buffer(capacity: Self.wireSize)
+            buffer.writeInteger(granted, endianness: .little)
+            buffer.writeInteger(epoch, endianness: .little)
+            return buffer
+        }
+
+        public init(decoding buffer: ByteBuffer) throws(LustreError) {
+            var buffer = buffer
+            guard buffer.readableBytes == Self.wireSize,
+                  let granted = buffer.readInteger(endianness: .little, as: UInt64.self),
+                  let epoch = buffer.readInteger(endianness: .little, as: UInt64.self)
+            else { throw .protocolError("grant reply of \(buffer.readableBytes) bytes") }
+            self.init(granted: granted, epoch: epoch)
+        }
+    }
+}

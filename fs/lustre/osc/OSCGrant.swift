@@ -1,0 +1,85 @@
+import LibCFS
+import ObdClass
+import Synchronization
+
+/// The grant this client holds on its OST (Lustre's `cl_avail_grant`): space the OST reserved
+/// for this client's cached writes (`OFDGrant` on the OSS). A write is cached only against
+/// grant, taken when it is cached; without enough, the writer sends it to the OST at once and
+/// hears its `ENOSPC` in `write(2)`, as Lustre's client writes synchronously when out of grant.
+/// So a cached write, acknowledged long before it reaches the OST, finds its room there
+/// whatever other clients write meanwhile.
+///
+/// Each write RPC says how many of its bytes came from grant and how much grant the client
+/// wants to hold (`OSTGrant.Request`); the reply adds what the OST could give
+/// (`OSTGrant.Reply`). A client starts with none: its first write goes through and brings
+/// grant back. The grant of an OST that restarted (another epoch in its replies) is gone, and
+/// grant not renewed by a write for `expiry` is let go, the OST taking it back after twice that.
+public final class OSCGrant: Sendable {
+    /// Nanoseconds after the last write RPC that renewed it before unused grant is let go: 10
+    /// minutes, half the OST's `OFDGrant.expiry`.
+    public static let expiry: UInt64 = 600 * 1_000_000_000
+    /// The grant wanted until `setWanted` says otherwise: Lustre's default `max_dirty_mb` (32)
+    /// and two 4 MiB RPCs.
+    public static let defaultWanted: UInt64 = 40 << 20
+
+    private struct State {
+        var available: UInt64 = 0
+        /// The OST accounting it came from (0: none yet).
+        var epoch: UInt64 = 0
+        /// When the write RPC whose reply last renewed it was sent (monotonic ns).
+        var renewed: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let wantedBytes = Mutex<@Sendable () -> UInt64>({ OSCGrant.defaultWanted })
+
+    public init() {}
+
+    /// Grant held and not yet used by a cached write (`osc.*.cur_grant_bytes`).
+    public var available: UInt64 {
+        let now = MonotonicClock.nanoseconds()
+        return state.withLock { now &- $0.renewed < Self.expiry ? $0.available : 0 }
+    }
+
+    /// Sets how much grant to ask for: the LOV's `max_dirty_mb` of this OSC and two RPCs.
+    public func setWanted(_ wanted: @escaping @Sendable () -> UInt64) {
+        wantedBytes.withLock { $0 = wanted }
+    }
+
+    /// Takes `bytes` of grant for a write about to be cached; false when there is not that
+    /// much (the write then goes to the OST at once).
+    public func take(_ bytes: Int) -> Bool {
+        let wanted = UInt64(max(0, bytes))
+        let now = MonotonicClock.nanoseconds()
+        return state.withLock { state in
+            if now &- state.renewed >= Self.expiry { state.available = 0 }
+            guard state.available >= wanted else { return false }
+            state.available -= wanted
+            return true
+        }
+    }
+
+    /// Gives back grant `take` gave a write that was not cached after all.
+    public func giveBack(_ bytes: Int) {
+        state.withLock { $0.available += UInt64(max(0, bytes)) }
+    }
+
+    /// The grant fields of a write RPC carrying `fromGrant` bytes cached against grant.
+    public func request(fromGrant: Int) -> OSTGrant.Request {
+        OSTGrant.Request(fromGrant: UInt64(max(0, fromGrant)), wanted: wantedBytes.withLock { $0 }())
+    }
+
+    /// Takes in the grant fields of a write's reply; `sentAt` is when its request left.
+    public func update(_ reply: OSTGrant.Reply, sentAt: UInt64) {
+        state.withLock { state in
+            if reply.epoch != state.epoch {
+                if state.epoch != 0 {
+                    CDEBUG(.cache, "osc: the OST restarted: \(state.available) bytes of grant are gone")
+                }
+                (state.available, state.epoch, state.renewed) = (0, reply.epoch, 0)
+            }
+            state.available += reply.granted
+            state.renewed = max(state.renewed, sentAt)
+        }
+    }
+}
