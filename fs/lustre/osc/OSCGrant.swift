@@ -30,8 +30,15 @@ public final class OSCGrant: Sendable {
         var renewed: UInt64 = 0
     }
 
+    /// The closure in a struct: a function value kept as a `Mutex`'s own generic value is
+    /// reabstracted on each `withLock` and written back wrapped in one more thunk, so that
+    /// every call grew slower (56 % of a client's CPU after a minute of 4 KiB writes).
+    private struct Wanted: Sendable {
+        var bytes: @Sendable () -> UInt64
+    }
+
     private let state = Mutex(State())
-    private let wantedBytes = Mutex<@Sendable () -> UInt64>({ OSCGrant.defaultWanted })
+    private let wanted = Mutex(Wanted(bytes: { OSCGrant.defaultWanted }))
 
     public init() {}
 
@@ -43,7 +50,7 @@ public final class OSCGrant: Sendable {
 
     /// Sets how much grant to ask for: the LOV's `max_dirty_mb` of this OSC and two RPCs.
     public func setWanted(_ wanted: @escaping @Sendable () -> UInt64) {
-        wantedBytes.withLock { $0 = wanted }
+        self.wanted.withLock { $0.bytes = wanted }
     }
 
     /// Takes `bytes` of grant for a write about to be cached; false when there is not that
@@ -66,7 +73,7 @@ public final class OSCGrant: Sendable {
 
     /// The grant fields of a write RPC carrying `fromGrant` bytes cached against grant.
     public func request(fromGrant: Int) -> OSTGrant.Request {
-        OSTGrant.Request(fromGrant: UInt64(max(0, fromGrant)), wanted: wantedBytes.withLock { $0 }())
+        OSTGrant.Request(fromGrant: UInt64(max(0, fromGrant)), wanted: wanted.withLock { $0.bytes }())
     }
 
     /// Takes in the grant fields of a write's reply; `sentAt` is when its request left.
