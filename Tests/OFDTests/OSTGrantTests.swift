@@ -52,8 +52,9 @@ final class OSTGrantTests: XCTestCase {
         _ = grant.allocate(export: 1, wanted: 40 * mib, available: 1000 * mib, now: start)
         _ = grant.allocate(export: 2, wanted: 40 * mib, available: 1000 * mib, now: start)
         _ = grant.consume(mib, export: 2, now: start + OFDGrant.expiry / 2)
-        // Client 1 wrote nothing for the expiry, client 2 did half way: only 1's grant goes.
-        _ = grant.allocate(export: 3, wanted: 0, available: 1000 * mib, now: start + OFDGrant.expiry)
+        // Client 1 wrote nothing for the expiry, client 2 did half way: only 1's grant goes, and
+        // the next write, from any client, no longer leaves it free.
+        XCTAssertEqual(grant.consume(0, export: 3, now: start + OFDGrant.expiry), 39 * mib + 39 * mib / 64)
         XCTAssertEqual(grant.granted(to: 1), 0)
         XCTAssertEqual(grant.granted(to: 2), 39 * mib)
         XCTAssertEqual(grant.totalGranted, 39 * mib)

@@ -55,6 +55,7 @@ final class OFDGrant: Sendable {
     /// still hold, with its share of ext4's metadata: the space the write must leave free.
     func consume(_ bytes: UInt64, export: UInt64, now: UInt64) -> UInt64 {
         state.withLock { state in
+            sweep(&state, now: now)
             var holder = state.holders[export] ?? Holder(lastWrite: now)
             let taken = min(holder.granted, bytes)
             holder.granted -= taken
