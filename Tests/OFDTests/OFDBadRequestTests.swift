@@ -57,6 +57,21 @@ final class OFDBadRequestTests: XCTestCase {
         try await assertStillServes(good)
     }
 
+    func testAMalformedGrantBufferIsEPROTOAndWritesNothing() async throws {
+        let oss = try await makeOSS()
+        let good = try await oss.osc()
+        let rpcImport = try await oss.rawImport()
+        let id = OSTObjectID(objectID: try await good.precreate(count: 1).lowerBound)
+        let status = try await rpcImport.call(opcode: OSTOpcode.write.rawValue,
+                                              buffers: [encode(obdo(id)), OSTNiobuf.encode([OSTNiobuf(offset: 0, length: 4096)]),
+                                                        ByteBuffer(bytes: [1, 2, 3, 4, 5])],
+                                              bulk: .write([pattern(4096, seed: 1)])).reply.status
+        XCTAssertEqual(status, -EPROTO)
+        let size = try await good.getattr(id).size
+        XCTAssertEqual(size, 0)
+        try await assertStillServes(good)
+    }
+
     func testOffsetOverflowIsEFBIG() async throws {
         let oss = try await makeOSS()
         let good = try await oss.osc()
