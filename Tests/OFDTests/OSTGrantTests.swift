@@ -42,6 +42,9 @@ final class OSTGrantTests: XCTestCase {
         XCTAssertEqual(grant.granted(to: 2), 0)
         // A write not from grant takes nothing, and must leave all grant free.
         XCTAssertEqual(grant.consume(0, export: 3, now: 4), 36 * mib + 36 * mib / 64)
+        // Grant the client let go comes off too, and is given again.
+        XCTAssertEqual(grant.consume(mib, dropped: 35 * mib, export: 1, now: 5), 0)
+        XCTAssertEqual(grant.allocate(export: 1, wanted: 40 * mib, available: 1000 * mib, now: 5), 40 * mib)
         grant.discard(export: 1)
         XCTAssertEqual(grant.totalGranted, 0)
     }
@@ -75,11 +78,13 @@ final class OSTGrantTests: XCTestCase {
         // The OST restarted: what was held is gone, what the new one gives counts.
         grant.update(OSTGrant.Reply(granted: mib, epoch: 6), sentAt: now)
         XCTAssertEqual(grant.available, mib)
-        // Grant not renewed for the expiry is let go.
+        // Grant not renewed for the expiry is let go, and the next write says so, once.
         let stale = OSCGrant()
         stale.update(OSTGrant.Reply(granted: 8 * mib, epoch: 5), sentAt: now &- OSCGrant.expiry)
         XCTAssertFalse(stale.take(4096))
         XCTAssertEqual(stale.available, 0)
+        XCTAssertEqual(stale.request(fromGrant: 0).dropped, 8 * mib)
+        XCTAssertEqual(stale.request(fromGrant: 0).dropped, 0)
     }
 
     func testWritesBringGrantAndCachedWritesGiveItBackOverTheWire() async throws {
@@ -104,5 +109,23 @@ final class OSTGrantTests: XCTestCase {
         // The client's disconnect gives its grant back.
         await osc.disconnect()
         XCTAssertEqual(target.grant.totalGranted, 0)
+    }
+
+    /// A client that let its grant go unused (expired) gets it again at its next write: the OST
+    /// is told, instead of keeping it for a client that no longer counts on it and granting it
+    /// nothing more (which left the client writing through for as long as it kept writing).
+    func testGrantLetGoUnusedIsGivenAgainAtTheNextWrite() async throws {
+        let oss = try await makeOSS()
+        let osc = try await oss.osc { $0.grantExpiry = 0.3 }
+        let target = try XCTUnwrap(oss.service?.targets.first)
+        let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
+        try await osc.write(object: id, offset: 0, data: pattern(4096, seed: 1))
+        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
+        try await Task.sleep(for: .milliseconds(500))
+        XCTAssertEqual(osc.grant.available, 0)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        try await osc.write(object: id, offset: 4096, data: pattern(4096, seed: 2))
+        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
     }
 }

@@ -17,18 +17,23 @@ public enum OSTGrant {
         /// The grant the client would like to hold (about its `max_dirty_mb`): the OST tops the
         /// client's grant up to it as far as its free space allows.
         public var wanted: UInt64
+        /// Grant the client let go since its last write (`o_dropped`: unused for too long): the
+        /// OST takes it off what it holds for the client.
+        public var dropped: UInt64
 
-        public static let wireSize = 16
+        public static let wireSize = 24
 
-        public init(fromGrant: UInt64, wanted: UInt64) {
+        public init(fromGrant: UInt64, wanted: UInt64, dropped: UInt64 = 0) {
             self.fromGrant = fromGrant
             self.wanted = wanted
+            self.dropped = dropped
         }
 
         public func encoded() -> ByteBuffer {
             var buffer = ByteBufferAllocator().buffer(capacity: Self.wireSize)
             buffer.writeInteger(fromGrant, endianness: .little)
             buffer.writeInteger(wanted, endianness: .little)
+            buffer.writeInteger(dropped, endianness: .little)
             return buffer
         }
 
@@ -36,9 +41,10 @@ public enum OSTGrant {
             var buffer = buffer
             guard buffer.readableBytes == Self.wireSize,
                   let fromGrant = buffer.readInteger(endianness: .little, as: UInt64.self),
-                  let wanted = buffer.readInteger(endianness: .little, as: UInt64.self)
+                  let wanted = buffer.readInteger(endianness: .little, as: UInt64.self),
+                  let dropped = buffer.readInteger(endianness: .little, as: UInt64.self)
             else { throw .protocolError("grant request of \(buffer.readableBytes) bytes") }
-            self.init(fromGrant: fromGrant, wanted: wanted)
+            self.init(fromGrant: fromGrant, wanted: wanted, dropped: dropped)
         }
     }
 

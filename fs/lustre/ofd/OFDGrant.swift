@@ -51,13 +51,15 @@ final class OFDGrant: Sendable {
     func granted(to export: UInt64) -> UInt64 { state.withLock { $0.holders[export]?.granted ?? 0 } }
 
     /// A write of `bytes` the client of `export` cached against its grant has arrived: they
-    /// come off its grant (all it holds, if it claims more). Returns the grant all clients
-    /// still hold, with its share of ext4's metadata: the space the write must leave free.
-    func consume(_ bytes: UInt64, export: UInt64, now: UInt64) -> UInt64 {
+    /// come off its grant (all it holds, if it claims more), and so does the grant it says it
+    /// let go (`dropped`). Returns the grant all clients still hold, with its share of ext4's
+    /// metadata: the space the write must leave free.
+    func consume(_ bytes: UInt64, dropped: UInt64 = 0, export: UInt64, now: UInt64) -> UInt64 {
         state.withLock { state in
             sweep(&state, now: now)
             var holder = state.holders[export] ?? Holder(lastWrite: now)
-            let taken = min(holder.granted, bytes)
+            let (sum, overflow) = bytes.addingReportingOverflow(dropped)
+            let taken = min(holder.granted, overflow ? .max : sum)
             holder.granted -= taken
             holder.lastWrite = now
             state.holders[export] = holder

@@ -257,11 +257,12 @@ public final class OFDTarget: Sendable {
             // EAGAIN (a bulk that did not come whole) is sent again as a new RPC with the same
             // grant; any other end is this write's, and its cached bytes are spent.
             if error.errno != EAGAIN, let asked {
-                _ = grant.consume(asked.fromGrant, export: export, now: MonotonicClock.nanoseconds())
+                _ = grant.consume(asked.fromGrant, dropped: asked.dropped, export: export, now: MonotonicClock.nanoseconds())
             }
             throw error
         }
-        let reserved = replay ? 0 : grant.consume(asked?.fromGrant ?? 0, export: export, now: MonotonicClock.nanoseconds())
+        let reserved = replay ? 0 : grant.consume(asked?.fromGrant ?? 0, dropped: asked?.dropped ?? 0, export: export,
+                                                  now: MonotonicClock.nanoseconds())
         if FailLoc.check(OFDFail.enospc) { throw LustreError(errno: ENOSPC, "fail_loc") }
         if FailLoc.check(OFDFail.eio) { throw LustreError(errno: EIO, "fail_loc") }
         var pieces: [(offset: UInt64, data: ByteBuffer)] = []

@@ -38,6 +38,9 @@ public final class OSCDevice: Sendable {
         /// The cache this device shares with the client's other OSCs, which bounds the write
         /// data pinned until commit; nil: unbounded (the MDT's OSP, tools).
         public var cache: OSCClientCache?
+        /// Seconds without a write renewing it after which unused grant is let go
+        /// (`OSCGrant.expiry`; tests shorten it).
+        public var grantExpiry: Double = Double(OSCGrant.expiry) / 1e9
 
         public init() {}
     }
@@ -62,7 +65,7 @@ public final class OSCDevice: Sendable {
     /// The import carrying every RPC.
     public let rpcImport: PtlRPCImport
     /// The space the OST reserved for this client's cached writes.
-    public let grant = OSCGrant()
+    public let grant: OSCGrant
     private let queue: OSCIOQueue
     private let cache: OSCClientCache?
     /// The `OST_SYNC` asked for by writers at the cache's bound, shared by all of them.
@@ -85,6 +88,7 @@ public final class OSCDevice: Sendable {
             throw .invalid("max_pages_per_rpc \(configuration.maxPagesPerRPC) out of 1...\(OSTBRWLimits.maxBytes / Self.pageSize)")
         }
         self.lnet = lnet
+        self.grant = OSCGrant(expiry: UInt64(max(0, configuration.grantExpiry) * 1e9))
         self.target = target
         self.server = server
         self.name = "\(target)-osc-\(instance ?? String(UInt64.random(in: 0x1000_0000_0000...0xffff_ffff_ffff), radix: 16))"

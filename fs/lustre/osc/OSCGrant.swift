@@ -12,8 +12,9 @@ import Synchronization
 /// Each write RPC says how many of its bytes came from grant and how much grant the client
 /// wants to hold (`OSTGrant.Request`); the reply adds what the OST could give
 /// (`OSTGrant.Reply`). A client starts with none: its first write goes through and brings
-/// grant back. The grant of an OST that restarted (another epoch in its replies) is gone, and
-/// grant not renewed by a write for `expiry` is let go, the OST taking it back after twice that.
+/// grant back. The grant of an OST that restarted (another epoch in its replies) is gone. Grant
+/// not renewed by a write for `expiry` is let go, and the next write says so (`dropped`), so the
+/// OST gives it again (the OST itself takes back grant not renewed for twice that).
 public final class OSCGrant: Sendable {
     /// Nanoseconds after the last write RPC that renewed it before unused grant is let go: 10
     /// minutes, half the OST's `OFDGrant.expiry`.
@@ -28,6 +29,15 @@ public final class OSCGrant: Sendable {
         var epoch: UInt64 = 0
         /// When the write RPC whose reply last renewed it was sent (monotonic ns).
         var renewed: UInt64 = 0
+        /// Grant let go (expired) that the OST has not been told of yet.
+        var dropped: UInt64 = 0
+
+        /// Lets go of grant not renewed for `expiry`.
+        mutating func expire(now: UInt64, after expiry: UInt64) {
+            guard available > 0, now &- renewed >= expiry else { return }
+            dropped += available
+            available = 0
+        }
     }
 
     /// The closure in a struct: a function value kept as a `Mutex`'s own generic value is
@@ -39,13 +49,20 @@ public final class OSCGrant: Sendable {
 
     private let state = Mutex(State())
     private let wanted = Mutex(Wanted(bytes: { OSCGrant.defaultWanted }))
+    private let expiry: UInt64
 
-    public init() {}
+    /// `expiry`: nanoseconds without renewal after which grant is let go (tests shorten it).
+    public init(expiry: UInt64 = OSCGrant.expiry) {
+        self.expiry = expiry
+    }
 
     /// Grant held and not yet used by a cached write (`osc.*.cur_grant_bytes`).
     public var available: UInt64 {
         let now = MonotonicClock.nanoseconds()
-        return state.withLock { now &- $0.renewed < Self.expiry ? $0.available : 0 }
+        return state.withLock { state in
+            state.expire(now: now, after: expiry)
+            return state.available
+        }
     }
 
     /// Sets how much grant to ask for: the LOV's `max_dirty_mb` of this OSC and two RPCs.
@@ -59,7 +76,7 @@ public final class OSCGrant: Sendable {
         let wanted = UInt64(max(0, bytes))
         let now = MonotonicClock.nanoseconds()
         return state.withLock { state in
-            if now &- state.renewed >= Self.expiry { state.available = 0 }
+            state.expire(now: now, after: expiry)
             guard state.available >= wanted else { return false }
             state.available -= wanted
             return true
@@ -71,9 +88,18 @@ public final class OSCGrant: Sendable {
         state.withLock { $0.available += UInt64(max(0, bytes)) }
     }
 
-    /// The grant fields of a write RPC carrying `fromGrant` bytes cached against grant.
+    /// The grant fields of a write RPC carrying `fromGrant` bytes cached against grant; the
+    /// grant let go since the last one goes with it (told once: should this RPC be lost, the
+    /// OST keeps that grant for this client until it disconnects or idles out).
     public func request(fromGrant: Int) -> OSTGrant.Request {
-        OSTGrant.Request(fromGrant: UInt64(max(0, fromGrant)), wanted: wanted.withLock { $0.bytes }())
+        let now = MonotonicClock.nanoseconds()
+        let dropped = state.withLock { state -> UInt64 in
+            state.expire(now: now, after: expiry)
+            defer { state.dropped = 0 }
+            return state.dropped
+        }
+        return OSTGrant.Request(fromGrant: UInt64(max(0, fromGrant)), wanted: wanted.withLock { $0.bytes }(),
+                                dropped: dropped)
     }
 
     /// Takes in the grant fields of a write's reply; `sentAt` is when its request left.
@@ -83,7 +109,7 @@ public final class OSCGrant: Sendable {
                 if state.epoch != 0 {
                     CDEBUG(.cache, "osc: the OST restarted: \(state.available) bytes of grant are gone")
                 }
-                (state.available, state.epoch, state.renewed) = (0, reply.epoch, 0)
+                (state.available, state.epoch, state.renewed, state.dropped) = (0, reply.epoch, 0, 0)
             }
             state.available += reply.granted
             state.renewed = max(state.renewed, sentAt)
