@@ -19,8 +19,10 @@ final class OFDGrant: Sendable {
     /// Free space never granted: room for what the bytes of writes do not count (ext4 rounding
     /// small writes to blocks, the OSD's own files).
     static let reserve: UInt64 = 1 << 20
-    /// The most one client may hold, whatever it asks for.
-    static let maximumPerExport: UInt64 = 1 << 30
+    /// The most one client may hold, whatever it asks for: enough for the largest
+    /// `max_dirty_mb` (4 GiB) and its RPCs, so that no writer that may cache more runs out of
+    /// grant first (it would then write through, one RPC at a time).
+    static let maximumPerExport: UInt64 = (4 << 30) + (64 << 20)
     /// A client that has not written for this long (nanoseconds) loses its grant: 20 minutes,
     /// as Lustre's grant shrink interval; `OSCGrant` lets go after half of it.
     static let expiry: UInt64 = 1200 * 1_000_000_000
