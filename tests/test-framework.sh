@@ -53,12 +53,14 @@ llmount_save_mds_argv() {
 }
 
 # Starts the MDS with the arguments llmount_save_mds_argv saved plus "$@", its output added to the
-# llmount's mds.log; prints its pid once it serves.
+# llmount's mds.log and its pid put in the llmount's pids file (llmountcleanup.sh stops it, even
+# if it never serves); prints its pid once it serves.
 llmount_start_mds() {
     local pid argv log=$TEST_DIR/lustre-$FSNAME/mds.log
     mapfile -t argv <"$TEST_DIR/mds.argv"
     setsid "${argv[@]}" "$@" >>"$log" 2>&1 </dev/null &
     pid=$!
+    sed -i "s/^mds [0-9]*\b/mds $pid/" "$TEST_DIR/lustre-$FSNAME/pids"
     for _ in $(seq 600); do grep -q "serving $FSNAME-MDT0000.*pid $pid" "$log" && break; sleep 0.1; done
     grep -q "serving $FSNAME-MDT0000.*pid $pid" "$log" || return 1
     echo "$pid"

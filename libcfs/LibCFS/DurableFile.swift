@@ -53,17 +53,7 @@ public enum DurableFile {
             }
             throw error
         }
-        var done = 0
-        var failure: LustreError?
-        while done < bytes.count {
-            let wrote = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if wrote < 0 {
-                if errno == EINTR { continue }
-                failure = .fromErrno("write \(temporary)")
-                break
-            }
-            done += wrote
-        }
+        var failure: LustreError? = writeAll(fd, bytes) ? nil : .fromErrno("write \(temporary)")
         if failure == nil, fdatasync(fd) != 0 { failure = .fromErrno("sync \(temporary)") }
         close(fd)
         if failure == nil, rename(temporary, path) != 0 { failure = .fromErrno("rename \(temporary) to \(path)") }
@@ -85,16 +75,24 @@ public enum DurableFile {
             throw .fromErrno("open \(path)")
         }
         defer { close(fd) }
+        guard writeAll(fd, bytes), ftruncate(fd, off_t(bytes.count)) == 0, fdatasync(fd) == 0 else {
+            throw .fromErrno("rewrite \(path)")
+        }
+        return true
+    }
+
+    /// Writes `bytes` at the start of `fd`, through short writes and `EINTR`; false with
+    /// `errno` set on an error.
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var done = 0
         while done < bytes.count {
             let wrote = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
             if wrote < 0 {
                 if errno == EINTR { continue }
-                throw .fromErrno("rewrite \(path)")
+                return false
             }
             done += wrote
         }
-        guard ftruncate(fd, off_t(bytes.count)) == 0, fdatasync(fd) == 0 else { throw .fromErrno("rewrite \(path)") }
         return true
     }
 

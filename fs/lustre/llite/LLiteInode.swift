@@ -381,12 +381,11 @@ final class LLiteInode: Sendable {
     /// read of just what is asked, for random access).
     func read(offset: UInt64, length: Int, readAhead: UInt64) async throws(LustreError) -> ByteBuffer {
         guard length > 0 else { return ByteBuffer() }
+        let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
         // The OSTs must have this client's writes of these bytes; their errors are still
         // reported by fsync/close.
-        await drain(offset: offset, end: offset.addingReportingOverflow(UInt64(length)).overflow
-                                         ? .max : offset + UInt64(length))
+        await drain(offset: offset, end: overflow ? .max : end)
         var size = self.size
-        let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
         if overflow || end > size {
             // Reads near the end look at the OSTs again, in case another client wrote further.
             size = try await glimpse().size

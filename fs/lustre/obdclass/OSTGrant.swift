@@ -29,22 +29,11 @@ public enum OSTGrant {
             self.dropped = dropped
         }
 
-        public func encoded() -> ByteBuffer {
-            var buffer = ByteBufferAllocator().buffer(capacity: Self.wireSize)
-            buffer.writeInteger(fromGrant, endianness: .little)
-            buffer.writeInteger(wanted, endianness: .little)
-            buffer.writeInteger(dropped, endianness: .little)
-            return buffer
-        }
+        public func encoded() -> ByteBuffer { OSTGrant.encode([fromGrant, wanted, dropped]) }
 
         public init(decoding buffer: ByteBuffer) throws(LustreError) {
-            var buffer = buffer
-            guard buffer.readableBytes == Self.wireSize,
-                  let fromGrant = buffer.readInteger(endianness: .little, as: UInt64.self),
-                  let wanted = buffer.readInteger(endianness: .little, as: UInt64.self),
-                  let dropped = buffer.readInteger(endianness: .little, as: UInt64.self)
-            else { throw .protocolError("grant request of \(buffer.readableBytes) bytes") }
-            self.init(fromGrant: fromGrant, wanted: wanted, dropped: dropped)
+            let words = try OSTGrant.decode(buffer, size: Self.wireSize, "grant request")
+            self.init(fromGrant: words[0], wanted: words[1], dropped: words[2])
         }
     }
 
@@ -63,20 +52,24 @@ public enum OSTGrant {
             self.epoch = epoch
         }
 
-        public func encoded() -> ByteBuffer {
-            var buffer = ByteBufferAllocator().buffer(capacity: Self.wireSize)
-            buffer.writeInteger(granted, endianness: .little)
-            buffer.writeInteger(epoch, endianness: .little)
-            return buffer
-        }
+        public func encoded() -> ByteBuffer { OSTGrant.encode([granted, epoch]) }
 
         public init(decoding buffer: ByteBuffer) throws(LustreError) {
-            var buffer = buffer
-            guard buffer.readableBytes == Self.wireSize,
-                  let granted = buffer.readInteger(endianness: .little, as: UInt64.self),
-                  let epoch = buffer.readInteger(endianness: .little, as: UInt64.self)
-            else { throw .protocolError("grant reply of \(buffer.readableBytes) bytes") }
-            self.init(granted: granted, epoch: epoch)
+            let words = try OSTGrant.decode(buffer, size: Self.wireSize, "grant reply")
+            self.init(granted: words[0], epoch: words[1])
         }
+    }
+
+    /// Both records are little-endian 64-bit words and nothing else.
+    private static func encode(_ words: [UInt64]) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: words.count * 8)
+        for word in words { buffer.writeInteger(word, endianness: .little) }
+        return buffer
+    }
+
+    private static func decode(_ buffer: ByteBuffer, size: Int, _ what: String) throws(LustreError) -> [UInt64] {
+        var buffer = buffer
+        guard buffer.readableBytes == size else { throw .protocolError("\(what) of \(buffer.readableBytes) bytes") }
+        return (0..<size / 8).map { _ in buffer.readInteger(endianness: .little, as: UInt64.self)! }
     }
 }

@@ -273,20 +273,22 @@ public final class OFDTarget: Sendable {
             cursor += Int(niobuf.length)
         }
         let ioStarted = MonotonicClock.nanoseconds()
+        // One statfs for the OSD's space check and the grant given after the write.
+        let volume = try? osd.statfs()
         // A lone request may write on this thread (see `OSDDevice.write(mayBlock:)`).
         let transno = try await osd.write(obdo.id, pieces: pieces, mayBlock: request.isAloneInService(),
-                                          reserved: reserved)
+                                          reserved: reserved, volume: volume)
         osd.brwStats.recordBulk(.write, pieces: niobufs.map { ($0.offset, UInt64($0.length)) },
                                 milliseconds: (MonotonicClock.nanoseconds() - ioStarted) / 1_000_000)
         account(.writeBytes, Int64(total), request)
         if niobufs.contains(where: { $0.flags & OSTNiobuf.softSync != 0 }) { softSyncRequested() }
         var buffers = [Self.encode(obdo)]
         if let asked {
-            var granted: UInt64 = 0
-            if asked.wanted > grant.granted(to: export), let volume = try? osd.statfs() {
-                granted = grant.allocate(export: export, wanted: asked.wanted, available: volume.availableBytes,
+            // What the volume has left after this write, counted as the OSD's space check does.
+            let written = UInt64(total) + UInt64(total) / 64
+            let left = volume.map { $0.availableBytes > written ? $0.availableBytes - written : 0 } ?? 0
+            let granted = grant.allocate(export: export, wanted: asked.wanted, available: left,
                                          now: MonotonicClock.nanoseconds())
-            }
             buffers.append(OSTGrant.Reply(granted: granted, epoch: grant.epoch).encoded())
         }
         return PtlRPCReply(buffers: buffers, transno: transno)

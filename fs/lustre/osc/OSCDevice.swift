@@ -311,8 +311,7 @@ public final class OSCDevice: Sendable {
     /// Space and inodes of the target; `timeout` (seconds) bounds the wait through reconnects,
     /// which is otherwise the import's recovery timeout.
     public func statfs(timeout: Double? = nil) async throws(LustreError) -> ObdStatfs {
-        let response = try await rpcImport.call(opcode: OSTOpcode.statfs.rawValue, buffers: [], recoveryTimeout: timeout)
-        guard response.reply.status >= 0 else { throw LustreError(status: response.reply.status, "\(name): \(OSTOpcode.statfs)") }
+        let response = try await call(.statfs, [], recoveryTimeout: timeout)
         var body = try response.reply.buffer(0, "obd_statfs")
         return try ObdStatfs(decoding: &body)
     }

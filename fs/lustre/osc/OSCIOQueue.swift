@@ -17,7 +17,7 @@ struct OSCExtent: Sendable {
     let jobID: String
     /// A write cached against the client's grant (`OSCGrant`): its bytes come off the OST's
     /// grant for this client when they arrive.
-    var fromGrant = false
+    let fromGrant: Bool
     /// Who waits for it, and which of its pieces this is.
     let completion: OSCIOCompletion
     let index: Int
@@ -136,19 +136,16 @@ final class OSCIOQueue: Sendable {
                  pieces: [(offset: UInt64, length: Int, data: ByteBuffer?)]) async -> OSCIOCompletion.Outcome {
         guard !pieces.isEmpty else { return OSCIOCompletion.Outcome(buffers: []) }
         if pieces.count == 1 {
-            var lone = OSCExtent(direction: direction, object: object, offset: pieces[0].offset, length: pieces[0].length,
-                                 data: pieces[0].data, jobID: jobID,
+            let lone = OSCExtent(direction: direction, object: object, offset: pieces[0].offset, length: pieces[0].length,
+                                 data: pieces[0].data, jobID: jobID, fromGrant: fromGrant,
                                  completion: OSCIOCompletion(count: 1, continuation: nil), index: 0)
-            lone.fromGrant = fromGrant
             if let outcome = await sendAlone(lone) { return outcome }
         }
         return await withCheckedContinuation { continuation in
             let completion = OSCIOCompletion(count: pieces.count, continuation: continuation)
             let extents = pieces.enumerated().map { index, piece in
-                var extent = OSCExtent(direction: direction, object: object, offset: piece.offset, length: piece.length,
-                                       data: piece.data, jobID: jobID, completion: completion, index: index)
-                extent.fromGrant = fromGrant
-                return extent
+                OSCExtent(direction: direction, object: object, offset: piece.offset, length: piece.length,
+                          data: piece.data, jobID: jobID, fromGrant: fromGrant, completion: completion, index: index)
             }
             state.withLock { $0.pending.append(contentsOf: extents) }
             pump()

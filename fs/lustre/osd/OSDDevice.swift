@@ -293,9 +293,10 @@ public final class OSDDevice: Sendable {
     /// without the engine's round trip through its workers and reaper.
     ///
     /// `reserved`: bytes of the volume's free space this write must leave alone (the grant the
-    /// OST holds for clients' cached writes, `OFDGrant`).
-    public func write(_ id: OSTObjectID, pieces: [(offset: UInt64, data: ByteBuffer)],
-                      mayBlock: Bool = false, reserved: UInt64 = 0) async throws(LustreError) -> UInt64 {
+    /// OST holds for clients' cached writes, `OFDGrant`). `volume`: the caller's `statfs()` of
+    /// just before, used for the space check (nil: taken here).
+    public func write(_ id: OSTObjectID, pieces: [(offset: UInt64, data: ByteBuffer)], mayBlock: Bool = false,
+                      reserved: UInt64 = 0, volume: OSDStatfs? = nil) async throws(LustreError) -> UInt64 {
         try checkOpen()
         var total = 0
         for piece in pieces {
@@ -303,7 +304,7 @@ public final class OSDDevice: Sendable {
             total += piece.data.readableBytes
         }
         let handle = try handle(for: id)
-        try checkSpace(handle.fd, pieces, total: total, reserved: reserved, id)
+        try checkSpace(handle.fd, pieces, total: total, reserved: reserved, volume: volume, id)
         if mayBlock && total <= Self.blockingWriteLimit {
             for piece in pieces where piece.data.readableBytes > 0 {
                 brwStats.startIO(.write, bytes: piece.data.readableBytes)
@@ -502,8 +503,8 @@ public final class OSDDevice: Sendable {
     /// that stays within the object's allocated bytes (an overwrite of a file without holes)
     /// needs no room and goes on.
     private func checkSpace(_ fd: Int32, _ pieces: [(offset: UInt64, data: ByteBuffer)], total: Int,
-                            reserved: UInt64, _ id: OSTObjectID) throws(LustreError) {
-        guard total > 0, let volume = try? statfs() else { return }
+                            reserved: UInt64, volume: OSDStatfs?, _ id: OSTObjectID) throws(LustreError) {
+        guard total > 0, let volume = volume ?? (try? statfs()) else { return }
         let available = volume.availableBytes
         // The extent tree and block rounding take a little beyond the bytes themselves.
         let (needed, overflow) = (UInt64(total) + UInt64(total) / 64 + Self.spaceMargin).addingReportingOverflow(reserved)
