@@ -4,6 +4,7 @@ import NIOCore
 @testable import OFD
 import OSC
 import ObdClass
+import OSD
 import XCTest
 
 /// Grant: the space an OST reserves for a client's cached writes, as the OST counts it
@@ -47,6 +48,61 @@ final class OSTGrantTests: XCTestCase {
         XCTAssertEqual(grant.allocate(export: 1, wanted: 40 * mib, available: 1000 * mib, now: 5), 40 * mib)
         grant.discard(export: 1)
         XCTAssertEqual(grant.totalGranted, 0)
+    }
+
+    /// A volume with `free` bytes available, as `statfs` gives it to a write's admission.
+    private func volume(_ free: UInt64) -> OSDStatfs {
+        OSDStatfs(blockSize: 4096, blocks: 1 << 20, blocksFree: free / 4096, blocksAvailable: free / 4096,
+                  files: 1 << 16, filesFree: 1 << 15, nameLength: 255)
+    }
+
+    func testAWriteInFlightKeepsItsRoomFromTheOthers() {
+        let grant = OFDGrant(epoch: 7)
+        _ = grant.allocate(export: 1, wanted: 40 * mib, available: 100 * mib, now: 1)
+        // Client 1's 4 MiB of cached bytes arrive: off its grant, but not yet in the volume.
+        let cached = grant.admit(4 * mib, fromGrant: 4 * mib, dropped: 0, replay: false, export: 1, now: 2) { volume(60 * mib) }
+        // All from grant: its room was set aside when the grant was given, no space check.
+        XCTAssertNil(cached.reserved)
+        // A write of client 2 meanwhile sees the same free bytes in its statfs: it must leave
+        // client 1's remaining grant and the 4 MiB on their way free (with the old accounting the
+        // cached bytes were free again once consumed, and the two writes passed for the same room).
+        let through = grant.admit(mib, fromGrant: 0, dropped: 0, replay: false, export: 2, now: 3) { volume(60 * mib) }
+        XCTAssertEqual(through.reserved, 36 * mib + 36 * mib / 64 + 4 * mib + 4 * mib / 64)
+        XCTAssertEqual(grant.land(through, export: 2, wanted: nil, now: 4), 0)
+        _ = grant.land(cached, export: 1, wanted: nil, now: 5)
+        // Both landed: only the grant stays reserved.
+        XCTAssertEqual(grant.consume(0, export: 3, now: 6), 36 * mib + 36 * mib / 64)
+        // A replay takes no grant and leaves others' alone, but is pending for them all the same.
+        let replay = grant.admit(mib, fromGrant: mib, dropped: 0, replay: true, export: 1, now: 7) { volume(60 * mib) }
+        XCTAssertNil(replay.reserved)
+        XCTAssertEqual(grant.granted(to: 1), 36 * mib)
+        XCTAssertEqual(grant.consume(0, export: 3, now: 8), 36 * mib + 36 * mib / 64 + mib + mib / 64)
+        _ = grant.land(replay, export: 1, wanted: nil, now: 9)
+        // A write claiming more grant than its client holds is checked like one without: it
+        // must leave the others' grant free (client 1 keeps nothing of its 36 MiB here).
+        let claimed = grant.admit(40 * mib, fromGrant: 40 * mib, dropped: 0, replay: false, export: 1, now: 10) { volume(60 * mib) }
+        XCTAssertEqual(claimed.reserved, 0)
+        XCTAssertEqual(grant.granted(to: 1), 0)
+        _ = grant.land(claimed, export: 1, wanted: nil, now: 11)
+    }
+
+    func testGrantAfterAWriteCountsWhatLandedSinceItsStatfs() {
+        let grant = OFDGrant(epoch: 7)
+        // Two writes of 8 MiB admitted with the same 20 MiB free; both land.
+        let first = grant.admit(8 * mib, fromGrant: 0, dropped: 0, replay: false, export: 1, now: 1) { volume(20 * mib) }
+        let second = grant.admit(8 * mib, fromGrant: 0, dropped: 0, replay: false, export: 2, now: 1) { volume(20 * mib) }
+        XCTAssertEqual(second.reserved, 8 * mib + 8 * mib / 64)
+        XCTAssertEqual(grant.land(second, export: 2, wanted: nil, now: 2), 0)
+        // The first's grant comes out of what both left: 20 MiB less 2 × (8 MiB and 1/64) less
+        // the 1 MiB reserve, not out of what its own statfs showed less its own write (11 MiB).
+        let granted = grant.land(first, export: 1, wanted: 40 * mib, now: 3)
+        let left = 20 * mib - 2 * (8 * mib + 8 * mib / 64) - OFDGrant.reserve
+        XCTAssertEqual(granted, left / 65 * 64)
+        // And while a write is on its way, its bytes are not granted to anyone.
+        let third = grant.admit(2 * mib, fromGrant: 0, dropped: 0, replay: false, export: 2, now: 4) { volume(30 * mib) }
+        let beside = grant.allocate(export: 3, wanted: 40 * mib, available: 30 * mib, now: 4)
+        XCTAssertLessThanOrEqual(beside, (30 * mib - granted - granted / 64 - (2 * mib + 2 * mib / 64) - OFDGrant.reserve) / 65 * 64)
+        _ = grant.land(third, export: 2, wanted: nil, now: 5)
     }
 
     func testTheGrantOfAClientThatStoppedWritingIsTakenBack() {

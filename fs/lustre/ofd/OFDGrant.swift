@@ -1,4 +1,5 @@
 import LibCFS
+import OSD
 import Synchronization
 
 /// The space one OST reserves for its clients' cached writes (Lustre's target grant data, with
@@ -13,6 +14,13 @@ import Synchronization
 /// of that: a client that died without disconnecting does not hold space for ever, there being
 /// no eviction yet). It lives in memory: an OSS that restarts starts from none, with a new
 /// `epoch` so clients drop what they held.
+///
+/// A write counts as pending (Lustre's `tot_pending`) from its admission (`admit`, its space
+/// check) until its bytes are in the volume (`land`): grant it consumed, or room it passed the
+/// check with, stays taken for every other write meanwhile, whose `statfs` cannot see it yet.
+/// And grant given after a write counts what other writes put in the volume since its `statfs`.
+/// Without this, two writes in flight passed the check for the same free bytes, and a client
+/// was granted bytes another write was filling: a cached write then found no room.
 final class OFDGrant: Sendable {
     /// This accounting's `OSTGrant.Reply.epoch`.
     let epoch: UInt64
@@ -38,6 +46,28 @@ final class OFDGrant: Sendable {
         var holders: [UInt64: Holder] = [:]
         var total: UInt64 = 0
         var lastSweep: UInt64 = 0
+        /// What the writes admitted and not landed yet will take (each its bytes and their 1/64).
+        var pending: UInt64 = 0
+        /// What all writes that landed took, ever (a write's `statfs` is older than the writes
+        /// landed since its mark).
+        var landed: UInt64 = 0
+
+        /// The space a write must leave free: all grant with its share of metadata, and the
+        /// pending writes.
+        var committed: UInt64 { total + total / 64 + pending }
+    }
+
+    /// A write on its way to the volume, from `admit` until `land`.
+    struct PendingWrite: Sendable {
+        /// Its bytes and their share of metadata.
+        let charge: UInt64
+        /// Free space it must leave alone (`OSDDevice.write(reserved:)`); nil when its room is
+        /// reserved already: a write all from grant, or a replay of one acknowledged.
+        let reserved: UInt64?
+        /// The volume as it was admitted.
+        let volume: OSDStatfs?
+        /// `State.landed` at its `statfs`.
+        fileprivate let mark: UInt64
     }
 
     private let state = Mutex(State())
@@ -55,31 +85,66 @@ final class OFDGrant: Sendable {
     /// A write of `bytes` the client of `export` cached against its grant has arrived: they
     /// come off its grant (all it holds, if it claims more), and so does the grant it says it
     /// let go (`dropped`). Returns the grant all clients still hold, with its share of ext4's
-    /// metadata: the space the write must leave free.
+    /// metadata, and the pending writes: the space the write must leave free.
     func consume(_ bytes: UInt64, dropped: UInt64 = 0, export: UInt64, now: UInt64) -> UInt64 {
         state.withLock { state in
-            sweep(&state, now: now)
-            var holder = state.holders[export] ?? Holder(lastWrite: now)
-            let (sum, overflow) = bytes.addingReportingOverflow(dropped)
-            let taken = min(holder.granted, overflow ? .max : sum)
-            holder.granted -= taken
-            holder.lastWrite = now
-            state.holders[export] = holder
-            state.total -= taken
-            return state.total + state.total / 64
+            Self.consume(&state, bytes, dropped: dropped, export: export, now: now)
+            return state.committed
         }
     }
 
+    /// Admits a write of `bytes` to the volume: consumes its grant (`fromGrant`, `dropped`;
+    /// none for a replay), takes the volume's `statfs`, and counts the write pending until
+    /// `land`, all at once, so no other write passes its space check for the same free bytes.
+    ///
+    /// A write all from grant is not checked against the free space (as Lustre's
+    /// `tgt_grant_check`): its room was set aside when the grant was given, and `statfs` may
+    /// show less than that since (seen under heavy writeback: ext4 preallocates blocks for a
+    /// file being written and counts them used before they are). Nor is a replay. ext4 alone may refuse them,
+    /// and the OSS, running as root, may use the volume's reserved blocks that `statfs`'s
+    /// available space leaves out.
+    func admit(_ bytes: UInt64, fromGrant: UInt64, dropped: UInt64, replay: Bool, export: UInt64, now: UInt64,
+               statfs: () -> OSDStatfs?) -> PendingWrite {
+        state.withLock { state in
+            var reserved: UInt64? = nil
+            if !replay {
+                let covered = Self.consume(&state, fromGrant, dropped: dropped, export: export, now: now)
+                if covered < bytes { reserved = state.committed }
+            }
+            let charge = bytes + bytes / 64
+            let write = PendingWrite(charge: charge, reserved: reserved, volume: statfs(), mark: state.landed)
+            state.pending += charge
+            return write
+        }
+    }
+
+    /// `write` is in the volume, or failed: it is no longer pending. With `wanted`, tops the
+    /// grant of `export` up towards it (`allocate`) from the volume as the write saw it, less
+    /// what landed since; returns the bytes granted.
+    func land(_ write: PendingWrite, export: UInt64, wanted: UInt64?, now: UInt64) -> UInt64 {
+        let available = state.withLock { state -> UInt64 in
+            state.pending -= write.charge
+            state.landed &+= write.charge
+            // This write's own charge is among those landed since its mark.
+            let since = state.landed &- write.mark
+            guard let volume = write.volume, volume.availableBytes > since else { return 0 }
+            return volume.availableBytes - since
+        }
+        guard let wanted else { return 0 }
+        return allocate(export: export, wanted: wanted, available: available, now: now)
+    }
+
     /// Tops the grant of `export` up towards `wanted` out of `available` free bytes (the volume's,
-    /// after the write) beyond what all clients hold; returns the bytes granted now.
+    /// after the write) beyond what all clients hold and the pending writes take; returns the
+    /// bytes granted now.
     func allocate(export: UInt64, wanted: UInt64, available: UInt64, now: UInt64) -> UInt64 {
         state.withLock { state in
-            sweep(&state, now: now)
+            Self.sweep(&state, now: now)
             var holder = state.holders[export] ?? Holder(lastWrite: now)
             holder.lastWrite = now
             let target = min(wanted, Self.maximumPerExport)
             // Each granted byte takes its 1/64 of metadata once written (the OSD's space check).
-            let committed = state.total + state.total / 64 + Self.reserve
+            let committed = state.committed + Self.reserve
             var grant: UInt64 = 0
             if target > holder.granted, available > committed {
                 grant = min(target - holder.granted, (available - committed) / 65 * 64)
@@ -91,6 +156,22 @@ final class OFDGrant: Sendable {
         }
     }
 
+    /// Takes `bytes` of a write cached against grant, then `dropped`, off the grant of
+    /// `export`; returns how many of the write's bytes were covered.
+    @discardableResult
+    private static func consume(_ state: inout State, _ bytes: UInt64, dropped: UInt64, export: UInt64,
+                                now: UInt64) -> UInt64 {
+        sweep(&state, now: now)
+        var holder = state.holders[export] ?? Holder(lastWrite: now)
+        let covered = min(holder.granted, bytes)
+        let letGo = min(holder.granted - covered, dropped)
+        holder.granted -= covered + letGo
+        holder.lastWrite = now
+        state.holders[export] = holder
+        state.total -= covered + letGo
+        return covered
+    }
+
     /// The client of `export` is gone: its grant is free space again.
     func discard(export: UInt64) {
         state.withLock { state in
@@ -99,7 +180,7 @@ final class OFDGrant: Sendable {
     }
 
     /// Drops the grant of clients that have not written for `expiry`.
-    private func sweep(_ state: inout State, now: UInt64) {
+    private static func sweep(_ state: inout State, now: UInt64) {
         guard now &- state.lastSweep >= Self.sweepInterval else { return }
         state.lastSweep = now
         for (export, holder) in state.holders where now &- holder.lastWrite >= Self.expiry {

@@ -261,10 +261,6 @@ public final class OFDTarget: Sendable {
             }
             throw error
         }
-        let reserved = replay ? 0 : grant.consume(asked?.fromGrant ?? 0, dropped: asked?.dropped ?? 0, export: export,
-                                                  now: MonotonicClock.nanoseconds())
-        if FailLoc.check(OFDFail.enospc) { throw LustreError(errno: ENOSPC, "fail_loc") }
-        if FailLoc.check(OFDFail.eio) { throw LustreError(errno: EIO, "fail_loc") }
         var pieces: [(offset: UInt64, data: ByteBuffer)] = []
         pieces.reserveCapacity(niobufs.count)
         var cursor = data.readerIndex
@@ -273,24 +269,28 @@ public final class OFDTarget: Sendable {
             cursor += Int(niobuf.length)
         }
         let ioStarted = MonotonicClock.nanoseconds()
-        // One statfs for the OSD's space check and the grant given after the write.
-        let volume = try? osd.statfs()
-        // A lone request may write on this thread (see `OSDDevice.write(mayBlock:)`).
-        let transno = try await osd.write(obdo.id, pieces: pieces, mayBlock: request.isAloneInService(),
-                                          reserved: reserved, volume: volume)
+        // One statfs, taken with the write's admission, for the OSD's space check and the grant
+        // given after the write.
+        let pending = grant.admit(UInt64(total), fromGrant: asked?.fromGrant ?? 0, dropped: asked?.dropped ?? 0,
+                                  replay: replay, export: export, now: ioStarted) { [osd] in try? osd.statfs() }
+        let transno: UInt64
+        do throws(LustreError) {
+            if FailLoc.check(OFDFail.enospc) { throw LustreError(errno: ENOSPC, "fail_loc") }
+            if FailLoc.check(OFDFail.eio) { throw LustreError(errno: EIO, "fail_loc") }
+            // A lone request may write on this thread (see `OSDDevice.write(mayBlock:)`).
+            transno = try await osd.write(obdo.id, pieces: pieces, mayBlock: request.isAloneInService(),
+                                          reserved: pending.reserved, volume: pending.volume)
+        } catch {
+            _ = grant.land(pending, export: export, wanted: nil, now: MonotonicClock.nanoseconds())
+            throw error
+        }
+        let granted = grant.land(pending, export: export, wanted: asked?.wanted, now: MonotonicClock.nanoseconds())
         osd.brwStats.recordBulk(.write, pieces: niobufs.map { ($0.offset, UInt64($0.length)) },
                                 milliseconds: (MonotonicClock.nanoseconds() - ioStarted) / 1_000_000)
         account(.writeBytes, Int64(total), request)
         if niobufs.contains(where: { $0.flags & OSTNiobuf.softSync != 0 }) { softSyncRequested() }
         var buffers = [Self.encode(obdo)]
-        if let asked {
-            // What the volume has left after this write, counted as the OSD's space check does.
-            let written = UInt64(total) + UInt64(total) / 64
-            let left = volume.map { $0.availableBytes > written ? $0.availableBytes - written : 0 } ?? 0
-            let granted = grant.allocate(export: export, wanted: asked.wanted, available: left,
-                                         now: MonotonicClock.nanoseconds())
-            buffers.append(OSTGrant.Reply(granted: granted, epoch: grant.epoch).encoded())
-        }
+        if asked != nil { buffers.append(OSTGrant.Reply(granted: granted, epoch: grant.epoch).encoded()) }
         return PtlRPCReply(buffers: buffers, transno: transno)
     }
 

@@ -293,10 +293,11 @@ public final class OSDDevice: Sendable {
     /// without the engine's round trip through its workers and reaper.
     ///
     /// `reserved`: bytes of the volume's free space this write must leave alone (the grant the
-    /// OST holds for clients' cached writes, `OFDGrant`). `volume`: the caller's `statfs()` of
+    /// OST holds for clients' cached writes, `OFDGrant`); nil: no space check, the caller set
+    /// the room aside (ext4 alone may refuse the write). `volume`: the caller's `statfs()` of
     /// just before, used for the space check (nil: taken here).
     public func write(_ id: OSTObjectID, pieces: [(offset: UInt64, data: ByteBuffer)], mayBlock: Bool = false,
-                      reserved: UInt64 = 0, volume: OSDStatfs? = nil) async throws(LustreError) -> UInt64 {
+                      reserved: UInt64? = 0, volume: OSDStatfs? = nil) async throws(LustreError) -> UInt64 {
         try checkOpen()
         var total = 0
         for piece in pieces {
@@ -304,7 +305,7 @@ public final class OSDDevice: Sendable {
             total += piece.data.readableBytes
         }
         let handle = try handle(for: id)
-        try checkSpace(handle.fd, pieces, total: total, reserved: reserved, volume: volume, id)
+        if let reserved { try checkSpace(handle.fd, pieces, total: total, reserved: reserved, volume: volume, id) }
         if mayBlock && total <= Self.blockingWriteLimit {
             for piece in pieces where piece.data.readableBytes > 0 {
                 brwStats.startIO(.write, bytes: piece.data.readableBytes)
