@@ -5,7 +5,7 @@
 # byte write(2) acknowledged is in the file, and the file is no longer than that, an O_APPEND
 # write refused as well.
 # The other OST still takes writes; once the file is removed, OST 0 takes them again.
-# Two clients racing for OST 0's last 48 MiB: one holds 28 MiB of cached writes in open files
+# Two clients racing for OST 0's last 48 MiB beyond grant: one holds 28 MiB of cached writes in open files
 # while the other writes until ENOSPC; the first one's closes must all succeed with every byte
 # (the OST reserved room for them: grant), the second's write(2) reports the ENOSPC.
 # A full MDT (24 MiB: its inodes run out first): creates fail with ENOSPC while the MDT keeps
@@ -82,15 +82,19 @@ done
     fail "writing to OST 0 after its space came back (lfs df: ${avail:-?} KiB available)"
 [ "$(stat -c %s "$MOUNT/again")" = $((60 << 20)) ] || fail "the file written after the space came back is short"
 
-# Grant: leave 48 MiB on OST 0, cache 28 MiB on this mount, let a second mount write to it.
+# Grant: leave 48 MiB on OST 0 beyond the grant both mounts hold (each asked for it when it
+# connected), cache 28 MiB on this mount, let a second mount write to it until ENOSPC.
+rm "$MOUNT/again" || fail "rm again"
 MNT2=$TEST_DIR/mnt2
 mkdir -p "$MNT2"
 trap 'umount "$MNT2" 2>/dev/null; stop_llmount' EXIT
 "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail "second mount"
 avail=$("$LFS" df "$MOUNT" | awk '/OST:0/ { print $4 }')
+granted=$("$LCTL" get_param -n "obdfilter.$FSNAME-OST0000.tot_granted")
+count=$(( (avail * 1024 - granted - granted / 64) / 1048576 - 48 ))
 "$LFS" setstripe -c 1 -i 0 "$MOUNT/filler" &&
-    dd if=/dev/zero of="$MOUNT/filler" bs=1M count=$(( avail / 1024 - 48 )) conv=fsync status=none ||
-    fail "filling OST 0 to 48 MiB free (lfs df: $avail KiB available)"
+    dd if=/dev/zero of="$MOUNT/filler" bs=1M count=$(( count > 0 ? count : 0 )) conv=fsync status=none ||
+    fail "filling OST 0 to 48 MiB free beyond the grant (lfs df: $avail KiB available, $granted bytes granted)"
 # What each side counts, in the log: for a failure's post-mortem.
 grant_state() {
     log "$1: OST 0 $("$LFS" df "$MOUNT" | awk '/OST:0/ { print $4 }') KiB available;" \
@@ -128,7 +132,7 @@ holder=$!
 for _ in $(seq 300); do grep -q ready "$TEST_DIR/held.out" && break; sleep 0.1; done
 grep -q ready "$TEST_DIR/held.out" || fail "the writer of cached data: $(cat "$TEST_DIR/held.out")"
 grant_state "28 MiB cached"
-python3 "$TEST_DIR/fill.py" "$MNT2/race" $((64 << 20)) >"$TEST_DIR/race.out" 2>&1 ||
+python3 "$TEST_DIR/fill.py" "$MNT2/race" $((256 << 20)) >"$TEST_DIR/race.out" 2>&1 ||
     fail "the racing writer: $(cat "$TEST_DIR/race.out")"
 grant_state "the racer stopped"
 touch "$TEST_DIR/go"

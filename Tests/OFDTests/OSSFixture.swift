@@ -109,8 +109,10 @@ final class OSSFixture: Sendable {
         return osc
     }
 
-    /// A bare import to the OST service, to send requests the OSC would never build.
-    func rawImport(_ target: String = "testfs-OST0000", client: Int = 1) async throws -> PtlRPCImport {
+    /// A bare import to the OST service, to send requests the OSC would never build;
+    /// `connectData`: the third buffer of its connects.
+    func rawImport(_ target: String = "testfs-OST0000", client: Int = 1,
+                   connectData: ByteBuffer? = nil) async throws -> PtlRPCImport {
         let lnet = try await clientLNet(client)
         var configuration = PtlRPCImport.Configuration(portals: OFDService.portals, connectOpcode: Opcode.ostConnect,
                                                        disconnectOpcode: Opcode.ostDisconnect)
@@ -118,6 +120,7 @@ final class OSSFixture: Sendable {
         configuration.recoveryTimeout = 10
         let rpcImport = PtlRPCImport(lnet: lnet, target: ProcessID(nid: Self.serverNID),
                                      targetName: try TargetName(parsing: target).uuid, configuration: configuration)
+        if let connectData { rpcImport.onConnect(request: { connectData }, answer: { _, _ in }) }
         try await rpcImport.connect()
         return rpcImport
     }

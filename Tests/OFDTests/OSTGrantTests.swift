@@ -184,4 +184,37 @@ final class OSTGrantTests: XCTestCase {
         XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
         XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
     }
+
+    /// A client's OSC asks for grant when it connects (Lustre's `ocd_grant`), so that its first
+    /// writes may be cached; an OSC asking none (the MDT's OSP) holds none; a malformed request
+    /// refuses that connect alone.
+    func testAClientsConnectBringsGrant() async throws {
+        let oss = try await makeOSS()
+        let target = try XCTUnwrap(oss.service?.targets.first)
+        let plain = try await oss.osc()
+        XCTAssertEqual(plain.grant.available, 0)
+        XCTAssertEqual(target.grant.totalGranted, 0)
+        let client = try await oss.osc(client: 1) { $0.grantAtConnect = true }
+        XCTAssertEqual(client.grant.available, OSCGrant.defaultWanted)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        // Its first write is cached against that grant, consumed on the OST and topped up.
+        let id = OSTObjectID(objectID: try await client.precreate(count: 1).lowerBound)
+        XCTAssertTrue(client.grant.take(1 << 20))
+        try await client.write(object: id, offset: 0, parts: [pattern(1 << 20, seed: 3)], fromGrant: true)
+        XCTAssertEqual(client.grant.available, OSCGrant.defaultWanted)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+
+        do {
+            _ = try await oss.rawImport(client: 1, connectData: ByteBuffer(bytes: [1, 2, 3]))
+            XCTFail("a connect with a malformed grant request was accepted")
+        } catch let error as LustreError {
+            XCTAssertEqual(error.errno, EPROTO)
+        }
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        // The OST serves the others on.
+        let back = try await client.read(object: id, offset: 0, length: 1 << 20)
+        XCTAssertEqual(back, pattern(1 << 20, seed: 3))
+        await client.disconnect()
+        XCTAssertEqual(target.grant.totalGranted, 0)
+    }
 }

@@ -210,6 +210,7 @@ public final class LustreClient: Sendable {
         oscConfiguration.recoveryTimeout = options.recoveryTimeout
         oscConfiguration.minTimeout = options.minTimeout
         oscConfiguration.cache = cache
+        oscConfiguration.grantAtConnect = true
         let configuration = oscConfiguration
         let fresh = osts.filter { !lov.contains($0.index) }
         let made = try await withTypedTaskGroup(fresh) { [lnet, instance] (entry) async throws(LustreError) in

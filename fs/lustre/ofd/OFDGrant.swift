@@ -138,22 +138,36 @@ final class OFDGrant: Sendable {
     /// after the write) beyond what all clients hold and the pending writes take; returns the
     /// bytes granted now.
     func allocate(export: UInt64, wanted: UInt64, available: UInt64, now: UInt64) -> UInt64 {
+        state.withLock { Self.allocate(&$0, export: export, wanted: wanted, available: available, now: now) }
+    }
+
+    /// A client (re)connected asking for grant: the grant it let go (`dropped`) comes off, and
+    /// its grant is topped up towards `wanted` from the volume's `statfs`, taken under the lock
+    /// so that no write lands unseen between the two. Returns the bytes granted now.
+    func connect(export: UInt64, wanted: UInt64, dropped: UInt64, now: UInt64, statfs: () -> OSDStatfs?) -> UInt64 {
         state.withLock { state in
-            Self.sweep(&state, now: now)
-            var holder = state.holders[export] ?? Holder(lastWrite: now)
-            holder.lastWrite = now
-            let target = min(wanted, Self.maximumPerExport)
-            // Each granted byte takes its 1/64 of metadata once written (the OSD's space check).
-            let committed = state.committed + Self.reserve
-            var grant: UInt64 = 0
-            if target > holder.granted, available > committed {
-                grant = min(target - holder.granted, (available - committed) / 65 * 64)
-            }
-            holder.granted += grant
-            state.total += grant
-            state.holders[export] = holder
-            return grant
+            Self.consume(&state, 0, dropped: dropped, export: export, now: now)
+            return Self.allocate(&state, export: export, wanted: wanted, available: statfs()?.availableBytes ?? 0,
+                                 now: now)
         }
+    }
+
+    private static func allocate(_ state: inout State, export: UInt64, wanted: UInt64, available: UInt64,
+                                 now: UInt64) -> UInt64 {
+        sweep(&state, now: now)
+        var holder = state.holders[export] ?? Holder(lastWrite: now)
+        holder.lastWrite = now
+        let target = min(wanted, maximumPerExport)
+        // Each granted byte takes its 1/64 of metadata once written (the OSD's space check).
+        let committed = state.committed + reserve
+        var grant: UInt64 = 0
+        if target > holder.granted, available > committed {
+            grant = min(target - holder.granted, (available - committed) / 65 * 64)
+        }
+        holder.granted += grant
+        state.total += grant
+        state.holders[export] = holder
+        return grant
     }
 
     /// Takes `bytes` of a write cached against grant, then `dropped`, off the grant of

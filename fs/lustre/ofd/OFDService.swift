@@ -66,6 +66,10 @@ final class OFDDispatcher: PtlRPCHandler {
         served.connected(export)
     }
 
+    func connectData(_ data: ByteBuffer?, export: PtlRPCExport) throws(LustreError) -> ByteBuffer? {
+        try bound.withLock({ $0[export.handle] })?.connectGrant(data, export: export)
+    }
+
     func disconnected(_ export: PtlRPCExport) {
         bound.withLock { $0.removeValue(forKey: export.handle) }?.disconnected(export)
     }

@@ -84,6 +84,19 @@ public final class OFDTarget: Sendable {
         export.nidStats = exports.connect(handle: export.handle, uuid: export.clientUUID, nid: "\(export.peer.nid)")
     }
 
+    /// A (re)connect's grant request (`OSTGrant.Request`; nil from a client asking none, such
+    /// as the MDT's OSP): the grant the client let go comes off, and its grant is topped up
+    /// towards what it wants as after a write (Lustre's grant at connect, `ocd_grant`), so its
+    /// first writes may be cached. A malformed request refuses the connect (`EPROTO`).
+    func connectGrant(_ data: ByteBuffer?, export: PtlRPCExport) throws(LustreError) -> ByteBuffer? {
+        guard let data else { return nil }
+        // The service logs the refused connect with this error.
+        let asked = try OSTGrant.Request(decoding: data)
+        let granted = grant.connect(export: export.handle, wanted: asked.wanted, dropped: asked.dropped,
+                                    now: MonotonicClock.nanoseconds()) { [osd] in try? osd.statfs() }
+        return OSTGrant.Reply(granted: granted, epoch: grant.epoch).encoded()
+    }
+
     /// The client's export is gone, and the grant it held.
     func disconnected(_ export: PtlRPCExport) {
         exports.disconnect(handle: export.handle)

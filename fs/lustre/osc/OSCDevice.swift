@@ -41,6 +41,10 @@ public final class OSCDevice: Sendable {
         /// Seconds without a write renewing it after which unused grant is let go
         /// (`OSCGrant.expiry`; tests shorten it).
         public var grantExpiry: Double = Double(OSCGrant.expiry) / 1e9
+        /// Whether each connect asks the OST for grant, so that the first writes may be cached
+        /// (a client's OSC); without, grant comes with the replies of writes only (the MDT's
+        /// OSP, which writes no data, holds none).
+        public var grantAtConnect = false
 
         public init() {}
     }
@@ -122,6 +126,17 @@ public final class OSCDevice: Sendable {
             guard let cache, let rpcImport else { return false }
             return cache.wantsSoftSync(deviceBytes: rpcImport.unstableBytes,
                                        windowBytes: maxPages.value * OSCDevice.pageSize * maxRPCs.value)
+        }
+        if configuration.grantAtConnect {
+            rpcImport.onConnect(request: { [grant] in grant.request(fromGrant: 0).encoded() },
+                                answer: { [grant, name] answer, sentAt in
+                                    guard let answer else { return }
+                                    do throws(LustreError) {
+                                        grant.update(try OSTGrant.Reply(decoding: answer), sentAt: sentAt)
+                                    } catch {
+                                        CWARN("\(name): the OST's grant at connect: \(error)")
+                                    }
+                                })
         }
         let sender = OSCBulkRPC(rpcImport: rpcImport, deviceName: name, softSync: softSync, grant: grant)
         self.queue = OSCIOQueue(maxRPCsInFlight: maxRPCs,

@@ -150,6 +150,9 @@ public final class PtlRPCImport: Sendable {
         var recovery: RecoveryHandler?
         /// Whether a lost connection is to be made again at once (`reconnectWhenLost`).
         var reconnectWanted: (@Sendable () -> Bool)?
+        /// What each connect asks and what to do with the answer (`onConnect`).
+        var connectRequest: (@Sendable () -> ByteBuffer)?
+        var connectAnswer: (@Sendable (_ answer: ByteBuffer?, _ sentAt: UInt64) -> Void)?
     }
     private let callbacks = Mutex(Callbacks())
 
@@ -374,6 +377,18 @@ public final class PtlRPCImport: Sendable {
     /// it must open again on a restarted MDS within that MDS's grace for files unlinked while open.
     public func reconnectWhenLost(_ wanted: @escaping @Sendable () -> Bool) {
         callbacks.withLock { $0.reconnectWanted = wanted }
+    }
+
+    /// Sends `request()` with every connect (its third buffer) and gives the server's answer (the
+    /// reply's second buffer, nil when it sent none) and when the connect left (monotonic ns) to
+    /// `answer`, before any replay: the OSC asks for grant this way, as Lustre's client with
+    /// `ocd_grant`, so that its first writes may be cached.
+    public func onConnect(request: @escaping @Sendable () -> ByteBuffer,
+                          answer: @escaping @Sendable (_ answer: ByteBuffer?, _ sentAt: UInt64) -> Void) {
+        callbacks.withLock {
+            $0.connectRequest = request
+            $0.connectAnswer = answer
+        }
     }
 
     /// Sends `message` to a server in recovery, before the import is FULL: flagged `MSG_REPLAY`,
@@ -689,9 +704,12 @@ public final class PtlRPCImport: Sendable {
             if state.status != .closed { state.status = .connecting }
             return (state.connectionCount, state.serverInstance != 0)
         }
+        let (connectRequest, connectAnswer) = callbacks.withLock { ($0.connectRequest, $0.connectAnswer) }
         var message = PtlRPCMessage(opcode: configuration.connectOpcode,
                                     xid: xids.loadThenWrappingIncrement(ordering: .relaxed),
-                                    buffers: [ByteBuffer(string: targetName), ByteBuffer(string: clientUUID)])
+                                    buffers: [ByteBuffer(string: targetName), ByteBuffer(string: clientUUID)]
+                                        + (connectRequest.map { [$0()] } ?? []))
+        let sentAt = MonotonicClock.nanoseconds()
         message.connectionCount = count
         message.timeout = attemptTimeout(within: timeout)
         let reply: PtlRPCMessage
@@ -714,6 +732,7 @@ public final class PtlRPCImport: Sendable {
         // Before any replay below: a replayed request goes as this server can take it.
         serverFlags.store(body.readInteger(endianness: .little, as: UInt64.self) ?? 0, ordering: .relaxed)
         let restarted = state.withLock { $0.serverInstance != 0 && $0.serverInstance != instance }
+        connectAnswer?(reply.buffers.count > 1 ? reply.buffers[1] : nil, sentAt)
         if restarted {
             LCONSOLE("\(targetName): server restarted (instance \(instance)), reconnected")
             do {

@@ -111,6 +111,11 @@ public struct PtlRPCReply: Sendable {
 public protocol PtlRPCHandler: Sendable {
     /// Accepts or refuses a client connecting to `target`; the default accepts.
     func connect(target: String, export: PtlRPCExport) throws(LustreError)
+    /// The answer to what the client asked with its (re)connect, once `connect` accepted it:
+    /// `data` is the request's third buffer (nil: none), the result goes back as the reply's
+    /// second (Lustre's `obd_connect_data`, here only what a service needs: an OST's grant).
+    /// Throwing refuses the connect. The default answers nothing.
+    func connectData(_ data: ByteBuffer?, export: PtlRPCExport) throws(LustreError) -> ByteBuffer?
     /// Handles one request; unknown opcodes answer `-EOPNOTSUPP`.
     func handle(_ request: PtlRPCRequest) async -> PtlRPCReply
     /// The highest transno known durable on the target `export` is connected
@@ -124,6 +129,7 @@ public protocol PtlRPCHandler: Sendable {
 
 extension PtlRPCHandler {
     public func connect(target: String, export: PtlRPCExport) throws(LustreError) {}
+    public func connectData(_ data: ByteBuffer?, export: PtlRPCExport) throws(LustreError) -> ByteBuffer? { nil }
     public func lastCommitted(for export: PtlRPCExport) -> UInt64 { 0 }
     public func disconnected(_ export: PtlRPCExport) {}
 }
@@ -281,8 +287,15 @@ public final class PtlRPCService: Sendable {
                 exports.byUUID[clientUUID] = export
                 return (export, false)
             }
-            do {
+            let answer: ByteBuffer?
+            do throws(LustreError) {
                 try handler.connect(target: target, export: export)
+                do throws(LustreError) {
+                    answer = try handler.connectData(message.buffers.count > 2 ? message.buffers[2] : nil, export: export)
+                } catch {
+                    if !reconnect { handler.disconnected(export) }
+                    throw error
+                }
             } catch {
                 if !reconnect {
                     exports.withLock {
@@ -296,7 +309,8 @@ public final class PtlRPCService: Sendable {
             var body = ByteBuffer()
             body.writeInteger(instance, endianness: .little)
             body.writeInteger(connectFlags.rawValue, endianness: .little)
-            send(PtlRPCReply(buffers: [body]), to: message, initiator: initiator, export: export, started: started)
+            send(PtlRPCReply(buffers: [body] + (answer.map { [$0] } ?? [])), to: message, initiator: initiator,
+                 export: export, started: started)
         } catch {
             CWARN("\(name): refused connect from \(initiator): \(error)")
             send(.error(error), to: message, initiator: initiator, export: nil, started: started)
