@@ -125,6 +125,13 @@ final class OSSFixture: Sendable {
         return rpcImport
     }
 
+    /// Client `index`'s LNet goes away without a word to the OSS: a client node that died.
+    func killClient(_ index: Int) async throws {
+        let lnet = try await clientLNet(index)
+        clients.withLock { $0.removeAll { $0 === lnet } }
+        await lnet.shutdown()
+    }
+
     private func clientLNet(_ index: Int) async throws -> LNetInstance {
         let nid = Self.clientNIDs[index]
         if let existing = clients.withLock({ $0.first { $0.nid == nid } }) { return existing }

@@ -217,4 +217,35 @@ final class OSTGrantTests: XCTestCase {
         await client.disconnect()
         XCTAssertEqual(target.grant.totalGranted, 0)
     }
+
+    /// A client that stops talking (its node died without unmounting) is evicted once the OST
+    /// has not heard from it for one and a half `obd_timeout`s, and its grant is free again; a
+    /// client idle but alive pings every quarter of it and keeps its export and its grant.
+    func testASilentClientIsEvictedAndAnIdleLivingOneIsNot() async throws {
+        try ObdTimeout.seconds.set(2)       // pings every 0.5 s, eviction after 3 s
+        defer { try? ObdTimeout.seconds.set(ObdTimeout.seconds.defaultValue) }
+        let oss = try await makeOSS()
+        let service = try XCTUnwrap(oss.service)
+        let target = try XCTUnwrap(service.targets.first)
+        let alive = try await oss.osc(client: 0) { $0.grantAtConnect = true }
+        _ = try await oss.osc(client: 1) { $0.grantAtConnect = true }
+        XCTAssertEqual(service.exportCount, 2)
+        XCTAssertEqual(target.grant.totalGranted, 2 * OSCGrant.defaultWanted)
+        try await oss.killClient(1)
+        let start = ContinuousClock.now
+        while service.exportCount > 1, ContinuousClock.now - start < .seconds(10) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        XCTAssertEqual(service.exportCount, 1, "the dead client was not evicted")
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .seconds(2), "evicted before its timeout")
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        // The living client, idle all along, was not evicted: it still holds its grant, and
+        // writes on its connection.
+        try await Task.sleep(for: .seconds(4))
+        XCTAssertEqual(service.exportCount, 1)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        let id = OSTObjectID(objectID: try await alive.precreate(count: 1).lowerBound)
+        try await alive.write(object: id, offset: 0, data: pattern(4096, seed: 5))
+        XCTAssertEqual(alive.rpcImport.status, .full)
+    }
 }

@@ -40,6 +40,7 @@ public final class ParamTree: Sendable {
         LustreDebug.registerParams(in: tree)
         FailLoc.registerParams(in: tree)
         LustreVersion.registerParams(in: tree)
+        ObdTimeout.registerParams(in: tree)
         return tree
     }()
 

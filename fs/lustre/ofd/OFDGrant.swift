@@ -10,9 +10,8 @@ import Synchronization
 /// Grant is given with write replies (`OSTGrant.Reply`), topping a client's grant up to what it
 /// asks for (about its `max_dirty_mb`) while the free space beyond the grant of all clients
 /// allows, and taken back as the client's writes of cached bytes arrive, when the client
-/// disconnects, or once it has not written for `expiry` (its client stops using it after half
-/// of that: a client that died without disconnecting does not hold space for ever, there being
-/// no eviction yet). It lives in memory: an OSS that restarts starts from none, with a new
+/// disconnects or is evicted (silent for one and a half `obd_timeout`s: it died), or once it has
+/// not written for `expiry` (its client stops using it after half of that). It lives in memory: an OSS that restarts starts from none, with a new
 /// `epoch` so clients drop what they held.
 ///
 /// A write counts as pending (Lustre's `tot_pending`) from its admission (`admit`, its space

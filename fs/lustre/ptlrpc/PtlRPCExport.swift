@@ -1,3 +1,4 @@
+import Atomics
 import LNet
 import LibCFS
 import NIOCore
@@ -22,6 +23,9 @@ public final class PtlRPCExport: Sendable {
     }
 
     private let state: Mutex<State>
+    /// When a request (a ping included) or a connect last came from the client (monotonic ns):
+    /// the service evicts a client silent for `ObdTimeout.evictionTimeout`.
+    private let lastHeard: ManagedAtomic<UInt64>
     /// Replies kept per export at most; the oldest go first.
     static let maxSavedReplies = 1024
 
@@ -29,6 +33,17 @@ public final class PtlRPCExport: Sendable {
         self.clientUUID = clientUUID
         self.handle = handle
         self.state = Mutex(State(peer: peer, connectionCount: connectionCount))
+        self.lastHeard = ManagedAtomic(MonotonicClock.nanoseconds())
+    }
+
+    /// The client was heard from now.
+    func heard() {
+        lastHeard.store(MonotonicClock.nanoseconds(), ordering: .relaxed)
+    }
+
+    /// Nanoseconds since the client was last heard from.
+    func silence(now: UInt64) -> UInt64 {
+        now &- min(now, lastHeard.load(ordering: .relaxed))
     }
 
     /// Where replies to this client go now.

@@ -142,6 +142,10 @@ public final class PtlRPCImport: Sendable {
     private let observer = Mutex<UInt64?>(nil)
     /// `PtlRPCConnectFlags` of the server's last connect reply.
     private let serverFlags = ManagedAtomic<UInt64>(0)
+    /// When a request last left (monotonic ns): the pinger pings only after a quiet interval.
+    private let lastSent = ManagedAtomic<UInt64>(0)
+    /// Pings the server while the import is open (`startPinger`).
+    private let pinger = Mutex<Task<Void, Never>?>(nil)
     /// The callbacks the import's user sets. In a struct: a closure that is itself a `Mutex`'s
     /// value is rewrapped in a reabstraction thunk at every `withLock` that hands it out and
     /// writes it back, until calling it overflows the stack.
@@ -221,6 +225,7 @@ public final class PtlRPCImport: Sendable {
         let error = LustreError(errno: ESHUTDOWN, "import to \(targetName) closed")
         for waiter in waiters { waiter.resume(throwing: error) }
         for attempt in attempts { attempt.fail(error) }
+        pinger.withLock { $0 }?.cancel()
     }
 
     /// Sends a request and waits for its reply, resending with the same xid
@@ -515,6 +520,7 @@ public final class PtlRPCImport: Sendable {
 
     /// One send of `message` and the wait for its reply (and bulk).
     private func attempt(_ message: PtlRPCMessage, bulk: Bulk?) async throws(LustreError) -> Response {
+        lastSent.store(MonotonicClock.nanoseconds(), ordering: .relaxed)
         let short = isShort(bulk)
         let message = short ? Self.carryingShortIO(message, bulk) : message
         let loop = lnet.eventLoop(for: target)
@@ -764,6 +770,37 @@ public final class PtlRPCImport: Sendable {
             LCONSOLE("\(targetName): Connection restored to \(target.nid)")
         }
         for waiter in waiters { waiter.resume() }
+        startPinger()
+    }
+
+    /// Starts, once, Lustre's pinger for this import: while it is open, a ping goes to the
+    /// server whenever no request left for `ObdTimeout.pingInterval`, so that the server does
+    /// not evict an idle but living client (and a lost server is noticed and reconnected to).
+    private func startPinger() {
+        pinger.withLock { pinger in
+            guard pinger == nil else { return }
+            pinger = Task { [weak self] in
+                while !Task.isCancelled {
+                    let interval = ObdTimeout.pingInterval
+                    guard let quiet = self?.lastSent.load(ordering: .relaxed) else { return }
+                    let due = quiet &+ UInt64(interval * 1e9)
+                    let now = MonotonicClock.nanoseconds()
+                    if due > now {
+                        // At least every second: a shorter `timeout` set meanwhile counts at once.
+                        try? await Task.sleep(for: .nanoseconds(Int(min(due - now, 1_000_000_000))))
+                        continue
+                    }
+                    guard let self, self.status != .closed else { return }
+                    do throws(LustreError) {
+                        try await self.ping(timeout: interval)
+                    } catch {
+                        CDEBUG(.ha, "\(self.targetName): ping: \(error)")
+                        if error.errno == ESHUTDOWN { return }
+                        try? await Task.sleep(for: .nanoseconds(Int(min(interval, 1) * 1e9)))
+                    }
+                }
+            }
+        }
     }
 
     private func markDisconnected(because reason: String) {

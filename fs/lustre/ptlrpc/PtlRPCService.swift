@@ -171,6 +171,7 @@ public final class PtlRPCService: Sendable {
     private let exports: Mutex<Exports>
     private let queue = RequestQueue<LNetDelivery>()
     private let started = Mutex<(MDHandle?, [Task<Void, Never>])>((nil, []))
+    private let evictor = Mutex<Task<Void, Never>?>(nil)
 
     public init(name: String, lnet: LNetInstance, portals: Portals, connectOpcode: UInt32, disconnectOpcode: UInt32,
                 threads: Int = 8, connectFlags: PtlRPCConnectFlags = [], handler: any PtlRPCHandler) {
@@ -200,6 +201,7 @@ public final class PtlRPCService: Sendable {
             }
         }
         started.withLock { $0 = (handle, workers) }
+        evictor.withLock { $0 = Task { [weak self] in await self?.evictSilentClients() } }
     }
 
     /// Unlinks the request buffer and stops the handler tasks once the queue drains.
@@ -211,6 +213,42 @@ public final class PtlRPCService: Sendable {
         if let handle { lnet.unlink(handle) }
         queue.close()
         for worker in workers { await worker.value }
+        evictor.withLock { $0 }?.cancel()
+    }
+
+    /// Evicts the clients not heard from for `ObdTimeout.evictionTimeout` (Lustre's ping
+    /// evictor): what they held is released (`PtlRPCHandler.disconnected`). Checked every
+    /// sixth of that, and at least every second (so that a shorter `timeout` set meanwhile
+    /// counts at once); a client's pings keep its export. Silence is counted from the last
+    /// change of the timeout at most: clients learn a shorter one only when it is set on their
+    /// node too, and ping that much more often only from then on.
+    private func evictSilentClients() async {
+        var timeout = ObdTimeout.evictionTimeout
+        var changed = MonotonicClock.nanoseconds()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(Int(min(timeout * 1000 / 6, 1000))))
+            if Task.isCancelled { return }
+            let now = MonotonicClock.nanoseconds()
+            if ObdTimeout.evictionTimeout != timeout {
+                timeout = ObdTimeout.evictionTimeout
+                changed = now
+            }
+            let limit = UInt64(timeout * 1e9)
+            guard now &- changed > limit else { continue }
+            let evicted = exports.withLock { exports -> [PtlRPCExport] in
+                let silent = exports.byHandle.values.filter { $0.silence(now: now) > limit }
+                for export in silent {
+                    exports.byHandle[export.handle] = nil
+                    exports.byUUID[export.clientUUID] = nil
+                }
+                return silent
+            }
+            for export in evicted {
+                LCONSOLE("\(name): haven't heard from client \(export.clientUUID) (at \(export.peer.nid)) in "
+                         + "\(export.silence(now: now) / 1_000_000_000) seconds. I think it's dead, and I am evicting it.")
+                handler.disconnected(export)
+            }
+        }
     }
 
     /// Connected clients now.
@@ -239,6 +277,7 @@ public final class PtlRPCService: Sendable {
             send(PtlRPCReply(status: -ENOTCONN), to: message, initiator: delivery.initiator, export: nil, started: started)
             return
         }
+        export.heard()
         if message.opcode == disconnectOpcode {
             exports.withLock {
                 $0.byHandle[export.handle] = nil
@@ -277,6 +316,7 @@ public final class PtlRPCService: Sendable {
             }
             let (export, reconnect) = exports.withLock { exports -> (PtlRPCExport, Bool) in
                 if let export = exports.byUUID[clientUUID] {
+                    export.heard()
                     export.reconnected(from: initiator, connectionCount: message.connectionCount)
                     return (export, true)
                 }
