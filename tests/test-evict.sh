@@ -49,6 +49,7 @@ granted1=$(granted 1)
 # Mount 2's node dies.
 kill -KILL "$client2"
 kill -KILL "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
 umount -l "$MNT2" 2>/dev/null
 for _ in $(seq 150); do
     [ "$(exports 0)" = 2 ] && [ "$(exports 1)" = 2 ] && break
