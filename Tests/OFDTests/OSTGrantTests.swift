@@ -248,4 +248,23 @@ final class OSTGrantTests: XCTestCase {
         try await alive.write(object: id, offset: 0, data: pattern(4096, seed: 5))
         XCTAssertEqual(alive.rpcImport.status, .full)
     }
+
+    /// A client evicted while alive (`obdfilter.*.evict_client`) connects again as a new client
+    /// at its next request: its old export's grant is gone on the OST, and the client drops
+    /// what it held (its new export's grant is another epoch) instead of counting both.
+    func testAClientEvictedAndBackHoldsOnlyItsNewGrant() async throws {
+        let oss = try await makeOSS()
+        let target = try XCTUnwrap(oss.service?.targets.first)
+        let osc = try await oss.osc { $0.grantAtConnect = true }
+        let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
+        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
+        _ = try ParamTree.shared.set("obdfilter.testfs-OST0000.evict_client", value: osc.rpcImport.clientUUID)
+        XCTAssertEqual(target.grant.totalGranted, 0)
+        XCTAssertThrowsError(try ParamTree.shared.set("obdfilter.testfs-OST0000.evict_client", value: "nobody"))
+        try await osc.write(object: id, offset: 0, data: pattern(4096, seed: 1))
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted, "the client counts its old grant and its new")
+        let back = try await osc.read(object: id, offset: 0, length: 4096)
+        XCTAssertEqual(back, pattern(4096, seed: 1))
+    }
 }

@@ -21,8 +21,16 @@ import Synchronization
 /// Without this, two writes in flight passed the check for the same free bytes, and a client
 /// was granted bytes another write was filling: a cached write then found no room.
 final class OFDGrant: Sendable {
-    /// This accounting's `OSTGrant.Reply.epoch`.
+    /// This accounting's start: a new one at each start of the target.
     let epoch: UInt64
+
+    /// The `OSTGrant.Reply.epoch` of the grant of `export`: another start of the target, or
+    /// another export of the same client (it was evicted and connected again, its grant gone
+    /// with its old export), is another epoch, and the client drops the grant it held.
+    func epoch(of export: UInt64) -> UInt64 {
+        let mixed = epoch ^ (export &* 0x9e37_79b9_7f4a_7c15)
+        return mixed == 0 ? 1 : mixed
+    }
     /// Free space never granted: room for what the bytes of writes do not count (ext4 rounding
     /// small writes to blocks, the OSD's own files).
     static let reserve: UInt64 = 1 << 20

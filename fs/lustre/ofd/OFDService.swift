@@ -31,11 +31,26 @@ public final class OFDService: Sendable {
                                      handler: OFDDispatcher(targets: targets))
     }
 
-    /// Starts answering requests.
-    public func start() { service.start() }
+    /// Starts answering requests, with `obdfilter.<target>.evict_client` (write a client's
+    /// UUID to evict it, as Lustre's).
+    public func start() {
+        service.start()
+        for target in targets {
+            try? ParamTree.shared.register("obdfilter.\(target.name).evict_client", get: { "" },
+                                           set: { [service] text in
+                                               let uuid = text.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
+                                               guard service.evict(clientUUID: uuid) else {
+                                                   throw LustreError(errno: ENOENT, "no client \(uuid) connected")
+                                               }
+                                           })
+        }
+    }
 
     /// Stops answering once the requests being handled are done.
-    public func stop() async { await service.stop() }
+    public func stop() async {
+        for target in targets { _ = ParamTree.shared.unregister("obdfilter.\(target.name).evict_client") }
+        await service.stop()
+    }
 
     /// This start of the service: clients seeing another instance know the OSS restarted.
     public var instance: UInt64 { service.instance }

@@ -14,8 +14,9 @@ import Glibc
 /// `obdfilter.<target>.stats` (every request), `.brw_stats` (the OSD's bulk histograms),
 /// `.readcache_max_io_mb` (also `osd-ldiskfs.<target>.readcache_max_io_mb`), `.job_stats` and
 /// `.job_cleanup_interval` (per job id of the requests), `.num_exports`,
-/// `.exports.<client NID>.uuid`/`.stats` while that client is connected, and `.tot_granted`
-/// (the space reserved for clients' cached writes, `OFDGrant`).
+/// `.exports.<client NID>.uuid`/`.stats` while that client is connected, `.tot_granted`
+/// (the space reserved for clients' cached writes, `OFDGrant`), and `.evict_client` (set by
+/// `OFDService`).
 public final class OFDTarget: Sendable {
     /// `testfs-OST0000`.
     public let name: TargetName
@@ -94,7 +95,7 @@ public final class OFDTarget: Sendable {
         let asked = try OSTGrant.Request(decoding: data)
         let granted = grant.connect(export: export.handle, wanted: asked.wanted, dropped: asked.dropped,
                                     now: MonotonicClock.nanoseconds()) { [osd] in try? osd.statfs() }
-        return OSTGrant.Reply(granted: granted, epoch: grant.epoch).encoded()
+        return OSTGrant.Reply(granted: granted, epoch: grant.epoch(of: export.handle)).encoded()
     }
 
     /// The client's export is gone, and the grant it held.
@@ -303,7 +304,7 @@ public final class OFDTarget: Sendable {
         account(.writeBytes, Int64(total), request)
         if niobufs.contains(where: { $0.flags & OSTNiobuf.softSync != 0 }) { softSyncRequested() }
         var buffers = [Self.encode(obdo)]
-        if asked != nil { buffers.append(OSTGrant.Reply(granted: granted, epoch: grant.epoch).encoded()) }
+        if asked != nil { buffers.append(OSTGrant.Reply(granted: granted, epoch: grant.epoch(of: export)).encoded()) }
         return PtlRPCReply(buffers: buffers, transno: transno)
     }
 

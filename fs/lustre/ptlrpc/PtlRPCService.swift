@@ -254,6 +254,21 @@ public final class PtlRPCService: Sendable {
     /// Connected clients now.
     public var exportCount: Int { exports.withLock { $0.byHandle.count } }
 
+    /// Evicts the client `clientUUID` (`lctl set_param <target>.evict_client=UUID`): its export
+    /// goes and the handler releases what it held; its next request finds its handle unknown
+    /// (`-ENOTCONN`) and it connects again as a new client. False when no such client is connected.
+    @discardableResult
+    public func evict(clientUUID: String) -> Bool {
+        guard let export = exports.withLock({ exports -> PtlRPCExport? in
+            guard let export = exports.byUUID.removeValue(forKey: clientUUID) else { return nil }
+            exports.byHandle[export.handle] = nil
+            return export
+        }) else { return false }
+        LCONSOLE("\(name): evicting client \(clientUUID) (at \(export.peer.nid)) by request")
+        handler.disconnected(export)
+        return true
+    }
+
     private func process(_ delivery: LNetDelivery) async {
         defer { delivery.release() }
         let started = Self.now()
