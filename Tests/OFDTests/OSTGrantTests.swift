@@ -130,10 +130,18 @@ final class OSTGrantTests: XCTestCase {
         XCTAssertEqual(grant.available, 3 * mib)
         XCTAssertEqual(grant.request(fromGrant: 1234), OSTGrant.Request(fromGrant: 1234, wanted: OSCGrant.defaultWanted))
         grant.setWanted { 99 }
-        XCTAssertEqual(grant.request(fromGrant: 0).wanted, 99)
+        XCTAssertEqual(grant.request(fromGrant: Int(5 * mib) - 1234).wanted, 99)
         // The OST restarted: what was held is gone, what the new one gives counts.
         grant.update(OSTGrant.Reply(granted: mib, epoch: 6), sentAt: now)
         XCTAssertEqual(grant.available, mib)
+        // Bytes cached against the old grant and not yet sent when the epoch changes come off
+        // the new grant when they arrive (marked from grant): counted out of it at once.
+        XCTAssertTrue(grant.take(Int(mib)))
+        grant.update(OSTGrant.Reply(granted: 8 * mib, epoch: 7), sentAt: now)
+        XCTAssertEqual(grant.available, 7 * mib)
+        _ = grant.request(fromGrant: Int(mib))
+        grant.update(OSTGrant.Reply(granted: 0, epoch: 7), sentAt: now)
+        XCTAssertEqual(grant.available, 7 * mib)
         // Grant not renewed for the expiry is let go, and the next write says so, once.
         let stale = OSCGrant()
         stale.update(OSTGrant.Reply(granted: 8 * mib, epoch: 5), sentAt: now &- OSCGrant.expiry)
@@ -258,12 +266,19 @@ final class OSTGrantTests: XCTestCase {
         let osc = try await oss.osc { $0.grantAtConnect = true }
         let id = OSTObjectID(objectID: try await osc.precreate(count: 1).lowerBound)
         XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
+        // 1 MiB cached against that grant, not yet sent.
+        XCTAssertTrue(osc.grant.take(1 << 20))
         _ = try ParamTree.shared.set("obdfilter.testfs-OST0000.evict_client", value: osc.rpcImport.clientUUID)
         XCTAssertEqual(target.grant.totalGranted, 0)
         XCTAssertThrowsError(try ParamTree.shared.set("obdfilter.testfs-OST0000.evict_client", value: "nobody"))
+        // A write through: the client connects again and gets 40 MiB of new grant, of which the
+        // cached 1 MiB will take its share when it arrives.
         try await osc.write(object: id, offset: 0, data: pattern(4096, seed: 1))
         XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
-        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted, "the client counts its old grant and its new")
+        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted - (1 << 20), "the client counts its old grant")
+        try await osc.write(object: id, offset: 1 << 20, parts: [pattern(1 << 20, seed: 2)], fromGrant: true)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
         let back = try await osc.read(object: id, offset: 0, length: 4096)
         XCTAssertEqual(back, pattern(4096, seed: 1))
     }

@@ -31,6 +31,9 @@ public final class OSCGrant: Sendable {
         var renewed: UInt64 = 0
         /// Grant let go (expired) that the OST has not been told of yet.
         var dropped: UInt64 = 0
+        /// Bytes taken for cached writes not yet sent: they will come off whatever grant the
+        /// OST holds for this client when they arrive.
+        var outstanding: UInt64 = 0
 
         /// Lets go of grant not renewed for `expiry`.
         mutating func expire(now: UInt64, after expiry: UInt64) {
@@ -79,13 +82,18 @@ public final class OSCGrant: Sendable {
             state.expire(now: now, after: expiry)
             guard state.available >= wanted else { return false }
             state.available -= wanted
+            state.outstanding += wanted
             return true
         }
     }
 
     /// Gives back grant `take` gave a write that was not cached after all.
     public func giveBack(_ bytes: Int) {
-        state.withLock { $0.available += UInt64(max(0, bytes)) }
+        let bytes = UInt64(max(0, bytes))
+        state.withLock { state in
+            state.available += bytes
+            state.outstanding -= min(state.outstanding, bytes)
+        }
     }
 
     /// The grant fields of a write RPC carrying `fromGrant` bytes cached against grant; the
@@ -95,6 +103,7 @@ public final class OSCGrant: Sendable {
         let now = MonotonicClock.nanoseconds()
         let dropped = state.withLock { state -> UInt64 in
             state.expire(now: now, after: expiry)
+            state.outstanding -= min(state.outstanding, UInt64(max(0, fromGrant)))
             defer { state.dropped = 0 }
             return state.dropped
         }
@@ -102,16 +111,23 @@ public final class OSCGrant: Sendable {
                                 dropped: dropped)
     }
 
-    /// Takes in the grant fields of a write's reply; `sentAt` is when its request left.
+    /// Takes in the grant fields of a write's (or a connect's) reply; `sentAt` is when its
+    /// request left. Another epoch (the OSS restarted, or this client was evicted) voids what
+    /// was held; the cached writes that took of it and are still to be sent will come off the
+    /// new grant when they arrive (marked from grant), so they are counted out of it here too.
     public func update(_ reply: OSTGrant.Reply, sentAt: UInt64) {
         state.withLock { state in
+            var granted = reply.granted
             if reply.epoch != state.epoch {
                 if state.epoch != 0 {
-                    CDEBUG(.cache, "osc: the OST restarted: \(state.available) bytes of grant are gone")
+                    CDEBUG(.cache, "osc: another grant epoch (OST restarted, or eviction): \(state.available) bytes "
+                           + "of grant are gone, \(state.outstanding) cached against it")
                 }
                 (state.available, state.epoch, state.renewed, state.dropped) = (0, reply.epoch, 0, 0)
+                let spent = min(granted, state.outstanding)
+                granted -= spent
             }
-            state.available += reply.granted
+            state.available += granted
             state.renewed = max(state.renewed, sentAt)
         }
     }
