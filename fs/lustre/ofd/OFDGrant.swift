@@ -11,8 +11,8 @@ import Synchronization
 /// asks for (about its `max_dirty_mb`) while the free space beyond the grant of all clients
 /// allows, and taken back as the client's writes of cached bytes arrive, when the client
 /// disconnects or is evicted (silent for one and a half `obd_timeout`s: it died), or once it has
-/// not written for `expiry` (its client stops using it after half of that). It lives in memory: an OSS that restarts starts from none, with a new
-/// `epoch` so clients drop what they held.
+/// not written for `expiry` (its client stops using it after half of that). It lives in memory:
+/// an OSS that restarts starts from none, with a new `epoch` so clients drop what they held.
 ///
 /// A write counts as pending (Lustre's `tot_pending`) from its admission (`admit`, its space
 /// check) until its bytes are in the volume (`land`): grant it consumed, or room it passed the
@@ -107,9 +107,9 @@ final class OFDGrant: Sendable {
     /// A write all from grant is not checked against the free space (as Lustre's
     /// `tgt_grant_check`): its room was set aside when the grant was given, and `statfs` may
     /// show less than that since (seen under heavy writeback: ext4 preallocates blocks for a
-    /// file being written and counts them used before they are). Nor is a replay. ext4 alone may refuse them,
-    /// and the OSS, running as root, may use the volume's reserved blocks that `statfs`'s
-    /// available space leaves out.
+    /// file being written and counts them used before they are). Nor is a replay, which takes no
+    /// `statfs` either: it gets no grant. ext4 alone may refuse them, and the OSS, running as
+    /// root, may use the volume's reserved blocks that `statfs`'s available space leaves out.
     func admit(_ bytes: UInt64, fromGrant: UInt64, dropped: UInt64, replay: Bool, export: UInt64, now: UInt64,
                statfs: () -> OSDStatfs?) -> PendingWrite {
         state.withLock { state in
@@ -119,7 +119,8 @@ final class OFDGrant: Sendable {
                 if covered < bytes { reserved = state.committed }
             }
             let charge = bytes + bytes / 64
-            let write = PendingWrite(charge: charge, reserved: reserved, volume: statfs(), mark: state.landed)
+            let write = PendingWrite(charge: charge, reserved: reserved, volume: replay ? nil : statfs(),
+                                     mark: state.landed)
             state.pending += charge
             return write
         }
@@ -129,16 +130,15 @@ final class OFDGrant: Sendable {
     /// grant of `export` up towards it (`allocate`) from the volume as the write saw it, less
     /// what landed since; returns the bytes granted.
     func land(_ write: PendingWrite, export: UInt64, wanted: UInt64?, now: UInt64) -> UInt64 {
-        let available = state.withLock { state -> UInt64 in
+        state.withLock { state in
             state.pending -= write.charge
             state.landed &+= write.charge
+            guard let wanted, let volume = write.volume else { return 0 }
             // This write's own charge is among those landed since its mark.
             let since = state.landed &- write.mark
-            guard let volume = write.volume, volume.availableBytes > since else { return 0 }
-            return volume.availableBytes - since
+            let available = volume.availableBytes > since ? volume.availableBytes - since : 0
+            return Self.allocate(&state, export: export, wanted: wanted, available: available, now: now)
         }
-        guard let wanted else { return 0 }
-        return allocate(export: export, wanted: wanted, available: available, now: now)
     }
 
     /// Tops the grant of `export` up towards `wanted` out of `available` free bytes (the volume's,

@@ -11,10 +11,12 @@ import Synchronization
 ///
 /// Each write RPC says how many of its bytes came from grant and how much grant the client
 /// wants to hold (`OSTGrant.Request`); the reply adds what the OST could give
-/// (`OSTGrant.Reply`). A client starts with none: its first write goes through and brings
-/// grant back. The grant of an OST that restarted (another epoch in its replies) is gone. Grant
-/// not renewed by a write for `expiry` is let go, and the next write says so (`dropped`), so the
-/// OST gives it again (the OST itself takes back grant not renewed for twice that).
+/// (`OSTGrant.Reply`), and so does the reply to each connect when the OSC asks with it
+/// (`OSCDevice.Configuration.grantAtConnect`); without, an OSC starts with none and its first
+/// write goes through and brings grant back. The grant of an OST that restarted, or of an
+/// export the client lost to eviction (another epoch in the replies), is gone. Grant not renewed
+/// by a write for `expiry` is let go, and the next write says so (`dropped`), so the OST gives
+/// it again (the OST itself takes back grant not renewed for twice that).
 public final class OSCGrant: Sendable {
     /// Nanoseconds after the last write RPC that renewed it before unused grant is let go: 10
     /// minutes, half the OST's `OFDGrant.expiry`.
@@ -98,7 +100,7 @@ public final class OSCGrant: Sendable {
 
     /// The grant fields of a write RPC carrying `fromGrant` bytes cached against grant; the
     /// grant let go since the last one goes with it (told once: should this RPC be lost, the
-    /// OST keeps that grant for this client until it disconnects or idles out).
+    /// OST keeps that grant for this client until it disconnects, is evicted or idles out).
     public func request(fromGrant: Int) -> OSTGrant.Request {
         let now = MonotonicClock.nanoseconds()
         let dropped = state.withLock { state -> UInt64 in

@@ -166,6 +166,12 @@ public final class PtlRPCService: Sendable {
         var byHandle: [UInt64: PtlRPCExport] = [:]
         var byUUID: [String: PtlRPCExport] = [:]
         var nextHandle: UInt64
+
+        /// Forgets `export` (disconnect, eviction, a refused connect).
+        mutating func remove(_ export: PtlRPCExport) {
+            byHandle[export.handle] = nil
+            byUUID[export.clientUUID] = nil
+        }
     }
 
     private let exports: Mutex<Exports>
@@ -237,10 +243,7 @@ public final class PtlRPCService: Sendable {
             guard now &- changed > limit else { continue }
             let evicted = exports.withLock { exports -> [PtlRPCExport] in
                 let silent = exports.byHandle.values.filter { $0.silence(now: now) > limit }
-                for export in silent {
-                    exports.byHandle[export.handle] = nil
-                    exports.byUUID[export.clientUUID] = nil
-                }
+                for export in silent { exports.remove(export) }
                 return silent
             }
             for export in evicted {
@@ -260,8 +263,8 @@ public final class PtlRPCService: Sendable {
     @discardableResult
     public func evict(clientUUID: String) -> Bool {
         guard let export = exports.withLock({ exports -> PtlRPCExport? in
-            guard let export = exports.byUUID.removeValue(forKey: clientUUID) else { return nil }
-            exports.byHandle[export.handle] = nil
+            guard let export = exports.byUUID[clientUUID] else { return nil }
+            exports.remove(export)
             return export
         }) else { return false }
         LCONSOLE("\(name): evicting client \(clientUUID) (at \(export.peer.nid)) by request")
@@ -294,10 +297,7 @@ public final class PtlRPCService: Sendable {
         }
         export.heard()
         if message.opcode == disconnectOpcode {
-            exports.withLock {
-                $0.byHandle[export.handle] = nil
-                $0.byUUID[export.clientUUID] = nil
-            }
+            exports.withLock { $0.remove(export) }
             handler.disconnected(export)
             send(PtlRPCReply(), to: message, initiator: delivery.initiator, export: nil, started: started)
             return
@@ -353,10 +353,7 @@ public final class PtlRPCService: Sendable {
                 }
             } catch {
                 if !reconnect {
-                    exports.withLock {
-                        $0.byHandle[export.handle] = nil
-                        $0.byUUID[clientUUID] = nil
-                    }
+                    exports.withLock { $0.remove(export) }
                 }
                 throw error
             }
