@@ -174,6 +174,37 @@ final class MDTServiceTests: XCTestCase {
         for object in objects { XCTAssertFalse(fixture.objectExists(object), "the export's close destroyed \(object)") }
     }
 
+    /// `mdt.<target>.evict_client`, as the OSTs': the evicted client's open files are closed (an
+    /// unlinked one it held open is destroyed), an unknown UUID is `ENOENT`, and the evicted client
+    /// connects again as a new one at its next request.
+    func testEvictClientClosesWhatTheClientLeftOpen() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc(client: 0)
+        let other = try await fixture.mdc(client: 2)
+        let root = try await mdc.getRoot()
+        let (file, layout) = try await mdc.create(parent: root, name: "orphan", kind: .file, mode: 0o666,
+                                                  credentials: .root, layout: nil, exclusive: true)
+        let objects = try XCTUnwrap(layout).objects
+        _ = try await mdc.open(file.fid, flags: O_RDONLY, credentials: .root)
+        try await other.unlink(parent: root, name: "orphan", credentials: .root)
+        _ = try await other.sync()
+        let parameter = "mdt.\(MDSFixture.mdtName).evict_client"
+        XCTAssertThrowsError(try ParamTree.shared.set(parameter, value: "nobody")) { error in
+            XCTAssertEqual((error as? LustreError)?.errno, ENOENT)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        for object in objects { XCTAssertTrue(fixture.objectExists(object), "an open unlinked file keeps its objects") }
+
+        _ = try ParamTree.shared.set(parameter, value: mdc.rpcImport.clientUUID)
+        let deadline = ContinuousClock.now + .seconds(15)
+        while objects.contains(where: fixture.objectExists), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        for object in objects { XCTAssertFalse(fixture.objectExists(object), "the eviction closed and destroyed \(object)") }
+        let again = try await mdc.getattr(root, credentials: .root)
+        XCTAssertTrue(again.isDirectory, "the evicted client connects again and is served")
+    }
+
     func testMalformedAndUnknownRequestsGetErrorsAndTheServiceKeepsServing() async throws {
         let fixture = try await makeMDS()
         let raw = try await fixture.rawImport()

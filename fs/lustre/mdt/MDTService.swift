@@ -62,10 +62,16 @@ public final class MDTService: Sendable {
         }
     }
 
-    public func start() { service.start() }
+    /// Starts answering requests, with `mdt.<target>.evict_client` (write a client's UUID to
+    /// evict it: its open files are closed, as Lustre's).
+    public func start() {
+        service.start()
+        try? service.registerEvictClient("\(parameterDevice).evict_client")
+    }
 
     /// Stops answering once the requests being handled are done, and unregisters the stats.
     public func stop() async {
+        ParamTree.shared.unregister("\(parameterDevice).evict_client")
         await service.stop()
         ParamTree.shared.unregister("\(parameterDevice).md_stats")
         ParamTree.shared.unregister("\(parameterDevice).recovery_status")

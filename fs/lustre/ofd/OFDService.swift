@@ -36,13 +36,7 @@ public final class OFDService: Sendable {
     public func start() {
         service.start()
         for target in targets {
-            try? ParamTree.shared.register("obdfilter.\(target.name).evict_client", get: { "" },
-                                           set: { [service] text in
-                                               let uuid = text.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
-                                               guard service.evict(clientUUID: uuid) else {
-                                                   throw LustreError(errno: ENOENT, "no client \(uuid) connected")
-                                               }
-                                           })
+            try? service.registerEvictClient("obdfilter.\(target.name).evict_client")
         }
     }
 

@@ -272,6 +272,18 @@ public final class PtlRPCService: Sendable {
         return true
     }
 
+    /// Registers `parameter` (`obdfilter.<target>.evict_client`, `mdt.<target>.evict_client`):
+    /// writing a connected client's UUID to it evicts that client (`evict(clientUUID:)`); an
+    /// unknown UUID is `ENOENT`. Reading it gives nothing, as Lustre's.
+    public func registerEvictClient(_ parameter: String) throws(LustreError) {
+        try ParamTree.shared.register(parameter, get: { "" }, set: { [weak self] text in
+            let uuid = text.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
+            guard let self, self.evict(clientUUID: uuid) else {
+                throw LustreError(errno: ENOENT, "no client \(uuid) connected")
+            }
+        })
+    }
+
     private func process(_ delivery: LNetDelivery) async {
         defer { delivery.release() }
         let started = Self.now()
