@@ -22,11 +22,11 @@ LFS=$LUSTRE_BIN/lfs
 "$LFS" setstripe -c 1 -i 0 "$MOUNT/full" || fail "lfs setstripe -i 0"
 # fill.py FILE MAX [append]: writes 1 MiB blocks of random data to FILE (with O_APPEND) until
 # write(2) fails or MAX bytes are written; prints the errno's name (None), the bytes acknowledged
-# and their sha256, then whether close(2) failed.
+# and their sha256, whether close(2) failed, then how many write(2)s were short.
 cat >"$TEST_DIR/fill.py" <<'PY'
 import errno, hashlib, os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY | (os.O_APPEND if sys.argv[3:] == ['append'] else 0))
-digest, written, failure = hashlib.sha256(), 0, None
+digest, written, failure, short = hashlib.sha256(), 0, None, 0
 while written < int(sys.argv[2]):
     block = os.urandom(1 << 20)
     try:
@@ -36,16 +36,17 @@ while written < int(sys.argv[2]):
         break
     digest.update(block[:n])
     written += n
+    short += n < len(block)
 try:
     os.close(fd)
     closed = 'ok'
 except OSError as e:
     closed = errno.errorcode.get(e.errno, str(e.errno))
-print(failure, written, digest.hexdigest(), closed)
+print(failure, written, digest.hexdigest(), closed, short)
 PY
 python3 "$TEST_DIR/fill.py" "$MOUNT/full" $((1 << 30)) >"$TEST_DIR/fill.out" 2>&1 ||
     fail "the filling writer: $(cat "$TEST_DIR/fill.out")"
-read -r failure written digest closed <"$TEST_DIR/fill.out"
+read -r failure written digest closed _ <"$TEST_DIR/fill.out"
 log "write(2) failed with $failure after $written bytes; close: $closed"
 [ "$failure" = ENOSPC ] || fail "write(2) to a full OST did not fail with ENOSPC: $failure after $written bytes, close $closed"
 [ "$closed" = ok ] || fail "close(2) failed ($closed) after write(2) had reported ENOSPC: an acknowledged write was lost"
@@ -60,7 +61,7 @@ size=$(stat -c %s "$MOUNT/full")
 # have stopped early.)
 python3 "$TEST_DIR/fill.py" "$MOUNT/full" $((64 << 20)) append >"$TEST_DIR/append.out" 2>&1 ||
     fail "the O_APPEND writer: $(cat "$TEST_DIR/append.out")"
-read -r failure appended adigest closed <"$TEST_DIR/append.out"
+read -r failure appended adigest closed _ <"$TEST_DIR/append.out"
 log "O_APPEND writes failed with $failure after $appended bytes"
 [ "$failure" = ENOSPC ] && [ "$closed" = ok ] || fail "O_APPEND writes to the full OST: $(cat "$TEST_DIR/append.out")"
 size=$(stat -c %s "$MOUNT/full")
@@ -68,6 +69,24 @@ size=$(stat -c %s "$MOUNT/full")
     fail "O_APPEND writes refused with ENOSPC after $appended bytes left the file at $size bytes, not $((written + appended))"
 [ "$appended" = 0 ] || [ "$(tail -c "$appended" "$MOUNT/full" | sha256sum | cut -d' ' -f1)" = "$adigest" ] ||
     fail "the file does not end with the $appended bytes O_APPEND writes acknowledged"
+# A file striped over both OSTs in 64 KiB units, its second stripe on the full OST: the 1 MiB
+# write(2) the full OST refuses after its first bytes is short, ending where the refused piece
+# begins, as on a local file system whose disk fills mid-write; the next one fails with ENOSPC,
+# and the file holds exactly what was acknowledged. (The client's grant left on the full OST,
+# and its last few blocks, may take a few writes whole first.)
+"$LFS" setstripe -c 2 -S 64K -i 1 "$MOUNT/span" || fail "lfs setstripe -c 2 -S 64K -i 1"
+[ "$("$LFS" getstripe -i "$MOUNT/span")" = 1 ] || fail "span's first stripe is not on OST 1"
+python3 "$TEST_DIR/fill.py" "$MOUNT/span" $((64 << 20)) >"$TEST_DIR/span.out" 2>&1 ||
+    fail "the spanning writer: $(cat "$TEST_DIR/span.out")"
+read -r failure spanned sdigest closed short <"$TEST_DIR/span.out"
+log "writes over a full OST and another: $failure after $spanned bytes, $short short write(s)"
+[ "$failure" = ENOSPC ] && [ "$closed" = ok ] || fail "writes spanning the full OST: $(cat "$TEST_DIR/span.out")"
+[ "$short" = 1 ] && [ $((spanned % (128 << 10))) = $((64 << 10)) ] ||
+    fail "no short write(2) ending where a piece of the full OST began: $(cat "$TEST_DIR/span.out")"
+[ "$(stat -c %s "$MOUNT/span")" = "$spanned" ] &&
+    [ "$(sha256sum <"$MOUNT/span" | cut -d' ' -f1)" = "$sdigest" ] ||
+    fail "span does not hold exactly the $spanned bytes write(2) acknowledged"
+rm -f "$MOUNT/span"
 
 "$LFS" setstripe -c 1 -i 1 "$MOUNT/other" && head -c $((20 << 20)) /dev/urandom >"$MOUNT/other" ||
     fail "writing to the OST that is not full"
@@ -137,7 +156,7 @@ python3 "$TEST_DIR/fill.py" "$MNT2/race" $((256 << 20)) >"$TEST_DIR/race.out" 2>
 grant_state "the racer stopped"
 touch "$TEST_DIR/go"
 wait "$holder"
-read -r failure written digest closed <"$TEST_DIR/race.out"
+read -r failure written digest closed _ <"$TEST_DIR/race.out"
 log "the second mount's write(2) failed with $failure after $written bytes; close: $closed"
 grep -c ' ok ' "$TEST_DIR/held.out" | grep -qx 8 ||
     fail "the first mount's cached writes were lost at close while the second mount wrote: $(grep -v ' ok ' "$TEST_DIR/held.out" | tr '\n' ' ')"

@@ -341,14 +341,13 @@ final class LustreFuseFileSystem: FuseOperations {
         // The kernel's buffer is reused once this returns: copy it first.
         var buffer = ByteBufferAllocator().buffer(capacity: data.count)
         buffer.writeBytes(data)
-        let count = data.count
         serve(request, carriesData: true) { [self, buffer] () throws(LustreError) in
             let open = try handles.file(file.handle)
             try await dropPrivileges(open, node: node, request: request)
             open.dirty.store(true, ordering: .relaxed)
             // O_APPEND files append at the end this client knows (LustreFile.write does).
-            try await open.file.write(offset: offset, data: buffer)
-            request.reply(written: count)
+            let written = try await open.file.write(offset: offset, data: buffer)
+            request.reply(written: written)
         }
     }
 

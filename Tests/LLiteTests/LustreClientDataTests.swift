@@ -3,6 +3,7 @@ import LOV
 import LustreTestSupport
 import LibCFS
 import NIOCore
+import OFD
 import ObdClass
 import XCTest
 
@@ -164,7 +165,8 @@ final class LustreClientDataTests: XCTestCase {
         try await file.close()
         let appender = try await client.open(file.fid, flags: O_WRONLY | O_APPEND, credentials: .root)
         let first = try await appender.append(buffer(pattern(5000, seed: 2)))
-        XCTAssertEqual(first, 100_000)
+        XCTAssertEqual(first.offset, 100_000)
+        XCTAssertEqual(first.written, 5000)
         // With O_APPEND the offset given is ignored.
         try await appender.write(offset: 0, data: buffer(pattern(70_000, seed: 3)))
         try await appender.close()
@@ -173,6 +175,54 @@ final class LustreClientDataTests: XCTestCase {
         XCTAssertEqual(all.count, 175_000)
         XCTAssertTrue(all == pattern(100_000, seed: 1) + pattern(5000, seed: 2) + pattern(70_000, seed: 3))
         try await reader.close()
+    }
+
+    /// A client out of grant writes through; an OST that refuses a piece after the first makes
+    /// the write short (the bytes before that piece), as a local file system's when its disk
+    /// fills mid-write, and the next write, starting on that OST, fails with `ENOSPC`. An append
+    /// grows the file by what it wrote only.
+    func testAWriteAnOSTRefusesAfterItsFirstPieceIsShort() async throws {
+        let fs = try await makeFilesystem()
+        let client = try await fs.mount()
+        let file = try await client.create(parent: client.rootFID, name: "short", mode: 0o644, credentials: .root,
+                                           layout: LustreLayout(stripeSize: 64 << 10, stripeCount: 2))
+        let lov = try XCTUnwrap(file.inode.lov)
+        for target in lov.targets { _ = target.osc.grant.take(Int(target.osc.grant.available)) }
+        let full = try XCTUnwrap(file.layout?.objects[1].ostIndex)
+        FailLoc.failValue = full
+        FailLoc.value = OFDFail.enospc
+        defer { FailLoc.value = 0; FailLoc.failValue = 0 }
+
+        let data = pattern(256 << 10, seed: 11)
+        let written = try await file.write(offset: 0, data: buffer(data))
+        XCTAssertEqual(written, 64 << 10, "the write stops where the full OST's first piece begins")
+        do {
+            _ = try await file.write(offset: 64 << 10, data: buffer(data))
+            XCTFail("a write whose first piece goes to the full OST wrote")
+        } catch {
+            XCTAssertEqual(error.errno, ENOSPC)
+        }
+        let size = await file.size
+        XCTAssertEqual(size, 64 << 10)
+        let appender = try await client.open(file.fid, flags: O_WRONLY | O_APPEND, credentials: .root)
+        do {
+            _ = try await appender.append(buffer(pattern(128 << 10, seed: 12)))
+            XCTFail("an append whose first piece goes to the full OST wrote")
+        } catch {
+            XCTAssertEqual(error.errno, ENOSPC)
+        }
+        // Now the other OST is the full one: the append's first piece lands, its second does not.
+        FailLoc.failValue = try XCTUnwrap(file.layout?.objects[0].ostIndex)
+        let appended = try await appender.append(buffer(Array(data[(64 << 10)...])))
+        XCTAssertEqual(appended.offset, 64 << 10, "the failed append left the end where it was")
+        XCTAssertEqual(appended.written, 64 << 10)
+        let grown = await file.size
+        XCTAssertEqual(grown, 128 << 10)
+        FailLoc.value = 0
+        let back = try await readAll(file, size: 128 << 10)
+        XCTAssertTrue(back == Array(data[..<(128 << 10)]), "the bytes acknowledged are there")
+        try await appender.close()
+        try await file.close()
     }
 
     func testFsyncReturnsWithTheDataCommittedOnEveryOST() async throws {

@@ -152,11 +152,12 @@ final class LLiteInode: Sendable {
     /// its OSC's grant (the space its OST reserved for this client), then waits for room under
     /// the OSC's `max_dirty_mb`; full RPCs leave at once. Errors of the writes themselves come
     /// from the next `flush`. Without grant for every piece the write goes to the OSTs at once
-    /// (`writeThrough`). The OST writes carry the job of the calling task, however late they leave.
-    func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
+    /// (`writeThrough`), which may write fewer bytes than given. Returns how many it took. The OST
+    /// writes carry the job of the calling task, however late they leave.
+    func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) -> Int {
         let jobID = PtlRPCJobID.current
         let length = data.readableBytes
-        guard length > 0 else { return }
+        guard length > 0 else { return 0 }
         guard let lov else { throw LustreError(errno: EIO, "\(fid): file has no OST objects to write to") }
         let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
         guard !overflow else { throw LustreError(errno: EFBIG, "\(fid): write at \(offset)+\(length) passes 2^64") }
@@ -187,25 +188,28 @@ final class LLiteInode: Sendable {
             state.sizeChanged = true
             state.modified = now
         }
+        return length
     }
 
     /// The write of `data` at `offset` when an OSC it goes to is out of grant (as Lustre's
     /// client, which then writes synchronously): what is cached goes first, then these bytes go
     /// to the OSTs at once, and their error (`ENOSPC`) is the writer's; an earlier write's error
-    /// comes back here too. The replies bring grant back when the OST has room to give.
-    private func writeThrough(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
-        guard let lov else { return }
+    /// comes back here too; a write an OST refused after its first stripe piece is short (the
+    /// bytes before that piece). The replies bring grant back when the OST has room to give.
+    private func writeThrough(offset: UInt64, data: ByteBuffer) async throws(LustreError) -> Int {
+        guard let lov else { return 0 }
         try await flush()
         // Once the OSTs answered (some stripes may take their bytes even if another fails), reads
         // must not serve what was read before.
         defer { state.withLock { $0.readCache.removeAll() } }
-        try await lov.write(offset: offset, data: data)
+        let written = try await lov.write(offset: offset, data: data)
         let now = MDTTime.now()
         state.withLock { state in
-            state.size = max(state.size, offset + UInt64(data.readableBytes))
+            state.size = max(state.size, offset + UInt64(written))
             state.sizeChanged = true
             state.modified = now
         }
+        return written
     }
 
     /// Starts the OST write of `extent`, after any earlier write in flight that overlaps it, so

@@ -63,34 +63,40 @@ public final class LustreFile: Sendable {
 
     /// Writes `data` at `offset` (at the end of the file when opened with `O_APPEND`). Write-back:
     /// returns once the data is cached, waiting only while an OSC's `max_dirty_mb` is reached;
-    /// errors of the OST writes come back from `fsync` or `close`.
-    public func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
+    /// errors of the OST writes come back from `fsync` or `close`. Returns how many bytes were
+    /// written: fewer than given only when an OST ran out of space after the first of them.
+    @discardableResult
+    public func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) -> Int {
         if flags & O_APPEND != 0 {
-            _ = try await append(data)
-            return
+            return try await append(data).written
         }
         try checkOpen("write")
         guard canWrite else { throw LustreError(errno: EBADF, "write to \(fid) opened read-only") }
-        try await inode.write(offset: offset, data: data)
-        client.stats.record(LLiteStat.writeBytes, Int64(data.readableBytes))
+        let written = try await inode.write(offset: offset, data: data)
+        client.stats.record(LLiteStat.writeBytes, Int64(written))
+        return written
     }
 
     /// Writes `data` at the end of the file as this client knows it (O_APPEND); returns the
-    /// offset it was written at. Appends through this client never overlap.
+    /// offset it was written at and how many bytes were (fewer than given only when an OST ran
+    /// out of space after the first). Appends through this client never overlap.
     @discardableResult
-    public func append(_ data: ByteBuffer) async throws(LustreError) -> UInt64 {
+    public func append(_ data: ByteBuffer) async throws(LustreError) -> (offset: UInt64, written: Int) {
         try checkOpen("append")
         guard canWrite else { throw LustreError(errno: EBADF, "append to \(fid) opened read-only") }
-        let offset = inode.reserveAppend(data.readableBytes)
+        let length = data.readableBytes
+        let offset = inode.reserveAppend(length)
+        let written: Int
         do {
-            try await inode.write(offset: offset, data: data)
+            written = try await inode.write(offset: offset, data: data)
         } catch {
             // A full OST (`ENOSPC`): the file does not grow by what it did not take.
-            inode.cancelAppend(offset: offset, length: data.readableBytes)
+            inode.cancelAppend(offset: offset, length: length)
             throw error
         }
-        client.stats.record(LLiteStat.writeBytes, Int64(data.readableBytes))
-        return offset
+        if written < length { inode.cancelAppend(offset: offset + UInt64(written), length: length - written) }
+        client.stats.record(LLiteStat.writeBytes, Int64(written))
+        return (offset, written)
     }
 
     /// Returns once everything written so far is committed on every OST of the file.

@@ -129,15 +129,28 @@ public struct LOVObject: Sendable {
         return result
     }
 
-    /// Writes `data` at file offset `offset` straight to the OSTs (no write-back), all stripes
-    /// at once; returns when every OST has answered.
-    public func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) {
+    /// Writes `data` at file offset `offset` straight to the OSTs (no write-back), one stripe
+    /// piece after the other in file order; returns how many bytes from `offset` on were written:
+    /// all, or those before the piece an OST refused (a short write, as Lustre's when an OST fills
+    /// in the middle of a write, and as a local file system's). Throws that OST's error when it
+    /// refused the first piece. In order, so that nothing past a refused piece is written: a
+    /// client writes this way only when out of grant, that is near a full OST.
+    @discardableResult
+    public func write(offset: UInt64, data: ByteBuffer) async throws(LustreError) -> Int {
         let pieces = try mapping.pieces(offset: offset, length: data.readableBytes)
         let base = data.readerIndex
-        _ = try await withTypedTaskGroup(pieces) { (piece) async throws(LustreError) in
+        for piece in pieces {
             let slice = data.getSlice(at: base + Int(piece.fileOffset - offset), length: piece.length)!
-            return try await self.writeObject(stripe: piece.stripe, offset: piece.objectOffset, data: slice)
+            do throws(LustreError) {
+                _ = try await writeObject(stripe: piece.stripe, offset: piece.objectOffset, data: slice)
+            } catch {
+                let written = Int(piece.fileOffset - offset)
+                guard written > 0 else { throw error }
+                CDEBUG(.cache, "lov: write at \(offset)+\(data.readableBytes) short at \(written) bytes: \(error)")
+                return written
+            }
         }
+        return data.readableBytes
     }
 
     // MARK: Attributes

@@ -222,7 +222,7 @@ public final class OFDTarget: Sendable {
         guard wanted > 0, wanted <= OSTPrecreateCount.maximum else {
             throw .invalid("precreate of \(wanted) objects (1...\(OSTPrecreateCount.maximum))")
         }
-        if FailLoc.check(OFDFail.enospc) { throw LustreError(errno: ENOSPC, "fail_loc") }
+        if FailLoc.checkValue(OFDFail.enospc, name.index) { throw LustreError(errno: ENOSPC, "fail_loc") }
         let made = try await osd.precreate(sequence: obdo.id.sequence, count: Int(wanted))
         var reply = ObdAttributes()
         reply.valid = [.id, .groupID]
@@ -289,7 +289,7 @@ public final class OFDTarget: Sendable {
                                   replay: replay, export: export, now: ioStarted) { [osd] in try? osd.statfs() }
         let transno: UInt64
         do throws(LustreError) {
-            if FailLoc.check(OFDFail.enospc) { throw LustreError(errno: ENOSPC, "fail_loc") }
+            if FailLoc.checkValue(OFDFail.enospc, name.index) { throw LustreError(errno: ENOSPC, "fail_loc") }
             if FailLoc.check(OFDFail.eio) { throw LustreError(errno: EIO, "fail_loc") }
             // A lone request may write on this thread (see `OSDDevice.write(mayBlock:)`).
             transno = try await osd.write(obdo.id, pieces: pieces, mayBlock: request.isAloneInService(),
