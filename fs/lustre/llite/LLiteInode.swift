@@ -198,8 +198,9 @@ final class LLiteInode: Sendable {
     /// bytes before that piece). The replies bring grant back when the OST has room to give.
     private func writeThrough(offset: UInt64, data: ByteBuffer) async throws(LustreError) -> Int {
         guard let lov else { return 0 }
+        CDEBUG(.cache, "\(fid): out of grant, writing \(offset)+\(data.readableBytes) through")
         try await flush()
-        // Once the OSTs answered (some stripes may take their bytes even if another fails), reads
+        // Once the OSTs answered (an OST may have taken some bytes before it failed), reads
         // must not serve what was read before.
         defer { state.withLock { $0.readCache.removeAll() } }
         let written = try await lov.write(offset: offset, data: data)
