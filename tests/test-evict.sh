@@ -3,7 +3,8 @@
 # MDS and the OSSs once they have not heard from it for one and a half obd_timeouts (timeout=2
 # here: 3 s), and what it held is released: its grant on the OSTs, and its open files on the
 # MDS (a file it held open after unlinking it is destroyed, objects and all). The other mount,
-# idle meanwhile, pings its servers and is not evicted.
+# idle meanwhile, pings its servers and is not evicted; then, unused for its OSCs' idle_timeout,
+# it disconnects from the OSTs, which free its grant, and connects again at its next I/O.
 TEST_NET=${TEST_NET:-127.0.6}
 TEST_PORT=${TEST_PORT:-19906}
 . "$(dirname "$0")/test-framework.sh"
@@ -75,4 +76,23 @@ done
 head -c $((4 << 20)) /dev/urandom >"$TEST_DIR/after.ref"
 cp "$TEST_DIR/after.ref" "$MOUNT/after" && cmp "$MOUNT/after" "$TEST_DIR/after.ref" || fail "mount 1 after the eviction"
 grep -q "Connection restored" "$TEST_DIR/lustre-$FSNAME/client.log" && fail "mount 1 had to reconnect"
+
+# Idle disconnect (osc.*.idle_timeout, 20 s by default; 2 here): mount 1, unused, leaves both
+# OSTs (once they said its writes are committed), which free its export and its grant; its next
+# I/O connects again, quietly.
+"$LCTL" set_param "osc.$FSNAME-OST*.idle_timeout=2" >/dev/null || fail "lctl set_param osc.*.idle_timeout=2"
+for _ in $(seq 150); do
+    [ "$(exports 0)" = 1 ] && [ "$(exports 1)" = 1 ] && break
+    sleep 0.1
+done
+[ "$(exports 0)" = 1 ] && [ "$(exports 1)" = 1 ] ||
+    fail "mount 1 did not go idle: OST exports $(exports 0), $(exports 1)"
+states=$("$LCTL" get_param -n "osc.$FSNAME-OST*-osc-[0-9a-f]*.import" | awk '/state:/ { print $2 }' | sort -u | tr '\n' ' ')
+[ "$states" = "IDLE " ] || fail "idle OSC imports are in states $states"
+[ "$(granted 0)" = 0 ] && [ "$(granted 1)" = 0 ] || fail "idle mount 1 still holds grant: $(granted 0), $(granted 1) bytes"
+log "mount 1 idle: OST exports $(exports 0), $(exports 1), grant $(granted 0), $(granted 1) bytes"
+cmp "$MOUNT/after" "$TEST_DIR/after.ref" && cp "$TEST_DIR/after.ref" "$MOUNT/again" && cmp "$MOUNT/again" "$TEST_DIR/after.ref" ||
+    fail "mount 1 after going idle"
+[ "$(exports 0)" = 2 ] && [ "$(exports 1)" = 2 ] || fail "mount 1 back from idle: OST exports $(exports 0), $(exports 1)"
+grep -q "Connection restored" "$TEST_DIR/lustre-$FSNAME/client.log" && fail "an idle reconnect was logged as a lost connection"
 pass

@@ -5,6 +5,7 @@ import NIOCore
 import OSC
 import ObdClass
 import OSD
+import PtlRPC
 import XCTest
 
 /// Grant: the space an OST reserves for a client's cached writes, as the OST counts it
@@ -281,5 +282,61 @@ final class OSTGrantTests: XCTestCase {
         XCTAssertEqual(osc.grant.available, OSCGrant.defaultWanted)
         let back = try await osc.read(object: id, offset: 0, length: 4096)
         XCTAssertEqual(back, pattern(4096, seed: 1))
+    }
+
+    /// A client's OSC unused for its `idle_timeout` disconnects (once the OST said its writes
+    /// are committed): the OST drops the export and its grant, the client holds none, and its
+    /// next request connects it again and brings grant back. An OSC with writes cached against
+    /// grant stays connected, and so does one whose idle timeout is 0.
+    func testAnIdleClientDisconnectsAndGivesItsGrantBack() async throws {
+        let oss = try await makeOSS()
+        let service = try XCTUnwrap(oss.service)
+        let target = try XCTUnwrap(service.targets.first)
+        let idle = try await oss.osc(client: 0) {
+            $0.grantAtConnect = true
+            $0.idleTimeout = 1
+        }
+        let busy = try await oss.osc(client: 1) { $0.grantAtConnect = true }
+        XCTAssertEqual(busy.idleTimeout.value, 0)
+        let id = OSTObjectID(objectID: try await idle.precreate(count: 1).lowerBound)
+        try await idle.write(object: id, offset: 0, data: pattern(4096, seed: 1))
+        XCTAssertEqual(service.exportCount, 2)
+
+        func waitFor(_ status: PtlRPCImport.Status, _ osc: OSCDevice, within seconds: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while osc.rpcImport.status != status, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try await waitFor(.idle, idle, within: 6)
+        XCTAssertEqual(idle.rpcImport.status, .idle)
+        XCTAssertEqual(idle.rpcImport.replayCount, 0, "idle with nothing awaiting commit")
+        XCTAssertEqual(service.exportCount, 1, "the OST dropped the idle client's export")
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted, "only the other client holds grant")
+        XCTAssertEqual(idle.grant.available, 0)
+        XCTAssertEqual(busy.rpcImport.status, .full, "idle_timeout 0: never idle")
+
+        // The next request connects again, with grant.
+        let back = try await idle.read(object: id, offset: 0, length: 4096)
+        XCTAssertEqual(back, pattern(4096, seed: 1))
+        XCTAssertEqual(idle.rpcImport.status, .full)
+        XCTAssertEqual(service.exportCount, 2)
+        XCTAssertEqual(idle.grant.available, OSCGrant.defaultWanted)
+        XCTAssertEqual(target.grant.totalGranted, 2 * OSCGrant.defaultWanted)
+
+        // Bytes cached against grant hold the connection until they are sent.
+        XCTAssertTrue(idle.grant.take(1 << 20))
+        try await Task.sleep(for: .seconds(2.5))
+        XCTAssertEqual(idle.rpcImport.status, .full, "went idle with writes cached against its grant")
+        try await idle.write(object: id, offset: 1 << 20, parts: [pattern(1 << 20, seed: 2)], fromGrant: true)
+        _ = try ParamTree.shared.set("osc.\(idle.name).idle_timeout", value: "0")
+        try await Task.sleep(for: .seconds(2.5))
+        XCTAssertEqual(idle.rpcImport.status, .full, "idle_timeout=0 keeps it connected")
+        _ = try ParamTree.shared.set("osc.\(idle.name).idle_timeout", value: "1")
+        try await waitFor(.idle, idle, within: 6)
+        XCTAssertEqual(idle.rpcImport.status, .idle)
+        XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
+        let second = try await idle.read(object: id, offset: 1 << 20, length: 1 << 20)
+        XCTAssertEqual(second, pattern(1 << 20, seed: 2))
     }
 }

@@ -211,6 +211,7 @@ public final class LustreClient: Sendable {
         oscConfiguration.minTimeout = options.minTimeout
         oscConfiguration.cache = cache
         oscConfiguration.grantAtConnect = true
+        oscConfiguration.idleTimeout = OSCDevice.defaultIdleTimeout
         let configuration = oscConfiguration
         let fresh = osts.filter { !lov.contains($0.index) }
         let made = try await withTypedTaskGroup(fresh) { [lnet, instance] (entry) async throws(LustreError) in

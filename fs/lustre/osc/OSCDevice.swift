@@ -45,12 +45,20 @@ public final class OSCDevice: Sendable {
         /// (a client's OSC); without, grant comes with the replies of writes only (the MDT's
         /// OSP, which writes no data, holds none).
         public var grantAtConnect = false
+        /// `idle_timeout`: seconds without a request after which the import disconnects and
+        /// the OST frees its export and grant, 0 never (the MDT's OSP, tools). A client's OSCs
+        /// use Lustre's default, `defaultIdleTimeout`.
+        public var idleTimeout = 0
 
         public init() {}
     }
 
     /// Bytes per page of `max_pages_per_rpc`.
     public static let pageSize = 4096
+    /// Lustre's `idle_timeout` of a client's OSCs, seconds.
+    public static let defaultIdleTimeout = 20
+    /// Upper bound of `idle_timeout`, seconds (a day).
+    public static let maxIdleTimeout = 86_400
     /// Upper bound of `short_io_bytes` (Lustre's `OBD_MAX_SHORT_IO_BYTES`).
     public static let maxShortIOBytes = 64 << 10
 
@@ -66,6 +74,8 @@ public final class OSCDevice: Sendable {
     public let maxPagesPerRPC: Tunable<Int>
     /// `osc.<name>.short_io_bytes`.
     public let shortIOBytes: Tunable<Int>
+    /// `osc.<name>.idle_timeout`, seconds (0: never idle).
+    public let idleTimeout: Tunable<Int>
     /// The import carrying every RPC.
     public let rpcImport: PtlRPCImport
     /// The space the OST reserved for this client's cached writes.
@@ -105,6 +115,11 @@ public final class OSCDevice: Sendable {
         self.maxPagesPerRPC = maxPages
         let shortIO = Tunable(configuration.shortIOBytes, range: 0...Self.maxShortIOBytes)
         self.shortIOBytes = shortIO
+        guard (0...Self.maxIdleTimeout).contains(configuration.idleTimeout) else {
+            throw .invalid("idle_timeout \(configuration.idleTimeout) out of 0...\(Self.maxIdleTimeout)")
+        }
+        let idleTimeout = Tunable(configuration.idleTimeout, range: 0...Self.maxIdleTimeout)
+        self.idleTimeout = idleTimeout
         var importConfiguration = PtlRPCImport.Configuration(
             portals: OSCDevice.portals, connectOpcode: Opcode.ostConnect, disconnectOpcode: Opcode.ostDisconnect)
         importConfiguration.checksumType = configuration.checksumType
@@ -138,6 +153,8 @@ public final class OSCDevice: Sendable {
                                     }
                                 })
         }
+        // Idle only with nothing cached against grant; the grant goes with the export.
+        rpcImport.idleDisconnect(timeout: { Double(idleTimeout.value) }, mayIdle: { [grant] in grant.releaseForIdle() })
         let sender = OSCBulkRPC(rpcImport: rpcImport, deviceName: name, softSync: softSync, grant: grant)
         self.queue = OSCIOQueue(maxRPCsInFlight: maxRPCs,
                                 maxBytesPerRPC: { maxPages.value * OSCDevice.pageSize },
@@ -151,7 +168,7 @@ public final class OSCDevice: Sendable {
         }
         self.obdDevice = ObdDeviceRegistry.shared.register(type: configuration.obdType, name: name,
                                                              uuid: configuration.obdUUID ?? rpcImport.clientUUID)
-        registerParameters(checksumType: configuration.checksumType)
+        registerParameters(checksumType: configuration.checksumType, obdType: configuration.obdType)
         cache?.register(self)
     }
 
@@ -166,12 +183,14 @@ public final class OSCDevice: Sendable {
     public static let portals = PtlRPCService.Portals(request: Portal.ostRequest, reply: Portal.oscReply,
                                                       bulk: Portal.ostBulk)
 
-    private func registerParameters(checksumType: ChecksumType?) {
+    private func registerParameters(checksumType: ChecksumType?, obdType: String) {
         let prefix = "osc.\(name)."
         do {
             try ParamTree.shared.register(prefix + "max_rpcs_in_flight", tunable: maxRPCsInFlight)
             try ParamTree.shared.register(prefix + "max_pages_per_rpc", tunable: maxPagesPerRPC)
             try ParamTree.shared.register(prefix + "short_io_bytes", tunable: shortIOBytes)
+            // The MDT's OSP never goes idle (Lustre's has no idle_timeout).
+            if obdType == "osc" { try ParamTree.shared.register(prefix + "idle_timeout", tunable: idleTimeout) }
             // The import's checksum settings are fixed when it is made, so these are read-only here.
             try ParamTree.shared.register(prefix + "checksums", get: { checksumType == nil ? "0" : "1" })
             try ParamTree.shared.register(prefix + "checksum_type",

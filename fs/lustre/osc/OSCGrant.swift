@@ -14,7 +14,8 @@ import Synchronization
 /// (`OSTGrant.Reply`), and so does the reply to each connect when the OSC asks with it
 /// (`OSCDevice.Configuration.grantAtConnect`); without, an OSC starts with none and its first
 /// write goes through and brings grant back. The grant of an OST that restarted, or of an
-/// export the client lost to eviction (another epoch in the replies), is gone. Grant not renewed
+/// export the client lost to eviction (another epoch in the replies), or of an import that went
+/// idle (`releaseForIdle`), is gone. Grant not renewed
 /// by a write for `expiry` is let go, and the next write says so (`dropped`), so the OST gives
 /// it again (the OST itself takes back grant not renewed for twice that).
 public final class OSCGrant: Sendable {
@@ -95,6 +96,19 @@ public final class OSCGrant: Sendable {
         state.withLock { state in
             state.available += bytes
             state.outstanding -= min(state.outstanding, bytes)
+        }
+    }
+
+    /// Lets go of all grant for an idle disconnect (`osc.*.idle_timeout`), unless writes are
+    /// cached against it (then the import stays connected); true when let go. The OST frees it
+    /// with the export; should the disconnect not happen after all, the next write tells the
+    /// OST it was dropped.
+    public func releaseForIdle() -> Bool {
+        state.withLock { state in
+            guard state.outstanding == 0 else { return false }
+            state.dropped += state.available
+            state.available = 0
+            return true
         }
     }
 

@@ -48,6 +48,8 @@ public final class PtlRPCImport: Sendable {
         case new = "NEW"
         case connecting = "CONNECTING"
         case full = "FULL"
+        /// Disconnected for want of use (`idleDisconnect`); the next request connects again.
+        case idle = "IDLE"
         case disconnected = "DISCONN"
         case closed = "CLOSED"
     }
@@ -144,6 +146,9 @@ public final class PtlRPCImport: Sendable {
     private let serverFlags = ManagedAtomic<UInt64>(0)
     /// When a request last left (monotonic ns): the pinger pings only after a quiet interval.
     private let lastSent = ManagedAtomic<UInt64>(0)
+    /// When a request other than a ping was last made (monotonic ns): the import is idle after
+    /// `idleDisconnect`'s timeout without one.
+    private let lastActive = ManagedAtomic<UInt64>(0)
     /// Pings the server while the import is open (`startPinger`).
     private let pinger = Mutex<Task<Void, Never>?>(nil)
     /// The callbacks the import's user sets. In a struct: a closure that is itself a `Mutex`'s
@@ -157,6 +162,10 @@ public final class PtlRPCImport: Sendable {
         /// What each connect asks and what to do with the answer (`onConnect`).
         var connectRequest: (@Sendable () -> ByteBuffer)?
         var connectAnswer: (@Sendable (_ answer: ByteBuffer?, _ sentAt: UInt64) -> Void)?
+        /// Seconds without use after which the import disconnects, 0 never, and whether its
+        /// user lets it now (`idleDisconnect`).
+        var idleTimeout: (@Sendable () -> Double)?
+        var mayIdle: (@Sendable () -> Bool)?
     }
     private let callbacks = Mutex(Callbacks())
 
@@ -237,6 +246,7 @@ public final class PtlRPCImport: Sendable {
                      recoveryTimeout: Double? = nil) async throws(LustreError) -> Response {
         var xid = newXid()
         defer { _ = state.withLock { $0.inflightXids.remove(xid) } }
+        if opcode != Opcode.obdPing { lastActive.store(MonotonicClock.nanoseconds(), ordering: .relaxed) }
         let deadline = Self.now() + UInt64((recoveryTimeout ?? configuration.recoveryTimeout) * 1e9)
         var message = PtlRPCMessage(opcode: opcode, xid: xid, buffers: buffers)
         message.jobID = PtlRPCJobID.truncated(jobID ?? PtlRPCJobID.current)
@@ -394,6 +404,66 @@ public final class PtlRPCImport: Sendable {
             $0.connectRequest = request
             $0.connectAnswer = answer
         }
+    }
+
+    /// Lets the import disconnect once no request but pings was made for `timeout()` seconds
+    /// (0: never), as Lustre's idle imports (`osc.*.idle_timeout`): with nothing in flight and
+    /// nothing awaiting commit, and when `mayIdle` agrees (the OSC: nothing cached against its
+    /// grant, which it lets go then). The server drops the export and what it held; the import
+    /// is IDLE, is not pinged, and its next request connects it again.
+    public func idleDisconnect(timeout: @escaping @Sendable () -> Double, mayIdle: @escaping @Sendable () -> Bool) {
+        callbacks.withLock {
+            $0.idleTimeout = timeout
+            $0.mayIdle = mayIdle
+        }
+    }
+
+    private enum Idleness {
+        case busy, disconnected
+        /// Unused long enough, but with requests the server has not said it committed.
+        case awaitingCommit
+    }
+
+    /// Disconnects an import idle for its `idleDisconnect` timeout.
+    private func disconnectIfIdle(now: UInt64) async -> Idleness {
+        let (timeout, mayIdle) = callbacks.withLock { ($0.idleTimeout, $0.mayIdle) }
+        guard let timeout, let mayIdle else { return .busy }
+        let seconds = timeout()
+        guard seconds > 0, now &- lastActive.load(ordering: .relaxed) >= UInt64(seconds * 1e9) else { return .busy }
+        func quiet(_ state: State) -> Bool {
+            state.status == .full && !state.reconnecting && state.inflightXids.isEmpty && state.replayList.isEmpty
+        }
+        let awaitingCommit = state.withLock { state in
+            state.status == .full && state.inflightXids.isEmpty && !state.replayList.isEmpty
+        }
+        if awaitingCommit { return .awaitingCommit }
+        guard state.withLock({ quiet($0) }), mayIdle() else { return .busy }
+        // Until the server has the disconnect, no reconnect may overtake it (`reconnecting`).
+        guard let (handle, count) = state.withLock({ state -> (UInt64, UInt32)? in
+            guard quiet(state) else { return nil }
+            state.status = .idle
+            state.reconnecting = true
+            return (state.handle, state.connectionCount)
+        }) else { return .busy }
+        let xid = newXid()
+        var message = PtlRPCMessage(opcode: configuration.disconnectOpcode, xid: xid, buffers: [])
+        message.handle = handle
+        message.connectionCount = count
+        message.timeout = UInt32(currentTimeout())
+        do throws(LustreError) {
+            _ = try await attempt(message, bulk: nil)
+        } catch {
+            // The server will evict the silent export instead.
+            CDEBUG(.ha, "\(targetName): idle disconnect: \(error)")
+        }
+        let wanted = state.withLock { state -> Bool in
+            state.inflightXids.remove(xid)
+            state.reconnecting = false
+            return !state.waiters.isEmpty
+        }
+        CDEBUG(.ha, "\(targetName): idle for \(Int(seconds)) s: disconnected from \(target.nid)")
+        if wanted { startReconnecting() }
+        return .disconnected
     }
 
     /// Sends `message` to a server in recovery, before the import is FULL: flagged `MSG_REPLAY`,
@@ -651,13 +721,16 @@ public final class PtlRPCImport: Sendable {
         defer { timer.cancel() }
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                let resumeNow = state.withLock { state -> Result<Void, LustreError>? in
-                    if state.status == .full { return .success(()) }
-                    if state.status == .closed { return .failure(LustreError(errno: ESHUTDOWN, "import closed")) }
+                let (resumeNow, reconnect) = state.withLock { state -> (Result<Void, LustreError>?, Bool) in
+                    if state.status == .full { return (.success(()), false) }
+                    if state.status == .closed { return (.failure(LustreError(errno: ESHUTDOWN, "import closed")), false) }
                     state.waiters[id] = continuation
-                    return nil
+                    // An idle disconnect that held reconnects off may have ended since the
+                    // `startReconnecting` above.
+                    return (nil, !state.reconnecting)
                 }
                 if let resumeNow { continuation.resume(with: resumeNow) }
+                if reconnect { startReconnecting() }
             }
         } catch {
             throw LNetInstance.lustreError(error, "")
@@ -705,10 +778,12 @@ public final class PtlRPCImport: Sendable {
     }
 
     private func reconnectOnce(timeout: Double? = nil) async throws(LustreError) {
-        let (count, wasEverConnected) = state.withLock { state -> (UInt32, Bool) in
+        let (count, wasLost) = state.withLock { state -> (UInt32, Bool) in
             state.connectionCount += 1
+            // An idle import coming back was not lost: the console says nothing of it.
+            let wasLost = state.serverInstance != 0 && state.status != .idle
             if state.status != .closed { state.status = .connecting }
-            return (state.connectionCount, state.serverInstance != 0)
+            return (state.connectionCount, wasLost)
         }
         let (connectRequest, connectAnswer) = callbacks.withLock { ($0.connectRequest, $0.connectAnswer) }
         var message = PtlRPCMessage(opcode: configuration.connectOpcode,
@@ -759,6 +834,7 @@ public final class PtlRPCImport: Sendable {
                 throw error
             }
         }
+        lastActive.store(MonotonicClock.nanoseconds(), ordering: .relaxed)
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Error>] in
             state.serverInstance = instance
             state.handle = reply.handle
@@ -766,7 +842,7 @@ public final class PtlRPCImport: Sendable {
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
-        if wasEverConnected {
+        if wasLost {
             LCONSOLE("\(targetName): Connection restored to \(target.nid)")
         }
         for waiter in waiters { waiter.resume() }
@@ -775,32 +851,59 @@ public final class PtlRPCImport: Sendable {
 
     /// Starts, once, Lustre's pinger for this import: while it is open, a ping goes to the
     /// server whenever no request left for `ObdTimeout.pingInterval`, so that the server does
-    /// not evict an idle but living client (and a lost server is noticed and reconnected to).
+    /// not evict an idle but living client (and a lost server is noticed and reconnected to);
+    /// an import unused for its idle timeout is disconnected instead (`idleDisconnect`).
     private func startPinger() {
         pinger.withLock { pinger in
             guard pinger == nil else { return }
+            // Holds the import only while it works, not while it sleeps: an import dropped
+            // without `disconnect()` still goes.
             pinger = Task { [weak self] in
                 while !Task.isCancelled {
-                    let interval = ObdTimeout.pingInterval
-                    guard let quiet = self?.lastSent.load(ordering: .relaxed) else { return }
-                    let due = quiet &+ UInt64(interval * 1e9)
                     let now = MonotonicClock.nanoseconds()
-                    if due > now {
-                        // At least every second: a shorter `timeout` set meanwhile counts at once.
-                        try? await Task.sleep(for: .nanoseconds(Int(min(due - now, 1_000_000_000))))
-                        continue
-                    }
-                    guard let self, self.status != .closed else { return }
-                    do throws(LustreError) {
-                        try await self.ping(timeout: interval)
-                    } catch {
-                        CDEBUG(.ha, "\(self.targetName): ping: \(error)")
-                        if error.errno == ESHUTDOWN { return }
-                        try? await Task.sleep(for: .nanoseconds(Int(min(interval, 1) * 1e9)))
+                    guard let step = await self?.pingerStep(now: now, interval: ObdTimeout.pingInterval) else { return }
+                    switch step {
+                    case .stop: return
+                    case .again: continue
+                    case .sleep(let nanoseconds): try? await Task.sleep(for: .nanoseconds(nanoseconds))
                     }
                 }
             }
         }
+    }
+
+    private enum PingerStep {
+        case stop, again
+        case sleep(Int)
+    }
+
+    private func pingerStep(now: UInt64, interval: Double) async -> PingerStep {
+        switch status {
+        case .closed: return .stop
+        case .idle: return .sleep(1_000_000_000)
+        default: break
+        }
+        var due = lastSent.load(ordering: .relaxed) &+ UInt64(interval * 1e9)
+        if status == .full {
+            switch await disconnectIfIdle(now: now) {
+            case .disconnected: return .again
+            // A ping brings the server's last committed transno: ask at most every second.
+            case .awaitingCommit: due = min(due, lastSent.load(ordering: .relaxed) &+ 1_000_000_000)
+            case .busy: break
+            }
+        }
+        if due > now {
+            // At least every second: a shorter `timeout` or idle timeout set meanwhile counts at once.
+            return .sleep(Int(min(due - now, 1_000_000_000)))
+        }
+        do throws(LustreError) {
+            try await ping(timeout: interval)
+        } catch {
+            CDEBUG(.ha, "\(targetName): ping: \(error)")
+            if error.errno == ESHUTDOWN { return .stop }
+            return .sleep(Int(min(interval, 1) * 1e9))
+        }
+        return .again
     }
 
     private func markDisconnected(because reason: String) {
@@ -826,7 +929,7 @@ public final class PtlRPCImport: Sendable {
         default:
             return
         }
-        if callbacks.withLock({ $0.reconnectWanted })?() == true { startReconnecting() }
+        if status != .idle, callbacks.withLock({ $0.reconnectWanted })?() == true { startReconnecting() }
     }
 
     // MARK: Adaptive timeouts
