@@ -5,6 +5,7 @@ import LibCFS
 import NIOCore
 import OFD
 import ObdClass
+import Synchronization
 import XCTest
 
 #if canImport(Glibc)
@@ -223,6 +224,42 @@ final class LustreClientDataTests: XCTestCase {
         XCTAssertTrue(back == Array(data[..<(128 << 10)]), "the bytes acknowledged are there")
         try await appender.close()
         try await file.close()
+    }
+
+    /// Write data left cached past the write-back expiry goes to the OSTs without a close or an
+    /// fsync (the kernel's `vm.dirty_expire_centisecs`); before it, it stays cached.
+    func testTheFlusherWritesBackDataCachedPastTheExpiry() async throws {
+        let fs = try await makeFilesystem()
+        let settings = Mutex(LLiteFlusher.Settings(expire: 600_000_000, interval: 100_000_000))
+        let client = try await fs.mount { options in
+            options.writeback = { settings.withLock { $0 } }
+        }
+        let file = try await client.create(parent: client.rootFID, name: "slow", mode: 0o644, credentials: .root,
+                                           layout: LustreLayout(stripeSize: 1 << 20, stripeCount: 2))
+        let object = try LOVObject(layout: XCTUnwrap(file.layout), device: client.lov)
+        // Less than an RPC on each stripe: held back.
+        let data = pattern((1 << 20) + (100 << 10), seed: 21)
+        try await file.write(offset: 0, data: buffer(data))
+        try await Task.sleep(for: .milliseconds(300))
+        let early = try await object.getattr()
+        XCTAssertEqual(early.size, 0, "written back before the expiry")
+        XCTAssertTrue(file.inode.hasDirtyData)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while file.inode.hasDirtyData, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertFalse(file.inode.hasDirtyData, "nothing written back after the expiry")
+        let merged = try await object.getattr()
+        XCTAssertEqual(merged.size, UInt64(data.count))
+        // Periodic write-back off (interval 0): a new write stays cached.
+        settings.withLock { $0.interval = 0 }
+        try await Task.sleep(for: .milliseconds(200))
+        try await file.write(offset: UInt64(data.count), data: buffer(pattern(4096, seed: 22)))
+        try await Task.sleep(for: .seconds(1))
+        XCTAssertTrue(file.inode.hasDirtyData, "written back with periodic write-back off")
+        try await file.close()
+        let reader = try await client.open(file.fid, flags: O_RDONLY, credentials: .root)
+        let back = try await readAll(reader, size: data.count + 4096)
+        XCTAssertTrue(back == data + pattern(4096, seed: 22))
+        try await reader.close()
     }
 
     func testFsyncReturnsWithTheDataCommittedOnEveryOST() async throws {

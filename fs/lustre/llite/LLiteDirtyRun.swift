@@ -1,3 +1,4 @@
+import LibCFS
 import NIOCore
 
 /// Cached write data of one stripe, ready to leave in one OST write: where it goes in the
@@ -29,6 +30,9 @@ struct LLiteDirtyRun: Sendable {
     private var lastIsOwned = false
     /// The job of every byte in the run.
     private(set) var jobID = ""
+    /// When the run's oldest bytes were cached (monotonic ns): the flusher sends runs older
+    /// than the write-back expiry (`LLiteFlusher`).
+    private(set) var dirtiedAt: UInt64 = 0
 
     var isEmpty: Bool { length == 0 }
     var end: UInt64 { start + UInt64(length) }
@@ -42,6 +46,7 @@ struct LLiteDirtyRun: Sendable {
         if isEmpty {
             start = offset
             self.jobID = jobID
+            dirtiedAt = MonotonicClock.nanoseconds()
         }
         append(data)
         length += data.readableBytes

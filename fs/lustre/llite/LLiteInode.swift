@@ -253,6 +253,16 @@ final class LLiteInode: Sendable {
         }
     }
 
+    /// Sends the held-back runs whose oldest bytes were cached before `cutoff` (monotonic ns):
+    /// the flusher's write-back of data cached too long (`LLiteFlusher`).
+    func sendExpired(before cutoff: UInt64) {
+        state.withLock { state in
+            for stripe in state.runs.indices where !state.runs[stripe].isEmpty && state.runs[stripe].dirtiedAt <= cutoff {
+                if let extent = state.runs[stripe].takeAll() { send(&state, stripe: stripe, extent) }
+            }
+        }
+    }
+
     /// Whether anything written is not yet acknowledged by its OST.
     var hasDirtyData: Bool {
         state.withLock { state in !state.inFlight.isEmpty || state.runs.contains { !$0.isEmpty } }

@@ -39,4 +39,9 @@ final class LLiteInodeTable: Sendable {
     func sendHeldBack(ostIndex: UInt32) {
         for inode in all { inode.sendHeldBack(ostIndex: ostIndex) }
     }
+
+    /// Sends the held-back runs of every open file cached before `cutoff` (monotonic ns).
+    func sendExpired(before cutoff: UInt64) {
+        for inode in all { inode.sendExpired(before: cutoff) }
+    }
 }

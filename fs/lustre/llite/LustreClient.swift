@@ -59,6 +59,8 @@ public final class LustreClient: Sendable {
     let mgc: MGCClient
     private struct State {
         var watch: Task<Void, Never>?
+        /// Writes back data cached too long (`LLiteFlusher`).
+        var flusher: Task<Void, Never>?
         var openFiles: [ObjectIdentifier: LustreFile] = [:]
         var configuration: FilesystemConfiguration
         var unmounted = false
@@ -191,7 +193,13 @@ public final class LustreClient: Sendable {
             guard let client else { return }
             Task { await client.apply(newer) }
         }
-        client.state.withLock { $0.watch = watch }
+        let flusher = Task { [inodes = client.inodes, settings = options.writeback] in
+            await LLiteFlusher.run(inodes: inodes, settings: settings)
+        }
+        client.state.withLock {
+            $0.watch = watch
+            $0.flusher = flusher
+        }
         CDEBUG(.super, "\(client.name): mounted \(fsname) from \(mgs), root \(rootFID), \(configuration.osts.count) OSTs")
         return client
     }
@@ -275,6 +283,7 @@ public final class LustreClient: Sendable {
             guard !state.unmounted else { return nil }
             state.unmounted = true
             state.watch?.cancel()
+            state.flusher?.cancel()
             return Array(state.openFiles.values)
         }
         guard let files else { return }
@@ -290,7 +299,10 @@ public final class LustreClient: Sendable {
     }
 
     private func tearDown() async {
-        state.withLock { $0.watch?.cancel() }
+        state.withLock {
+            $0.watch?.cancel()
+            $0.flusher?.cancel()
+        }
         _ = ParamTree.shared.unregister(prefix: "llite.\(name)")
         for device in obdDevices { device.unregister() }
         await mdc.disconnect()

@@ -49,6 +49,9 @@ extension LustreClient {
         /// Called with the configuration at mount and with each newer one from the MGS, once
         /// the devices it adds are set up (mount.lustre applies `set_param -P` parameters).
         public var onConfiguration: (@Sendable (FilesystemConfiguration) -> Void)?
+        /// The write-back expiry and interval, asked before each of the flusher's rounds: the
+        /// node's `vm.dirty_expire_centisecs` and `vm.dirty_writeback_centisecs` (tests shorten them).
+        var writeback: @Sendable () -> LLiteFlusher.Settings = LLiteFlusher.Settings.current
 
         public init() {}
     }
