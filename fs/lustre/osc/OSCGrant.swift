@@ -2,22 +2,22 @@ import LibCFS
 import ObdClass
 import Synchronization
 
-/// The grant this client holds on its OST (Lustre's `cl_avail_grant`): space the OST reserved
-/// for this client's cached writes (`OFDGrant` on the OSS). A write is cached only against
-/// grant, taken when it is cached; without enough, the writer sends it to the OST at once and
-/// hears its `ENOSPC` in `write(2)`, as Lustre's client writes synchronously when out of grant.
-/// So a cached write, acknowledged long before it reaches the OST, finds its room there
-/// whatever other clients write meanwhile.
+/// The grant this client holds on its OST (Lustre's `cl_avail_grant`): space the OST reserved for
+/// this client's cached writes (`OFDGrant` on the OSS). A write is cached only against grant, taken
+/// when it is cached; without enough, the writer sends it to the OST at once and hears its `ENOSPC`
+/// in `write(2)`, as Lustre's client writes synchronously when out of grant. So a cached write,
+/// acknowledged long before it reaches the OST, finds its room there whatever other clients write
+/// meanwhile.
 ///
-/// Each write RPC says how many of its bytes came from grant and how much grant the client
-/// wants to hold (`OSTGrant.Request`); the reply adds what the OST could give
-/// (`OSTGrant.Reply`), and so does the reply to each connect when the OSC asks with it
-/// (`OSCDevice.Configuration.grantAtConnect`); without, an OSC starts with none and its first
-/// write goes through and brings grant back. The grant of an OST that restarted, or of an
-/// export the client lost to eviction (another epoch in the replies), or of an import that went
-/// idle (`releaseForIdle`), is gone. Grant not renewed
-/// by a write for `expiry` is let go, and the next write says so (`dropped`), so the OST gives
-/// it again (the OST itself takes back grant not renewed for twice that).
+/// Each write RPC says how many of its bytes came from grant and how much grant the client wants to
+/// hold (`OSTGrant.Request`); the reply adds what the OST could give (`OSTGrant.Reply`), and so
+/// does the reply to each connect when the OSC asks with it
+/// (`OSCDevice.Configuration.grantAtConnect`); without, an OSC starts with none and its first write
+/// goes through and brings grant back. The grant of an OST that restarted, or of an export the
+/// client lost to eviction (another epoch in the replies), or of an import that went idle
+/// (`releaseForIdle`), is gone. Grant not renewed by a write for `expiry` is let go, and the next
+/// write says so (`dropped`), so the OST gives it again (the OST itself takes back grant not
+/// renewed for twice that).
 public final class OSCGrant: Sendable {
     /// Nanoseconds after the last write RPC that renewed it before unused grant is let go: 10
     /// minutes, half the OST's `OFDGrant.expiry`.
