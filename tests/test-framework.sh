@@ -8,6 +8,10 @@ LUSTRE_BIN=${LUSTRE_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && swift build
 # Tests use their own loopback range and port so a user's `make run` (127.0.0.x, port 988) is untouched.
 TEST_NET=${TEST_NET:-127.0.2}
 TEST_PORT=${TEST_PORT:-19988}
+# llmount.sh's settings are the test's own: none comes from the caller's environment (a user's
+# `FSNAME=lm STRIPE_COUNT=4 make test` must not change what the tests check). Tests set the
+# ones they want after sourcing this.
+unset MDS_OPTS OSS_OPTS MOUNT_OPTS STRIPE_COUNT STRIPE_SIZE
 TEST_NAME=$(basename "$0" .sh)
 TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lustre-${TEST_NAME}.XXXXXX")
 STARTED_PIDS=()
@@ -32,7 +36,7 @@ trap cleanup EXIT
 # TEST_OSTSIZE, in KiB, default 512 MiB) before calling.
 start_llmount() {
     TESTS_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-    export FSNAME=${FSNAME:-testfs} OSTCOUNT=${OSTCOUNT:-2} MOUNT=$TEST_DIR/mnt TMP=$TEST_DIR
+    export FSNAME=testfs MDSCOUNT=1 OSTCOUNT=2 REFORMAT=yes MOUNT=$TEST_DIR/mnt TMP=$TEST_DIR
     export NETADDR=$TEST_NET PORT=$TEST_PORT MDSSIZE=${TEST_MDSSIZE:-$((512 * 1024))} OSTSIZE=${TEST_OSTSIZE:-$((512 * 1024))}
     export LUSTRE_BIN
     # mount.lustre and lctl find the daemons' admin sockets in LUSTRE_RUN_DIR.
