@@ -22,6 +22,14 @@ client2=$(pgrep -f "mount.lustre .*$MNT2" | head -1)
 exports() { "$LCTL" get_param -n "obdfilter.$FSNAME-OST000$1.num_exports"; }
 granted() { "$LCTL" get_param -n "obdfilter.$FSNAME-OST000$1.tot_granted"; }
 used() { "$LFS" df "$MOUNT" | awk '/OST:/ { used += $3 } END { print used }'; }
+# wait_exports N: waits up to 15 s until both OSTs count N exports; false if they do not.
+wait_exports() {
+    for _ in $(seq 150); do
+        [ "$(exports 0)" = "$1" ] && [ "$(exports 1)" = "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 for ost in 0 1; do
     # The MDS's OSP and the two mounts.
     [ "$(exports $ost)" = 3 ] || fail "OST $ost has $(exports $ost) exports, not 3"
@@ -52,12 +60,7 @@ kill -KILL "$client2"
 kill -KILL "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 umount -l "$MNT2" 2>/dev/null
-for _ in $(seq 150); do
-    [ "$(exports 0)" = 2 ] && [ "$(exports 1)" = 2 ] && break
-    sleep 0.1
-done
-[ "$(exports 0)" = 2 ] && [ "$(exports 1)" = 2 ] ||
-    fail "the dead client is not evicted after 15 s: OST exports $(exports 0), $(exports 1)"
+wait_exports 2 || fail "the dead client is not evicted after 15 s: OST exports $(exports 0), $(exports 1)"
 log "evicted: OST exports $(exports 0), $(exports 1); grant $granted0, $granted1 -> $(granted 0), $(granted 1) bytes"
 [ "$(granted 0)" -lt "$granted0" ] && [ "$(granted 1)" -lt "$granted1" ] ||
     fail "the dead client's grant is still held: $(granted 0), $(granted 1) bytes (were $granted0, $granted1)"
@@ -81,12 +84,7 @@ grep -q "Connection restored" "$TEST_DIR/lustre-$FSNAME/client.log" && fail "mou
 # OSTs (once they said its writes are committed), which free its export and its grant; its next
 # I/O connects again, quietly.
 "$LCTL" set_param "osc.$FSNAME-OST*.idle_timeout=2" >/dev/null || fail "lctl set_param osc.*.idle_timeout=2"
-for _ in $(seq 150); do
-    [ "$(exports 0)" = 1 ] && [ "$(exports 1)" = 1 ] && break
-    sleep 0.1
-done
-[ "$(exports 0)" = 1 ] && [ "$(exports 1)" = 1 ] ||
-    fail "mount 1 did not go idle: OST exports $(exports 0), $(exports 1)"
+wait_exports 1 || fail "mount 1 did not go idle: OST exports $(exports 0), $(exports 1)"
 states=$("$LCTL" get_param -n "osc.$FSNAME-OST*-osc-[0-9a-f]*.import" | awk '/state:/ { print $2 }' | sort -u | tr '\n' ' ')
 [ "$states" = "IDLE " ] || fail "idle OSC imports are in states $states"
 [ "$(granted 0)" = 0 ] && [ "$(granted 1)" = 0 ] || fail "idle mount 1 still holds grant: $(granted 0), $(granted 1) bytes"

@@ -152,10 +152,9 @@ final class MDTServiceTests: XCTestCase {
         }
     }
 
-    func testDisconnectClosesWhatTheClientLeftOpen() async throws {
-        let fixture = try await makeMDS()
-        let mdc = try await fixture.mdc(client: 0)
-        let other = try await fixture.mdc(client: 2)
+    /// A file `mdc` holds open after `other` unlinked it (an orphan, its objects kept), and its
+    /// objects.
+    private func openOrphan(_ fixture: MDSFixture, _ mdc: MDCDevice, _ other: MDCDevice) async throws -> [LayoutObject] {
         let root = try await mdc.getRoot()
         let (file, layout) = try await mdc.create(parent: root, name: "orphan", kind: .file, mode: 0o666,
                                                   credentials: .root, layout: nil, exclusive: true)
@@ -163,14 +162,26 @@ final class MDTServiceTests: XCTestCase {
         _ = try await mdc.open(file.fid, flags: O_RDONLY, credentials: .root)
         try await other.unlink(parent: root, name: "orphan", credentials: .root)
         _ = try await other.sync()
-        try await Task.sleep(for: .milliseconds(500))
-        for object in objects { XCTAssertTrue(fixture.objectExists(object), "an open unlinked file keeps its objects") }
+        return objects
+    }
 
-        await mdc.disconnect()
+    /// Waits up to 15 s for `objects` to be destroyed on their OSTs.
+    private func waitUntilDestroyed(_ objects: [LayoutObject], _ fixture: MDSFixture) async throws {
         let deadline = ContinuousClock.now + .seconds(15)
         while objects.contains(where: fixture.objectExists), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
         }
+    }
+
+    func testDisconnectClosesWhatTheClientLeftOpen() async throws {
+        let fixture = try await makeMDS()
+        let mdc = try await fixture.mdc(client: 0)
+        let objects = try await openOrphan(fixture, mdc, try await fixture.mdc(client: 2))
+        try await Task.sleep(for: .milliseconds(500))
+        for object in objects { XCTAssertTrue(fixture.objectExists(object), "an open unlinked file keeps its objects") }
+
+        await mdc.disconnect()
+        try await waitUntilDestroyed(objects, fixture)
         for object in objects { XCTAssertFalse(fixture.objectExists(object), "the export's close destroyed \(object)") }
     }
 
@@ -180,14 +191,7 @@ final class MDTServiceTests: XCTestCase {
     func testEvictClientClosesWhatTheClientLeftOpen() async throws {
         let fixture = try await makeMDS()
         let mdc = try await fixture.mdc(client: 0)
-        let other = try await fixture.mdc(client: 2)
-        let root = try await mdc.getRoot()
-        let (file, layout) = try await mdc.create(parent: root, name: "orphan", kind: .file, mode: 0o666,
-                                                  credentials: .root, layout: nil, exclusive: true)
-        let objects = try XCTUnwrap(layout).objects
-        _ = try await mdc.open(file.fid, flags: O_RDONLY, credentials: .root)
-        try await other.unlink(parent: root, name: "orphan", credentials: .root)
-        _ = try await other.sync()
+        let objects = try await openOrphan(fixture, mdc, try await fixture.mdc(client: 2))
         let parameter = "mdt.\(MDSFixture.mdtName).evict_client"
         XCTAssertThrowsError(try ParamTree.shared.set(parameter, value: "nobody")) { error in
             XCTAssertEqual((error as? LustreError)?.errno, ENOENT)
@@ -196,12 +200,9 @@ final class MDTServiceTests: XCTestCase {
         for object in objects { XCTAssertTrue(fixture.objectExists(object), "an open unlinked file keeps its objects") }
 
         _ = try ParamTree.shared.set(parameter, value: mdc.rpcImport.clientUUID)
-        let deadline = ContinuousClock.now + .seconds(15)
-        while objects.contains(where: fixture.objectExists), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await waitUntilDestroyed(objects, fixture)
         for object in objects { XCTAssertFalse(fixture.objectExists(object), "the eviction closed and destroyed \(object)") }
-        let again = try await mdc.getattr(root, credentials: .root)
+        let again = try await mdc.getattr(try await mdc.getRoot(), credentials: .root)
         XCTAssertTrue(again.isDirectory, "the evicted client connects again and is served")
     }
 

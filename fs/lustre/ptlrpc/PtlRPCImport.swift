@@ -430,17 +430,15 @@ public final class PtlRPCImport: Sendable {
         guard let timeout, let mayIdle else { return .busy }
         let seconds = timeout()
         guard seconds > 0, now &- lastActive.load(ordering: .relaxed) >= UInt64(seconds * 1e9) else { return .busy }
-        func quiet(_ state: State) -> Bool {
-            state.status == .full && !state.reconnecting && state.inflightXids.isEmpty && state.replayList.isEmpty
+        func idleness(_ state: State) -> Idleness? {
+            guard state.status == .full, !state.reconnecting, state.inflightXids.isEmpty else { return .busy }
+            return state.replayList.isEmpty ? nil : .awaitingCommit
         }
-        let awaitingCommit = state.withLock { state in
-            state.status == .full && state.inflightXids.isEmpty && !state.replayList.isEmpty
-        }
-        if awaitingCommit { return .awaitingCommit }
-        guard state.withLock({ quiet($0) }), mayIdle() else { return .busy }
+        if let answer = state.withLock({ idleness($0) }) { return answer }
+        guard mayIdle() else { return .busy }
         // Until the server has the disconnect, no reconnect may overtake it (`reconnecting`).
         guard let (handle, count) = state.withLock({ state -> (UInt64, UInt32)? in
-            guard quiet(state) else { return nil }
+            guard idleness(state) == nil else { return nil }
             state.status = .idle
             state.reconnecting = true
             return (state.handle, state.connectionCount)
