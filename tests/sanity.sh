@@ -28,8 +28,13 @@ export LUSTRE_RUN_DIR=$STATE/run
 USER_ID=${SANITY_UID:-1000}
 
 INSTALLED_HELPER=""
+STOPPED_CLIENT=""   # a mount daemon a check holds stopped (SIGSTOP)
+HELD_OPEN=()        # processes of a check holding files open on a mount
 sanity_cleanup() {
     [ -n "$INSTALLED_HELPER" ] && rm -f "$INSTALLED_HELPER"
+    [ -n "$STOPPED_CLIENT" ] && kill -CONT "$STOPPED_CLIENT" 2>/dev/null
+    # A failed check leaves them waiting: they would keep their mounts busy.
+    for pid in "${HELD_OPEN[@]}"; do kill -KILL "$pid" 2>/dev/null; done
     # The extra mounts of the checks (a failure may leave one up; unmounting ends its daemon).
     for extra in "$MNT2" "$TEST_DIR/mnt3" "$TEST_DIR/mnt4"; do
         mountpoint -q "$extra" 2>/dev/null && { umount "$extra" || umount -l "$extra"; }
@@ -1293,14 +1298,18 @@ PY
 # other's objects); the files are opened again, their writes land, a third mount checks them.
 # A fourth client creates and writes a file and is killed before the MDS comes back: no one
 # replays that create, and a new file must not get its object (nor read its data in its holes).
+# The first mount is held stopped until the second has replayed, made new directories and the
+# MDS has committed them: the new changes take transnos the lost ones had, and the first mount's
+# replay, coming after their commit, must still be made again (it was skipped as committed once).
 test_mds_power_loss() {
     local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 logged
-    local mnt3=$TEST_DIR/mnt3 writers=() i fids=() mnt4=$TEST_DIR/mnt4 client4 gone_objid fresh_objid
+    local mnt3=$TEST_DIR/mnt3 writers=() i fids=() mnt4=$TEST_DIR/mnt4 client4 gone_objid fresh_objid client1 logged2
     [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
     # One stripe on OST 0: both files' objects come from one OST's ids, in creation order.
     mkdir "$d" && "$LUSTRE_BIN/lfs" setstripe -c 1 -i 0 "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
     mkdir -p "$MNT2" "$mnt3"
-    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" || fail_with_logs "second mount"
+    LUSTRE_MOUNT_LOG=$TEST_DIR/client2.log "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$MNT2" -o accept_port="$TEST_PORT" ||
+        fail_with_logs "second mount"
     echo before >"$MNT2/powerloss/before2" || fail_with_logs "a create from the second mount"
     mds=$(llmount_save_mds_argv)
     kill_and_wait TERM "$mds"
@@ -1327,6 +1336,7 @@ os.fsync(f)
 os.close(f)
 PY
         writers+=($!)
+        HELD_OPEN+=($!)
         for _ in $(seq 300); do [ -e "$TEST_DIR/powerloss$i.made" ] && break; sleep 0.1; done
         [ -e "$TEST_DIR/powerloss$i.made" ] || fail_with_logs "file $i was not made"
         fids+=("$("$LUSTRE_BIN/lfs" path2fid "$dir/powerloss/made$i")") || fail_with_logs "path2fid before the power loss"
@@ -1346,6 +1356,10 @@ PY
     umount -l "$mnt4"
     # Power loss: the MDS dies, and its disk has only what it had made durable.
     logged=$(wc -l <"$STATE/client.log")
+    client1=$(awk '$1 == "client" { print $2 }' "$STATE/pids")
+    logged2=$(wc -l <"$TEST_DIR/client2.log")
+    STOPPED_CLIENT=$client1
+    kill -STOP "$client1"
     kill_and_wait KILL "$mds"
     cp "$mnt/seq_srv" "$TEST_DIR/seq_srv.durable" || fail_with_logs "reading seq_srv"
     umount "$mnt" || fail_with_logs "umount $mnt"
@@ -1354,6 +1368,13 @@ PY
     mount -o loop "$image" "$TEST_DIR/mdt-restore" && cp "$TEST_DIR/seq_srv.durable" "$TEST_DIR/mdt-restore/seq_srv" \
         && umount "$TEST_DIR/mdt-restore" || fail_with_logs "putting the durable seq_srv back"
     llmount_start_mds >/dev/null || fail_with_logs "the MDS did not come back after the power loss"
+    for _ in $(seq 600); do tail -n +$((logged2 + 1)) "$TEST_DIR/client2.log" | grep -q "open files again" && break; sleep 0.1; done
+    for i in 1 2 3; do mkdir "$MNT2/powerloss/during$i" || fail_with_logs "mkdir during the recovery"; done
+    sleep 2.5   # past the MDS's commit (every second)
+    kill -CONT "$client1"
+    STOPPED_CLIENT=
+    tail -n +$((logged2 + 1)) "$TEST_DIR/client2.log" | grep -q "opened 1 of 1 open files again" ||
+        fail_with_logs "the second mount did not open its file again"
     for _ in $(seq 600); do client_log_since "$logged" | grep -q "open files again" && break; sleep 0.1; done
     client_log_since "$logged" | grep -q "opened 1 of 1 open files again" || fail_with_logs "the MDC did not open the file again"
     touch "$TEST_DIR/powerloss1.go" "$TEST_DIR/powerloss2.go"

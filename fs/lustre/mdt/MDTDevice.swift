@@ -42,6 +42,12 @@ public final class MDTDevice: Sendable {
     let openFiles = Mutex(MDTOpenTable())
     /// `recovery_status`.
     let recovery = Mutex(MDTRecoveryStatus(start: WallClock.now().seconds))
+    /// The last transno in the log when this start opened it: everything up to it survived.
+    /// A client's replay at or below it has nothing to redo; above it, the change was lost (a
+    /// power loss took what was not committed) and is made again, whatever this start has
+    /// committed since: its own transnos go on from here and reuse the numbers the lost changes
+    /// had, so `lastCommitted` says nothing of them.
+    let lastTransnoAtStart: UInt64
     private let callbacks = Mutex<[@Sendable (UInt64) -> Void]>([])
     private let lastReported = Mutex<UInt64>(0)
     private let committer = Mutex<Task<Void, Never>?>(nil)
@@ -60,6 +66,7 @@ public final class MDTDevice: Sendable {
         self.tree = tree
         self.log = log
         self.sequencer = sequencer
+        lastTransnoAtStart = log.lastTransno
         lastReported.withLock { $0 = log.lastCommitted }
     }
 

@@ -55,8 +55,10 @@ final class MDTRequestHandler: PtlRPCHandler {
         }
         let message = request.message
         if message.flags.contains(.replay) { device.recovery.withLock { $0.replayedRequests += 1 } }
-        if message.flags.contains(.replay), message.transno != 0, message.transno <= device.lastCommitted {
-            // The change survived the restart in the MDT's log: nothing to redo.
+        if message.flags.contains(.replay), message.transno != 0, message.transno <= device.lastTransnoAtStart {
+            // The change survived the restart in the MDT's log: nothing to redo. (Not
+            // `lastCommitted`: another client's replay, made again under a new transno and
+            // committed, may have reached this one's number.)
             CDEBUG(.ha, "mdt: replay of transno \(message.transno) (\(opcode)) already committed")
             return PtlRPCReply(transno: message.transno)
         }
