@@ -36,7 +36,7 @@ sanity_cleanup() {
     # A failed check leaves them waiting: they would keep their mounts busy.
     for pid in "${HELD_OPEN[@]}"; do kill -KILL "$pid" 2>/dev/null; done
     # The extra mounts of the checks (a failure may leave one up; unmounting ends its daemon).
-    for extra in "$MNT2" "$TEST_DIR/mnt3" "$TEST_DIR/mnt4"; do
+    for extra in "$MNT2" "$TEST_DIR/mnt3" "$TEST_DIR/mnt4" "$TEST_DIR/mnt5"; do
         mountpoint -q "$extra" 2>/dev/null && { umount "$extra" || umount -l "$extra"; }
     done
     bash "$HERE/llmountcleanup.sh" >/dev/null 2>&1
@@ -1298,12 +1298,16 @@ PY
 # other's objects); the files are opened again, their writes land, a third mount checks them.
 # A fourth client creates and writes a file and is killed before the MDS comes back: no one
 # replays that create, and a new file must not get its object (nor read its data in its holes).
-# The first mount is held stopped until the second has replayed, made new directories and the
-# MDS has committed them: the new changes take transnos the lost ones had, and the first mount's
-# replay, coming after their commit, must still be made again (it was skipped as committed once).
+# Replays come back in transno order whichever client reconnects first: the first mount makes a
+# directory (transno T+1) in which the second then creates its file (T+2), and the first mount is
+# held stopped after the power loss while the second replays (its create waits for the
+# directory) and a fifth mount makes new directories the MDS commits: they take the transnos the
+# lost changes had, and the first mount's replays, coming after that commit, must still be made
+# again (they were once skipped as committed) and let the second's create go.
 test_mds_power_loss() {
     local d=$MNT/powerloss mds image=$STATE/mdt1.img mnt=$STATE/run/mnt/$FSNAME-MDT0000 logged
     local mnt3=$TEST_DIR/mnt3 writers=() i fids=() mnt4=$TEST_DIR/mnt4 client4 gone_objid fresh_objid client1 logged2
+    local mnt5=$TEST_DIR/mnt5 paths=(made1 sub/made2)
     [ -f "$image" ] || { log "  (no MDT image: the MDT is a directory; skipped)"; return 0; }
     # One stripe on OST 0: both files' objects come from one OST's ids, in creation order.
     mkdir "$d" && "$LUSTRE_BIN/lfs" setstripe -c 1 -i 0 "$d" && echo before >"$d/before" || fail_with_logs "setup in $d"
@@ -1316,12 +1320,13 @@ test_mds_power_loss() {
     mountpoint -q "$mnt" && fail_with_logs "the MDS left $mnt mounted at a clean stop"
     cp --sparse=always "$image" "$TEST_DIR/mdt-committed.img" || fail_with_logs "copy of the MDT image"
     mds=$(llmount_start_mds --commit-interval 3600) || fail_with_logs "the MDS did not start again"
+    mkdir "$d/sub" || fail_with_logs "mkdir $d/sub after the restart"
     # Each writer: creates its file, writes 1 MiB of its letter, fsyncs, holds it open until
-    # told to go on, then writes another MiB and closes.
-    for i in 1 2; do
+    # told to go on, then writes another MiB and closes. The second mount's first.
+    for i in 2 1; do
         local dir=$MNT
         [ $i = 2 ] && dir=$MNT2
-        python3 - "$dir/powerloss/made$i" "$TEST_DIR/powerloss$i" "$i" <<'PY' &
+        python3 - "$dir/powerloss/${paths[$((i - 1))]}" "$TEST_DIR/powerloss$i" "$i" <<'PY' &
 import os, sys, time
 path, flag, letter = sys.argv[1], sys.argv[2], b'pq'[int(sys.argv[3]) - 1:int(sys.argv[3])]
 data = letter * (1 << 20)
@@ -1339,7 +1344,7 @@ PY
         HELD_OPEN+=($!)
         for _ in $(seq 300); do [ -e "$TEST_DIR/powerloss$i.made" ] && break; sleep 0.1; done
         [ -e "$TEST_DIR/powerloss$i.made" ] || fail_with_logs "file $i was not made"
-        fids+=("$("$LUSTRE_BIN/lfs" path2fid "$dir/powerloss/made$i")") || fail_with_logs "path2fid before the power loss"
+        fids[$i]=$("$LUSTRE_BIN/lfs" path2fid "$dir/powerloss/${paths[$((i - 1))]}") || fail_with_logs "path2fid before the power loss"
     done
     # Another client (mnt4) creates a file after them (the next object id of OST 0), writes 1 MiB of
     # 'z', fsyncs, and is gone before the MDS comes back: nobody replays that create.
@@ -1368,29 +1373,35 @@ PY
     mount -o loop "$image" "$TEST_DIR/mdt-restore" && cp "$TEST_DIR/seq_srv.durable" "$TEST_DIR/mdt-restore/seq_srv" \
         && umount "$TEST_DIR/mdt-restore" || fail_with_logs "putting the durable seq_srv back"
     llmount_start_mds >/dev/null || fail_with_logs "the MDS did not come back after the power loss"
-    for _ in $(seq 600); do tail -n +$((logged2 + 1)) "$TEST_DIR/client2.log" | grep -q "open files again" && break; sleep 0.1; done
-    for i in 1 2 3; do mkdir "$MNT2/powerloss/during$i" || fail_with_logs "mkdir during the recovery"; done
-    sleep 2.5   # past the MDS's commit (every second)
+    for _ in $(seq 300); do tail -n +$((logged2 + 1)) "$TEST_DIR/client2.log" | grep -q "replaying" && break; sleep 0.1; done
+    mkdir -p "$mnt5"
+    "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$mnt5" -o accept_port="$TEST_PORT" || fail_with_logs "fifth mount"
+    for i in 1 2 3; do mkdir "$mnt5/powerloss/during$i" || fail_with_logs "mkdir while the second mount replays"; done
+    umount "$mnt5"
+    tail -n +$((logged2 + 1)) "$TEST_DIR/client2.log" | grep -q "open files again" &&
+        fail_with_logs "the second mount replayed its create before the directory it is in was made again"
+    sleep 1.5   # past the MDS's commit (every second)
     kill -CONT "$client1"
     STOPPED_CLIENT=
+    for _ in $(seq 600); do tail -n +$((logged2 + 1)) "$TEST_DIR/client2.log" | grep -q "open files again" && break; sleep 0.1; done
     tail -n +$((logged2 + 1)) "$TEST_DIR/client2.log" | grep -q "opened 1 of 1 open files again" ||
         fail_with_logs "the second mount did not open its file again"
     for _ in $(seq 600); do client_log_since "$logged" | grep -q "open files again" && break; sleep 0.1; done
     client_log_since "$logged" | grep -q "opened 1 of 1 open files again" || fail_with_logs "the MDC did not open the file again"
     touch "$TEST_DIR/powerloss1.go" "$TEST_DIR/powerloss2.go"
-    for i in 0 1; do wait "${writers[$i]}" || fail_with_logs "writes to file $((i + 1)) held open across the power loss"; done
+    for i in 0 1; do wait "${writers[$i]}" || fail_with_logs "writes to file $((2 - i)) held open across the power loss"; done
     client_log_since "$logged" | grep -q "replaying .* uncommitted requests" || fail_with_logs "the client replayed nothing"
     umount "$MNT2"
     sleep 1.5
     "$LUSTRE_BIN/mount.lustre" "$TEST_NET.1@tcp:/$FSNAME" "$mnt3" -o accept_port="$TEST_PORT" || fail_with_logs "third mount"
     for i in 1 2; do
-        local file=$mnt3/powerloss/made$i letter
+        local file=$mnt3/powerloss/${paths[$((i - 1))]} letter
         letter=$(printf 'pq' | cut -c$i)
         local other size foreign
         other=$("$LUSTRE_BIN/lfs" path2fid "$file")
         size=$(stat -c %s "$file")
         foreign=$(tr -d "$letter" <"$file" | wc -c)
-        [ "$other" = "${fids[$((i - 1))]}" ] || { umount "$mnt3"; fail_with_logs "file $i came back as $other, not ${fids[$((i - 1))]}, the FID its client knew"; }
+        [ "$other" = "${fids[$i]}" ] || { umount "$mnt3"; fail_with_logs "file $i came back as $other, not ${fids[$i]}, the FID its client knew"; }
         [ "$size" = 2097152 ] || { umount "$mnt3"; fail_with_logs "file $i has $size bytes after the power loss, not 2097152"; }
         [ "$foreign" = 0 ] || { umount "$mnt3"; fail_with_logs "$foreign bytes of file $i are not what its client wrote"; }
     done

@@ -26,6 +26,9 @@ public final class MDTDevice: Sendable {
         /// clients to open them again (Lustre's recovery window) before they are destroyed;
         /// one opened again goes at its last close. 0: destroyed at start.
         public var orphanGrace: Double = 60
+        /// Seconds a client's replay waits for a lower lost transno no client replays (another
+        /// client's that died, the MDT's own) before it goes anyway (`MDTReplayOrder`).
+        public var replayGapTimeout: Double = 15
         public init() {}
     }
 
@@ -48,6 +51,8 @@ public final class MDTDevice: Sendable {
     /// committed since: its own transnos go on from here and reuse the numbers the lost changes
     /// had, so `lastCommitted` says nothing of them.
     let lastTransnoAtStart: UInt64
+    /// Replays of changes this start lost go in transno order across clients.
+    let replayOrder: MDTReplayOrder
     private let callbacks = Mutex<[@Sendable (UInt64) -> Void]>([])
     private let lastReported = Mutex<UInt64>(0)
     private let committer = Mutex<Task<Void, Never>?>(nil)
@@ -67,6 +72,7 @@ public final class MDTDevice: Sendable {
         self.log = log
         self.sequencer = sequencer
         lastTransnoAtStart = log.lastTransno
+        replayOrder = MDTReplayOrder(after: log.lastTransno, gapTimeout: options.replayGapTimeout)
         lastReported.withLock { $0 = log.lastCommitted }
     }
 

@@ -62,6 +62,14 @@ final class MDTRequestHandler: PtlRPCHandler {
             CDEBUG(.ha, "mdt: replay of transno \(message.transno) (\(opcode)) already committed")
             return PtlRPCReply(transno: message.transno)
         }
+        // A change this start lost, made again after the lower ones it may depend on (a
+        // create in a directory another client made), whichever client reconnected first.
+        // Half the client's timeout at most, then it sends the replay again (EAGAIN).
+        let ordered = message.flags.contains(.replay) && message.transno != 0
+        if ordered, !(await device.replayOrder.waitTurn(message.transno, within: Double(message.timeout) / 2)) {
+            return PtlRPCReply(status: -EAGAIN)
+        }
+        defer { if ordered { device.replayOrder.done(message.transno) } }
         let started = MonotonicClock.nanoseconds()
         var counter: MDTServiceCounter?
         do throws(LustreError) {

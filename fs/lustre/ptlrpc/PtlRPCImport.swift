@@ -521,6 +521,9 @@ public final class PtlRPCImport: Sendable {
         }
     }
 
+    /// Times a replay answered `EAGAIN` is sent again (at 0.2 s intervals) before it counts as failed.
+    static let maxReplayAgain = 3000
+
     /// Sends every uncommitted request again, in transno order, to a server
     /// that restarted and lost them. Runs before the import turns FULL, so no
     /// new request overtakes a replay.
@@ -536,8 +539,16 @@ public final class PtlRPCImport: Sendable {
             if case .write(let parts) = entry.bulk, let type = configuration.checksumType {
                 message.bulkChecksum = BulkChecksum.compute(type, parts)
             }
-            let reply = try await sendInRecovery(message, bulk: entry.bulk, handle: handle,
+            var reply = try await sendInRecovery(message, bulk: entry.bulk, handle: handle,
                                                  connectionCount: connectionCount)
+            // "Again": the server holds it back for a lower transno another client may still
+            // replay (or its bulk did not come whole). Bounded by the server's own patience.
+            var again = 0
+            while reply.status == -EAGAIN && again < Self.maxReplayAgain {
+                again += 1
+                try? await Task.sleep(nanoseconds: 200_000_000)
+                reply = try await sendInRecovery(message, bulk: entry.bulk, handle: handle, connectionCount: connectionCount)
+            }
             if reply.status < 0 {
                 CERROR("\(targetName): replay of xid \(message.xid) (opcode \(message.opcode)) failed: "
                        + "\(LustreError(status: reply.status))")
