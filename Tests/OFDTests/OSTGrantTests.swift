@@ -308,8 +308,17 @@ final class OSTGrantTests: XCTestCase {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
+        // The import is IDLE from the moment it sends its disconnect; the OST drops the export
+        // when the disconnect arrives.
+        func waitForExports(_ count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while service.exportCount != count, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
         try await waitFor(.idle, idle, within: 6)
         XCTAssertEqual(idle.rpcImport.status, .idle)
+        try await waitForExports(1)
         XCTAssertEqual(idle.rpcImport.replayCount, 0, "idle with nothing awaiting commit")
         XCTAssertEqual(service.exportCount, 1, "the OST dropped the idle client's export")
         XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted, "only the other client holds grant")
@@ -335,6 +344,7 @@ final class OSTGrantTests: XCTestCase {
         _ = try ParamTree.shared.set("osc.\(idle.name).idle_timeout", value: "1")
         try await waitFor(.idle, idle, within: 6)
         XCTAssertEqual(idle.rpcImport.status, .idle)
+        try await waitForExports(1)
         XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
         let second = try await idle.read(object: id, offset: 1 << 20, length: 1 << 20)
         XCTAssertEqual(second, pattern(1 << 20, seed: 2))
