@@ -20,7 +20,7 @@ for test in ${ONLY:-test-*.sh sanity.sh}; do
     fi
     echo "=== $test"
     start=$(date +%s)
-    if timeout 300 bash "$test"; then
+    if timeout 600 bash "$test"; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))
