@@ -32,6 +32,7 @@ struct MDTReplayOrderTests {
         }
         try await Task.sleep(nanoseconds: 200_000_000)
         #expect(!finished.isSet, "13 waits for 11 and 12")
+        #expect(order.status.next == 11 && order.status.queued == 1, "recovery_status: next_transno, queued_requests")
         #expect(await order.waitTurn(11, within: 0.05))
         order.done(11)
         try await Task.sleep(nanoseconds: 100_000_000)
@@ -39,6 +40,7 @@ struct MDTReplayOrderTests {
         #expect(await order.waitTurn(12, within: 0.05))
         order.done(12)
         #expect(await later.value, "13 goes once 12 is made")
+        #expect(order.status.next == 14 && order.status.queued == 0)
         #expect(await order.waitTurn(14, within: 0.05))
     }
 

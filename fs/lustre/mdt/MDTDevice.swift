@@ -354,7 +354,8 @@ public final class MDTDevice: Sendable {
             if status.completed == nil && waiting == 0 { status.completed = now }
             return status
         }
-        return status.text(now: now, waiting: waiting, connectedClients: connectedClients, lastTransno: log.lastTransno)
+        return status.text(now: now, waiting: waiting, connectedClients: connectedClients, lastTransno: log.lastTransno,
+                           replayOrder: replayOrder.status)
     }
 
     /// The FIDs in `PENDING/`.

@@ -8,7 +8,9 @@ import ObdClass
 /// replay what it had not committed and open their open files again as they reconnect. What
 /// waits is the files unlinked while open that this start found in `PENDING/`: `RECOVERING`
 /// while some of them are neither opened again nor destroyed and the orphan grace runs,
-/// `COMPLETE` after.
+/// `COMPLETE` after. Replays of changes a power loss took go in transno order
+/// (`MDTReplayOrder`): `next_transno` is the lowest not made again yet, `queued_requests` the
+/// replays above it that wait.
 struct MDTRecoveryStatus: Sendable {
     /// When the MDT started (wall clock, seconds).
     let start: Int64
@@ -28,8 +30,9 @@ struct MDTRecoveryStatus: Sendable {
     }
 
     /// The parameter's text at `now`, with `waiting` (the orphans neither opened again nor
-    /// destroyed), `connectedClients` and `lastTransno` of the moment.
-    func text(now: Int64, waiting: Int, connectedClients: Int, lastTransno: UInt64) -> String {
+    /// destroyed), `connectedClients`, `lastTransno` and `replayOrder` of the moment.
+    func text(now: Int64, waiting: Int, connectedClients: Int, lastTransno: UInt64,
+              replayOrder: (next: UInt64, queued: Int)) -> String {
         var lines = ["status: \(completed == nil ? "RECOVERING" : "COMPLETE")", "recovery_start: \(start)"]
         if let completed {
             lines.append("recovery_duration: \(completed - start)")
@@ -39,6 +42,8 @@ struct MDTRecoveryStatus: Sendable {
         lines += [
             "connected_clients: \(connectedClients)",
             "replayed_requests: \(replayedRequests)",
+            "next_transno: \(replayOrder.next)",
+            "queued_requests: \(replayOrder.queued)",
             "reopened_files: \(reopened)",
             "orphans_at_start: \(orphans.count)",
             "orphans_waiting: \(completed == nil ? waiting : 0)",

@@ -80,6 +80,12 @@ final class MDTReplayOrder: Sendable {
         }
     }
 
+    /// `next_transno` and `queued_requests` of `recovery_status`: the lowest lost transno not
+    /// made again nor passed over yet, and the replays above it clients are trying.
+    var status: (next: UInt64, queued: Int) {
+        state.withLock { state in (state.next, state.tried.count { $0 > state.next }) }
+    }
+
     /// The replay of `transno` was made again (or failed): the next transno's replay goes.
     func done(_ transno: UInt64) {
         let now = MonotonicClock.nanoseconds()

@@ -54,8 +54,8 @@ final class MDTRequestHandler: PtlRPCHandler {
             return .error(.notSupported("MDT opcode \(request.message.opcode)"))
         }
         let message = request.message
-        if message.flags.contains(.replay) { device.recovery.withLock { $0.replayedRequests += 1 } }
         if message.flags.contains(.replay), message.transno != 0, message.transno <= device.lastTransnoAtStart {
+            device.recovery.withLock { $0.replayedRequests += 1 }
             // The change survived the restart in the MDT's log: nothing to redo. (Not
             // `lastCommitted`: another client's replay, made again under a new transno and
             // committed, may have reached this one's number.)
@@ -70,6 +70,7 @@ final class MDTRequestHandler: PtlRPCHandler {
             return PtlRPCReply(status: -EAGAIN)
         }
         defer { if ordered { device.replayOrder.done(message.transno) } }
+        if message.flags.contains(.replay) { device.recovery.withLock { $0.replayedRequests += 1 } }
         let started = MonotonicClock.nanoseconds()
         var counter: MDTServiceCounter?
         do throws(LustreError) {
