@@ -522,7 +522,7 @@ public final class PtlRPCImport: Sendable {
     }
 
     /// Times a replay answered `EAGAIN` is sent again (at 0.2 s intervals) before it counts as failed.
-    static let maxReplayAgain = 3000
+    static let maxReplayAgain = 600
 
     /// Sends every uncommitted request again, in transno order, to a server
     /// that restarted and lost them. Runs before the import turns FULL, so no
