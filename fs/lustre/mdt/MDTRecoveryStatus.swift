@@ -9,8 +9,8 @@ import ObdClass
 /// waits is the files unlinked while open that this start found in `PENDING/`: `RECOVERING`
 /// while some of them are neither opened again nor destroyed and the orphan grace runs,
 /// `COMPLETE` after. Replays of changes a power loss took go in transno order
-/// (`MDTReplayOrder`): `next_transno` is the lowest not made again yet, `queued_requests` the
-/// replays above it that wait.
+/// (`MDTReplayOrder`): while some wait for a lower lost transno, the status is `RECOVERING` too,
+/// with `next_transno` (the lowest not made again yet) and `queued_requests` (those waiting).
 struct MDTRecoveryStatus: Sendable {
     /// When the MDT started (wall clock, seconds).
     let start: Int64
@@ -33,17 +33,19 @@ struct MDTRecoveryStatus: Sendable {
     /// destroyed), `connectedClients`, `lastTransno` and `replayOrder` of the moment.
     func text(now: Int64, waiting: Int, connectedClients: Int, lastTransno: UInt64,
               replayOrder: (next: UInt64, queued: Int)) -> String {
-        var lines = ["status: \(completed == nil ? "RECOVERING" : "COMPLETE")", "recovery_start: \(start)"]
-        if let completed {
-            lines.append("recovery_duration: \(completed - start)")
-        } else {
+        // Replays waiting for a lower lost transno are recovery too, as in Lustre's.
+        let replaysWait = replayOrder.queued > 0
+        var lines = ["status: \(completed == nil || replaysWait ? "RECOVERING" : "COMPLETE")", "recovery_start: \(start)"]
+        if completed == nil {
             lines.append("time_remaining: \(max(0, (graceEnd ?? now) - now))")
+        } else if let completed, !replaysWait {
+            lines.append("recovery_duration: \(completed - start)")
+        }
+        lines += ["connected_clients: \(connectedClients)", "replayed_requests: \(replayedRequests)"]
+        if replaysWait {
+            lines += ["next_transno: \(replayOrder.next)", "queued_requests: \(replayOrder.queued)"]
         }
         lines += [
-            "connected_clients: \(connectedClients)",
-            "replayed_requests: \(replayedRequests)",
-            "next_transno: \(replayOrder.next)",
-            "queued_requests: \(replayOrder.queued)",
             "reopened_files: \(reopened)",
             "orphans_at_start: \(orphans.count)",
             "orphans_waiting: \(completed == nil ? waiting : 0)",
