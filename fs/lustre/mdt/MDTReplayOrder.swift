@@ -48,7 +48,9 @@ final class MDTReplayOrder: Sendable {
         let now = MonotonicClock.nanoseconds()
         let id: UInt64? = state.withLock { state in
             guard transno > state.next else { return nil }
-            if state.tried.isEmpty { state.progress = now }
+            // The gap clock starts with the first replay that waits (one passed over and never
+            // sent again does not count).
+            if !state.tried.contains(where: { $0 > state.next }) { state.progress = now }
             state.tried.insert(transno)
             state.nextID &+= 1
             return state.nextID
