@@ -72,3 +72,15 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return out
     }
 }
+
+/// Polls `condition` every 20 ms until it holds or `seconds` pass; returns whether it held (the
+/// caller asserts what it waited for).
+@discardableResult
+public func waitUntil(within seconds: Double, _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while !condition() {
+        guard ContinuousClock.now < deadline else { return false }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return true
+}

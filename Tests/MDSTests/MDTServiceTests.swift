@@ -167,10 +167,7 @@ final class MDTServiceTests: XCTestCase {
 
     /// Waits up to 15 s for `objects` to be destroyed on their OSTs.
     private func waitUntilDestroyed(_ objects: [LayoutObject], _ fixture: MDSFixture) async throws {
-        let deadline = ContinuousClock.now + .seconds(15)
-        while objects.contains(where: fixture.objectExists), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await waitUntil(within: 15) { !objects.contains(where: fixture.objectExists) }
     }
 
     func testDisconnectClosesWhatTheClientLeftOpen() async throws {
@@ -329,10 +326,7 @@ final class MDTServiceTests: XCTestCase {
         _ = try await mdc.sync()
         for object in objects { XCTAssertTrue(fixture.objectExists(object), "open unlinked files keep their objects") }
         for handle in handles { mdc.closeLater(handle: handle) }
-        let deadline = ContinuousClock.now + .seconds(15)
-        while objects.contains(where: fixture.objectExists), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitUntilDestroyed(objects, fixture)
         for object in objects { XCTAssertFalse(fixture.objectExists(object), "the batched last close destroyed \(object)") }
         let stats = try ParamTree.shared.get("mdc.\(mdc.name).stats").first?.value ?? ""
         XCTAssertFalse(stats.contains("mds_close "), "no close went alone:\n\(stats)")

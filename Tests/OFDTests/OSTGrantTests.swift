@@ -302,23 +302,11 @@ final class OSTGrantTests: XCTestCase {
         try await idle.write(object: id, offset: 0, data: pattern(4096, seed: 1))
         XCTAssertEqual(service.exportCount, 2)
 
-        func waitFor(_ status: PtlRPCImport.Status, _ osc: OSCDevice, within seconds: Int) async throws {
-            let deadline = ContinuousClock.now + .seconds(seconds)
-            while osc.rpcImport.status != status, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
         // The import is IDLE from the moment it sends its disconnect; the OST drops the export
         // when the disconnect arrives.
-        func waitForExports(_ count: Int) async throws {
-            let deadline = ContinuousClock.now + .seconds(5)
-            while service.exportCount != count, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
-        try await waitFor(.idle, idle, within: 6)
+        try await waitUntil(within: 6) { idle.rpcImport.status == .idle }
         XCTAssertEqual(idle.rpcImport.status, .idle)
-        try await waitForExports(1)
+        try await waitUntil(within: 5) { service.exportCount == 1 }
         XCTAssertEqual(idle.rpcImport.replayCount, 0, "idle with nothing awaiting commit")
         XCTAssertEqual(service.exportCount, 1, "the OST dropped the idle client's export")
         XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted, "only the other client holds grant")
@@ -342,9 +330,9 @@ final class OSTGrantTests: XCTestCase {
         try await Task.sleep(for: .seconds(2.5))
         XCTAssertEqual(idle.rpcImport.status, .full, "idle_timeout=0 keeps it connected")
         _ = try ParamTree.shared.set("osc.\(idle.name).idle_timeout", value: "1")
-        try await waitFor(.idle, idle, within: 6)
+        try await waitUntil(within: 6) { idle.rpcImport.status == .idle }
         XCTAssertEqual(idle.rpcImport.status, .idle)
-        try await waitForExports(1)
+        try await waitUntil(within: 5) { service.exportCount == 1 }
         XCTAssertEqual(target.grant.totalGranted, OSCGrant.defaultWanted)
         let second = try await idle.read(object: id, offset: 1 << 20, length: 1 << 20)
         XCTAssertEqual(second, pattern(1 << 20, seed: 2))

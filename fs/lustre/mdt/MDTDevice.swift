@@ -45,13 +45,8 @@ public final class MDTDevice: Sendable {
     let openFiles = Mutex(MDTOpenTable())
     /// `recovery_status`.
     let recovery = Mutex(MDTRecoveryStatus(start: WallClock.now().seconds))
-    /// The last transno in the log when this start opened it: everything up to it survived.
-    /// A client's replay at or below it has nothing to redo; above it, the change was lost (a
-    /// power loss took what was not committed) and is made again, whatever this start has
-    /// committed since: its own transnos go on from here and reuse the numbers the lost changes
-    /// had, so `lastCommitted` says nothing of them.
-    let lastTransnoAtStart: UInt64
-    /// Replays of changes this start lost go in transno order across clients.
+    /// Which clients' replays to make again, and when: in transno order across clients, from
+    /// the last transno in the log when this start opened it.
     let replayOrder: MDTReplayOrder
     private let callbacks = Mutex<[@Sendable (UInt64) -> Void]>([])
     private let lastReported = Mutex<UInt64>(0)
@@ -71,8 +66,7 @@ public final class MDTDevice: Sendable {
         self.tree = tree
         self.log = log
         self.sequencer = sequencer
-        lastTransnoAtStart = log.lastTransno
-        replayOrder = MDTReplayOrder(after: log.lastTransno, gapTimeout: options.replayGapTimeout)
+        replayOrder = MDTReplayOrder(lastTransnoAtStart: log.lastTransno, gapTimeout: options.replayGapTimeout)
         lastReported.withLock { $0 = log.lastCommitted }
     }
 

@@ -1,20 +1,33 @@
 import LibCFS
 import Synchronization
 
-/// Puts the replays of all clients in transno order after a restart that lost changes (a power
-/// loss): a replay waits until every lower transno the MDT lost has been made again, as Lustre's
-/// recovery makes replays wait for `obd_next_recovery_transno`. A file one client created in a
-/// directory another client made is then made after the directory, whichever client reconnects
-/// first.
+/// Decides when a client's replay (`MSG_REPLAY`) is made again after a restart, as Lustre's
+/// recovery orders replays by `obd_next_recovery_transno`.
 ///
-/// Only transnos above `lastTransnoAtStart` take part (the others survived and are not redone).
+/// A replay at or below `lastTransnoAtStart`, the last transno in the log when this start opened
+/// it, survived and has nothing to redo. Not `lastCommitted`: after a power loss the transnos go
+/// on from what survived, so what this start made and committed since may already have reached
+/// the numbers the lost changes had. A replay above it was lost and is made again once every
+/// lower lost transno has been: a file one client created in a directory another client made is
+/// made after the directory, whichever client reconnects first.
+///
 /// No list of clients tells which lost transnos will ever come back (the MDT's own changes, a
 /// client that died), so a gap no replay has filled for `gapTimeout` is passed over: the lowest
 /// replay a client is trying goes. A replay below the next transno (its turn was passed over)
-/// goes at once. A replay waits in the service for a while at most (`waitTurn(_:within:)`),
-/// then its client is told to send it again (`EAGAIN`), so neither a service thread nor the
-/// client's timeout is spent on a long wait.
+/// goes at once. A replay waits in the service for a while at most, then its client is told to
+/// send it again (`EAGAIN`), so neither a service thread nor the client's timeout is spent on a
+/// long wait.
 final class MDTReplayOrder: Sendable {
+    /// What to do with a replay now.
+    enum Turn: Equatable {
+        /// Its change survived: answer with its transno, redo nothing.
+        case survived
+        /// Make it again now; then call `done(transno)`.
+        case now
+        /// Not yet: the client sends it again (`EAGAIN`).
+        case later
+    }
+
     private struct Waiter {
         let id: UInt64
         let continuation: CheckedContinuation<Bool, Never>
@@ -33,46 +46,47 @@ final class MDTReplayOrder: Sendable {
         var nextID: UInt64 = 0
     }
 
+    let lastTransnoAtStart: UInt64
     private let state: Mutex<State>
     private let gapTimeout: UInt64
 
-    /// Orders the replays of transnos above `base`; a gap is passed over after `gapTimeout` seconds.
-    init(after base: UInt64, gapTimeout: Double) {
-        state = Mutex(State(next: base &+ 1))
+    /// Orders the replays of transnos above `lastTransnoAtStart`; a gap is passed over after
+    /// `gapTimeout` seconds.
+    init(lastTransnoAtStart: UInt64, gapTimeout: Double) {
+        self.lastTransnoAtStart = lastTransnoAtStart
+        state = Mutex(State(next: lastTransnoAtStart &+ 1))
         self.gapTimeout = UInt64(max(gapTimeout, 0) * 1e9)
     }
 
-    /// Whether the replay of `transno` may be made again now, waiting `within` seconds at most
-    /// for its turn. After true, call `done(transno)` once it is made (or failed).
-    func waitTurn(_ transno: UInt64, within seconds: Double) async -> Bool {
-        let now = MonotonicClock.nanoseconds()
-        let id: UInt64? = state.withLock { state in
-            guard transno > state.next else { return nil }
-            // The gap clock starts with the first replay that waits (one passed over and never
-            // sent again does not count).
-            if !state.tried.contains(where: { $0 > state.next }) { state.progress = now }
-            state.tried.insert(transno)
-            state.nextID &+= 1
-            return state.nextID
-        }
-        guard let id else { return true }
-        startTimer()
-        CDEBUG(.ha, "mdt: replay of transno \(transno) waits for the lower ones")
+    /// The turn of the replay of `transno` (0: a replay with no change of its own, an open
+    /// again: `now`, and no `done` needed), waiting `within` seconds at most for it.
+    func turn(_ transno: UInt64, within seconds: Double) async -> Turn {
+        guard transno != 0 else { return .now }
+        guard transno > lastTransnoAtStart else { return .survived }
         let wait = UInt64(max(seconds, 0.01) * 1e9)
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let goes = state.withLock { state -> Bool in
-                guard transno > state.next else { return true }
-                state.waiting[transno, default: []].append(Waiter(id: id, continuation: continuation))
-                return false
+        let went = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let now = MonotonicClock.nanoseconds()
+            let registered = state.withLock { state -> (id: UInt64, startTimer: Bool)? in
+                guard transno > state.next else { return nil }
+                // The gap clock starts with the first replay that waits (one passed over and
+                // never sent again does not count).
+                if !state.tried.contains(where: { $0 > state.next }) { state.progress = now }
+                state.tried.insert(transno)
+                state.nextID &+= 1
+                state.waiting[transno, default: []].append(Waiter(id: state.nextID, continuation: continuation))
+                defer { state.timerRunning = true }
+                return (state.nextID, !state.timerRunning)
             }
-            if goes {
+            guard let registered else {
                 continuation.resume(returning: true)
                 return
             }
+            CDEBUG(.ha, "mdt: replay of transno \(transno) waits for the lower ones")
+            if registered.startTimer { Task { [self] in await passGaps() } }
             Task { [self] in
                 try? await Task.sleep(nanoseconds: wait)
                 let expired = state.withLock { state -> Waiter? in
-                    guard let index = state.waiting[transno]?.firstIndex(where: { $0.id == id }) else { return nil }
+                    guard let index = state.waiting[transno]?.firstIndex(where: { $0.id == registered.id }) else { return nil }
                     let waiter = state.waiting[transno]!.remove(at: index)
                     if state.waiting[transno]!.isEmpty { state.waiting.removeValue(forKey: transno) }
                     return waiter
@@ -80,6 +94,7 @@ final class MDTReplayOrder: Sendable {
                 expired?.continuation.resume(returning: false)
             }
         }
+        return went ? .now : .later
     }
 
     /// `next_transno` and `queued_requests` of `recovery_status`: the lowest lost transno not
@@ -99,14 +114,6 @@ final class MDTReplayOrder: Sendable {
             return state.waiting.removeValue(forKey: state.next) ?? []
         }
         for waiter in wake { waiter.continuation.resume(returning: true) }
-    }
-
-    private func startTimer() {
-        let start = state.withLock { state -> Bool in
-            defer { state.timerRunning = true }
-            return !state.timerRunning
-        }
-        if start { Task { [self] in await passGaps() } }
     }
 
     /// While clients try replays that must wait: each time none has been made again for

@@ -54,23 +54,22 @@ final class MDTRequestHandler: PtlRPCHandler {
             return .error(.notSupported("MDT opcode \(request.message.opcode)"))
         }
         let message = request.message
-        if message.flags.contains(.replay), message.transno != 0, message.transno <= device.lastTransnoAtStart {
-            device.recovery.withLock { $0.replayedRequests += 1 }
-            // The change survived the restart in the MDT's log: nothing to redo. (Not
-            // `lastCommitted`: another client's replay, made again under a new transno and
-            // committed, may have reached this one's number.)
-            CDEBUG(.ha, "mdt: replay of transno \(message.transno) (\(opcode)) already committed")
-            return PtlRPCReply(transno: message.transno)
-        }
-        // A change this start lost, made again after the lower ones it may depend on (a
-        // create in a directory another client made), whichever client reconnected first.
-        // Half the client's timeout at most, then it sends the replay again (EAGAIN).
-        let ordered = message.flags.contains(.replay) && message.transno != 0
-        if ordered, !(await device.replayOrder.waitTurn(message.transno, within: Double(message.timeout) / 2)) {
-            return PtlRPCReply(status: -EAGAIN)
+        var ordered = false
+        if message.flags.contains(.replay) {
+            // Half the client's timeout at most, then it sends the replay again.
+            switch await device.replayOrder.turn(message.transno, within: Double(message.timeout) / 2) {
+            case .later:
+                return PtlRPCReply(status: -EAGAIN)
+            case .survived:
+                device.recovery.withLock { $0.replayedRequests += 1 }
+                CDEBUG(.ha, "mdt: replay of transno \(message.transno) (\(opcode)) already committed")
+                return PtlRPCReply(transno: message.transno)
+            case .now:
+                device.recovery.withLock { $0.replayedRequests += 1 }
+                ordered = message.transno != 0
+            }
         }
         defer { if ordered { device.replayOrder.done(message.transno) } }
-        if message.flags.contains(.replay) { device.recovery.withLock { $0.replayedRequests += 1 } }
         let started = MonotonicClock.nanoseconds()
         var counter: MDTServiceCounter?
         do throws(LustreError) {
